@@ -1,0 +1,1 @@
+"""Training, labels, FEFF generation and ONNX export (the ``training`` extra)."""

@@ -1,0 +1,1 @@
+"""Built-in model families, found through the ``edgestream.plugins`` entry-point group."""

@@ -1,0 +1,72 @@
+"""Annotations as Bluesky documents: a derived run per original run, for document consumers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+from event_model import compose_run
+
+from edgestream.annotation import ANNOTATION_NAMESPACE
+
+Document = tuple[str, dict[str, Any]]
+
+SCALARS = {
+    "e0": "number",
+    "edge_step": "number",
+    "element": "string",
+    "edge": "string",
+    "modality": "string",
+    "kind": "string",
+    "annotation_id": "string",
+}
+
+
+def derived_uid(original_run_uid: str) -> str:
+    """Deterministic, so a redelivered run produces the same derived run uid."""
+    return str(uuid.uuid5(ANNOTATION_NAMESPACE, f"derived/{original_run_uid}"))
+
+
+class DerivedRuns:
+    """Turn the annotations of each original run into start/descriptor/event/stop documents."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, tuple[Any, Any]] = {}
+
+    def on_annotation(self, annotation: dict[str, Any]) -> list[Document]:
+        run_uid = annotation["ids"]["run_uid"]
+        docs: list[Document] = []
+        if run_uid not in self._open:
+            bundle = compose_run(
+                uid=derived_uid(run_uid),
+                metadata={
+                    "original_run_uid": run_uid,
+                    "plan_name": "edgestream_annotation",
+                    "beamline_id": annotation.get("beamline"),
+                    "software": annotation["software"],
+                },
+            )
+            n = len(annotation["spectrum"]["norm"])
+            keys = {k: {"source": "edgestream", "dtype": t, "shape": []} for k, t in SCALARS.items()}
+            keys["norm"] = {"source": "edgestream", "dtype": "array", "shape": [n]}
+            keys["predictions"] = {"source": "edgestream", "dtype": "string", "shape": []}
+            desc = bundle.compose_descriptor(name="annotations", data_keys=keys)
+            self._open[run_uid] = (bundle, desc)
+            docs += [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
+        _, desc = self._open[run_uid]
+        data = {k: annotation[k] for k in SCALARS}
+        data["norm"] = np.array([np.nan if v is None else v for v in annotation["spectrum"]["norm"]])
+        data["predictions"] = repr(
+            [{p["plugin"]: p["outputs"]} for p in annotation["predictions"]]
+        )
+        ts = annotation["timing"]["published_at"] or annotation["timing"]["event_time"][1]
+        docs.append(("event", desc.compose_event(data=data, timestamps=dict.fromkeys(data, ts))))
+        return docs
+
+    def on_run_end(self, run_uid: str, exit_status: str = "success") -> list[Document]:
+        """Close the derived run when the original run stops (or expires)."""
+        opened = self._open.pop(run_uid, None)
+        if opened is None:
+            return []
+        return [("stop", opened[0].compose_stop(exit_status=exit_status))]

@@ -1,0 +1,1 @@
+"""Bluesky documents in, raw spectra out: wire decoding, run routing and assembly."""

@@ -1,0 +1,217 @@
+"""Route documents to per-run assemblers, keyed by start uid, in the spirit of event-model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from event_model import DocumentRouter, unpack_event_page
+
+from edgestream.documents.assemble import ArrayAssembler, StepAssembler
+from edgestream.documents.channels import find_channels
+from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
+from edgestream.errors import MalformedDocument, UnknownDescriptor, UnknownRun
+
+ChannelMapping = Callable[[Mapping[str, Any]], Mapping[str, str] | None]
+
+
+def element_and_edge(start: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """Element and edge from start metadata: ``element``/``edge`` or the XDI-style block."""
+    element, edge = start.get("element"), start.get("edge")
+    xdi = start.get("XDI")
+    if isinstance(xdi, Mapping) and isinstance(xdi.get("Element"), Mapping):
+        element = element or xdi["Element"].get("symbol")
+        edge = edge or xdi["Element"].get("edge")
+    element = element.strip().capitalize() if isinstance(element, str) and element else None
+    edge = edge.strip().upper() if isinstance(edge, str) and edge else None
+    return element, edge
+
+
+def eels_loss_axis(
+    start: Mapping[str, Any], descriptor: Mapping[str, Any], n_channels: int
+) -> np.ndarray | None:
+    """Energy-loss axis (eV) from offset + dispersion × channel.
+
+    Looks in the descriptor's device configuration for keys ending in ``offset`` and
+    ``dispersion`` (eV, eV/channel), then in the start document (``eels_offset``,
+    ``eels_dispersion``). Returns None when either is missing.
+    """
+    found: dict[str, float] = {}
+    for device in (descriptor.get("configuration") or {}).values():
+        for key, value in ((device or {}).get("data") or {}).items():
+            for name in ("offset", "dispersion"):
+                if key.lower().endswith(name) and name not in found:
+                    found[name] = float(value)
+    for name in ("offset", "dispersion"):
+        if name not in found and f"eels_{name}" in start:
+            found[name] = float(start[f"eels_{name}"])
+    if len(found) < 2 or n_channels <= 0:
+        return None
+    return found["offset"] + found["dispersion"] * np.arange(n_channels, dtype=float)
+
+
+class RunAssembler(DocumentRouter):
+    """All the documents of one run; finished spectra collect in ``self.finished``."""
+
+    def __init__(self, start: Mapping[str, Any], mapping: Mapping[str, str] | None) -> None:
+        super().__init__()
+        self.start_doc = start
+        self.mapping = mapping
+        self.streams: dict[str, StepAssembler | ArrayAssembler | None] = {}
+        self.finished: list[RawSpectrum] = []
+        self.last_seen = time.monotonic()
+
+    def _base(self, descriptor: Mapping[str, Any]) -> RawSpectrum:
+        element, edge = element_and_edge(self.start_doc)
+        keep = ("beamline_id", "sample", "sample_name", "scan_id", "plan_name", "sample_truth",
+                "energy_shift_ev")
+        return RawSpectrum(
+            ids=SpectrumIds(
+                run_uid=self.start_doc["uid"],
+                descriptor_uid=descriptor["uid"],
+                stream_name=descriptor.get("name", "primary"),
+                seq_range=(0, 0),
+            ),
+            modality="xas_mu",
+            energy=np.empty(0),
+            signal=np.empty(0),
+            element=element,
+            edge=edge,
+            element_source="metadata" if element and edge else None,
+            metadata={k: self.start_doc[k] for k in keep if k in self.start_doc},
+        )
+
+    def descriptor(self, doc: dict[str, Any]) -> None:
+        channels = find_channels(self.start_doc, doc, self.mapping)
+        if channels is None:  # e.g. a baseline stream: nothing to assemble, not an error
+            self.streams[doc["uid"]] = None
+        elif channels.is_array:
+            loss = None
+            if channels.get("eels") and not channels.get("energy_loss"):
+                shape = doc["data_keys"][channels.keys["eels"]].get("shape") or [0]
+                loss = eels_loss_axis(self.start_doc, doc, int(shape[-1]))
+            self.streams[doc["uid"]] = ArrayAssembler(channels, self._base(doc), loss)
+        else:
+            self.streams[doc["uid"]] = StepAssembler(channels, self._base(doc))
+
+    def event(self, doc: dict[str, Any]) -> None:
+        uid = doc.get("descriptor")
+        if uid not in self.streams:
+            raise UnknownDescriptor("event for a descriptor this run has not declared",
+                                    descriptor=uid)
+        assembler = self.streams[uid]
+        if isinstance(assembler, ArrayAssembler):
+            self.finished.extend(assembler.add_event(doc))
+        elif assembler is not None:
+            assembler.add_event(doc)
+
+    def event_page(self, doc: dict[str, Any]) -> None:
+        for event in unpack_event_page(doc):
+            self.event(event)
+
+    def finish(self, partial: bool = False) -> list[RawSpectrum]:
+        """Close the step-scan streams (at stop, or at expiry with ``partial``)."""
+        for assembler in self.streams.values():
+            if isinstance(assembler, StepAssembler):
+                spectrum = assembler.finish(partial=partial)
+                if spectrum is not None:
+                    self.finished.append(spectrum)
+        return self.drain()
+
+    def drain(self) -> list[RawSpectrum]:
+        out, self.finished = self.finished, []
+        return out
+
+
+@dataclass
+class RunRouter:
+    """Dispatch documents to a RunAssembler per start uid; drop the state at stop.
+
+    Unlike event-model's RunRouter, a repeated start (Kafka redelivery) restarts the run,
+    and documents of runs it never saw start raise a typed error instead of a KeyError.
+    """
+
+    mapping_for: ChannelMapping = lambda start: None  # noqa: E731
+    runs: dict[str, RunAssembler] = field(default_factory=dict)
+    descriptor_run: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, name: str, doc: dict[str, Any]) -> list[RawSpectrum]:
+        handler = getattr(self, f"_{name}", None)
+        if handler is None:  # resource/datum documents: external data is not read (yet)
+            return []
+        try:
+            return handler(doc)
+        except KeyError as exc:
+            if isinstance(exc, UnknownDescriptor | UnknownRun):
+                raise
+            raise MalformedDocument(f"{name} document lacks key {exc}") from None
+        except (TypeError, AttributeError) as exc:
+            raise MalformedDocument(f"{name} document has wrong types: {exc}") from None
+
+    def _start(self, doc: dict[str, Any]) -> list[RawSpectrum]:
+        uid = doc["uid"]
+        if not isinstance(uid, str):
+            raise MalformedDocument("start uid is not a string")
+        self.forget(uid)
+        self.runs[uid] = RunAssembler(doc, self.mapping_for(doc))
+        return []
+
+    def _run_of(self, uid: Any, what: str) -> RunAssembler:
+        run = self.runs.get(uid) if isinstance(uid, str) else None
+        if run is None:
+            raise UnknownRun(f"{what} for a run whose start was not seen", run_start=uid)
+        run.last_seen = time.monotonic()
+        return run
+
+    def _descriptor(self, doc: dict[str, Any]) -> list[RawSpectrum]:
+        run = self._run_of(doc["run_start"], "descriptor")
+        run.descriptor(doc)
+        self.descriptor_run[doc["uid"]] = doc["run_start"]
+        return []
+
+    def _event(self, doc: dict[str, Any]) -> list[RawSpectrum]:
+        run_uid = self.descriptor_run.get(doc["descriptor"])
+        if run_uid is None:
+            raise UnknownDescriptor("event before (or without) its descriptor",
+                                    descriptor=doc["descriptor"])
+        run = self._run_of(run_uid, "event")
+        run.event(doc)
+        return run.drain()
+
+    def _event_page(self, doc: dict[str, Any]) -> list[RawSpectrum]:
+        run_uid = self.descriptor_run.get(doc["descriptor"])
+        if run_uid is None:
+            raise UnknownDescriptor("event_page before (or without) its descriptor",
+                                    descriptor=doc["descriptor"])
+        run = self._run_of(run_uid, "event_page")
+        run.event_page(doc)
+        return run.drain()
+
+    def _stop(self, doc: dict[str, Any]) -> list[RawSpectrum]:
+        run = self._run_of(doc["run_start"], "stop")
+        try:
+            return run.finish()
+        finally:
+            self.forget(doc["run_start"])
+
+    def forget(self, uid: str) -> None:
+        run = self.runs.pop(uid, None)
+        if run is not None:
+            for desc in run.streams:
+                self.descriptor_run.pop(desc, None)
+
+    def expire(self, older_than_s: float) -> list[tuple[str, list[RawSpectrum]]]:
+        """Finish runs idle for longer than ``older_than_s`` with partial spectra."""
+        now = time.monotonic()
+        stale = [uid for uid, run in self.runs.items() if now - run.last_seen > older_than_s]
+        out = []
+        for uid in stale:
+            run = self.runs[uid]
+            try:
+                out.append((uid, run.finish(partial=True)))
+            finally:
+                self.forget(uid)
+        return out

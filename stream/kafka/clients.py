@@ -1,0 +1,49 @@
+"""kafka-python clients built from Settings: identity as named arguments, the rest passed through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from edgestream.settings import KafkaSettings
+
+# Keys that only make sense for one client type; the shared ``client`` dict may hold both.
+CONSUMER_ONLY = {"fetch_max_bytes", "max_partition_fetch_bytes", "isolation_level",
+                 "fetch_min_bytes", "fetch_max_wait_ms", "max_poll_interval_ms"}
+PRODUCER_ONLY = {"acks", "linger_ms", "batch_size", "compression_type", "max_request_size",
+                 "enable_idempotence", "transactional_id", "retries", "buffer_memory"}
+
+
+def _common(k: KafkaSettings, drop: set[str]) -> dict[str, Any]:
+    return {key: v for key, v in k.client.items() if key not in drop}
+
+
+def make_consumer(k: KafkaSettings, **extra: Any) -> KafkaConsumer:
+    """A consumer with manual commits: offsets move only after annotations are acknowledged."""
+    kwargs = _common(k, PRODUCER_ONLY) | {
+        "bootstrap_servers": k.bootstrap_servers.split(","),
+        "group_id": k.group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": k.auto_offset_reset,
+        "session_timeout_ms": k.session_timeout_ms,
+        "heartbeat_interval_ms": k.heartbeat_interval_ms,
+        "max_poll_records": k.max_poll_records,
+        # Large spectrum-image rows: allow one message per fetch up to 64 MiB.
+        "max_partition_fetch_bytes": 64 * 1024 * 1024,
+        "fetch_max_bytes": 128 * 1024 * 1024,
+        # The pattern subscription must see topics created after start-up quickly.
+        "metadata_max_age_ms": 5000,
+    }
+    return KafkaConsumer(**(kwargs | extra))
+
+
+def make_producer(k: KafkaSettings, **extra: Any) -> KafkaProducer:
+    """An idempotent producer that waits for all in-sync replicas."""
+    kwargs = _common(k, CONSUMER_ONLY) | {
+        "bootstrap_servers": k.bootstrap_servers.split(","),
+        "acks": "all",
+        "linger_ms": 5,
+        "max_request_size": 16 * 1024 * 1024,
+    }
+    return KafkaProducer(**(kwargs | extra))

@@ -1,0 +1,284 @@
+"""The Kafka door: poll, assemble, annotate, publish, then commit what is safe."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
+
+from edgestream.annotation import to_json
+from edgestream.derived import DerivedRuns
+from edgestream.documents.spectrum import RawSpectrum
+from edgestream.documents.wire import decode, encode
+from edgestream.errors import StreamError
+from edgestream.kafka.clients import make_consumer, make_producer
+from edgestream.kafka.deadletter import dead_letter
+from edgestream.kafka.offsets import OffsetTracker
+from edgestream.pipeline import Failure, Outcome, Pipeline
+from edgestream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DOCUMENTS_SUFFIX = re.compile(r"\.bluesky\.runengine\.documents$")
+
+
+class PublishFailed(RuntimeError):
+    """The broker did not acknowledge an output message; nothing is committed."""
+
+
+def beamline_of(topic: str, default: str) -> str:
+    """``<beamline>.bluesky.runengine.documents`` -> ``<beamline>``."""
+    return DOCUMENTS_SUFFIX.sub("", topic) if DOCUMENTS_SUFFIX.search(topic) else default
+
+
+def run_uid_of(name: str, doc: dict[str, Any], descriptor_run: dict[str, str]) -> str | None:
+    if name == "start":
+        return doc.get("uid")
+    if name in ("descriptor", "stop"):
+        return doc.get("run_start")
+    if name in ("event", "event_page"):
+        return descriptor_run.get(doc.get("descriptor"))  # type: ignore[arg-type]
+    return None
+
+
+@dataclass
+class _Pending:
+    """Output of one poll batch, published together before the offsets move."""
+
+    futures: list[Any] = field(default_factory=list)
+    annotations: int = 0
+
+
+class AnnotationService(ConsumerRebalanceListener):
+    """One consumer in a group; run() until ``stop`` is set. Bad input never stops it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        on_annotation: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.metrics = pipeline.metrics
+        self.on_annotation = on_annotation
+        self.tracker = OffsetTracker()
+        self.derived = DerivedRuns()
+        self.run_beamline: dict[str, str] = {}
+        self.consumer = make_consumer(settings.kafka)
+        self.producer = make_producer(settings.kafka)
+        self._pending = _Pending()
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        k = self.settings.kafka
+        if k.topics:
+            self.consumer.subscribe(topics=k.topics, listener=self)
+        else:
+            self.consumer.subscribe(pattern=k.topic_pattern, listener=self)
+        log.info("consuming %s as group %s from %s", k.topics or k.topic_pattern, k.group_id,
+                 k.bootstrap_servers)
+        try:
+            while not stop.is_set():
+                try:
+                    records = self.consumer.poll(k.poll_timeout_ms, k.max_poll_records)
+                    self.process(records)
+                    self.commit()
+                except PublishFailed as exc:
+                    log.error("%s; rewinding to the last committed offsets", exc)
+                    self.rewind()
+                except KafkaError as exc:  # broker trouble: kafka-python reconnects by itself
+                    log.warning("Kafka error, retrying: %s", exc)
+                    time.sleep(1.0)
+        finally:
+            self.close()
+
+    def process(self, records: dict[TopicPartition, list[Any]]) -> None:
+        spectra: list[RawSpectrum] = []
+        out = Outcome()
+        stopped: list[str] = []
+        for tp, messages in records.items():
+            for msg in messages:
+                spectra += self._ingest(msg, tp, out, stopped)
+        annotated = self.pipeline.annotate(spectra)
+        expired = self.pipeline.expire()
+        out.annotations += annotated.annotations + expired.annotations
+        out.failures += annotated.failures + expired.failures
+        expired_runs = {a["ids"]["run_uid"] for a in expired.annotations}
+        self._publish(out, stopped + sorted(expired_runs))
+        self.tracker.prune(self.pipeline.router.runs)
+
+    def _ingest(self, msg: Any, tp: TopicPartition, out: Outcome, stopped: list[str]
+                ) -> list[RawSpectrum]:
+        name, doc, run_uid = None, None, None
+        try:
+            name, doc = decode(msg.value)
+            run_uid = run_uid_of(name, doc, self.pipeline.router.descriptor_run)
+            if name == "start" and isinstance(run_uid, str):
+                self.run_beamline[run_uid] = beamline_of(msg.topic, self.settings.beamline)
+            spectra = self.pipeline.ingest(name, doc)
+            if name == "stop" and isinstance(run_uid, str):
+                stopped.append(run_uid)
+            return spectra
+        except StreamError as exc:
+            self._dead_letter(exc, msg, name, run_uid if isinstance(run_uid, str) else None)
+            return []
+        except Exception as exc:  # a bug must cost one message, not the service
+            log.exception("internal error on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+            err = StreamError(f"{type(exc).__name__}: {exc}")
+            err.__cause__ = exc
+            self._dead_letter(err, msg, name, run_uid if isinstance(run_uid, str) else None)
+            return []
+        finally:
+            self.tracker.processed(tp, msg.offset, run_uid if isinstance(run_uid, str) else None)
+
+    # -- output -----------------------------------------------------------------------------
+    def _topic(self, template: str, run_uid: str | None) -> str:
+        beamline = self.run_beamline.get(run_uid or "", self.settings.beamline)
+        return template.format(beamline=beamline)
+
+    def _send(self, topic: str, key: str | None, value: bytes) -> None:
+        fut = self.producer.send(topic, key=key.encode() if key else None, value=value)
+        self._pending.futures.append(fut)
+
+    def _dead_letter(self, exc: StreamError, msg: Any, name: str | None, run_uid: str | None
+                     ) -> None:
+        self.metrics.errors.labels(exc.reason).inc()
+        self.metrics.dead_letters.labels(exc.reason).inc()
+        log.warning("dead letter (%s) from %s[%d]@%d: %s", exc.reason, msg.topic, msg.partition,
+                    msg.offset, exc.message)
+        body = dead_letter(exc, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                           raw=msg.value, document_name=name, run_uid=run_uid)
+        beamline = beamline_of(msg.topic, self.settings.beamline)
+        topic = self.settings.kafka.dead_letter_topic.format(beamline=beamline)
+        self._send(topic, run_uid or (msg.key.decode(errors="replace") if msg.key else None), body)
+
+    def _failure(self, f: Failure) -> None:
+        self.metrics.dead_letters.labels(f.error.reason).inc()
+        log.warning("dead letter (%s) for run %s: %s", f.error.reason, f.run_uid, f.error.message)
+        body = dead_letter(f.error, document_name=f.document_name, run_uid=f.run_uid)
+        self._send(self._topic(self.settings.kafka.dead_letter_topic, f.run_uid), f.run_uid, body)
+
+    def _publish(self, out: Outcome, ended_runs: list[str]) -> None:
+        k = self.settings.kafka
+        for f in out.failures:
+            self._failure(f)
+        now = time.time()
+        for a in out.annotations:
+            run_uid = a["ids"]["run_uid"]
+            a["timing"]["published_at"] = now
+            self._send(self._topic(k.annotations_topic, run_uid), run_uid, to_json(a))
+            if k.publish_derived:
+                for name, doc in self.derived.on_annotation(a):
+                    self._send(self._topic(k.derived_topic, run_uid), run_uid, encode(name, doc))
+        for run_uid in ended_runs:
+            if k.publish_derived:
+                for name, doc in self.derived.on_run_end(run_uid):
+                    self._send(self._topic(k.derived_topic, run_uid), run_uid, encode(name, doc))
+            self.run_beamline.pop(run_uid, None)
+        self._pending.annotations += len(out.annotations)
+        self._flush()
+        for a in out.annotations:
+            self.metrics.annotations.labels(a["kind"]).inc()
+            t_event = a["timing"]["event_time"][1]
+            if t_event > 0:
+                self.metrics.latency.observe(max(0.0, time.time() - t_event))
+            if self.on_annotation is not None:
+                self.on_annotation(a)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, _Pending()
+        if not pending.futures:
+            return
+        self.producer.flush()
+        failed = [f.exception for f in pending.futures if f.failed()]
+        if failed:
+            raise PublishFailed(f"{len(failed)} of {len(pending.futures)} sends failed: "
+                                f"{failed[0]}")
+
+    # -- offsets ----------------------------------------------------------------------------
+    def commit(self, partitions: list[TopicPartition] | None = None) -> None:
+        safe = self.tracker.safe()
+        if partitions is not None:
+            safe = {tp: o for tp, o in safe.items() if tp in partitions}
+        if not safe:
+            return
+        offsets = {tp: OffsetAndMetadata(o, "", -1) for tp, o in safe.items()}
+        try:
+            self.consumer.commit(offsets)
+            self.metrics.commits.labels("ok").inc()
+        except (RebalanceInProgressError, CommitFailedError) as exc:
+            # Normal during a rebalance: the next owner replays from the last commit.
+            self.metrics.commits.labels("retry").inc()
+            log.info("commit deferred: %s", type(exc).__name__)
+
+    def rewind(self) -> None:
+        """After a failed publish: drop run state and re-read from the committed offsets."""
+        self.pipeline.router.runs.clear()
+        self.pipeline.router.descriptor_run.clear()
+        self.tracker = OffsetTracker()
+        for tp in self.consumer.assignment():
+            committed = self.consumer.committed(tp)
+            if committed is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
+
+    # -- rebalance --------------------------------------------------------------------------
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        revoked = list(revoked)
+        if not revoked:
+            return
+        try:
+            self._flush()
+            self.commit(revoked)
+        except (PublishFailed, KafkaError) as exc:
+            log.warning("could not commit revoked partitions: %s", exc)
+        for uid in self.tracker.runs_in(revoked):
+            self.pipeline.router.forget(uid)
+        self.tracker.revoke(revoked)
+        log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("partitions assigned: %s",
+                 sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+    def close(self) -> None:
+        try:
+            self._flush()
+            self.commit()
+        except (PublishFailed, KafkaError) as exc:
+            log.warning("final commit failed: %s", exc)
+        self.consumer.close()
+        self.producer.close(timeout=5)
+        for model in self.pipeline.models:
+            model.unload()
+
+
+def annotation_line(a: dict[str, Any]) -> str:
+    """One human line per annotation, for the demo and `edgestream watch`."""
+    preds = "; ".join(
+        f"{p['plugin']}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in p["outputs"].items())
+        for p in a["predictions"]
+    )
+    seq = a["ids"]["seq_range"]
+    where = f"seq {seq[0]}-{seq[1]}" if seq[0] != seq[1] else f"event {seq[0]}"
+    if a["ids"]["index_in_event"]:
+        where += f" px {a['ids']['index_in_event']}"
+    return (f"{a['beamline'] or '-':>6} {a['ids']['run_uid'][:8]} {where:<14} "
+            f"{a['modality']:<17} {a['element']} {a['edge']:<4} e0={a['e0']:9.2f} "
+            f"step={a['edge_step']:.3g}  {a['sample'] or ''}  {preds}")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return json.dumps(v) if isinstance(v, list | dict) else str(v)

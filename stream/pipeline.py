@@ -1,0 +1,255 @@
+"""The core: documents in, annotations out. The Kafka loop, the callback and files share it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from edgestream import annotation as ann
+from edgestream.documents.runs import RunRouter
+from edgestream.documents.spectrum import RawSpectrum
+from edgestream.errors import PluginFailure, StreamError, TooFewPoints, UnknownElement
+from edgestream.metrics import Metrics
+from edgestream.normalize import normalize_spectra
+from edgestream.plugins import SpectrumBatch, SpectrumModel
+from edgestream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Failure:
+    """A document or spectrum that could not be processed, with what is known about it."""
+
+    error: StreamError
+    run_uid: str | None = None
+    document_name: str | None = None
+
+
+@dataclass
+class Outcome:
+    annotations: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+
+class Pipeline:
+    """Assemble → normalize → plugins → annotation, for any door."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        models: Iterable[SpectrumModel] = (),
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.models = list(models)
+        self.metrics = metrics or Metrics()
+        self.router = RunRouter(mapping_for=self._mapping_for)
+        self.grid = np.arange(
+            settings.grid.start, settings.grid.stop + settings.grid.step / 2, settings.grid.step
+        )
+        for model in self.models:
+            model.load()
+
+    def _mapping_for(self, start: dict[str, Any]) -> dict[str, str] | None:
+        return self.settings.channels.get(str(start.get("beamline_id", self.settings.beamline)))
+
+    def ingest(self, name: str, doc: dict[str, Any]) -> list[RawSpectrum]:
+        """Route one document; return the spectra it finished. Raises StreamError."""
+        self.metrics.documents.labels(name).inc()
+        spectra = self.router(name, doc)
+        self.metrics.open_runs.set(len(self.router.runs))
+        return spectra
+
+    def expire(self) -> Outcome:
+        """Partial annotations for runs idle longer than ``run_timeout_s``."""
+        out = Outcome()
+        spectra: list[RawSpectrum] = []
+        for uid, finished in self.router.expire(self.settings.run_timeout_s):
+            log.warning("run %s expired without a stop; publishing partial annotations", uid)
+            spectra.extend(finished)
+        more = self.annotate(spectra)
+        out.annotations += more.annotations
+        out.failures += more.failures
+        return out
+
+    def __call__(self, name: str, doc: dict[str, Any]) -> Outcome:
+        """One document through the whole path (callback and file doors)."""
+        try:
+            spectra = self.ingest(name, doc)
+        except StreamError as exc:
+            self.metrics.errors.labels(exc.reason).inc()
+            return Outcome(failures=[Failure(exc, _run_uid(name, doc), name)])
+        return self.annotate(spectra)
+
+    def annotate(self, spectra: list[RawSpectrum]) -> Outcome:
+        """Normalize and run plugins on a batch of spectra, grouped for vectorized work."""
+        out = Outcome()
+        if not spectra:
+            return out
+        t0 = time.perf_counter()
+        self.metrics.batch_size.observe(len(spectra))
+        ready: list[RawSpectrum] = []
+        for s in spectra:
+            try:
+                ready.append(self._prepare(s))
+            except StreamError as exc:
+                self._fail(out, exc, s)
+        results = normalize_spectra(ready, self.grid)
+        normalized = []
+        for s, result in zip(ready, results, strict=True):
+            if isinstance(result, StreamError):
+                self._fail(out, result, s)
+            else:
+                try:
+                    normalized.append((self._identify(s, result.e0), result))
+                except StreamError as exc:
+                    self._fail(out, exc, s)
+        t1 = time.perf_counter()
+        self.metrics.processing.labels("normalize").observe(t1 - t0)
+        predictions = self._predict(normalized, out)
+        elapsed = time.perf_counter() - t0
+        per_spectrum = elapsed / max(1, len(normalized))
+        for (s, result), preds in zip(normalized, predictions, strict=True):
+            out.annotations.append(self._annotation(s, result, preds, per_spectrum))
+            self.metrics.spectra.labels(s.modality, s.element or "unknown").inc()
+        return out
+
+    def _fail(self, out: Outcome, exc: StreamError, s: RawSpectrum) -> None:
+        exc.context.setdefault("run_uid", s.ids.run_uid)
+        exc.context.setdefault("seq_range", list(s.ids.seq_range))
+        self.metrics.errors.labels(exc.reason).inc()
+        out.failures.append(Failure(exc, s.ids.run_uid))
+
+    def _prepare(self, s: RawSpectrum) -> RawSpectrum:
+        if s.energy.size < self.settings.min_points:
+            raise TooFewPoints(
+                f"{s.energy.size} points, at least {self.settings.min_points} needed"
+            )
+        shift, source = self._energy_shift(s)
+        if shift:
+            s = replace(s, energy=s.energy + shift)
+        return replace(s, metadata=s.metadata | {"_shift": (shift, source)})
+
+    def _energy_shift(self, s: RawSpectrum) -> tuple[float, str]:
+        if "energy_shift_ev" in s.metadata:
+            return float(s.metadata["energy_shift_ev"]), "metadata"
+        beamline = str(s.metadata.get("beamline_id", self.settings.beamline))
+        if beamline in self.settings.energy_shift_ev:
+            return float(self.settings.energy_shift_ev[beamline]), "settings"
+        return 0.0, "none"
+
+    def _identify(self, s: RawSpectrum, e0: float) -> RawSpectrum:
+        if s.element and s.edge:
+            return s
+        from edgestream.physics import identify_edge
+
+        if s.modality == "eels":
+            raise UnknownElement("EELS spectrum without element/edge metadata")
+        element, edge, _ = identify_edge(e0)
+        return replace(s, element=element, edge=edge, element_source="edge_energy")
+
+    def _predict(self, items: list[tuple[RawSpectrum, Any]], out: Outcome) -> list[list[dict]]:
+        preds: list[list[dict]] = [[] for _ in items]
+        groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+        for i, (s, _) in enumerate(items):
+            groups[(s.element or "", s.edge or "", s.modality)].append(i)
+        for (element, edge, modality), idx in groups.items():
+            models = [m for m in self.models if m.applies_to(element, edge, modality)]
+            if not models:
+                continue
+            batch = SpectrumBatch(
+                element=element,
+                edge=edge,
+                modality=modality,
+                grid=self.grid,
+                norm=np.stack([items[i][1].on_grid for i in idx]),
+                e0=np.array([items[i][1].e0 for i in idx]),
+                edge_step=np.array([items[i][1].edge_step for i in idx]),
+                energy=[items[i][1].energy for i in idx],
+                measured=[items[i][1].norm for i in idx],
+            )
+            for model in models:
+                t0 = time.perf_counter()
+                try:
+                    outputs = model.predict(batch)
+                    if len(outputs) != len(idx):
+                        raise PluginFailure(f"{model.name} returned {len(outputs)} results "
+                                            f"for {len(idx)} spectra")
+                except Exception as exc:  # a plugin bug must not lose the annotation
+                    err = exc if isinstance(exc, PluginFailure) else PluginFailure(
+                        f"{model.name}: {type(exc).__name__}: {exc}", plugin=model.name)
+                    log.error("plugin %s failed on %d spectra: %s", model.name, len(idx), exc)
+                    self._fail(out, err, items[idx[0]][0])
+                    continue
+                self.metrics.inference.labels(model.name).observe(time.perf_counter() - t0)
+                for i, o in zip(idx, outputs, strict=True):
+                    preds[i].append({
+                        "plugin": model.name,
+                        "version": model.version,
+                        "model_sha256": model.model_sha256,
+                        "provider": model.provider,
+                        "outputs": o,
+                    })
+        return preds
+
+    def _annotation(
+        self, s: RawSpectrum, r: Any, preds: list[dict], processing_s: float
+    ) -> dict[str, Any]:
+        shift, source = s.metadata["_shift"]
+        sample = s.metadata.get("sample") or s.metadata.get("sample_name")
+        return {
+            "schema_version": ann.SCHEMA_VERSION,
+            "annotation_id": ann.annotation_id(s.ids),
+            "kind": "partial" if s.partial else "final",
+            "ids": {
+                "run_uid": s.ids.run_uid,
+                "descriptor_uid": s.ids.descriptor_uid,
+                "stream": s.ids.stream_name,
+                "seq_range": list(s.ids.seq_range),
+                "index_in_event": s.ids.index_in_event,
+            },
+            "beamline": s.metadata.get("beamline_id"),
+            "sample": None if sample is None else str(sample),
+            "element": s.element,
+            "edge": s.edge,
+            "element_source": s.element_source or "edge_energy",
+            "modality": s.modality,
+            "e0": round(float(r.e0), 4),
+            "edge_step": float(r.edge_step),
+            "energy_calibration": {"shift_ev": shift, "source": source},
+            "edge_features": {k: ann.finite_or_none(v) for k, v in r.features.items()},
+            "normalization": {"method": r.method, "parameters": r.parameters},
+            "spectrum": {
+                "grid": {
+                    "start": self.settings.grid.start,
+                    "stop": self.settings.grid.stop,
+                    "step": self.settings.grid.step,
+                    "relative_to": "e0",
+                },
+                "norm": ann.rounded(r.on_grid),
+                "n_points_measured": int(s.energy.size),
+                "energy_range": [float(s.energy[0]), float(s.energy[-1])],
+            },
+            "predictions": preds,
+            "timing": {
+                "event_time": list(s.time_range),
+                "processing_s": processing_s,
+                "published_at": 0.0,  # set by the publisher when it sends
+            },
+            "software": ann.software(),
+        }
+
+
+def _run_uid(name: str, doc: Any) -> str | None:
+    if not isinstance(doc, dict):
+        return None
+    key = {"start": "uid", "stop": "run_start", "descriptor": "run_start"}.get(name)
+    value = doc.get(key) if key else None
+    return value if isinstance(value, str) else None

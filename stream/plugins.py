@@ -1,0 +1,122 @@
+"""Model families as plugins: found by entry point, fed batches of normalized spectra."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tomllib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "edgestream.plugins"
+GPU_FIRST = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+@dataclass(frozen=True)
+class SpectrumBatch:
+    """Normalized spectra of one element, edge and modality, ready for a model.
+
+    ``norm`` is [n, len(grid)]: flattened normalized μ (XAS) or step-normalized EELS signal
+    on ``grid`` (eV relative to ``e0``); NaN outside the measured range. ``energy`` and
+    ``measured`` hold each spectrum on its own measured axis for models with other grids.
+    """
+
+    element: str
+    edge: str
+    modality: str
+    grid: np.ndarray
+    norm: np.ndarray
+    e0: np.ndarray
+    edge_step: np.ndarray
+    energy: list[np.ndarray]
+    measured: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.e0.size)
+
+
+class SpectrumModel(ABC):
+    """One model family. Subclasses set the class attributes and implement ``predict``.
+
+    ``elements``/``edges``/``modalities`` of None mean "any". ``predict`` returns one
+    ``outputs`` dict per spectrum (JSON-serializable numbers, lists, strings).
+    """
+
+    name: str = "unnamed"
+    version: str = "0"
+    elements: frozenset[str] | None = None
+    edges: frozenset[str] | None = None
+    modalities: frozenset[str] | None = None
+    model_sha256: str | None = None
+    provider: str | None = None
+
+    def applies_to(self, element: str, edge: str, modality: str) -> bool:
+        return (
+            (self.elements is None or element in self.elements)
+            and (self.edges is None or edge in self.edges)
+            and (self.modalities is None or modality in self.modalities)
+        )
+
+    def load(self, providers: tuple[str, ...] = GPU_FIRST) -> None:  # noqa: B027
+        """Open model files and sessions; called once before the first batch."""
+
+    @abstractmethod
+    def predict(self, batch: SpectrumBatch) -> list[dict[str, Any]]: ...
+
+    def unload(self) -> None:  # noqa: B027
+        """Release sessions and memory."""
+
+
+def read_plugin_toml(folder: Path) -> dict[str, Any]:
+    """The plugin's manifest: name, version, grid, outputs, model file and its sha256."""
+    with open(folder / "plugin.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def onnx_session(
+    path: Path, providers: tuple[str, ...] = GPU_FIRST, expected_sha256: str | None = None
+) -> tuple[Any, str]:
+    """An ONNX Runtime session on the first available provider, and the provider it chose.
+
+    CUDA is used when onnxruntime-gpu and a GPU are present; otherwise CPU. A model file
+    whose sha256 differs from its plugin.toml is refused.
+    """
+    import onnxruntime as ort
+
+    if expected_sha256 is not None and sha256_of(path) != expected_sha256:
+        raise ValueError(f"{path}: sha256 does not match plugin.toml")
+    available = set(ort.get_available_providers())
+    chosen = [p for p in providers if p in available] or ["CPUExecutionProvider"]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), sess_options=options, providers=chosen)
+    provider = session.get_providers()[0]
+    log.info("ONNX model %s on %s", path.name, provider)
+    return session, provider
+
+
+def discover(enabled: list[str] | None = None) -> list[SpectrumModel]:
+    """Instantiate the installed plugins of the entry-point group (all, or those named)."""
+    models: list[SpectrumModel] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if enabled is not None and ep.name not in enabled:
+            continue
+        try:
+            models.append(ep.load()())
+        except Exception:  # a broken third-party plugin must not stop the service
+            log.exception("plugin %s failed to load; continuing without it", ep.name)
+    missing = set(enabled or ()) - {m.name for m in models}
+    if missing:
+        log.warning("plugins not found: %s", ", ".join(sorted(missing)))
+    return models

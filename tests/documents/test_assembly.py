@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+from edgestream.documents.runs import RunRouter, eels_loss_axis, element_and_edge
+from edgestream.errors import BadSpectrum, UnknownDescriptor, UnknownRun
+
+
+def route(docs, router=None):
+    router = router or RunRouter()
+    spectra = []
+    for name, doc in docs:
+        spectra += router(name, doc)
+    return spectra, router
+
+
+def test_step_scan_assembles_transmission_mu(step_scan_docs, mu_model):
+    energy = np.linspace(8900, 9100, 81)
+    spectra, router = route(step_scan_docs(energy, md={"element": "Cu", "edge": "K"}))
+    (s,) = spectra
+    assert s.modality == "xas_transmission"
+    assert (s.element, s.edge, s.element_source) == ("Cu", "K", "metadata")
+    np.testing.assert_allclose(s.energy, energy)
+    np.testing.assert_allclose(s.signal, mu_model(energy), rtol=1e-9)
+    assert s.ids.seq_range == (1, 81)
+    assert not router.runs, "run state is dropped at stop"
+
+
+def test_step_scan_in_kev_descending_with_repeats(step_scan_docs):
+    energy_kev = [9.1, 9.05, 9.0, 9.0, 8.98, 8.95, 8.9] * 4
+    spectra, _ = route(step_scan_docs(energy_kev, units="keV"))
+    (s,) = spectra
+    np.testing.assert_allclose(s.energy, [8900, 8950, 8980, 9000, 9050, 9100])
+    assert np.all(np.diff(s.energy) > 0)
+    assert s.element is None, "no metadata: identified later from the edge energy"
+
+
+def test_fly_scan_one_spectrum_per_event(fly_scan_docs, mu_model):
+    spectra, _ = route(fly_scan_docs)
+    assert len(spectra) == 3
+    assert [s.ids.seq_range for s in spectra] == [(1, 1), (2, 2), (3, 3)]
+    np.testing.assert_allclose(spectra[0].signal, mu_model(spectra[0].energy), rtol=1e-9)
+
+
+def test_event_page_gives_the_same_spectra(fly_scan_docs):
+    from event_model import pack_event_page
+
+    events = [d for n, d in fly_scan_docs if n == "event"]
+    paged = [(n, d) for n, d in fly_scan_docs if n != "event"]
+    paged.insert(-1, ("event_page", pack_event_page(*events)))
+    a, _ = route(fly_scan_docs)
+    b, _ = route(paged)
+    assert len(a) == len(b) == 3
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.signal, y.signal)
+
+
+def test_event_without_descriptor_is_a_typed_error(fly_scan_docs):
+    router = RunRouter()
+    event = next(d for n, d in fly_scan_docs if n == "event")
+    with pytest.raises(UnknownDescriptor):
+        router("event", event)
+    stop = next(d for n, d in fly_scan_docs if n == "stop")
+    with pytest.raises(UnknownRun):
+        router("stop", stop)
+
+
+def test_zigzag_fly_energy_is_bad_spectrum(fly_scan_docs):
+    docs = []
+    for name, doc in fly_scan_docs:
+        if name == "event":
+            doc = dict(doc, data=dict(doc["data"]))
+            e = np.array(doc["data"]["qexafs_energy"], dtype=float)
+            e[10], e[11] = e[11], e[10]
+            doc["data"]["qexafs_energy"] = e
+        docs.append((name, doc))
+    router = RunRouter()
+    with pytest.raises(BadSpectrum):
+        route(docs, router)
+
+
+def test_repeated_start_restarts_the_run(step_scan_docs):
+    docs = step_scan_docs(np.linspace(8900, 9100, 30))
+    n_head = 5
+    spectra, _ = route(docs[:n_head] + docs)
+    assert len(spectra) == 1
+    assert spectra[0].energy.size == 30
+
+
+def test_element_from_xdi_block():
+    assert element_and_edge({"XDI": {"Element": {"symbol": "cu", "edge": "k"}}}) == ("Cu", "K")
+    assert element_and_edge({}) == (None, None)
+
+
+def test_eels_axis_from_descriptor_configuration():
+    desc = {"configuration": {"eels": {"data": {"eels_offset": 900.0,
+                                                "eels_dispersion": 0.25}}}}
+    axis = eels_loss_axis({}, desc, 4)
+    np.testing.assert_allclose(axis, [900, 900.25, 900.5, 900.75])
+    assert eels_loss_axis({}, {}, 4) is None
+    np.testing.assert_allclose(
+        eels_loss_axis({"eels_offset": 10, "eels_dispersion": 1}, {}, 2), [10, 11]
+    )
