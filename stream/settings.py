@@ -168,7 +168,10 @@ def _coerce(current: Any, value: Any, where: str) -> Any:
         if isinstance(current, bool):
             return value.strip().lower() in ("1", "true", "yes", "on")
         if isinstance(current, int):
-            return int(value)
+            try:
+                return int(value)
+            except ValueError:
+                return float(value)
         if isinstance(current, float):
             return float(value)
         if isinstance(current, list):
