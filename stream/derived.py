@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import numpy as np
-from event_model import compose_run
-
 from edgestream.annotation import ANNOTATION_NAMESPACE
+from event_model import compose_run
 
 Document = tuple[str, dict[str, Any]]
 
@@ -48,7 +48,9 @@ class DerivedRuns:
                 },
             )
             n = len(annotation["spectrum"]["norm"])
-            keys = {k: {"source": "edgestream", "dtype": t, "shape": []} for k, t in SCALARS.items()}
+            keys = {
+                k: {"source": "edgestream", "dtype": t, "shape": []} for k, t in SCALARS.items()
+            }
             keys["norm"] = {"source": "edgestream", "dtype": "array", "shape": [n]}
             keys["predictions"] = {"source": "edgestream", "dtype": "string", "shape": []}
             desc = bundle.compose_descriptor(name="annotations", data_keys=keys)
@@ -56,10 +58,9 @@ class DerivedRuns:
             docs += [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
         _, desc = self._open[run_uid]
         data = {k: annotation[k] for k in SCALARS}
-        data["norm"] = np.array([np.nan if v is None else v for v in annotation["spectrum"]["norm"]])
-        data["predictions"] = repr(
-            [{p["plugin"]: p["outputs"]} for p in annotation["predictions"]]
-        )
+        norm = annotation["spectrum"]["norm"]
+        data["norm"] = np.array([np.nan if v is None else v for v in norm])
+        data["predictions"] = json.dumps(annotation["predictions"])
         ts = annotation["timing"]["published_at"] or annotation["timing"]["event_time"][1]
         docs.append(("event", desc.compose_event(data=data, timestamps=dict.fromkeys(data, ts))))
         return docs

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-
 from edgestream.documents.channels import ChannelMap
 from edgestream.documents.spectrum import Modality, RawSpectrum, SpectrumIds
 from edgestream.errors import BadSpectrum, MissingChannel
@@ -99,7 +98,9 @@ class StepAssembler:
         try:
             row = [float(data[self.channels.keys[r]]) for r in self.roles]
         except KeyError as exc:
-            raise MissingChannel(f"event lacks data key {exc}", seq_num=event.get("seq_num"))
+            raise MissingChannel(
+                f"event lacks data key {exc}", seq_num=event.get("seq_num")
+            ) from None
         except (TypeError, ValueError) as exc:
             raise BadSpectrum(f"non-numeric step-scan value: {exc}") from None
         self.points.append(row)

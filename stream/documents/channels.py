@@ -107,7 +107,7 @@ def find_channels(
     signal_key = keys["eels"] if has_eels else keys.get("mu") or keys.get("it") or keys["if"]
     if has_eels and "energy_loss" not in keys:
         keys.pop("energy", None)
-    is_array = bool((data_keys[signal_key].get("shape") or []))
+    is_array = bool(data_keys[signal_key].get("shape") or [])
     scale: float | None = 1.0
     axis = keys.get("energy_loss") if has_eels else keys.get("energy")
     if axis is not None:

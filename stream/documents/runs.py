@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from event_model import DocumentRouter, unpack_event_page
-
 from edgestream.documents.assemble import ArrayAssembler, StepAssembler
 from edgestream.documents.channels import find_channels
 from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
 from edgestream.errors import MalformedDocument, UnknownDescriptor, UnknownRun
+from event_model import DocumentRouter, unpack_event_page
 
 ChannelMapping = Callable[[Mapping[str, Any]], Mapping[str, str] | None]
 
@@ -134,7 +133,7 @@ class RunRouter:
     and documents of runs it never saw start raise a typed error instead of a KeyError.
     """
 
-    mapping_for: ChannelMapping = lambda start: None  # noqa: E731
+    mapping_for: ChannelMapping = lambda start: None
     runs: dict[str, RunAssembler] = field(default_factory=dict)
     descriptor_run: dict[str, str] = field(default_factory=dict)
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import msgpack
 import msgpack_numpy
-
 from edgestream.errors import MalformedDocument, UnknownDocumentName
 
 DOCUMENT_NAMES = frozenset(

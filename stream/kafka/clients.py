@@ -1,12 +1,11 @@
-"""kafka-python clients built from Settings: identity as named arguments, the rest passed through."""
+"""kafka-python clients from Settings: identity as named arguments, the rest passed through."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
-
 from edgestream.settings import KafkaSettings
+from kafka import KafkaConsumer, KafkaProducer
 
 # Keys that only make sense for one client type; the shared ``client`` dict may hold both.
 CONSUMER_ONLY = {"fetch_max_bytes", "max_partition_fetch_bytes", "isolation_level",

@@ -11,9 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
-
 from edgestream.annotation import to_json
 from edgestream.derived import DerivedRuns
 from edgestream.documents.spectrum import RawSpectrum
@@ -24,6 +21,8 @@ from edgestream.kafka.deadletter import dead_letter
 from edgestream.kafka.offsets import OffsetTracker
 from edgestream.pipeline import Failure, Outcome, Pipeline
 from edgestream.settings import Settings
+from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,110 @@
+"""The core path on documents from a real RunEngine: annotations, failures, plugins."""
+
+import numpy as np
+import pytest
+from bluesky import RunEngine
+from bluesky.plans import list_scan
+from edgestream import annotation
+from edgestream.pipeline import Pipeline
+from edgestream.plugins import SpectrumModel
+from edgestream.settings import Settings
+from edgestream_plugins.edge_features import EdgeFeatures
+from ophyd.sim import SynSignal
+
+E0 = 8984.0
+
+
+def cu_like_mu(e):
+    """Edge step 1 at E0 with a white line 8 eV above, on a Victoreen-like background."""
+    edge = 0.5 + np.arctan((e - E0) / 1.5) / np.pi
+    white = 0.6 * np.exp(-0.5 * ((e - E0 - 8) / 3) ** 2)
+    return 0.3 * (e / E0) ** -3 + edge + white
+
+
+def scan_docs(md=None, energies=None):
+    energies = np.concatenate([np.arange(8880, 8970, 5), np.arange(8970, 9010, 0.5),
+                               np.arange(9010, 9300, 4)]) if energies is None else energies
+    from ophyd.sim import SynAxis
+
+    mono = SynAxis(name="dcm_energy", value=8880.0)
+    i0 = SynSignal(func=lambda: 1e5, name="I0")
+    it = SynSignal(func=lambda: 1e5 * np.exp(-cu_like_mu(mono.readback.get())), name="It")
+    docs = []
+    RunEngine({}, context_managers=[])(
+        list_scan([i0, it], mono, list(energies), md=md or {}),
+        lambda n, d: docs.append((n, d)),
+    )
+    return docs
+
+
+def run_all(pipeline, docs):
+    annotations, failures = [], []
+    for name, doc in docs:
+        out = pipeline(name, doc)
+        annotations += out.annotations
+        failures += out.failures
+    return annotations, failures
+
+
+@pytest.fixture(scope="module")
+def cu_docs():
+    return scan_docs(md={"element": "Cu", "edge": "K", "sample": "Cu2O pellet"})
+
+
+def test_step_scan_gives_one_valid_annotation(cu_docs):
+    (a,), failures = run_all(Pipeline(Settings(), [EdgeFeatures()]), cu_docs)
+    assert failures == []
+    annotation.validate(a)
+    assert (a["element"], a["edge"], a["modality"]) == ("Cu", "K", "xas_transmission")
+    assert abs(a["e0"] - E0) < 1.0
+    assert abs(a["edge_step"] - 1.0) < 0.15
+    assert abs(a["edge_features"]["white_line_energy"] - (E0 + 8)) < 2.0
+    grid = np.arange(-20, 80.25, 0.5)
+    assert len(a["spectrum"]["norm"]) == grid.size
+    (pred,) = a["predictions"]
+    assert pred["plugin"] == "edge_features" and pred["provider"] is None
+    assert abs(pred["outputs"]["edge_shift_ev"] - (a["e0"] - 8979.0)) < 0.5
+
+
+def test_annotation_id_is_deterministic(cu_docs):
+    (a,), _ = run_all(Pipeline(Settings()), cu_docs)
+    (b,), _ = run_all(Pipeline(Settings()), cu_docs)
+    assert a["annotation_id"] == b["annotation_id"]
+
+
+def test_element_identified_from_edge_energy():
+    (a,), _ = run_all(Pipeline(Settings()), scan_docs())
+    assert (a["element"], a["edge"], a["element_source"]) == ("Cu", "K", "edge_energy")
+
+
+def test_too_few_points_is_a_failure_not_a_crash():
+    annotations, failures = run_all(Pipeline(Settings()), scan_docs(energies=[8900, 8990, 9100]))
+    assert annotations == []
+    assert [f.error.reason for f in failures] == ["too_few_points"]
+
+
+class Broken(SpectrumModel):
+    name = "broken"
+
+    def predict(self, batch):
+        raise RuntimeError("model exploded")
+
+
+def test_a_failing_plugin_costs_its_prediction_not_the_annotation(cu_docs):
+    annotations, failures = run_all(Pipeline(Settings(), [Broken(), EdgeFeatures()]), cu_docs)
+    assert len(annotations) == 1
+    assert [p["plugin"] for p in annotations[0]["predictions"]] == ["edge_features"]
+    assert [f.error.reason for f in failures] == ["plugin_failure"]
+
+
+def test_schema_matches_what_the_code_emits(cu_docs):
+    """Drift test: every schema property is emitted and nothing unlisted is."""
+    (a,), _ = run_all(Pipeline(Settings(), [EdgeFeatures()]), cu_docs)
+    s = annotation.schema()
+    assert s["properties"]["schema_version"]["const"] == annotation.SCHEMA_VERSION
+    assert set(s["required"]) == set(s["properties"]) == set(a), (
+        "annotation fields and stream/schemas/annotation-v1.json disagree: update both "
+        "(and SCHEMA_VERSION when a field changes meaning)"
+    )
+    for key in ("ids", "edge_features", "spectrum", "timing", "energy_calibration"):
+        assert set(s["properties"][key]["required"]) == set(a[key]), key
