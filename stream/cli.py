@@ -78,8 +78,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
-    from edgestream.offline import annotate_file
     from edgestream.kafka.service import annotation_line
+    from edgestream.offline import annotate_file
     from edgestream.plugins import discover
 
     settings = _settings(args)
@@ -128,7 +128,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     summary = run_beamline(args.bootstrap_servers, beamline=args.beamline,
                            duration=args.duration, seed=args.seed)
-    print(json.dumps(summary, indent=2, default=str))
+    print(json.dumps(summary.as_dict(), indent=2, default=str))
     return 0
 
 

@@ -107,7 +107,8 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
         t_beam = time.monotonic()
         remaining = max(5.0, duration - (t_beam - t_start) - 5.0)
         try:
-            summary = run_beamline(bootstrap, beamline=BEAMLINE, duration=remaining, seed=seed)
+            summary = run_beamline(bootstrap, beamline=BEAMLINE, duration=remaining,
+                                   seed=seed).as_dict()
         except KeyboardInterrupt:
             summary = {"interrupted": True}
         # Let the service drain what the beamline published last.
@@ -121,7 +122,8 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
             t.join(timeout=10)
     by_modality = Counter(a["modality"] for a in annotations)
     print("\nsummary")
-    print(f"  beamline: {json.dumps(summary, default=str)}")
+    print(f"  beamline runs: {summary.get('runs')}, documents published: "
+          f"{summary.get('published', {}).get('acked')}")
     print(f"  annotations: {len(annotations)} ({dict(by_modality)}), "
           f"{len(annotations) / elapsed:.1f} spectra/s over {elapsed:.1f} s")
     print(f"  dead letters: {len(dead)} ({dict(Counter(d['reason'] for d in dead))})")

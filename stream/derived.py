@@ -7,8 +7,9 @@ import uuid
 from typing import Any
 
 import numpy as np
-from edgestream.annotation import ANNOTATION_NAMESPACE
 from event_model import compose_run
+
+from edgestream.annotation import ANNOTATION_NAMESPACE
 
 Document = tuple[str, dict[str, Any]]
 

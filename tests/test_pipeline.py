@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 from bluesky import RunEngine
 from bluesky.plans import list_scan
+from ophyd.sim import SynSignal
+
 from edgestream import annotation
 from edgestream.pipeline import Pipeline
 from edgestream.plugins import SpectrumModel
 from edgestream.settings import Settings
 from edgestream_plugins.edge_features import EdgeFeatures
-from ophyd.sim import SynSignal
 
 E0 = 8984.0
 

@@ -3,8 +3,9 @@
 import numpy as np
 import onnx
 import pytest
-from edgestream.plugins import SpectrumBatch, discover, onnx_session, sha256_of
 from onnx import TensorProto, helper
+
+from edgestream.plugins import SpectrumBatch, discover, onnx_session, sha256_of
 
 
 def test_builtin_plugin_found_through_entry_point():

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+
 from edgestream.documents.channels import ChannelMap
 from edgestream.documents.spectrum import Modality, RawSpectrum, SpectrumIds
 from edgestream.errors import BadSpectrum, MissingChannel

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from event_model import DocumentRouter, unpack_event_page
+
 from edgestream.documents.assemble import ArrayAssembler, StepAssembler
 from edgestream.documents.channels import find_channels
 from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
 from edgestream.errors import MalformedDocument, UnknownDescriptor, UnknownRun
-from event_model import DocumentRouter, unpack_event_page
 
 ChannelMapping = Callable[[Mapping[str, Any]], Mapping[str, str] | None]
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgpack
 import msgpack_numpy
+
 from edgestream.errors import MalformedDocument, UnknownDocumentName
 
 DOCUMENT_NAMES = frozenset(

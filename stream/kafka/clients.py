@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgestream.settings import KafkaSettings
 from kafka import KafkaConsumer, KafkaProducer
+
+from edgestream.settings import KafkaSettings
 
 # Keys that only make sense for one client type; the shared ``client`` dict may hold both.
 CONSUMER_ONLY = {"fetch_max_bytes", "max_partition_fetch_bytes", "isolation_level",

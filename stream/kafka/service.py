@@ -11,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
+
 from edgestream.annotation import to_json
 from edgestream.derived import DerivedRuns
 from edgestream.documents.spectrum import RawSpectrum
@@ -21,8 +24,6 @@ from edgestream.kafka.deadletter import dead_letter
 from edgestream.kafka.offsets import OffsetTracker
 from edgestream.pipeline import Failure, Outcome, Pipeline
 from edgestream.settings import Settings
-from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 
 log = logging.getLogger(__name__)
 
@@ -233,18 +234,19 @@ class AnnotationService(ConsumerRebalanceListener):
 
     # -- rebalance --------------------------------------------------------------------------
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Drop the state of runs on revoked partitions; their next owner replays them.
+
+        Runs on kafka-python's IO thread, where blocking calls (commit, flush) are refused.
+        Nothing is lost by not committing here: every poll batch is published and committed
+        before the next poll, and what a failed commit leaves is replayed, with the same ids.
+        """
         revoked = list(revoked)
-        if not revoked:
-            return
-        try:
-            self._flush()
-            self.commit(revoked)
-        except (PublishFailed, KafkaError) as exc:
-            log.warning("could not commit revoked partitions: %s", exc)
         for uid in self.tracker.runs_in(revoked):
             self.pipeline.router.forget(uid)
         self.tracker.revoke(revoked)
-        log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
+        if revoked:
+            log.info("partitions revoked: %s",
+                     sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned: %s",

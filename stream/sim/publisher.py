@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import event_model
 import numpy as np
+
 from edgestream.documents.wire import decode, encode
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,11 @@ import msgpack_numpy as mpn
 import numpy as np
 import pytest
 from brokers import Broker
-from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics, describe_cluster
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import RebalanceInProgressError
+
+from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics, describe_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+
 from edgestream.sim import beamline as beamline_mod
 from edgestream.sim.beamline import RunSchedule, SimBeamline, run_beamline
 from edgestream.sim.publisher import decode_document, topic_for

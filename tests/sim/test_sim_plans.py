@@ -8,6 +8,7 @@ import event_model
 import numpy as np
 import pytest
 from bluesky import RunEngine
+
 from edgestream.sim.beamline import SimBeamline
 from edgestream.sim.plans import eels_acquisition, fly_scan, step_energies_ev, xas_step_scan
 from edgestream.sim.publisher import decode_document, encode_document

@@ -10,6 +10,7 @@ import msgpack_numpy
 import numpy as np
 import pytest
 from bluesky import RunEngine
+
 from edgestream.sim.beamline import SimBeamline
 from edgestream.sim.plans import eels_acquisition, fly_scan, xas_step_scan
 from edgestream.sim.publisher import KafkaPublisher, decode_document, topic_for

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from edgestream.sim.spectra import (
     EELS_MODELS,
     FEFF9_ENERGY_SHIFT_EV,

@@ -1,0 +1,133 @@
+"""A real RunEngine publishes to a real broker; the service answers with annotations.
+
+Runs on both brokers (Tansu and Apache Kafka). Malformed documents go in alongside the good
+runs: they must land on the dead-letter topic while every good run is annotated, and the
+group's committed offsets must cover every message once the runs are closed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter, defaultdict
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from edgestream.documents.wire import encode
+from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics
+from edgestream.kafka.service import AnnotationService
+from edgestream.pipeline import Pipeline
+from edgestream.plugins import discover
+from edgestream.settings import Settings
+from edgestream.sim.beamline import run_beamline
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+GARBAGE = [
+    (b"\x00\x01 not msgpack at all", "malformed_document"),
+    (encode("event", {"descriptor": "nobody-declared-me", "uid": "e", "seq_num": 1,
+                      "data": {}, "timestamps": {}, "time": 0.0}), "unknown_descriptor"),
+    (encode("resolution", {"uid": "x"}), "unknown_document_name"),
+    (encode("stop", {"run_start": "never-started", "uid": "s", "time": 0.0,
+                     "exit_status": "success"}), "unknown_run"),
+]
+
+
+def settings_for(bootstrap: str, beamline: str) -> Settings:
+    s = Settings(beamline=beamline)
+    s.kafka.bootstrap_servers = bootstrap
+    s.kafka.topics = [f"{beamline}.bluesky.runengine.documents"]
+    s.kafka.group_id = f"{beamline}-service"
+    s.kafka.session_timeout_ms = FAST_GROUP_SETTINGS["session_timeout_ms"]
+    s.kafka.heartbeat_interval_ms = FAST_GROUP_SETTINGS["heartbeat_interval_ms"]
+    return s
+
+
+def read_all(bootstrap: str, topic: str, until, timeout: float = 90.0) -> list:
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                             auto_offset_reset="earliest", consumer_timeout_ms=500)
+    out, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not until(out):
+            for msg in consumer.poll(500).values():
+                out.extend(msg)
+    finally:
+        consumer.close()
+    return out
+
+
+def test_runengine_scans_come_back_as_annotations(kafka_broker, topic_prefix):
+    bootstrap, beamline = kafka_broker.bootstrap_servers, topic_prefix
+    settings = settings_for(bootstrap, beamline)
+    docs_topic = settings.kafka.topics[0]
+    out_topics = [t.format(beamline=beamline) for t in (
+        settings.kafka.annotations_topic, settings.kafka.dead_letter_topic,
+        settings.kafka.derived_topic)]
+    create_topics(bootstrap, [docs_topic, *out_topics], partitions=3)
+
+    service = AnnotationService(settings, Pipeline(settings, discover()))
+    stop = threading.Event()
+    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        producer = KafkaProducer(bootstrap_servers=bootstrap)
+        for raw, _ in GARBAGE[:2]:
+            producer.send(docs_topic, raw)
+        producer.flush()
+        summary = run_beamline(bootstrap, beamline=beamline, n_step=2, n_fly=1, n_eels=1,
+                               seed=3)
+        for raw, _ in GARBAGE[2:]:
+            producer.send(docs_topic, raw)
+        producer.flush()
+        producer.close()
+
+        runs = {r["uid"]: r for r in summary.run_uids}
+        step_runs = [u for u, r in runs.items() if r["kind"] == "step"]
+        fly_runs = [u for u, r in runs.items() if r["kind"] == "fly"]
+        eels_runs = [u for u, r in runs.items() if r["kind"] == "eels"]
+        assert len(step_runs) == 2 and len(fly_runs) == 1 and len(eels_runs) == 1
+
+        def complete(msgs):
+            seen = {json.loads(m.value)["ids"]["run_uid"] for m in msgs}
+            return set(runs) <= seen and sum(
+                json.loads(m.value)["ids"]["run_uid"] in fly_runs for m in msgs) >= 4
+        annotations = [json.loads(m.value) for m in read_all(bootstrap, out_topics[0], complete)]
+        dead = [json.loads(m.value) for m in read_all(
+            bootstrap, out_topics[1], lambda msgs: len(msgs) >= len(GARBAGE))]
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+    by_run = defaultdict(list)
+    for a in annotations:
+        by_run[a["ids"]["run_uid"]].append(a)
+    assert set(by_run) == set(runs), "every run is annotated"
+    for uid in step_runs:
+        (a,) = by_run[uid]  # step scans: one annotation at stop
+        truth = runs[uid]["sample_truth"]
+        assert a["element"] == "Cu" and a["edge"] == "K"
+        assert a["modality"] == "xas_transmission"
+        assert 8975 < a["e0"] < 8995, (a["e0"], truth)
+        assert a["ids"]["seq_range"][1] - a["ids"]["seq_range"][0] > 100
+    (fly,) = fly_runs
+    assert len(by_run[fly]) == 4, "fly scans: one annotation per sweep (event)"
+    assert all(8975 < a["e0"] < 8995 for a in by_run[fly])
+    eels = by_run[eels_runs[0]]
+    assert all(a["modality"] == "eels" and a["element"] == "Cu" for a in eels)
+    assert len({a["annotation_id"] for a in annotations}) == len(annotations)
+
+    assert Counter(d["reason"] for d in dead) == Counter(r for _, r in GARBAGE)
+    assert all(d["source"]["topic"] == docs_topic for d in dead)
+
+    # Offsets: all runs closed, so the group has committed every message it consumed.
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=settings.kafka.group_id,
+                             enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(docs_topic, p) for p in range(3)]
+        committed = sum(consumer.committed(tp) or 0 for tp in parts)
+    finally:
+        consumer.close()
+    published = sum(summary.published["sent"].values()) + len(GARBAGE)
+    assert committed == published
