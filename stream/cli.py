@@ -87,13 +87,31 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         result = annotate_file(Path(path), settings, models, element=args.element,
-                               edge=args.edge)
+                               edge=args.edge, energy_shift_ev=args.energy_shift)
         for a in result.annotations:
             print(json.dumps(a) if args.json else f"{path}: {annotation_line(a)}")
         for f in result.failures:
             failed += 1
             print(f"{path}: {f.error.reason}: {f.error.message}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from edgestream.documents.wire import encode
+    from edgestream.kafka.clients import make_producer
+    from edgestream.offline import file_documents
+
+    settings = _settings(args)
+    topic = f"{settings.beamline}.bluesky.runengine.documents"
+    producer = make_producer(settings.kafka)
+    for path in args.files:
+        docs = file_documents(Path(path), args.element, args.edge)
+        for name, doc in docs:
+            producer.send(topic, key=docs[0][1]["uid"].encode(), value=encode(name, doc))
+        print(f"{path}: run {docs[0][1]['uid']} -> {topic}")
+    producer.flush()
+    producer.close()
+    return 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -176,8 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config")
     p.add_argument("--element", help="absorbing element when the file does not say")
     p.add_argument("--edge", help="edge when the file does not say")
+    p.add_argument("--energy-shift", type=float,
+                   help="eV added to the file's energies (e.g. from the day's foil scan)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_annotate)
+
+    p = sub.add_parser("replay", help="publish a spectrum file to Kafka as a Bluesky run")
+    _kafka_flags(p)
+    p.add_argument("files", nargs="+")
+    p.add_argument("--element")
+    p.add_argument("--edge")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("config", help="print the resolved settings (secrets masked)")
     _kafka_flags(p)

@@ -1,0 +1,66 @@
+"""The files door and the CLI: the same path as the stream, from a file."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgestream import annotation
+from edgestream.cli import build_parser, main
+from edgestream.offline import annotate_file, file_documents
+from edgestream.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+MANIFEST = {m["file"]: m for m in json.loads((DATA / "measured-cu-k/manifest.json").read_text())}
+
+
+@pytest.mark.parametrize("name", ["cu1_Cu2O_cuprite_APS13BMD_2008.txt",
+                                  "cu2_CuO_HASYLAB_2001.txt"])
+def test_two_column_file_matches_larch_e0(name):
+    out = annotate_file(DATA / "measured-cu-k" / name, Settings(), [])
+    (a,) = out.annotations
+    annotation.validate(a)
+    assert a["modality"] == "xas_mu" and (a["element"], a["edge"]) == ("Cu", "K")
+    assert abs(a["e0"] - MANIFEST[name]["larch_e0"]) < 0.5
+
+
+def test_xdi_transmission_file_and_shift():
+    path = DATA / "experimental/ZnO.xdi"
+    (a,) = annotate_file(path, Settings(), [], energy_shift_ev=-1.5).annotations
+    assert a["modality"] == "xas_transmission" and a["element"] == "Zn"
+    assert a["energy_calibration"] == {"shift_ev": -1.5, "source": "metadata"}
+    assert abs(a["e0"] - (9664.498 - 1.5)) < 0.5
+
+
+def test_file_documents_are_valid_event_model_documents():
+    from event_model import schema_validators
+
+    for name, doc in file_documents(DATA / "experimental/ZnO.xdi"):
+        schema_validators[getattr(__import__("event_model").DocumentNames, name)].validate(doc)
+
+
+def test_unreadable_file_is_a_failure(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("# nothing here\nnot numbers\n")
+    out = annotate_file(bad, Settings(), [])
+    assert out.annotations == [] and out.failures
+
+
+def test_cli_annotate_prints_json(capsys):
+    rc = main(["annotate", "--json", str(DATA / "measured-cu-k/cu0_Cu_foil_APS13BMD_2008.txt")])
+    assert rc == 0
+    a = json.loads(capsys.readouterr().out)
+    assert abs(a["e0"] - 8981.0) < 0.5
+    assert "edge_features" in [p["plugin"] for p in a["predictions"]]
+
+
+def test_every_verb_has_help(capsys):
+    parser = build_parser()
+    verbs = parser._subparsers._group_actions[0].choices
+    assert {"serve", "demo", "watch", "annotate", "replay", "config", "plugins", "broker",
+            "simulate"} <= set(verbs)
+    for verb in verbs:
+        with pytest.raises(SystemExit) as info:
+            parser.parse_args([verb, "--help"])
+        assert info.value.code == 0
+        assert "usage: edgestream" in capsys.readouterr().out
