@@ -75,6 +75,10 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
     from edgestream.sim.beamline import run_beamline
 
     t_start = time.monotonic()
+    # The annotations are the output here; keep library chatter out of the way.
+    for name in ("bluesky", "ophyd", "edgestream.service"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("edgestream.kafka.service").setLevel(logging.ERROR)  # printed below
     print("edgestream demo: starting the embedded Tansu broker ...", flush=True)
     with EmbeddedTansu(port=port) as broker:
         bootstrap = broker.bootstrap_servers

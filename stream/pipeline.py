@@ -14,9 +14,10 @@ import numpy as np
 from edgestream import annotation as ann
 from edgestream.documents.runs import RunRouter
 from edgestream.documents.spectrum import RawSpectrum
-from edgestream.errors import PluginFailure, StreamError, TooFewPoints, UnknownElement
+from edgestream.errors import PluginFailure, StreamError, TooFewPoints
 from edgestream.metrics import Metrics
 from edgestream.normalize import normalize_spectra
+from edgestream.physics import identify_edge
 from edgestream.plugins import SpectrumBatch, SpectrumModel
 from edgestream.settings import Settings
 
@@ -148,10 +149,6 @@ class Pipeline:
     def _identify(self, s: RawSpectrum, e0: float) -> RawSpectrum:
         if s.element and s.edge:
             return s
-        from edgestream.physics import identify_edge
-
-        if s.modality == "eels":
-            raise UnknownElement("EELS spectrum without element/edge metadata")
         element, edge, _ = identify_edge(e0)
         return replace(s, element=element, edge=edge, element_source="edge_energy")
 
