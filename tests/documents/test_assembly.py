@@ -100,3 +100,31 @@ def test_eels_axis_from_descriptor_configuration():
     np.testing.assert_allclose(
         eels_loss_axis({"eels_offset": 10, "eels_dispersion": 1}, {}, 2), [10, 11]
     )
+
+
+def test_fluorescence_and_configured_mapping(run_engine, mu_model):
+    from bluesky.plans import list_scan
+    from ophyd.sim import SynAxis, SynSignal
+
+    mono = SynAxis(name="mono_theta_energy", value=8900.0)  # a name no pattern knows
+    i0 = SynSignal(func=lambda: 2e5, name="ion0")
+    fl = SynSignal(func=lambda: 2e5 * mu_model(mono.readback.get()), name="pips_roi1")
+    docs = []
+    run_engine(list_scan([i0, fl], mono, list(np.linspace(8900, 9100, 40))),
+               lambda n, d: docs.append((n, d)))
+    mapping = {"energy": "mono_theta_energy", "i0": "ion0", "if": "pips_roi1"}
+    (s,), _ = route(docs, RunRouter(mapping_for=lambda start: mapping))
+    assert s.modality == "xas_fluorescence"
+    np.testing.assert_allclose(s.signal, mu_model(s.energy), rtol=1e-9)
+
+
+def test_baseline_stream_is_ignored_not_an_error(step_scan_docs):
+    docs = step_scan_docs(np.linspace(8900, 9100, 30))
+    start = docs[0][1]
+    baseline = {"uid": "bl-desc", "run_start": start["uid"], "name": "baseline", "time": 0.0,
+                "data_keys": {"ring_current": {"source": "x", "dtype": "number", "shape": []}},
+                "hints": {}, "configuration": {}, "object_keys": {}}
+    event = {"uid": "bl-ev", "descriptor": "bl-desc", "seq_num": 1, "time": 0.0,
+             "data": {"ring_current": 400.0}, "timestamps": {"ring_current": 0.0}}
+    spectra, _ = route([docs[0], ("descriptor", baseline), ("event", event), *docs[1:]])
+    assert len(spectra) == 1

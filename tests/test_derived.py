@@ -1,0 +1,29 @@
+"""Annotations re-emitted as a derived Bluesky run that points at the original run."""
+
+import event_model
+
+from edgestream.derived import DerivedRuns, derived_uid
+
+
+def annotation(run_uid, n=3):
+    return {
+        "ids": {"run_uid": run_uid}, "beamline": "bmm", "software": {"name": "edgestream"},
+        "spectrum": {"norm": [0.0, None, 1.0][:n]}, "e0": 8980.1, "edge_step": 1.2,
+        "element": "Cu", "edge": "K", "modality": "xas_transmission", "kind": "final",
+        "annotation_id": "a1", "predictions": [{"plugin": "p", "outputs": {"x": 1}}],
+        "timing": {"published_at": 5.0, "event_time": [1.0, 2.0]},
+    }
+
+
+def test_derived_run_is_valid_and_deterministic():
+    derived = DerivedRuns()
+    docs = derived.on_annotation(annotation("orig")) + derived.on_annotation(annotation("orig"))
+    docs += derived.on_run_end("orig")
+    assert [n for n, _ in docs] == ["start", "descriptor", "event", "event", "stop"]
+    for name, doc in docs:
+        event_model.schema_validators[getattr(event_model.DocumentNames, name)].validate(doc)
+    start = docs[0][1]
+    assert start["original_run_uid"] == "orig"
+    assert start["uid"] == derived_uid("orig") == DerivedRuns().on_annotation(
+        annotation("orig"))[0][1]["uid"]
+    assert derived.on_run_end("orig") == []
