@@ -67,6 +67,13 @@ class PluginFailure(StreamError, RuntimeError):
     reason = "plugin_failure"
 
 
+def internal_error(exc: BaseException) -> StreamError:
+    """Wrap an unexpected exception (a bug) so it is dead-lettered as ``internal``."""
+    err = StreamError(f"{type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err
+
+
 REASONS = sorted(
     {
         cls.reason

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgestream.documents.spectrum import RawSpectrum
-from edgestream.errors import StreamError, UnknownElement
+from edgestream.errors import StreamError, UnknownElement, internal_error
 from edgestream.physics import (
     edge_energy,
     edge_features,
@@ -47,7 +47,7 @@ def normalize_spectra(
         work = _eels if is_eels else _xas
         try:
             results = work(batch, grid)
-        except StreamError:
+        except Exception:
             # One bad spectrum must not sink its batch: redo them one by one.
             results = []
             for s in batch:
@@ -55,6 +55,8 @@ def normalize_spectra(
                     results += work([s], grid)
                 except StreamError as exc:
                     results.append(exc)
+                except Exception as exc:  # a physics bug costs one spectrum, not the service
+                    results.append(internal_error(exc))
         for i, r in zip(idx, results, strict=True):
             out[i] = r
     return out  # type: ignore[return-value]

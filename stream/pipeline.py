@@ -14,7 +14,7 @@ import numpy as np
 from edgestream import annotation as ann
 from edgestream.documents.runs import RunRouter
 from edgestream.documents.spectrum import RawSpectrum
-from edgestream.errors import PluginFailure, StreamError, TooFewPoints
+from edgestream.errors import PluginFailure, StreamError, TooFewPoints, internal_error
 from edgestream.metrics import Metrics
 from edgestream.normalize import normalize_spectra
 from edgestream.physics import identify_edge
@@ -74,7 +74,11 @@ class Pipeline:
         spectra: list[RawSpectrum] = []
         for uid, finished in self.router.expire(self.settings.run_timeout_s):
             log.warning("run %s expired without a stop; publishing partial annotations", uid)
-            spectra.extend(finished)
+            if isinstance(finished, StreamError):
+                self.metrics.errors.labels(finished.reason).inc()
+                out.failures.append(Failure(finished, uid, "stop"))
+            else:
+                spectra.extend(finished)
         more = self.annotate(spectra)
         out.annotations += more.annotations
         out.failures += more.failures
@@ -118,7 +122,12 @@ class Pipeline:
         elapsed = time.perf_counter() - t0
         per_spectrum = elapsed / max(1, len(normalized))
         for (s, result), preds in zip(normalized, predictions, strict=True):
-            out.annotations.append(self._annotation(s, result, preds, per_spectrum))
+            try:
+                out.annotations.append(self._annotation(s, result, preds, per_spectrum))
+            except Exception as exc:  # a bug costs one annotation, never the batch
+                log.exception("could not build the annotation of run %s", s.ids.run_uid)
+                self._fail(out, internal_error(exc), s)
+                continue
             self.metrics.spectra.labels(s.modality, s.element or "unknown").inc()
         return out
 

@@ -109,3 +109,22 @@ def test_schema_matches_what_the_code_emits(cu_docs):
     )
     for key in ("ids", "edge_features", "spectrum", "timing", "energy_calibration"):
         assert set(s["properties"][key]["required"]) == set(a[key]), key
+
+
+def test_runs_without_stop_expire_as_partial_annotations(cu_docs):
+    settings = Settings(run_timeout_s=0.0)
+    pipeline = Pipeline(settings)
+    for name, doc in cu_docs[:-1]:  # no stop document
+        assert pipeline(name, doc).annotations == []
+    (a,) = pipeline.expire().annotations
+    assert a["kind"] == "partial"
+    annotation.validate(a)
+    assert not pipeline.router.runs
+
+
+def test_expired_run_with_bad_data_is_a_failure(cu_docs):
+    pipeline = Pipeline(Settings(run_timeout_s=0.0))
+    for name, doc in cu_docs[:3]:  # start, descriptor, one event: too few points
+        pipeline(name, doc)
+    out = pipeline.expire()
+    assert out.annotations == [] and [f.error.reason for f in out.failures] == ["too_few_points"]

@@ -13,7 +13,7 @@ from event_model import DocumentRouter, unpack_event_page
 from edgestream.documents.assemble import ArrayAssembler, StepAssembler
 from edgestream.documents.channels import find_channels
 from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
-from edgestream.errors import MalformedDocument, UnknownDescriptor, UnknownRun
+from edgestream.errors import MalformedDocument, StreamError, UnknownDescriptor, UnknownRun
 
 ChannelMapping = Callable[[Mapping[str, Any]], Mapping[str, str] | None]
 
@@ -203,15 +203,16 @@ class RunRouter:
             for desc in run.streams:
                 self.descriptor_run.pop(desc, None)
 
-    def expire(self, older_than_s: float) -> list[tuple[str, list[RawSpectrum]]]:
+    def expire(self, older_than_s: float) -> list[tuple[str, list[RawSpectrum] | StreamError]]:
         """Finish runs idle for longer than ``older_than_s`` with partial spectra."""
         now = time.monotonic()
         stale = [uid for uid, run in self.runs.items() if now - run.last_seen > older_than_s]
-        out = []
+        out: list[tuple[str, list[RawSpectrum] | StreamError]] = []
         for uid in stale:
-            run = self.runs[uid]
             try:
-                out.append((uid, run.finish(partial=True)))
+                out.append((uid, self.runs[uid].finish(partial=True)))
+            except StreamError as exc:
+                out.append((uid, exc))
             finally:
                 self.forget(uid)
         return out

@@ -18,7 +18,7 @@ from edgestream.annotation import to_json
 from edgestream.derived import DerivedRuns
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.documents.wire import decode, encode
-from edgestream.errors import StreamError
+from edgestream.errors import StreamError, internal_error
 from edgestream.kafka.clients import make_consumer, make_producer
 from edgestream.kafka.deadletter import dead_letter
 from edgestream.kafka.offsets import OffsetTracker
@@ -98,6 +98,9 @@ class AnnotationService(ConsumerRebalanceListener):
                 except KafkaError as exc:  # broker trouble: kafka-python reconnects by itself
                     log.warning("Kafka error, retrying: %s", exc)
                     time.sleep(1.0)
+                except Exception:  # a bug outside the per-message guards: log, count, go on
+                    log.exception("unexpected error in the poll loop; continuing")
+                    self.metrics.errors.labels("internal").inc()
         finally:
             self.close()
 
@@ -133,8 +136,7 @@ class AnnotationService(ConsumerRebalanceListener):
             return []
         except Exception as exc:  # a bug must cost one message, not the service
             log.exception("internal error on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-            err = StreamError(f"{type(exc).__name__}: {exc}")
-            err.__cause__ = exc
+            err = internal_error(exc)
             self._dead_letter(err, msg, name, run_uid if isinstance(run_uid, str) else None)
             return []
         finally:
