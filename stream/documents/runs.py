@@ -172,23 +172,17 @@ class RunRouter:
         self.descriptor_run[doc["uid"]] = doc["run_start"]
         return []
 
-    def _event(self, doc: dict[str, Any]) -> list[RawSpectrum]:
+    def _event(self, doc: dict[str, Any], name: str = "event") -> list[RawSpectrum]:
         run_uid = self.descriptor_run.get(doc["descriptor"])
         if run_uid is None:
-            raise UnknownDescriptor("event before (or without) its descriptor",
+            raise UnknownDescriptor(f"{name} before (or without) its descriptor",
                                     descriptor=doc["descriptor"])
-        run = self._run_of(run_uid, "event")
-        run.event(doc)
+        run = self._run_of(run_uid, name)
+        getattr(run, name)(doc)
         return run.drain()
 
     def _event_page(self, doc: dict[str, Any]) -> list[RawSpectrum]:
-        run_uid = self.descriptor_run.get(doc["descriptor"])
-        if run_uid is None:
-            raise UnknownDescriptor("event_page before (or without) its descriptor",
-                                    descriptor=doc["descriptor"])
-        run = self._run_of(run_uid, "event_page")
-        run.event_page(doc)
-        return run.drain()
+        return self._event(doc, "event_page")
 
     def _stop(self, doc: dict[str, Any]) -> list[RawSpectrum]:
         run = self._run_of(doc["run_start"], "stop")
