@@ -72,7 +72,8 @@ class Pipeline:
         """Partial annotations for runs idle longer than ``run_timeout_s``."""
         out = Outcome()
         spectra: list[RawSpectrum] = []
-        for uid, finished in self.router.expire(self.settings.run_timeout_s):
+        for uid, finished in self.router.expire(self.settings.run_timeout_s,
+                                                    self.settings.max_open_runs):
             log.warning("run %s expired without a stop; publishing partial annotations", uid)
             if isinstance(finished, StreamError):
                 self.metrics.errors.labels(finished.reason).inc()

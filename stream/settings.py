@@ -57,6 +57,10 @@ class KafkaSettings:
     heartbeat_interval_ms: int = 3000
     max_poll_records: int = 500
     poll_timeout_ms: int = 200
+    # "at_least_once" (any broker) or "exactly_once" (brokers with transactions: Apache Kafka).
+    delivery: str = "at_least_once"
+    # Exactly-once only; default "<group_id>-<host>-<pid>".
+    transactional_id: str | None = None
     # Extra kafka-python client arguments (security, timeouts): passed through as given.
     client: dict[str, Any] = field(default_factory=dict)
 
@@ -81,6 +85,8 @@ class Settings:
     energy_shift_ev: dict[str, float] = field(default_factory=dict)
     plugins: list[str] | None = None  # None: every installed plugin
     run_timeout_s: float = 600.0
+    # Bound on runs held open at once (memory); the oldest idle one is closed as partial.
+    max_open_runs: int = 200
     min_points: int = 20
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"

@@ -128,3 +128,15 @@ def test_expired_run_with_bad_data_is_a_failure(cu_docs):
         pipeline(name, doc)
     out = pipeline.expire()
     assert out.annotations == [] and [f.error.reason for f in out.failures] == ["too_few_points"]
+
+
+def test_open_runs_are_bounded(cu_docs):
+    from edgestream.documents.runs import RunRouter
+
+    router = RunRouter()
+    for i in range(5):
+        start = dict(cu_docs[0][1], uid=f"run-{i}")
+        router("start", start)
+    closed = router.expire(older_than_s=1e9, max_runs=3)
+    assert [uid for uid, _ in closed] == ["run-0", "run-1"]
+    assert sorted(router.runs) == ["run-2", "run-3", "run-4"]

@@ -197,10 +197,17 @@ class RunRouter:
             for desc in run.streams:
                 self.descriptor_run.pop(desc, None)
 
-    def expire(self, older_than_s: float) -> list[tuple[str, list[RawSpectrum] | StreamError]]:
-        """Finish runs idle for longer than ``older_than_s`` with partial spectra."""
+    def expire(
+        self, older_than_s: float, max_runs: int | None = None
+    ) -> list[tuple[str, list[RawSpectrum] | StreamError]]:
+        """Finish, with partial spectra, runs idle longer than ``older_than_s`` and, beyond
+        ``max_runs`` open runs, the longest idle ones (a bound on memory)."""
         now = time.monotonic()
-        stale = [uid for uid, run in self.runs.items() if now - run.last_seen > older_than_s]
+        by_idle = sorted(self.runs, key=lambda uid: self.runs[uid].last_seen)
+        stale = [uid for uid in by_idle if now - self.runs[uid].last_seen > older_than_s]
+        if max_runs is not None and len(self.runs) - len(stale) > max_runs:
+            fresh = [uid for uid in by_idle if uid not in stale]
+            stale += fresh[: len(self.runs) - len(stale) - max_runs]
         out: list[tuple[str, list[RawSpectrum] | StreamError]] = []
         for uid in stale:
             try:

@@ -1,22 +1,46 @@
-"""Which offsets are safe to commit: never past the first message of a run still open.
+"""Which offsets are safe to commit, and which replayed messages were already answered.
 
-A consumer that restarts (or takes over a partition) then replays every open run from its
-start document, so no run is ever joined in the middle; finished runs that are replayed
-produce annotations with the same deterministic ids, which consumers drop.
+The committed offset of a partition never passes the first message of a run still open: a
+consumer that restarts (or takes over the partition) replays every open run from its start
+document, so no run is ever joined in the middle. The commit's metadata carries how far the
+partition was processed (``{"done": offset}``); messages below that mark are replayed only to
+rebuild run state, and their outputs, already published, are not published again.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Container
 
-from kafka import TopicPartition
+from kafka import OffsetAndMetadata, TopicPartition
+
+
+def parse_done(metadata: str | None) -> int:
+    """The processed-up-to mark stored in a commit's metadata; 0 when absent or foreign."""
+    try:
+        return int(json.loads(metadata or "{}").get("done", 0))
+    except (ValueError, TypeError, AttributeError):
+        return 0
 
 
 class OffsetTracker:
     def __init__(self) -> None:
         self.next_offset: dict[TopicPartition, int] = {}
         self.first_open: dict[TopicPartition, dict[str, int]] = defaultdict(dict)
+        self.done: dict[TopicPartition, int] = {}  # from the last commit, per partition
+        self.committed: dict[TopicPartition, tuple[int, int]] = {}
+
+    def knows(self, tp: TopicPartition) -> bool:
+        return tp in self.done
+
+    def resume(self, tp: TopicPartition, committed: OffsetAndMetadata | None) -> None:
+        """Learn a newly assigned partition's processed-up-to mark from its commit."""
+        self.done[tp] = parse_done(committed.metadata) if committed is not None else 0
+
+    def replayed(self, tp: TopicPartition, offset: int) -> bool:
+        """True when this message's outputs were published before a restart or rebalance."""
+        return offset < self.done.get(tp, 0)
 
     def processed(self, tp: TopicPartition, offset: int, run_uid: str | None) -> None:
         """Record a processed message and the run it belongs to (if any)."""
@@ -38,10 +62,23 @@ class OffsetTracker:
             out[tp] = min(runs.values()) if runs else nxt
         return out
 
+    def to_commit(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        """Safe offsets that moved since the last commit, with their processed-up-to marks."""
+        out = {}
+        for tp, offset in self.safe().items():
+            done = max(self.next_offset[tp], self.done.get(tp, 0))
+            if self.committed.get(tp) != (offset, done):
+                out[tp] = OffsetAndMetadata(offset, json.dumps({"done": done}), -1)
+        return out
+
+    def mark_committed(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        for tp, om in offsets.items():
+            self.committed[tp] = (om.offset, parse_done(om.metadata))
+
     def revoke(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
-            self.next_offset.pop(tp, None)
-            self.first_open.pop(tp, None)
+            for table in (self.next_offset, self.first_open, self.done, self.committed):
+                table.pop(tp, None)
 
     def runs_in(self, partitions: list[TopicPartition]) -> set[str]:
         return {uid for tp in partitions for uid in self.first_open.get(tp, {})}

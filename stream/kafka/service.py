@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
+from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 
 from edgestream.annotation import to_json
@@ -23,7 +26,7 @@ from edgestream.kafka.clients import make_consumer, make_producer
 from edgestream.kafka.deadletter import dead_letter
 from edgestream.kafka.offsets import OffsetTracker
 from edgestream.pipeline import Failure, Outcome, Pipeline
-from edgestream.settings import Settings
+from edgestream.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,12 @@ class _Pending:
 
 
 class AnnotationService(ConsumerRebalanceListener):
-    """One consumer in a group; run() until ``stop`` is set. Bad input never stops it."""
+    """One consumer in a group; run() until ``stop`` is set. Bad input never stops it.
+
+    ``delivery="at_least_once"`` (default): outputs are flushed, then offsets committed.
+    ``delivery="exactly_once"``: outputs and offsets go in one Kafka transaction per poll
+    batch; downstream consumers read with ``isolation_level="read_committed"``.
+    """
 
     def __init__(
         self,
@@ -70,12 +78,31 @@ class AnnotationService(ConsumerRebalanceListener):
         self.pipeline = pipeline
         self.metrics = pipeline.metrics
         self.on_annotation = on_annotation
+        if settings.kafka.delivery not in ("at_least_once", "exactly_once"):
+            raise SettingsError(f"kafka.delivery must be at_least_once or exactly_once, "
+                                f"not {settings.kafka.delivery!r}")
+        self.exactly_once = settings.kafka.delivery == "exactly_once"
         self.tracker = OffsetTracker()
         self.derived = DerivedRuns()
         self.run_beamline: dict[str, str] = {}
         self.consumer = make_consumer(settings.kafka)
-        self.producer = make_producer(settings.kafka)
+        self.producer = self._new_producer()
         self._pending = _Pending()
+        self._in_transaction = False
+
+    def _new_producer(self) -> Any:
+        if not self.exactly_once:
+            return make_producer(self.settings.kafka)
+        # A short timeout: a transaction orphaned by a crash must not hold back
+        # read_committed readers for the broker's default minute.
+        producer = make_producer(self.settings.kafka, transactional_id=self._transactional_id(),
+                                 transaction_timeout_ms=15000)
+        producer.init_transactions()
+        return producer
+
+    def _transactional_id(self) -> str:
+        k = self.settings.kafka
+        return k.transactional_id or f"{k.group_id}-{socket.gethostname()}-{os.getpid()}"
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -84,20 +111,22 @@ class AnnotationService(ConsumerRebalanceListener):
             self.consumer.subscribe(topics=k.topics, listener=self)
         else:
             self.consumer.subscribe(pattern=k.topic_pattern, listener=self)
-        log.info("consuming %s as group %s from %s", k.topics or k.topic_pattern, k.group_id,
-                 k.bootstrap_servers)
+        log.info("consuming %s as group %s from %s (%s)", k.topics or k.topic_pattern,
+                 k.group_id, k.bootstrap_servers, k.delivery)
         try:
             while not stop.is_set():
                 try:
                     records = self.consumer.poll(k.poll_timeout_ms, k.max_poll_records)
                     self.process(records)
                     self.commit()
-                except PublishFailed as exc:
-                    log.error("%s; rewinding to the last committed offsets", exc)
+                except (PublishFailed, KafkaError) as exc:
+                    # Broker trouble: kafka-python reconnects by itself; nothing uncommitted
+                    # is lost because we re-read from the last commit.
+                    log.warning("%s: %s; re-reading from the last commit", type(exc).__name__,
+                                exc)
+                    self.metrics.errors.labels("kafka").inc()
                     self.rewind()
-                except KafkaError as exc:  # broker trouble: kafka-python reconnects by itself
-                    log.warning("Kafka error, retrying: %s", exc)
-                    time.sleep(1.0)
+                    time.sleep(0.5)
                 except Exception:  # a bug outside the per-message guards: log, count, go on
                     log.exception("unexpected error in the poll loop; continuing")
                     self.metrics.errors.labels("internal").inc()
@@ -105,6 +134,9 @@ class AnnotationService(ConsumerRebalanceListener):
             self.close()
 
     def process(self, records: dict[TopicPartition, list[Any]]) -> None:
+        for tp in records:
+            if not self.tracker.knows(tp):
+                self.tracker.resume(tp, self.consumer.committed(tp, metadata=True))
         spectra: list[RawSpectrum] = []
         out = Outcome()
         stopped: list[str] = []
@@ -121,6 +153,7 @@ class AnnotationService(ConsumerRebalanceListener):
 
     def _ingest(self, msg: Any, tp: TopicPartition, out: Outcome, stopped: list[str]
                 ) -> list[RawSpectrum]:
+        replayed = self.tracker.replayed(tp, msg.offset)
         name, doc, run_uid = None, None, None
         try:
             name, doc = decode(msg.value)
@@ -128,16 +161,19 @@ class AnnotationService(ConsumerRebalanceListener):
             if name == "start" and isinstance(run_uid, str):
                 self.run_beamline[run_uid] = beamline_of(msg.topic, self.settings.beamline)
             spectra = self.pipeline.ingest(name, doc)
-            if name == "stop" and isinstance(run_uid, str):
+            if name == "stop" and isinstance(run_uid, str) and not replayed:
                 stopped.append(run_uid)
-            return spectra
+            # A replayed message only rebuilds run state: its outputs are out already.
+            return [] if replayed else spectra
         except StreamError as exc:
-            self._dead_letter(exc, msg, name, run_uid if isinstance(run_uid, str) else None)
+            if not replayed:
+                self._dead_letter(exc, msg, name, run_uid if isinstance(run_uid, str) else None)
             return []
         except Exception as exc:  # a bug must cost one message, not the service
             log.exception("internal error on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-            err = internal_error(exc)
-            self._dead_letter(err, msg, name, run_uid if isinstance(run_uid, str) else None)
+            if not replayed:
+                err = internal_error(exc)
+                self._dead_letter(err, msg, name, run_uid if isinstance(run_uid, str) else None)
             return []
         finally:
             self.tracker.processed(tp, msg.offset, run_uid if isinstance(run_uid, str) else None)
@@ -148,6 +184,7 @@ class AnnotationService(ConsumerRebalanceListener):
         return template.format(beamline=beamline)
 
     def _send(self, topic: str, key: str | None, value: bytes) -> None:
+        self._begin()
         fut = self.producer.send(topic, key=key.encode() if key else None, value=value)
         self._pending.futures.append(fut)
 
@@ -207,15 +244,31 @@ class AnnotationService(ConsumerRebalanceListener):
                                 f"{failed[0]}")
 
     # -- offsets ----------------------------------------------------------------------------
+    def _begin(self) -> None:
+        if self.exactly_once and not self._in_transaction:
+            self.producer.begin_transaction()
+            self._in_transaction = True
+
     def commit(self, partitions: list[TopicPartition] | None = None) -> None:
-        safe = self.tracker.safe()
+        """Commit safe offsets: in the open transaction (exactly-once) or after the flush."""
+        offsets = self.tracker.to_commit()
         if partitions is not None:
-            safe = {tp: o for tp, o in safe.items() if tp in partitions}
-        if not safe:
+            offsets = {tp: o for tp, o in offsets.items() if tp in partitions}
+        if self.exactly_once:
+            if offsets:
+                self._begin()
+                self.producer.send_offsets_to_transaction(offsets, self.consumer.group_metadata())
+            if self._in_transaction:
+                self.producer.commit_transaction()
+                self._in_transaction = False
+                self.tracker.mark_committed(offsets)
+                self.metrics.commits.labels("ok").inc()
             return
-        offsets = {tp: OffsetAndMetadata(o, "", -1) for tp, o in safe.items()}
+        if not offsets:
+            return
         try:
             self.consumer.commit(offsets)
+            self.tracker.mark_committed(offsets)
             self.metrics.commits.labels("ok").inc()
         except (RebalanceInProgressError, CommitFailedError) as exc:
             # Normal during a rebalance: the next owner replays from the last commit.
@@ -223,16 +276,29 @@ class AnnotationService(ConsumerRebalanceListener):
             log.info("commit deferred: %s", type(exc).__name__)
 
     def rewind(self) -> None:
-        """After a failed publish: drop run state and re-read from the committed offsets."""
+        """After a failure: abort what is open, drop run state, re-read from the commits."""
+        self._pending = _Pending()
+        if self._in_transaction:
+            try:
+                self.producer.abort_transaction()
+            except KafkaError as exc:  # a fenced or broken producer: start a fresh one
+                log.warning("abort failed (%s); new transactional producer", exc)
+                self.producer.close(timeout=5)
+                self.producer = self._new_producer()
+            self._in_transaction = False
         self.pipeline.router.runs.clear()
         self.pipeline.router.descriptor_run.clear()
+        self.derived = DerivedRuns()
         self.tracker = OffsetTracker()
-        for tp in self.consumer.assignment():
-            committed = self.consumer.committed(tp)
-            if committed is None:
-                self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, committed)
+        try:
+            for tp in self.consumer.assignment():
+                committed = self.consumer.committed(tp)
+                if committed is None:
+                    self.consumer.seek_to_beginning(tp)
+                else:
+                    self.consumer.seek(tp, committed)
+        except KafkaError as exc:  # broker still away: positions are reset on reassignment
+            log.warning("could not seek to committed offsets yet: %s", exc)
 
     # -- rebalance --------------------------------------------------------------------------
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -260,6 +326,9 @@ class AnnotationService(ConsumerRebalanceListener):
             self.commit()
         except (PublishFailed, KafkaError) as exc:
             log.warning("final commit failed: %s", exc)
+            if self._in_transaction:
+                with contextlib.suppress(KafkaError):
+                    self.producer.abort_transaction()
         self.consumer.close()
         self.producer.close(timeout=5)
         for model in self.pipeline.models:

@@ -35,8 +35,9 @@ GARBAGE = [
 ]
 
 
-def settings_for(bootstrap: str, beamline: str) -> Settings:
+def settings_for(bootstrap: str, beamline: str, delivery: str = "at_least_once") -> Settings:
     s = Settings(beamline=beamline)
+    s.kafka.delivery = delivery
     s.kafka.bootstrap_servers = bootstrap
     s.kafka.topics = [f"{beamline}.bluesky.runengine.documents"]
     s.kafka.group_id = f"{beamline}-service"
@@ -48,7 +49,8 @@ def settings_for(bootstrap: str, beamline: str) -> Settings:
 
 def read_all(bootstrap: str, topic: str, until, timeout: float = 150.0) -> list:
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                             auto_offset_reset="earliest", consumer_timeout_ms=500)
+                             auto_offset_reset="earliest", consumer_timeout_ms=500,
+                             isolation_level="read_committed")
     out, deadline = [], time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and not until(out):
@@ -59,9 +61,10 @@ def read_all(bootstrap: str, topic: str, until, timeout: float = 150.0) -> list:
     return out
 
 
-def test_runengine_scans_come_back_as_annotations(kafka_broker, topic_prefix):
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_runengine_scans_come_back_as_annotations(kafka_broker, topic_prefix, delivery):
     bootstrap, beamline = kafka_broker.bootstrap_servers, topic_prefix
-    settings = settings_for(bootstrap, beamline)
+    settings = settings_for(bootstrap, beamline, delivery)
     docs_topic = settings.kafka.topics[0]
     out_topics = [t.format(beamline=beamline) for t in (
         settings.kafka.annotations_topic, settings.kafka.dead_letter_topic,

@@ -1,6 +1,6 @@
-from kafka import TopicPartition
+from kafka import OffsetAndMetadata, TopicPartition
 
-from edgestream.kafka.offsets import OffsetTracker
+from edgestream.kafka.offsets import OffsetTracker, parse_done
 
 TP0, TP1 = TopicPartition("b.bluesky.runengine.documents", 0), TopicPartition("t", 1)
 
@@ -16,6 +16,26 @@ def test_commit_never_passes_an_open_run():
     t.processed(TP0, 14, "run-b")
     t.prune(set())
     assert t.safe() == {TP0: 15}
+
+
+def test_commit_metadata_marks_how_far_outputs_went():
+    t = OffsetTracker()
+    t.resume(TP0, None)
+    for offset in range(10, 14):
+        t.processed(TP0, offset, "open-run" if offset == 10 else None)
+    offsets = t.to_commit()
+    assert offsets[TP0].offset == 10 and parse_done(offsets[TP0].metadata) == 14
+    t.mark_committed(offsets)
+    assert t.to_commit() == {}, "nothing moved: nothing to commit"
+
+    after_restart = OffsetTracker()
+    after_restart.resume(TP0, OffsetAndMetadata(10, offsets[TP0].metadata, -1))
+    assert after_restart.replayed(TP0, 12) and not after_restart.replayed(TP0, 14)
+
+
+def test_foreign_metadata_is_ignored():
+    assert parse_done("written by another tool") == 0
+    assert parse_done(None) == 0 and parse_done('{"done": 7}') == 7
 
 
 def test_undecodable_messages_still_advance():
