@@ -1,0 +1,190 @@
+"""Fault-suite tools: fast realistic runs, the service as a process, and the verdict."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from event_model import compose_run
+from kafka import KafkaConsumer, KafkaProducer
+
+from edgestream.documents.wire import encode
+
+E0 = 8984.0
+
+
+def mu(energy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    edge = 0.5 + np.arctan((energy - E0) / 1.5) / np.pi
+    white = 0.5 * np.exp(-0.5 * ((energy - E0 - 8) / 3) ** 2)
+    return 0.3 * (energy / E0) ** -3 + edge + white + rng.normal(0, 2e-3, energy.size)
+
+
+def fly_run(rng: np.random.Generator, sweeps: int = 2, n: int = 300) -> list:
+    """A QEXAFS-style run: one array event per sweep (one annotation each)."""
+    bundle = compose_run(metadata={"element": "Cu", "edge": "K", "sample": "fault-suite"})
+    keys = {k: {"source": "sim", "dtype": "array", "shape": [n], "units": "eV"}
+            for k in ("energy", "I0", "It")}
+    desc = bundle.compose_descriptor(name="primary", data_keys=keys)
+    docs = [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
+    for i in range(sweeps):
+        e = np.linspace(8880, 9180, n)
+        data = {"energy": e, "I0": np.full(n, 1e5), "It": 1e5 * np.exp(-mu(e, rng))}
+        docs.append(("event", desc.compose_event(data=data, timestamps=dict.fromkeys(data, 0.0),
+                                                 seq_num=i + 1)))
+    docs.append(("stop", bundle.compose_stop()))
+    return docs
+
+
+def step_run(rng: np.random.Generator, n: int = 40) -> list:
+    """A step scan: one event per point; one annotation at stop."""
+    bundle = compose_run(metadata={"element": "Cu", "edge": "K", "sample": "fault-suite"})
+    keys = {"energy": {"source": "sim", "dtype": "number", "shape": [], "units": "eV"},
+            "I0": {"source": "sim", "dtype": "number", "shape": []},
+            "It": {"source": "sim", "dtype": "number", "shape": []}}
+    desc = bundle.compose_descriptor(name="primary", data_keys=keys)
+    docs = [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
+    for i, e in enumerate(np.linspace(8900, 9100, n)):
+        data = {"energy": float(e), "I0": 1e5,
+                "It": float(1e5 * np.exp(-mu(np.array([e]), rng))[0])}
+        docs.append(("event", desc.compose_event(data=data, timestamps=dict.fromkeys(data, 0.0),
+                                                 seq_num=i + 1)))
+    docs.append(("stop", bundle.compose_stop()))
+    return docs
+
+
+@dataclass
+class Expected:
+    """Spectra that must each get exactly one final annotation."""
+
+    spectra: dict[str, int] = field(default_factory=dict)  # run uid -> annotations expected
+
+    def add(self, docs: list) -> None:
+        uid = docs[0][1]["uid"]
+        events = sum(1 for name, _ in docs if name == "event")
+        is_fly = docs[1][1]["data_keys"]["energy"]["shape"] != []
+        self.spectra[uid] = events if is_fly else 1
+
+
+def publish_runs(bootstrap: str, topic: str, runs: list[list], pause_s: float = 0.0,
+                 interleave: list[bytes] | None = None, rng=None) -> None:
+    """Publish runs (keyed by start uid), optionally slipping raw bad messages in between."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    bad = list(interleave or [])
+    for docs in runs:
+        uid = docs[0][1]["uid"].encode()
+        for name, doc in docs:
+            producer.send(topic, key=uid, value=encode(name, doc))
+            if bad and rng is not None and rng.random() < 0.2:
+                producer.send(topic, value=bad.pop())
+        if pause_s:
+            time.sleep(pause_s)
+    for raw in bad:
+        producer.send(topic, value=raw)
+    producer.flush()
+    producer.close()
+
+
+def write_config(path: Path, bootstrap: str, beamline: str, delivery: str,
+                 replica: str = "r0", extra: dict | None = None) -> Path:
+    cfg = {
+        "beamline": beamline,
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "topics": [f"{beamline}.bluesky.runengine.documents"],
+            "group_id": f"{beamline}-svc",
+            "delivery": delivery,
+            "transactional_id": f"{beamline}-svc-{replica}",
+            "session_timeout_ms": 6000,
+            "heartbeat_interval_ms": 1000,
+            "publish_derived": False,
+        },
+        "run_timeout_s": 600,
+    }
+    for key, value in (extra or {}).items():
+        cfg.setdefault(key, {}).update(value) if isinstance(value, dict) else cfg.update(
+            {key: value})
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+class ServiceProcess:
+    """``edgestream serve`` in its own process, killable with SIGKILL."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config, self.log = config, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> ServiceProcess:
+        fh = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edgestream.cli", "--log-level", "WARNING", "serve",
+             "--config", str(self.config), "--kafka-yml", os.devnull],
+            stdout=fh, stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def read_topic(bootstrap: str, topic: str, done, timeout: float) -> list[dict]:
+    """JSON messages of a topic (read_committed) until ``done(messages)`` or the timeout."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                             auto_offset_reset="earliest", isolation_level="read_committed")
+    out: list[dict] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not done(out):
+            for msgs in consumer.poll(500).values():
+                out += [json.loads(m.value) for m in msgs]
+    finally:
+        consumer.close()
+    return out
+
+
+def verdict(annotations: list[dict], expected: Expected) -> dict:
+    """Counts for the assertions: lost spectra, raw duplicates, duplicates after de-dup."""
+    raw = Counter(a["annotation_id"] for a in annotations if a["kind"] == "final")
+    per_run: dict[str, set] = defaultdict(set)
+    for a in annotations:
+        if a["kind"] == "final":
+            per_run[a["ids"]["run_uid"]].add(a["annotation_id"])
+    lost = {uid: n - len(per_run.get(uid, ())) for uid, n in expected.spectra.items()
+            if len(per_run.get(uid, ())) != n}
+    return {
+        "runs": len(expected.spectra),
+        "spectra": sum(expected.spectra.values()),
+        "lost": lost,
+        "raw_duplicates": sum(c - 1 for c in raw.values()),
+        "unique": len(raw),
+    }
+
+
+def complete(expected: Expected):
+    def done(messages: list[dict]) -> bool:
+        return len({a["annotation_id"] for a in messages}) >= sum(expected.spectra.values())
+    return done

@@ -1,0 +1,75 @@
+"""Fault 1: kill -9 the service 10 times while ≥200 runs stream through; nothing is lost.
+
+At-least-once (any broker): every spectrum has its final annotation (after de-duplication by
+id). Exactly-once (Apache Kafka): every spectrum has exactly one, with no de-duplication.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from harness import (
+    Expected,
+    ServiceProcess,
+    complete,
+    fly_run,
+    publish_runs,
+    read_topic,
+    step_run,
+    verdict,
+    write_config,
+)
+
+from edgestream.kafka.admin import create_topics
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+
+CASES = [
+    pytest.param("tansu", "at_least_once", id="tansu-at-least-once"),
+    pytest.param("apache", "at_least_once", id="apache-at-least-once",
+                 marks=pytest.mark.apache),
+    pytest.param("apache", "exactly_once", id="apache-exactly-once", marks=pytest.mark.apache),
+]
+
+
+@pytest.mark.parametrize("broker_kind, delivery", CASES)
+def test_kill9_ten_times_loses_nothing(request, broker_kind, delivery, topic_prefix, tmp_path):
+    broker = request.getfixturevalue(f"{broker_kind}_broker")
+    bootstrap, beamline = broker.bootstrap_servers, topic_prefix
+    docs_topic = f"{beamline}.bluesky.runengine.documents"
+    create_topics(bootstrap, [docs_topic, f"{beamline}.xas.annotations",
+                              f"{beamline}.xas.deadletter"], partitions=3)
+    rng = np.random.default_rng(11)
+    runs = [fly_run(rng) if i % 4 else step_run(rng) for i in range(200)]
+    expected = Expected()
+    for docs in runs:
+        expected.add(docs)
+
+    service = ServiceProcess(write_config(tmp_path / "svc.yml", bootstrap, beamline, delivery),
+                             tmp_path / "service.log").start()
+    publisher = threading.Thread(target=publish_runs, args=(bootstrap, docs_topic, runs, 0.2))
+    publisher.start()
+    kills = 0
+    try:
+        while kills < 10:
+            time.sleep(rng.uniform(2.0, 5.0))
+            service.kill9()
+            kills += 1
+            service.start()
+        publisher.join()
+        annotations = read_topic(bootstrap, f"{beamline}.xas.annotations", complete(expected),
+                                 timeout=240)
+        assert service.alive(), service.log.read_text()[-3000:]
+    finally:
+        publisher.join()
+        service.stop()
+
+    v = verdict(annotations, expected)
+    print(f"\n{broker_kind} {delivery}: {kills} kills, {v}")
+    assert v["lost"] == {}, v
+    assert v["unique"] == v["spectra"]
+    if delivery == "exactly_once":
+        assert v["raw_duplicates"] == 0, v
