@@ -90,7 +90,7 @@ def _eels(batch: list[RawSpectrum], grid: np.ndarray) -> list[Normalized]:
     expected = None
     if first.element and all(s.element == first.element for s in batch):
         try:
-            expected = edge_energy(first.element, _main_edge(first.edge))
+            expected = edge_energy(first.element, main_edge(first.edge))
         except UnknownElement:
             expected = None
     onset = find_edge_onset(energy, counts, expected=expected)
@@ -109,7 +109,7 @@ def _eels(batch: list[RawSpectrum], grid: np.ndarray) -> list[Normalized]:
     return out
 
 
-def _main_edge(edge: str | None) -> str:
+def main_edge(edge: str | None) -> str:
     """EELS metadata often says "L2,3": the onset is the L3 edge."""
     if not edge:
         return "L3"

@@ -16,8 +16,8 @@ from edgestream.documents.runs import RunRouter
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.errors import PluginFailure, StreamError, TooFewPoints, internal_error
 from edgestream.metrics import Metrics
-from edgestream.normalize import normalize_spectra
-from edgestream.physics import identify_edge
+from edgestream.normalize import main_edge, normalize_spectra
+from edgestream.physics import edge_energy, identify_edge
 from edgestream.plugins import SpectrumBatch, SpectrumModel
 from edgestream.settings import Settings
 
@@ -158,6 +158,7 @@ class Pipeline:
 
     def _identify(self, s: RawSpectrum, e0: float) -> RawSpectrum:
         if s.element and s.edge:
+            edge_energy(s.element, main_edge(s.edge))  # UnknownElement for "Xx" or edge "Q"
             return s
         element, edge, _ = identify_edge(e0)
         return replace(s, element=element, edge=edge, element_source="edge_energy")

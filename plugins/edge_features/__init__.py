@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from edgestream.normalize import main_edge
 from edgestream.physics import edge_energy, edge_features
 from edgestream.plugins import SpectrumBatch, SpectrumModel, read_plugin_toml
 
@@ -23,8 +24,7 @@ class EdgeFeatures(SpectrumModel):
     modalities = frozenset(MANIFEST["modalities"])
 
     def predict(self, batch: SpectrumBatch) -> list[dict[str, Any]]:
-        edge = "L3" if batch.edge.replace(" ", "") in ("L2,3", "L23") else batch.edge
-        reference = edge_energy(batch.element, edge)
+        reference = edge_energy(batch.element, main_edge(batch.edge))
         grid = batch.e0[:, None] + batch.grid[None, :]
         norm = np.nan_to_num(batch.norm, nan=0.0)
         feats = edge_features(grid, norm, batch.e0)
