@@ -1,0 +1,63 @@
+"""Fault 2: three service replicas in one group; kill one mid-stream; no run is lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from harness import (
+    Expected,
+    ServiceProcess,
+    complete,
+    fly_run,
+    publish_runs,
+    read_topic,
+    step_run,
+    verdict,
+    write_config,
+)
+
+from edgestream.kafka.admin import create_topics
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def test_three_replicas_one_killed(kafka_broker, topic_prefix, tmp_path):
+    bootstrap, beamline = kafka_broker.bootstrap_servers, topic_prefix
+    topic = f"{beamline}.bluesky.runengine.documents"
+    create_topics(bootstrap, [topic, f"{beamline}.xas.annotations",
+                              f"{beamline}.xas.deadletter"], partitions=6)
+    rng = np.random.default_rng(21)
+    runs = [fly_run(rng) if i % 3 else step_run(rng) for i in range(120)]
+    expected = Expected()
+    for docs in runs:
+        expected.add(docs)
+    replicas = [
+        ServiceProcess(write_config(tmp_path / f"r{i}.yml", bootstrap, beamline,
+                                    "at_least_once", replica=f"r{i}"),
+                       tmp_path / f"r{i}.log").start()
+        for i in range(3)
+    ]
+    publisher = threading.Thread(target=publish_runs, args=(bootstrap, topic, runs, 0.15))
+    try:
+        time.sleep(8)  # let the group settle with three members
+        publisher.start()
+        time.sleep(6)
+        replicas[1].kill9()
+        t_kill = time.monotonic()
+        publisher.join()
+        annotations = read_topic(bootstrap, f"{beamline}.xas.annotations", complete(expected),
+                                 timeout=240)
+        drained_in = time.monotonic() - t_kill
+        assert replicas[0].alive() and replicas[2].alive()
+    finally:
+        publisher.join()
+        for r in replicas:
+            r.stop()
+    v = verdict(annotations, expected)
+    print(f"\n{kafka_broker.kind}: 3 replicas, one killed; all annotated "
+          f"{drained_in:.1f} s after the kill; {v}")
+    assert v["lost"] == {}, v
+    assert v["unique"] == v["spectra"]
