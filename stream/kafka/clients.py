@@ -15,8 +15,14 @@ PRODUCER_ONLY = {"acks", "linger_ms", "batch_size", "compression_type", "max_req
                  "enable_idempotence", "transactional_id", "retries", "buffer_memory"}
 
 
+# Defaults a facility may override through ``kafka.client``. kafka-python backs off up to
+# 30 s between reconnects by default: after a broker restart the service would sit idle
+# that long. The Java client's 1 s maximum lets it resume within seconds.
+TUNABLE_DEFAULTS = {"reconnect_backoff_max_ms": 1000, "retry_backoff_ms": 100}
+
+
 def _common(k: KafkaSettings, drop: set[str]) -> dict[str, Any]:
-    return {key: v for key, v in k.client.items() if key not in drop}
+    return TUNABLE_DEFAULTS | {key: v for key, v in k.client.items() if key not in drop}
 
 
 def make_consumer(k: KafkaSettings, **extra: Any) -> KafkaConsumer:

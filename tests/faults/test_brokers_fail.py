@@ -40,7 +40,9 @@ def own_apache(tmp_path):
     reason = apache_skip_reason()
     if reason:
         pytest.skip(reason)
-    kafka = ApacheKafka(workdir=tmp_path / "kafka", nodes=1)
+    from edgestream.kafka.apache import free_base_port
+
+    kafka = ApacheKafka(workdir=tmp_path / "kafka", nodes=1, base_port=free_base_port(1))
     kafka.start()
     yield kafka
     kafka.stop()
