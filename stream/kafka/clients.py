@@ -35,9 +35,10 @@ def make_consumer(k: KafkaSettings, **extra: Any) -> KafkaConsumer:
         "session_timeout_ms": k.session_timeout_ms,
         "heartbeat_interval_ms": k.heartbeat_interval_ms,
         "max_poll_records": k.max_poll_records,
-        # Large spectrum-image rows: allow one message per fetch up to 64 MiB.
-        "max_partition_fetch_bytes": 64 * 1024 * 1024,
-        "fetch_max_bytes": 128 * 1024 * 1024,
+        # Bounded fetch buffers keep memory flat under a burst (the lag grows instead);
+        # a larger message (a big spectrum-image row) is still fetched, alone.
+        "max_partition_fetch_bytes": 4 * 1024 * 1024,
+        "fetch_max_bytes": 16 * 1024 * 1024,
         # The pattern subscription must see topics created after start-up quickly.
         "metadata_max_age_ms": 5000,
     }

@@ -1,0 +1,87 @@
+"""Fault 6: a 10x burst. Memory stays bounded and the lag drains afterwards.
+
+The service never buffers ahead of what it processes: one poll of at most
+``max_poll_records`` is processed, published and committed before the next, the client's
+fetch buffers are capped, and open runs are bounded by ``max_open_runs``. What grows under
+a burst is the broker's lag, not the service's memory.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from harness import (
+    Expected,
+    ServiceProcess,
+    complete,
+    fly_run,
+    publish_runs,
+    read_topic,
+    verdict,
+    write_config,
+)
+
+from edgestream.kafka.admin import create_topics
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+
+RSS_BOUND_MB = 600  # the service's stated bound (README); typical steady state is far below
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_burst_memory_bounded_and_lag_drains(tansu_broker, topic_prefix, tmp_path):
+    bootstrap, beamline = tansu_broker.bootstrap_servers, topic_prefix
+    topic = f"{beamline}.bluesky.runengine.documents"
+    out_topic = f"{beamline}.xas.annotations"
+    create_topics(bootstrap, [topic, out_topic, f"{beamline}.xas.deadletter"], partitions=3)
+    rng = np.random.default_rng(3)
+    steady = [fly_run(rng, sweeps=2, n=600) for _ in range(40)]
+    burst = [fly_run(rng, sweeps=2, n=600) for _ in range(400)]  # 10x the steady batch
+    exp_steady, expected = Expected(), Expected()
+    for docs in steady:
+        exp_steady.add(docs)
+        expected.add(docs)
+    for docs in burst:
+        expected.add(docs)
+    service = ServiceProcess(write_config(tmp_path / "svc.yml", bootstrap, beamline,
+                                          "at_least_once"), tmp_path / "svc.log").start()
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            if service.alive():
+                samples.append(rss_mb(service.proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        publish_runs(bootstrap, topic, steady)
+        read_topic(bootstrap, out_topic, complete(exp_steady), timeout=120)
+        steady_mb = max(samples)
+        t0 = time.monotonic()
+        publish_runs(bootstrap, topic, burst)  # as fast as the producer goes
+        annotations = read_topic(bootstrap, out_topic, complete(expected), timeout=300)
+        drained_s = time.monotonic() - t0
+        peak_mb = rss_mb(service.proc.pid, "VmHWM")
+        assert service.alive()
+    finally:
+        done.set()
+        service.stop()
+    v = verdict(annotations, expected)
+    print(f"\nsteady RSS {steady_mb:.0f} MB; burst of {len(burst)} runs "
+          f"({v['spectra'] - 80} spectra) drained in {drained_s:.1f} s; "
+          f"peak RSS {peak_mb:.0f} MB; {v}")
+    assert v["lost"] == {}
+    assert peak_mb < RSS_BOUND_MB
