@@ -119,15 +119,15 @@ def write_config(path: Path, bootstrap: str, beamline: str, delivery: str,
 class ServiceProcess:
     """``edgestream serve`` in its own process, killable with SIGKILL."""
 
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config, self.log = config, log
+    def __init__(self, config: Path, log: Path, kafka_yml: str = os.devnull) -> None:
+        self.config, self.log, self.kafka_yml = config, log, kafka_yml
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> ServiceProcess:
         fh = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edgestream.cli", "--log-level", "WARNING", "serve",
-             "--config", str(self.config), "--kafka-yml", os.devnull],
+             "--config", str(self.config), "--kafka-yml", self.kafka_yml],
             stdout=fh, stderr=subprocess.STDOUT,
         )
         return self
