@@ -150,6 +150,14 @@ class AnnotationService(ConsumerRebalanceListener):
         expired_runs = {a["ids"]["run_uid"] for a in expired.annotations}
         self._publish(out, stopped + sorted(expired_runs))
         self.tracker.prune(self.pipeline.router.runs)
+        self._record_lag()
+
+    def _record_lag(self) -> None:
+        """Consumer lag per partition, from the high watermark of the last fetch."""
+        for tp, nxt in self.tracker.next_offset.items():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - nxt))
 
     def _ingest(self, msg: Any, tp: TopicPartition, out: Outcome, stopped: list[str]
                 ) -> list[RawSpectrum]:
