@@ -1,0 +1,362 @@
+"""FEFF10 XANES of absorbing sites: input, cached and resumable runs in parallel, xmu.dat.
+
+Settings (``../shared/notes/feff-torch-models.md``): pymatgen ``MPXANESSet`` with cluster
+radius ``radius`` (6.0 Å), ``FMS <fms> 0`` (5.0 Å), ``XANES 4 0.04 0.1`` and two cards of
+that set removed from the written ``feff.inp`` (``DROPPED_CARDS``):
+
+- ``SCF``: no self-consistent potentials (the note: 670 s → 16-18 s per Cu K-edge); the line
+  is dropped because ``"SCF": None`` writes ``SCF None``, which feff10 rejects;
+- ``LDOS``: the l-projected DOS is not part of xmu.dat but costs as much as the FMS step
+  (Cu fcc: ldos 41 s of 95 s). Checked: Cu fcc xmu.dat with and without it is bit-identical.
+
+Cache: one folder per input text, ``${EDGESTREAM_CACHE:-~/.cache/edgestream}/feff10/<edge>/
+<hash>/`` with ``feff.inp``, ``POSCAR``, ``xmu.dat``, ``feff.log`` (FEFF's console output) and
+``meta.json`` (key, labels, site index, FEFF parameters and versions, wall and CPU seconds),
+written last; a failed run leaves ``error.txt`` instead. ``<hash>`` is the first 16 hex digits
+of the SHA-256 of the input text, so the same structure, site and settings always land in the
+same folder and a killed run resumes by skipping folders that have ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RADIUS = 6.0            # Å, cluster radius (ATOMS card)
+FMS_RADIUS = 5.0        # Å, full multiple scattering radius
+XANES = "4 0.04 0.1"    # kmax (1/Å), dk (1/Å) near the edge, dE (eV) above
+DROPPED_CARDS = ("SCF", "LDOS")
+EDGES = ("K", "L3", "L2", "L1")
+Runner = Callable[[str, Path], tuple[np.ndarray, np.ndarray]]
+
+
+def cache_root(root: Path | str | None = None) -> Path:
+    """``root`` or ``${EDGESTREAM_CACHE:-~/.cache/edgestream}/feff10`` (not created)."""
+    if root is not None:
+        return Path(root).expanduser()
+    base = Path(os.environ.get("EDGESTREAM_CACHE", Path.home() / ".cache" / "edgestream"))
+    return base.expanduser() / "feff10"
+
+
+def feff_input(structure: Any, site_index: int, edge: str = "K", radius: float = RADIUS,
+               fms: float = FMS_RADIUS, xanes: str = XANES,
+               drop: Iterable[str] = DROPPED_CARDS) -> str:
+    """The ``feff.inp`` text for absorbing site ``site_index`` of a pymatgen ``Structure``.
+
+    ``radius``: cluster radius in Å; ``fms``: FMS radius in Å; ``xanes``: the XANES card;
+    ``drop``: cards removed from the text (default: SCF and LDOS, see module docstring).
+    """
+    import tempfile
+
+    from pymatgen.io.feff.sets import MPXANESSet
+
+    if edge not in EDGES:
+        raise ValueError(f"edge must be one of {EDGES}, got {edge!r}")
+    if structure[site_index].specie.symbol != "Cu":
+        raise ValueError(f"site {site_index} is {structure[site_index].specie}, not Cu")
+    tags = {"FMS": f"{fms:.1f} 0", "XANES": xanes}
+    feff_set = MPXANESSet(site_index, structure, edge=edge, radius=radius,
+                          user_tag_settings=tags)
+    with tempfile.TemporaryDirectory(prefix="feffinp-") as tmp:
+        feff_set.write_input(tmp)
+        text = Path(tmp, "feff.inp").read_text()
+    dropped = tuple(d.upper() for d in drop)
+    lines = [ln.rstrip() for ln in text.splitlines()
+             if not (ln.split() and ln.split()[0].upper() in dropped)]
+    return "\n".join(lines) + "\n"
+
+
+def input_hash(text: str) -> str:
+    """First 16 hex digits of the SHA-256 of an input text (line endings normalized)."""
+    norm = "\n".join(ln.rstrip() for ln in text.replace("\r\n", "\n").split("\n"))
+    return hashlib.sha256(norm.encode()).hexdigest()[:16]
+
+
+def parse_xmu(path: Path | str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(energy, energy_rel, mu)`` from a FEFF ``xmu.dat``, all in eV except mu.
+
+    Columns as FEFF writes them: 1 omega, the absolute photon energy; 2 e, relative to the
+    Fermi level; 3 k; 4 mu, edge-step normalized; 5 mu0; 6 chi. Fewer than 2 points is a
+    ``ValueError``.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "input contained no data": below
+        data = np.loadtxt(path, comments="#", ndmin=2)
+    if data.shape[0] < 2 or data.shape[1] < 4:
+        raise ValueError(f"{path}: {data.shape[0]} rows × {data.shape[1]} columns, "
+                         "expected ≥2 rows of omega e k mu ...")
+    return data[:, 0].copy(), data[:, 1].copy(), data[:, 3].copy()
+
+
+@contextlib.contextmanager
+def _console_to(path: Path) -> Iterator[None]:
+    """Send file descriptors 1 and 2 (FEFF's Fortran console output, its stage subprocesses
+    included) to ``path`` for the duration."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in (*saved, fd):
+            os.close(f)
+
+
+def run_feff(inp_text: str, workdir: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    """Run FEFF10 (``feff10.run``) in ``workdir``; ``(energy, mu)`` of its xmu.dat.
+
+    FEFF's console output goes to ``workdir/feff.log``. Raises ``feff10.FeffError``
+    subclasses on parse, validation or stage failures.
+    """
+    import feff10
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with _console_to(workdir / "feff.log"):
+        feff10.run(inp_text, str(workdir))
+    energy, _, mu = parse_xmu(workdir / "xmu.dat")
+    return energy, mu
+
+
+# ----------------------------------------------------------------------------- jobs + cache
+
+@dataclass
+class Job:
+    """One absorbing site: ``key`` names it (``prototype/variant/label-index``)."""
+
+    key: str
+    edge: str
+    inp: str
+    poscar: str
+    site_index: int
+    labels: dict[str, Any] = field(default_factory=dict)
+    feff: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def hash(self) -> str:
+        return input_hash(self.inp)
+
+
+def make_job(structure: Any, site_index: int, key: str, labels: dict[str, Any] | None = None,
+             edge: str = "K", radius: float = RADIUS, fms: float = FMS_RADIUS,
+             xanes: str = XANES) -> Job:
+    """A :class:`Job` with its input text and POSCAR built from ``structure``."""
+    from pymatgen.io.vasp import Poscar
+
+    inp = feff_input(structure, site_index, edge=edge, radius=radius, fms=fms, xanes=xanes)
+    params = {"set": "MPXANESSet", "edge": edge, "radius": radius, "fms": fms,
+              "xanes": xanes, "dropped_cards": list(DROPPED_CARDS)}
+    return Job(key=key, edge=edge, inp=inp, poscar=Poscar(structure).get_str(),
+               site_index=site_index, labels=dict(labels or {}), feff=params)
+
+
+def entry_dir(job: Job, root: Path | str | None = None) -> Path:
+    """``<root>/<edge>/<hash>``."""
+    return cache_root(root) / job.edge / job.hash
+
+
+def entry_state(path: Path) -> str:
+    """``"done"`` (meta.json and xmu.dat), ``"failed"`` (error.txt) or ``"pending"``."""
+    if (path / "meta.json").exists() and (path / "xmu.dat").exists():
+        return "done"
+    if (path / "error.txt").exists():
+        return "failed"
+    return "pending"
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("feff10-rs", "pymatgen", "pymatgen-core"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[pkg] = version(pkg)
+    return out
+
+
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    tmp.replace(path)  # atomic: a killed run never leaves a half-written meta.json
+
+
+def _take_lock(path: Path) -> bool:
+    """Create ``path/.lock`` with our pid; False when another live process holds it."""
+    lock = path / ".lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+                os.kill(pid, 0)
+                return False  # held by a live process
+            except (ValueError, ProcessLookupError, FileNotFoundError):
+                lock.unlink(missing_ok=True)  # stale lock of a killed run
+                continue
+            except PermissionError:
+                return False
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
+def run_job(job: Job, root: Path | str | None = None, runner: Runner | None = None,
+            keep_workdir: bool = False) -> dict[str, Any]:
+    """Compute one job into its cache folder unless it is done; a status dict.
+
+    ``status``: ``"cached"`` (already done, not recomputed), ``"ok"``, ``"failed"`` (the
+    traceback is in ``error.txt``) or ``"busy"`` (another live process holds the lock).
+    ``runner(inp_text, workdir) -> (energy, mu)`` defaults to :func:`run_feff` and must leave
+    ``xmu.dat`` in ``workdir``.
+    """
+    runner = runner or run_feff
+    path = entry_dir(job, root)
+    path.mkdir(parents=True, exist_ok=True)
+    out = {"key": job.key, "path": str(path), "hash": job.hash}
+    if entry_state(path) == "done":
+        return out | {"status": "cached"}
+    if not _take_lock(path):
+        return out | {"status": "busy"}
+    work = path / "_work"
+    try:
+        (path / "error.txt").unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+        (path / "feff.inp").write_text(job.inp)
+        (path / "POSCAR").write_text(job.poscar)
+        t0, c0 = time.perf_counter(), os.times()
+        try:
+            energy, _mu = runner(job.inp, work)
+            shutil.copy2(work / "xmu.dat", path / "xmu.dat")
+        except Exception as exc:  # recorded in the cache and reported, never fatal
+            with contextlib.suppress(OSError):
+                shutil.copy2(work / "feff.log", path / "feff.log")
+            (path / "error.txt").write_text(
+                f"{job.key}\n{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+            return out | {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        with contextlib.suppress(OSError):
+            shutil.copy2(work / "feff.log", path / "feff.log")
+        c1 = os.times()
+        elapsed = time.perf_counter() - t0
+        cpu = (c1.children_user + c1.children_system + c1.user + c1.system
+               - c0.children_user - c0.children_system - c0.user - c0.system)
+        meta = {"key": job.key, "hash": job.hash, "edge": job.edge,
+                "site_index": job.site_index, "labels": job.labels,
+                "feff": job.feff | {"versions": _versions()},
+                "n_points": len(energy), "elapsed_s": round(elapsed, 2),
+                "cpu_s": round(cpu, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        _write_json(path / "meta.json", meta)
+        return out | {"status": "ok", "elapsed_s": elapsed, "cpu_s": cpu}
+    finally:
+        if not keep_workdir:
+            shutil.rmtree(work, ignore_errors=True)
+        (path / ".lock").unlink(missing_ok=True)
+
+
+def refresh_labels(job: Job, root: Path | str | None = None) -> bool:
+    """Rewrite a finished entry's labels when the job's differ (labels are not part of the
+    input, so a relabelling never reruns FEFF). True when rewritten."""
+    path = entry_dir(job, root) / "meta.json"
+    meta = json.loads(path.read_text())
+    if meta.get("labels") == job.labels and meta.get("key") == job.key:
+        return False
+    _write_json(path, meta | {"labels": job.labels, "key": job.key})
+    return True
+
+
+def _nice_worker() -> None:
+    """Pool initializer: workers quietly ignore Ctrl-C (the parent stops them)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_jobs(jobs: Iterable[Job], workers: int = 2, root: Path | str | None = None,
+             runner: Runner | None = None, retry_failed: bool = False,
+             progress: bool = True, desc: str = "feff10") -> dict[str, Any]:
+    """Run the jobs not yet in the cache on ``workers`` processes (1: in this process).
+
+    Done entries are skipped (resumable); failed ones too unless ``retry_failed``. Returns
+    counts by status, the failures (key, error) and the mean wall/CPU seconds of new runs.
+    A tqdm bar shows progress and the ETA.
+    """
+    from tqdm import tqdm
+
+    jobs = list({j.hash: j for j in jobs}.values())  # one run per distinct input
+    counts = {"cached": 0, "ok": 0, "failed": 0, "busy": 0, "skipped_failed": 0}
+    todo = []
+    for job in jobs:
+        state = entry_state(entry_dir(job, root))
+        if state == "done":
+            counts["cached"] += 1
+            refresh_labels(job, root)
+        elif state == "failed" and not retry_failed:
+            counts["skipped_failed"] += 1
+        else:
+            todo.append(job)
+    failures: list[tuple[str, str]] = []
+    times: list[tuple[float, float]] = []
+
+    def account(res: dict[str, Any]) -> None:
+        counts[res["status"]] += 1
+        if res["status"] == "failed":
+            failures.append((res["key"], res["error"]))
+            tqdm.write(f"FAILED {res['key']}: {res['error']} ({res['path']})")
+        elif res["status"] == "ok":
+            times.append((res["elapsed_s"], res["cpu_s"]))
+
+    bar = tqdm(total=len(todo), desc=desc, disable=not progress, mininterval=2.0,
+               smoothing=0.05, file=sys.stderr)
+    try:
+        if workers <= 1:
+            for job in todo:
+                account(run_job(job, root, runner))
+                bar.update()
+        else:
+            with ProcessPoolExecutor(workers, initializer=_nice_worker) as pool:
+                futures = [pool.submit(run_job, job, root, runner) for job in todo]
+                for fut in as_completed(futures):
+                    account(fut.result())
+                    bar.update()
+    finally:
+        bar.close()
+    mean = np.mean(times, axis=0).round(2).tolist() if times else [None, None]
+    return {"jobs": len(jobs), **counts, "failures": failures,
+            "mean_elapsed_s": mean[0], "mean_cpu_s": mean[1]}
+
+
+def iter_entries(edge: str = "K", root: Path | str | None = None) -> Iterator[
+        tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]]:
+    """``(meta, energy, energy_rel, mu)`` of every finished cache entry of ``edge``."""
+    base = cache_root(root) / edge
+    if not base.is_dir():
+        return
+    for path in sorted(base.iterdir()):
+        if entry_state(path) != "done":
+            continue
+        meta = json.loads((path / "meta.json").read_text())
+        meta["path"] = str(path)
+        meta["poscar"] = (path / "POSCAR").read_text()
+        yield (meta, *parse_xmu(path / "xmu.dat"))

@@ -1,0 +1,243 @@
+"""CLI: FEFF10 Cu spectra of the calibration references and of the non-oxide prototypes.
+
+    python -m edgestream_models.generate_feff10 calibration        # Cu, Cu2O, CuO first
+    python -m edgestream_models.generate_feff10 generate --workers 2
+    python -m edgestream_models.generate_feff10 status
+    python -m edgestream_models.generate_feff10 collect \
+        --out ~/.cache/edgestream/datasets/feff10_cu_k.npz
+
+Everything is cached per input (:mod:`edgestream_models.feff10`), so ``calibration`` and
+``generate`` are resumable: run them again after a kill and finished sites are skipped.
+``--edge L3`` does the same for the Cu L3 edge (cached apart, under ``feff10/L3``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgestream_models import feff10, prototypes
+
+OMNIXAS_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "omnixas-cu-k"
+CALIBRATION_MP = {  # Materials Project id → (formula, formal valence, expected motif, note)
+    "mp-361": ("Cu2O", 1.0, (2, "linear"), "cuprite, PBE-relaxed MP cell (a = 4.288 Å)"),
+    "mp-1692": ("CuO", 2.0, (4, "square_planar"), "MP's P4_2/mmc (PtS-type) CuO cell, NOT "
+                "monoclinic tenorite; see cuo_tenorite for the measured standard's phase"),
+}
+GRID_STEP = 0.25  # eV, of the common absolute grid in the dataset
+
+
+def _load_omnixas(root: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
+    with gzip.open(root / "structures.json.gz", "rt") as fh:
+        poscars = json.load(fh)
+    d = np.load(root / "spectra.npz")
+    sites: dict[str, list[int]] = {}
+    for mid, idx in zip(d["material_id"], d["site_index"], strict=True):
+        sites.setdefault(str(mid), []).append(int(idx))
+    return poscars, sites
+
+
+def prototype_jobs(names: list[str] | None = None, edge: str = "K") -> list[feff10.Job]:
+    """Jobs of every absorbing site of the (selected) prototypes and their variants."""
+    protos = [p for p in prototypes.PROTOTYPES if not names or p.name in names]
+    ranked = []
+    for p in protos:
+        for rank, v in enumerate(prototypes.variants(p)):
+            for idx, label in v.absorbers:
+                key = f"{p.name}/{v.name}/{label}-{idx:03d}"
+                job = feff10.make_job(v.structure, idx, key, prototypes.site_labels(v, label),
+                                      edge=edge)
+                ranked.append((rank, job))
+    # every prototype's base and strains first, then displaced variant 0 of every prototype,
+    # ...: a run stopped half-way still covers every prototype
+    return [job for _, job in sorted(ranked, key=lambda r: r[0])]
+
+
+def calibration_jobs(edge: str = "K", root: Path = OMNIXAS_ROOT) -> list[feff10.Job]:
+    """Cu fcc (the prototype's base site), Cu2O mp-361 and CuO mp-1692 at their OmniXAS
+    absorbing sites, and the experimental cuprite and tenorite cells."""
+    from pymatgen.core import Structure
+
+    cu = prototypes.get("cu_fcc")
+    base = next(prototypes.variants(cu, strains=(), n_displaced=0))
+    idx, label = base.absorbers[0]
+    jobs = [feff10.make_job(base.structure, idx, f"cu_fcc/base/{label}-{idx:03d}",
+                            prototypes.site_labels(base, label), edge=edge)]
+    poscars, sites = _load_omnixas(root)
+    for mid, (formula, val, (cn, motif), note) in CALIBRATION_MP.items():
+        s = Structure.from_str(poscars[mid], fmt="poscar")
+        for i in sites[mid]:
+            labels = {"group": "calibration", "calibration": formula, "material": mid,
+                      "prototype": mid, "variant": "mp", "formula": formula,
+                      "formal_valence": val, "valence_class": f"Cu({'I' * int(val)})",
+                      "cu_label": f"site{i}", "cn_expected": cn, "motif_expected": motif,
+                      "strain": 0.0,
+                      "sigma_disp": 0.0, "note": note,
+                      "source": "OmniXAS structures.json.gz (Materials Project)"}
+            jobs.append(feff10.make_job(s, i, f"calib/{mid}/site{i:03d}", labels, edge=edge))
+    for p in prototypes.OXIDE_REFERENCES:
+        v = next(prototypes.variants(p, strains=(), n_displaced=0))
+        for i, lab in v.absorbers:
+            labels = prototypes.site_labels(v, lab) | {
+                "group": "calibration", "calibration": p.formula, "material": f"lit:{p.name}"}
+            jobs.append(feff10.make_job(v.structure, i, f"calib/{p.name}/{lab}-{i:03d}",
+                                        labels, edge=edge))
+    return jobs
+
+
+def _print_summary(summary: dict[str, Any], jobs: list[feff10.Job], root: Any) -> None:
+    print(json.dumps({k: v for k, v in summary.items() if k != "failures"}, indent=1))
+    for key, err in summary["failures"]:
+        print(f"FAILED {key}: {err}")
+
+
+# ----------------------------------------------------------------------------- collect
+
+def _coordination(meta: dict[str, Any]) -> dict[str, Any]:
+    """Motif of the absorbing site by :func:`edgestream_models.labels.coordination`
+    (CrystalNN + that module's Jahn–Teller rule), cached as ``labels.json`` in the entry."""
+    path = Path(meta["path"]) / "labels.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    from pymatgen.core import Structure
+
+    from edgestream_models.labels import coordination
+
+    s = Structure.from_str(meta["poscar"], fmt="poscar")
+    out = coordination(s, int(meta["site_index"]))
+    path.write_text(json.dumps(out))
+    return out
+
+
+def collect(out: Path, edge: str = "K", root: Any = None,
+            groups: tuple[str, ...] = ("prototype", "calibration")) -> dict[str, Any]:
+    """Gather every finished entry of ``edge`` into one npz (fields: README section)."""
+    warnings.filterwarnings("ignore")
+    rows = [e for e in feff10.iter_entries(edge, root)
+            if e[0]["labels"].get("group", "prototype") in groups]
+    if not rows:
+        raise SystemExit(f"no finished {edge} entries under {feff10.cache_root(root)}")
+    rows.sort(key=lambda e: e[0]["key"])
+    n, m = len(rows), max(len(e[1]) for e in rows)
+    energy, energy_rel, mu = (np.full((n, m), np.nan) for _ in range(3))
+    for i, (_, e, er, y) in enumerate(rows):
+        energy[i, : len(e)], energy_rel[i, : len(e)], mu[i, : len(e)] = e, er, y
+    lo = max(float(e[1][0]) for e in rows)
+    hi = min(float(e[1][-1]) for e in rows)
+    grid = np.arange(np.ceil(lo / GRID_STEP) * GRID_STEP, hi + 1e-9, GRID_STEP)
+    mu_on_grid = np.stack([np.interp(grid, e, y) for _, e, _, y in rows])
+    coord = [_coordination(r[0]) for r in rows]
+
+    def lab(k: str, default: Any = "") -> np.ndarray:
+        return np.array([r[0]["labels"].get(k, default) for r in rows])
+
+    fields = {
+        "energy": energy, "energy_rel": energy_rel, "mu": mu,
+        "n_points": np.array([len(r[1]) for r in rows]),
+        "grid": grid, "mu_on_grid": mu_on_grid,
+        "key": np.array([r[0]["key"] for r in rows]), "material": lab("material"),
+        "prototype": lab("prototype"), "variant": lab("variant"), "group": lab("group"),
+        "calibration": lab("calibration"), "formula": lab("formula"),
+        "formal_valence": lab("formal_valence", np.nan).astype(float),
+        "valence_class": lab("valence_class"),
+        "motif": np.array([c["motif"] for c in coord]),
+        "cn": np.array([c["cn"] for c in coord]),
+        "cn_crystalnn": np.array([c["cn_crystalnn"] for c in coord]),
+        "motif_expected": lab("motif_expected"), "cn_expected": lab("cn_expected", -1),
+        "poscar": np.array([r[0]["poscar"] for r in rows]),
+        "site_index": np.array([r[0]["site_index"] for r in rows]),
+        "strain": lab("strain", 0.0).astype(float),
+        "sigma_disp": lab("sigma_disp", 0.0).astype(float),
+        "approximate": lab("approximate", False).astype(bool),
+        "feff_hash": np.array([r[0]["hash"] for r in rows]),
+        "elapsed_s": np.array([r[0]["elapsed_s"] for r in rows]),
+        "edge": np.array(edge),
+        "feff_params": np.array(json.dumps(rows[0][0]["feff"])),
+    }
+    out = Path(out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **fields)
+    mismatch = [f'{r[0]["key"]}: {c["cn"]} {c["motif"]} (expected '
+                f'{r[0]["labels"].get("cn_expected")} {r[0]["labels"].get("motif_expected")})'
+                for r, c in zip(rows, coord, strict=True)
+                if r[0]["labels"].get("motif_expected") not in (None, c["motif"])
+                or r[0]["labels"].get("cn_expected") not in (None, c["cn"])]
+    return {"out": str(out), "spectra": n, "max_points": m,
+            "materials": len(set(fields["material"])),
+            "grid": [float(grid[0]), float(grid[-1]), len(grid)] if len(grid) else [],
+            "motif": {str(k): int(v) for k, v in zip(
+                *np.unique(fields["motif"], return_counts=True), strict=True)},
+            "differs_from_expected": mismatch}
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m edgestream_models.generate_feff10",
+                                 description=__doc__.split("\n")[0])
+    ap.add_argument("--edge", default="K", choices=feff10.EDGES)
+    ap.add_argument("--cache", default=None, help="cache root (default: "
+                    "${EDGESTREAM_CACHE:-~/.cache/edgestream}/feff10)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("calibration", "generate"):
+        p = sub.add_parser(name)
+        p.add_argument("--workers", type=int, default=2)
+        p.add_argument("--retry-failed", action="store_true")
+        p.add_argument("--dry-run", action="store_true", help="count the jobs, run nothing")
+        if name == "generate":
+            p.add_argument("--prototypes", default="", help="comma-separated names (all)")
+            p.add_argument("--limit", type=int, default=0, help="first N jobs only")
+    p = sub.add_parser("status")
+    p.add_argument("--prototypes", default="")
+    p = sub.add_parser("collect")
+    p.add_argument("--out", type=Path,
+                   default=Path("~/.cache/edgestream/datasets/feff10_cu_k.npz"))
+    p.add_argument("--no-calibration", action="store_true",
+                   help="prototype spectra only (no Cu2O/CuO calibration references)")
+    sub.add_parser("list")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")  # pymatgen's CIF/symmetry chatter
+
+    if args.cmd == "list":
+        for p in prototypes.PROTOTYPES:
+            n = sum(len(v.absorbers) for v in prototypes.variants(p))
+            print(f"{p.name:20s} {p.formula:8s} {p.valence_class:7s} {n:4d} sites  "
+                  f"{p.description}")
+        return 0
+    if args.cmd == "collect":
+        groups = ("prototype",) if args.no_calibration else ("prototype", "calibration")
+        res = collect(args.out, args.edge, args.cache, groups)
+        print(json.dumps(res, indent=1, default=str))
+        return 0
+    t0 = time.perf_counter()
+    if args.cmd == "calibration":
+        jobs = calibration_jobs(args.edge)
+    else:
+        names = [n for n in args.prototypes.split(",") if n]
+        jobs = prototype_jobs(names, args.edge)
+        if getattr(args, "limit", 0):
+            jobs = jobs[: args.limit]
+    print(f"{len(jobs)} jobs prepared in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    if args.cmd == "status" or getattr(args, "dry_run", False):
+        states = [feff10.entry_state(feff10.entry_dir(j, args.cache)) for j in jobs]
+        print(json.dumps({s: states.count(s) for s in ("done", "failed", "pending")}))
+        return 0
+    summary = feff10.run_jobs(jobs, workers=args.workers, root=args.cache,
+                              retry_failed=args.retry_failed, desc=args.cmd)
+    _print_summary(summary, jobs, args.cache)
+    if args.cmd == "calibration":
+        for j in jobs:
+            print(f"{j.key:40s} {feff10.entry_dir(j, args.cache)}")
+    return 0 if not summary["failures"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,257 @@
+"""FEFF10 pipeline: input text, xmu.dat parsing, cache keys, resumability, prototypes.
+
+Parsing, cache and resumability tests need numpy and tqdm only (a fake runner stands in for
+FEFF). Input generation and prototypes need pymatgen, the real run feff10 too (``pip install
+.[training]``); without them those tests skip and say so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgestream_models import feff10
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:spglib.*")
+DATA = Path(__file__).resolve().parent / "data"
+XMU = DATA / "xmu_cu_fcc_k.dat"  # FEFF10 Cu K edge of Cu fcc (a = 3.6149 Å), this pipeline
+
+
+def _pymatgen():
+    return pytest.importorskip(
+        "pymatgen.core", reason="pymatgen is not installed (training extra: pip install "
+        ".[training]); FEFF input and prototype tests need it")
+
+
+@pytest.fixture
+def cu_fcc():
+    _pymatgen()
+    from edgestream_models import prototypes
+
+    return prototypes.get("cu_fcc").structure()
+
+
+# ----------------------------------------------------------------------------- input text
+
+def _cards(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        parts = line.split(None, 1)
+        if parts and parts[0].isupper() and parts[0].isalpha():
+            out.setdefault(parts[0], parts[1].strip() if len(parts) > 1 else "")
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_feff_input_cu_fcc_k(cu_fcc):
+    text = feff10.feff_input(cu_fcc, 0, edge="K")
+    cards = _cards(text)
+    assert cards["EDGE"] == "K"
+    assert cards["FMS"].split()[0] == "5.0"
+    assert cards["XANES"] == "4 0.04 0.1"
+    assert "SCF" not in cards and "LDOS" not in cards
+    assert not any(line.split()[:1] == ["SCF"] for line in text.splitlines())
+    atoms = text.split("ATOMS", 1)[1].splitlines()
+    rows = [r.split() for r in atoms if len(r.split()) == 7 and _is_number(r.split()[0])]
+    absorber = [r for r in rows if r[3] == "0"]
+    assert len(absorber) == 1 and absorber[0][4] == "Cu"
+    assert [float(x) for x in absorber[0][:3]] == [0.0, 0.0, 0.0]
+    dist = np.array([float(r[5]) for r in rows])
+    assert dist.max() <= 6.0 + 1e-6                      # cluster radius
+    assert np.sum(np.isclose(dist, 3.6149 / 2**0.5, atol=1e-3)) == 12  # first fcc shell
+
+
+def test_feff_input_l3_and_errors(cu_fcc):
+    assert _cards(feff10.feff_input(cu_fcc, 0, edge="L3"))["EDGE"] == "L3"
+    with pytest.raises(ValueError, match="edge"):
+        feff10.feff_input(cu_fcc, 0, edge="M5")
+
+
+def test_feff_input_is_deterministic(cu_fcc):
+    a = feff10.feff_input(cu_fcc, 0)
+    b = feff10.feff_input(cu_fcc.copy(), 0)
+    assert a == b and feff10.input_hash(a) == feff10.input_hash(b)
+    assert feff10.input_hash(a) != feff10.input_hash(feff10.feff_input(cu_fcc, 0, fms=4.0))
+
+
+# ----------------------------------------------------------------------------- xmu.dat
+
+def test_parse_xmu_sample():
+    energy, energy_rel, mu = feff10.parse_xmu(XMU)
+    assert energy.shape == energy_rel.shape == mu.shape and len(energy) > 50
+    assert np.all(np.diff(energy) > 0)
+    # column 1 absolute, column 2 relative to the Fermi level: a constant offset
+    offset = energy - energy_rel
+    assert np.ptp(offset) < 1e-6 and 8970 < offset[0] < 9010
+    assert energy_rel[0] < 0 < energy_rel[-1]
+    assert 0.8 < np.mean(mu[-20:]) < 1.2  # FEFF's edge-step normalized mu
+
+
+def test_parse_xmu_rejects_empty(tmp_path):
+    (tmp_path / "xmu.dat").write_text("# nothing\n")
+    with pytest.raises(ValueError, match="rows"):
+        feff10.parse_xmu(tmp_path / "xmu.dat")
+
+
+# ----------------------------------------------------------------------------- cache
+
+def test_input_hash_is_stable():
+    text = "TITLE x\nEDGE K\nFMS 5.0 0\n"
+    assert feff10.input_hash(text) == "22bf9a3655c4230a"  # sha256, never Python's hash()
+    assert feff10.input_hash(text.replace("\n", "\r\n")) == feff10.input_hash(text)
+    assert feff10.input_hash(text.replace("5.0", "5.5")) != feff10.input_hash(text)
+
+
+def test_cache_root_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("EDGESTREAM_CACHE", str(tmp_path))
+    assert feff10.cache_root() == tmp_path / "feff10"
+    job = _job("k")
+    assert feff10.entry_dir(job) == tmp_path / "feff10" / "K" / job.hash
+
+
+CALLS: list[str] = []
+
+
+def fake_runner(inp: str, workdir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Stands in for FEFF: copies the committed xmu.dat (unless the input says FAIL)."""
+    CALLS.append(inp)
+    if "FAIL" in inp:
+        raise RuntimeError("fake FEFF failure")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "xmu.dat").write_bytes(XMU.read_bytes())
+    energy, _, mu = feff10.parse_xmu(workdir / "xmu.dat")
+    return energy, mu
+
+
+def _job(key: str, extra: str = "") -> feff10.Job:
+    return feff10.Job(key=key, edge="K", inp=f"TITLE {key}\nEDGE K\n{extra}", poscar="P\n",
+                      site_index=0, labels={"group": "prototype", "material": "proto:x"})
+
+
+def test_finished_entry_is_not_recomputed(tmp_path):
+    pytest.importorskip("tqdm")
+    CALLS.clear()
+    jobs = [_job("a"), _job("b"), _job("c", "FAIL\n")]
+    first = feff10.run_jobs(jobs, workers=1, root=tmp_path, runner=fake_runner, progress=False)
+    assert (first["ok"], first["failed"], len(CALLS)) == (2, 1, 3)
+    assert [k for k, _ in first["failures"]] == ["c"]
+    path = feff10.entry_dir(jobs[0], tmp_path)
+    assert sorted(p.name for p in path.iterdir()) == ["POSCAR", "feff.inp", "meta.json",
+                                                      "xmu.dat"]
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["key"] == "a" and meta["hash"] == jobs[0].hash and meta["n_points"] > 50
+    failed = feff10.entry_dir(jobs[2], tmp_path)
+    assert "fake FEFF failure" in (failed / "error.txt").read_text()
+    assert feff10.entry_state(failed) == "failed" and not (failed / "meta.json").exists()
+
+    CALLS.clear()  # a restart: nothing finished is recomputed, failures are not retried
+    again = feff10.run_jobs(jobs, workers=1, root=tmp_path, runner=fake_runner,
+                            progress=False)
+    assert (again["cached"], again["skipped_failed"], CALLS) == (2, 1, [])
+    retry = feff10.run_jobs(jobs, workers=1, root=tmp_path, runner=fake_runner,
+                            progress=False, retry_failed=True)
+    assert (retry["cached"], retry["failed"], len(CALLS)) == (2, 1, 1)
+
+
+def test_killed_run_resumes(tmp_path):
+    pytest.importorskip("tqdm")
+    job = _job("k")
+    path = feff10.entry_dir(job, tmp_path)
+    (path / "_work").mkdir(parents=True)           # what a kill mid-run leaves behind
+    (path / "feff.inp").write_text(job.inp)
+    (path / ".lock").write_text("999999999")       # a pid that is not running
+    CALLS.clear()
+    res = feff10.run_jobs([job], workers=1, root=tmp_path, runner=fake_runner, progress=False)
+    assert res["ok"] == 1 and len(CALLS) == 1
+    assert feff10.entry_state(path) == "done" and not (path / "_work").exists()
+    assert not (path / ".lock").exists()
+    entries = list(feff10.iter_entries("K", tmp_path))
+    assert [e[0]["key"] for e in entries] == ["k"] and len(entries[0][1]) > 50
+
+
+def test_duplicate_inputs_run_once(tmp_path):
+    pytest.importorskip("tqdm")
+    CALLS.clear()
+    res = feff10.run_jobs([_job("a"), _job("a")], workers=1, root=tmp_path,
+                          runner=fake_runner, progress=False)
+    assert res["jobs"] == 1 and len(CALLS) == 1
+
+
+# ----------------------------------------------------------------------------- prototypes
+
+EXPECTED_CN = {"cu_fcc": 12, "cu3au": 12, "cuzn_b2": 8, "cucl": 4, "cubr": 4, "cui": 4,
+               "cu3n": 2, "cucn_ht": 2, "cufes2": 4, "cu2s_digenite": 4, "kcuf3": 6,
+               "cuf2": 6}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CN))
+def test_prototype_coordination(name):
+    _pymatgen()
+    from edgestream_models import prototypes
+
+    p = prototypes.get(name)
+    s = p.structure()
+    assert s.composition.reduced_formula == s.composition.reduced_composition.reduced_formula
+    assert s.composition.reduced_composition.almost_equals(
+        type(s.composition)(p.formula).reduced_composition)
+    (i,) = prototypes.inequivalent_cu_sites(s)
+    cn, _ = p.cu_sites[s.site_properties["label"][i]]
+    assert cn == EXPECTED_CN[name]
+    # the expected shell is really there: the CN nearest neighbours, then a clear gap
+    d = sorted(n.nn_distance for n in s.get_neighbors(s[i], 4.0))
+    assert d[cn - 1] < 3.0 and (len(d) == cn or d[cn] - d[cn - 1] > 0.25
+                                or name in {"cu_fcc", "cu3au"})  # 12 equal, then 3.6 Å
+
+
+def test_prototype_crystalnn_motifs():
+    """The labels module (CrystalNN + its Jahn–Teller rule) agrees with the prototypes."""
+    _pymatgen()
+    pytest.importorskip("pymatgen.analysis.local_env", reason="pymatgen analysis missing")
+    from edgestream_models import prototypes
+    from edgestream_models.labels import coordination
+
+    for name in ("cu_fcc", "cucl", "cu3n", "cus_covellite", "kcuf3", "cufes2"):
+        p = prototypes.get(name)
+        s = p.structure()
+        for i in prototypes.inequivalent_cu_sites(s):
+            cn, motif = p.cu_sites[s.site_properties["label"][i]]
+            got = coordination(s, i)
+            assert (got["cn"], got["motif"]) == (cn, motif), (name, i, got)
+
+
+def test_variants_and_site_count():
+    _pymatgen()
+    from edgestream_models import prototypes
+
+    p = prototypes.get("cus_covellite")
+    vs = list(prototypes.variants(p))
+    assert [v.name for v in vs[:5]] == ["base", "s-0.04", "s-0.02", "s+0.02", "s+0.04"]
+    assert [lab for _, lab in vs[0].absorbers] == ["Cu1", "Cu2"]  # two inequivalent sites
+    assert np.isclose(vs[1].structure.lattice.a, 0.96 * vs[0].structure.lattice.a)
+    d = vs[-1]
+    assert d.sigma >= 0.02 and abs(d.strain) <= 0.04 and min(d.structure.lattice.abc) >= 7.0
+    assert len(d.absorbers) == 4 and len({i for i, _ in d.absorbers}) == 4
+    assert all(d.structure[i].specie.symbol == "Cu" for i, _ in d.absorbers)
+    again = list(prototypes.variants(p))[-1]  # seeded: the same structure every time
+    assert np.allclose(again.structure.cart_coords, d.structure.cart_coords)
+    assert prototypes.count_sites((p,)) == 2 + 4 * 2 + 5 * 4
+
+
+# ----------------------------------------------------------------------------- real FEFF
+
+@pytest.mark.slow
+def test_real_feff_run_matches_sample(cu_fcc, tmp_path):
+    pytest.importorskip("feff10", reason="feff10-rs is not installed (training extra)")
+    energy, mu = feff10.run_feff(feff10.feff_input(cu_fcc, 0), tmp_path)
+    ref_e, _, ref_mu = feff10.parse_xmu(XMU)
+    assert np.allclose(energy, ref_e, atol=1e-3) and np.allclose(mu, ref_mu, atol=1e-4)
