@@ -67,11 +67,30 @@ class Expected:
 
     spectra: dict[str, int] = field(default_factory=dict)  # run uid -> annotations expected
 
+    @classmethod
+    def of(cls, *run_lists: list[list]) -> Expected:
+        expected = cls()
+        for runs in run_lists:
+            for docs in runs:
+                expected.add(docs)
+        return expected
+
     def add(self, docs: list) -> None:
         uid = docs[0][1]["uid"]
         events = sum(1 for name, _ in docs if name == "event")
         is_fly = docs[1][1]["data_keys"]["energy"]["shape"] != []
         self.spectra[uid] = events if is_fly else 1
+
+
+def beamline_topics(bootstrap: str, beamline: str, partitions: int = 3,
+                    **create: object) -> tuple[str, str]:
+    """Create the input, annotation and dead-letter topics; return (input, annotations)."""
+    from edgestream.kafka.admin import create_topics
+
+    topics = [f"{beamline}.bluesky.runengine.documents", f"{beamline}.xas.annotations",
+              f"{beamline}.xas.deadletter"]
+    create_topics(bootstrap, topics, partitions=partitions, **create)
+    return topics[0], topics[1]
 
 
 def publish_runs(bootstrap: str, topic: str, runs: list[list], pause_s: float = 0.0,

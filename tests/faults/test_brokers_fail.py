@@ -16,6 +16,7 @@ import pytest
 from harness import (
     Expected,
     ServiceProcess,
+    beamline_topics,
     complete,
     fly_run,
     publish_runs,
@@ -25,7 +26,6 @@ from harness import (
 )
 from kafka import KafkaConsumer
 
-from edgestream.kafka.admin import create_topics
 from edgestream.kafka.apache import ApacheKafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.apache, pytest.mark.slow,
@@ -50,17 +50,10 @@ def own_apache(tmp_path):
 
 def test_single_node_killed_and_restarted(own_apache, tmp_path):
     bootstrap, beamline = own_apache.bootstrap_servers, "restart"
-    topic = f"{beamline}.bluesky.runengine.documents"
-    out_topic = f"{beamline}.xas.annotations"
-    create_topics(bootstrap, [topic, out_topic, f"{beamline}.xas.deadletter"], partitions=3)
+    topic, out_topic = beamline_topics(bootstrap, beamline)
     rng = np.random.default_rng(4)
     before, after = [fly_run(rng) for _ in range(30)], [fly_run(rng) for _ in range(30)]
-    exp_before, exp_all = Expected(), Expected()
-    for docs in before:
-        exp_before.add(docs)
-        exp_all.add(docs)
-    for docs in after:
-        exp_all.add(docs)
+    exp_before, exp_all = Expected.of(before), Expected.of(before, after)
     service = ServiceProcess(write_config(tmp_path / "svc.yml", bootstrap, beamline,
                                           "exactly_once"), tmp_path / "svc.log").start()
     try:
@@ -118,15 +111,11 @@ def _partitions(consumer, topic):
 
 def test_leader_killed_in_a_three_node_cluster(apache_cluster, tmp_path):
     bootstrap, beamline = apache_cluster.bootstrap_servers, f"leader{int(time.time())}"
-    topic = f"{beamline}.bluesky.runengine.documents"
-    out_topic = f"{beamline}.xas.annotations"
-    create_topics(bootstrap, [topic, out_topic, f"{beamline}.xas.deadletter"], partitions=3,
-                  replication=3, config={"min.insync.replicas": "2"})
+    topic, out_topic = beamline_topics(bootstrap, beamline, replication=3,
+                                       config={"min.insync.replicas": "2"})
     rng = np.random.default_rng(8)
     runs = [fly_run(rng) for _ in range(80)]
-    expected = Expected()
-    for docs in runs:
-        expected.add(docs)
+    expected = Expected.of(runs)
     service = ServiceProcess(write_config(tmp_path / "svc.yml", bootstrap, beamline,
                                           "at_least_once"), tmp_path / "svc.log").start()
     publisher = threading.Thread(target=publish_runs, args=(bootstrap, topic, runs, 0.15))

@@ -16,6 +16,7 @@ import pytest
 from harness import (
     Expected,
     ServiceProcess,
+    beamline_topics,
     complete,
     fly_run,
     publish_runs,
@@ -23,8 +24,6 @@ from harness import (
     verdict,
     write_config,
 )
-
-from edgestream.kafka.admin import create_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -41,18 +40,11 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 
 def test_burst_memory_bounded_and_lag_drains(tansu_broker, topic_prefix, tmp_path):
     bootstrap, beamline = tansu_broker.bootstrap_servers, topic_prefix
-    topic = f"{beamline}.bluesky.runengine.documents"
-    out_topic = f"{beamline}.xas.annotations"
-    create_topics(bootstrap, [topic, out_topic, f"{beamline}.xas.deadletter"], partitions=3)
+    topic, out_topic = beamline_topics(bootstrap, beamline)
     rng = np.random.default_rng(3)
     steady = [fly_run(rng, sweeps=2, n=600) for _ in range(40)]
     burst = [fly_run(rng, sweeps=2, n=600) for _ in range(400)]  # 10x the steady batch
-    exp_steady, expected = Expected(), Expected()
-    for docs in steady:
-        exp_steady.add(docs)
-        expected.add(docs)
-    for docs in burst:
-        expected.add(docs)
+    exp_steady, expected = Expected.of(steady), Expected.of(steady, burst)
     service = ServiceProcess(write_config(tmp_path / "svc.yml", bootstrap, beamline,
                                           "at_least_once"), tmp_path / "svc.log").start()
     samples: list[float] = []

@@ -162,9 +162,7 @@ def test_fuzzed_documents_are_dead_lettered_and_good_runs_flow(broker):
 
     rng = np.random.default_rng(5)
     good = [fly_run(rng) for _ in range(40)]
-    expected = Expected()
-    for docs in good:
-        expected.add(docs)
+    expected = Expected.of(good)
     flat = [raw for item in items for raw in item]
     try:
         publish_runs(bootstrap, topic, good, interleave=flat, rng=rng)

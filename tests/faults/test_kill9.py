@@ -14,6 +14,7 @@ import pytest
 from harness import (
     Expected,
     ServiceProcess,
+    beamline_topics,
     complete,
     fly_run,
     publish_runs,
@@ -22,8 +23,6 @@ from harness import (
     verdict,
     write_config,
 )
-
-from edgestream.kafka.admin import create_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -39,14 +38,10 @@ CASES = [
 def test_kill9_ten_times_loses_nothing(request, broker_kind, delivery, topic_prefix, tmp_path):
     broker = request.getfixturevalue(f"{broker_kind}_broker")
     bootstrap, beamline = broker.bootstrap_servers, topic_prefix
-    docs_topic = f"{beamline}.bluesky.runengine.documents"
-    create_topics(bootstrap, [docs_topic, f"{beamline}.xas.annotations",
-                              f"{beamline}.xas.deadletter"], partitions=3)
+    docs_topic, _ = beamline_topics(bootstrap, beamline)
     rng = np.random.default_rng(11)
     runs = [fly_run(rng) if i % 4 else step_run(rng) for i in range(200)]
-    expected = Expected()
-    for docs in runs:
-        expected.add(docs)
+    expected = Expected.of(runs)
 
     service = ServiceProcess(write_config(tmp_path / "svc.yml", bootstrap, beamline, delivery),
                              tmp_path / "service.log").start()

@@ -10,6 +10,7 @@ import pytest
 from harness import (
     Expected,
     ServiceProcess,
+    beamline_topics,
     complete,
     fly_run,
     publish_runs,
@@ -19,21 +20,15 @@ from harness import (
     write_config,
 )
 
-from edgestream.kafka.admin import create_topics
-
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def test_three_replicas_one_killed(kafka_broker, topic_prefix, tmp_path):
     bootstrap, beamline = kafka_broker.bootstrap_servers, topic_prefix
-    topic = f"{beamline}.bluesky.runengine.documents"
-    create_topics(bootstrap, [topic, f"{beamline}.xas.annotations",
-                              f"{beamline}.xas.deadletter"], partitions=6)
+    topic, _ = beamline_topics(bootstrap, beamline, partitions=6)
     rng = np.random.default_rng(21)
     runs = [fly_run(rng) if i % 3 else step_run(rng) for i in range(120)]
-    expected = Expected()
-    for docs in runs:
-        expected.add(docs)
+    expected = Expected.of(runs)
     replicas = [
         ServiceProcess(write_config(tmp_path / f"r{i}.yml", bootstrap, beamline,
                                     "at_least_once", replica=f"r{i}"),

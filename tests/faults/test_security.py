@@ -61,9 +61,7 @@ def test_sasl_plain_from_kafka_yml_and_no_secret_in_logs(sasl_kafka, tmp_path):
                   partitions=1)
     rng = np.random.default_rng(1)
     runs = [fly_run(rng) for _ in range(3)]
-    expected = Expected()
-    for docs in runs:
-        expected.add(docs)
+    expected = Expected.of(runs)
     log = tmp_path / "svc.log"
     service = ServiceProcess(service_config(tmp_path / "svc.yml", beamline), log,
                              kafka_yml=str(facility_file(tmp_path / "kafka.yml",
