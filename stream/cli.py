@@ -1,4 +1,4 @@
-"""The ``edgestream`` command: serve, demo, watch, annotate, config, plugins, broker."""
+"""The ``edgestream`` command: serve, demo, agent, compare-agents, watch, annotate, config, ..."""
 
 from __future__ import annotations
 
@@ -53,11 +53,17 @@ def _stop_event(duration: float | None) -> threading.Event:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from edgestream.service import build_service
-
     settings = _settings(args)
     log.info("settings: %s", json.dumps(settings.masked()))
-    service = build_service(settings)
+    if args.live_port:
+        from edgestream.web.live import build_live_service
+
+        service, _, server = build_live_service(settings, args.live_host, args.live_port)
+        log.info("live page on %s", server.url)
+    else:
+        from edgestream.service import build_service
+
+        service = build_service(settings)
     service.run(_stop_event(args.duration))
     return 0
 
@@ -66,7 +72,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from edgestream.demo import run_demo
 
     return run_demo(duration=args.duration, metrics_port=args.metrics_port, seed=args.seed,
-                    port=args.port)
+                    port=args.port, live_port=args.live_port, agent=not args.no_agent,
+                    compare=not args.no_compare)
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from edgestream.agent.app import AgentConfig, run_agent
+    from edgestream.agent.observation import QuantitySpec
+
+    settings = _settings(args)
+    cfg = AgentConfig(
+        sample=args.sample, strategy=args.strategy,
+        quantity=QuantitySpec.parse(args.quantity, uncertainty=args.uncertainty_key),
+        bounds=(args.bounds[0], args.bounds[1]), n_boundaries=args.boundaries,
+        tolerance=args.tolerance, sigma_floor=args.sigma_floor, max_scans=args.max_scans,
+        plan_name=args.plan, qserver=args.qserver, adjudicator=args.adjudicator,
+        dry_run=args.dry_run,
+    )
+    agent = run_agent(cfg, settings, _stop_event(args.duration))
+    print(json.dumps(agent.report(), indent=2, default=str))
+    return 0
+
+
+def cmd_compare_agents(args: argparse.Namespace) -> int:
+    from edgestream.agent.compare import run_command
+
+    return run_command(args)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -158,6 +189,20 @@ def _kafka_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beamline", help="default beamline name for output topics")
 
 
+def compare_flags(p: argparse.ArgumentParser) -> None:
+    """Flags of ``compare-agents`` (also ``python -m edgestream.agent.compare``)."""
+    p.add_argument("--samples", type=int, default=20, help="random gradient samples (20)")
+    p.add_argument("--tolerance", type=float, default=0.5, help="mm (0.5)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--quantity", default="valence.value",
+                   help="PLUGIN.OUTPUT steered on (fallbacks: edge_area, edge shift, e0)")
+    p.add_argument("--plot", type=Path, default=Path("docs/agent-comparison.png"),
+                   help="PNG to write (needs matplotlib); '-' for none")
+    p.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    p.add_argument("--eval-step", type=int, default=1,
+                   help="try every n-th grid size / k-means scan count (faster, coarser)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgestream",
@@ -172,15 +217,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topics", nargs="+", help="explicit input topics (default: the pattern)")
     p.add_argument("--topic-pattern", help="regex of input topics")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    p.add_argument("--live-port", type=int, help="serve the live page on this port")
+    p.add_argument("--live-host", default="127.0.0.1", help="live page address (localhost)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="embedded broker + simulated beamline + service, live output")
     p.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
     p.add_argument("--metrics-port", type=int, default=9464, help="Prometheus port (0: off)")
+    p.add_argument("--live-port", type=int, default=8765, help="live page port (0: off)")
     p.add_argument("--port", type=int, help="broker port (default: a free one)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--no-agent", action="store_true", help="no agent-steered gradient sample")
+    p.add_argument("--no-compare", action="store_true",
+                   help="skip the grid / k-means / ours comparison at the end")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("agent", help="steer a sample stage from the annotations (agent process)")
+    _kafka_flags(p)
+    p.add_argument("--sample", default="Cu gradient", help="sample name the plans measure")
+    p.add_argument("--strategy", default="boundary",
+                   choices=["boundary", "uncertainty", "kmeans", "grid"])
+    p.add_argument("--quantity", default="valence.value",
+                   help="PLUGIN.OUTPUT to steer on (fallbacks: edge_area, edge shift, e0)")
+    p.add_argument("--uncertainty-key", default="uncertainty",
+                   help="output key of the quantity's uncertainty")
+    p.add_argument("--bounds", type=float, nargs=2, default=[0.0, 60.0], metavar=("LO", "HI"),
+                   help="stage range, mm")
+    p.add_argument("--boundaries", type=int, default=2, help="boundaries to locate")
+    p.add_argument("--tolerance", type=float, default=0.5, help="mm")
+    p.add_argument("--sigma-floor", type=float, default=0.05,
+                   help="smallest noise assumed, in the quantity's units")
+    p.add_argument("--max-scans", type=int, default=60)
+    p.add_argument("--plan", default="gradient_xas_scan", help="plan name for the queue")
+    p.add_argument("--qserver", help="queueserver HTTP URI (key from $QSERVER_API_KEY)")
+    p.add_argument("--adjudicator", action="store_true",
+                   help="also publish on <beamline>.bluesky.adjudicators")
+    p.add_argument("--dry-run", action="store_true", help="only log the suggestions")
+    p.add_argument("--duration", type=float)
+    p.set_defaults(func=cmd_agent)
+
+    p = sub.add_parser("compare-agents",
+                       help="scans to locate gradient boundaries: grid vs k-means vs ours")
+    compare_flags(p)
+    p.set_defaults(func=cmd_compare_agents)
 
     p = sub.add_parser("watch", help="print annotations from a topic as they arrive")
     _kafka_flags(p)

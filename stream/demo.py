@@ -1,13 +1,20 @@
-"""``edgestream demo``: embedded broker, simulated beamline, the service, live annotations."""
+"""``edgestream demo``: embedded broker, simulated beamline, the service, live annotations,
+the live page, and an agent steering a second, simulated stage over a gradient sample."""
 
 from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from edgestream.documents.wire import encode
 from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics
@@ -21,6 +28,9 @@ log = logging.getLogger(__name__)
 
 BEAMLINE = "sim"
 DOCUMENTS = f"{BEAMLINE}.bluesky.runengine.documents"
+ADJUDICATORS = f"{BEAMLINE}.bluesky.adjudicators"
+GRADIENT_SAMPLE = "Cu gradient A"
+COMPARISON_JSON = Path(__file__).resolve().parents[1] / "docs" / "agent-comparison.json"
 
 
 def _settings(bootstrap: str, metrics_port: int | None) -> Settings:
@@ -70,16 +80,83 @@ def _send_garbage(settings: Settings) -> None:
     producer.close()
 
 
+@dataclass
+class _Steering:
+    """The agent-steered gradient sample of the demo."""
+
+    sim: Any
+    agent: Any
+    thread: threading.Thread
+
+
+class _PrintSuggestions:
+    """A transport that prints each suggestion as one line."""
+
+    def send(self, suggestions: list[Any]) -> None:
+        for s in suggestions:
+            print(f"  agent -> {s.plan_name}(x={s.plan_args[0]:.3f} mm) on {s.sample}: "
+                  f"{s.reason} [{len(s.annotation_ids)} annotations]", flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+def _start_agent(settings: Settings, live: Any, stop: threading.Event, seed: int) -> _Steering:
+    """A gradient sample with random boundaries, its RunEngine fed by a local queue, and the
+    boundary-finding agent reading the service's annotations from Kafka."""
+    from edgestream.agent.base import StageAgent
+    from edgestream.agent.gradient import GradientSample
+    from edgestream.agent.runner import AgentRunner
+    from edgestream.agent.sim import PLAN_NAME, SteeredGradient
+    from edgestream.agent.strategies import BoundaryStrategy, Bounds
+    from edgestream.agent.transports import AdjudicatorTopic, QueueServer
+
+    sample = GradientSample.random(np.random.default_rng(seed))
+    sim = SteeredGradient(settings.kafka.bootstrap_servers, BEAMLINE, sample, seed=seed)
+    agent = StageAgent(
+        strategy_factory=lambda: BoundaryStrategy(Bounds(0.0, sample.length), 2, 0.5, 0.05),
+        plan_name=PLAN_NAME, instance_name="edgestream-demo-agent",
+        on_report=None if live is None else live.on_agent)
+    agent.transports = [QueueServer(sim.uri), _PrintSuggestions(),
+                        AdjudicatorTopic(make_producer(settings.kafka), agent.instance_name,
+                                         BEAMLINE)]
+    runner = AgentRunner(agent, settings.kafka, BEAMLINE)
+    thread = threading.Thread(target=runner.run, args=(stop,), name="agent", daemon=True)
+    thread.start()
+    runner.caught_up.wait(timeout=30)
+    print(f"  agent: locating the 2 valence boundaries of '{GRADIENT_SAMPLE}' (60 mm, "
+          f"stage x) to ±0.5 mm; plans go to a local queue at {sim.uri}", flush=True)
+    agent.suggest(GRADIENT_SAMPLE)
+    return _Steering(sim, agent, thread)
+
+
+def _start_comparison() -> subprocess.Popen[str]:
+    """The grid / k-means / ours comparison, at low priority, while the demo runs."""
+    cmd = [sys.executable, "-m", "edgestream.agent.compare", "--samples", "20", "--plot", "-",
+           "--eval-step", "4"]
+    return subprocess.Popen(["nice", "-n", "10", *cmd], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _agent_done(steer: _Steering | None) -> bool:
+    st = None if steer is None else steer.agent.samples.get(GRADIENT_SAMPLE)
+    return steer is None or (st is not None and st.stopped is not None)
+
+
 def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int = 7,
-             port: int | None = None) -> int:
+             port: int | None = None, live_port: int | None = 8765, agent: bool = True,
+             compare: bool = True) -> int:
     from edgestream.sim.beamline import run_beamline
 
     t_start = time.monotonic()
     # The annotations are the output here; keep library chatter out of the way.
-    for name in ("bluesky", "ophyd", "edgestream.service"):
+    for name in ("bluesky", "ophyd", "edgestream.service", "edgestream.agent"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("kafka").setLevel(logging.ERROR)  # its event-loop timing notes
     logging.getLogger("edgestream.kafka.service").setLevel(logging.ERROR)  # printed below
+    comparison = _start_comparison() if compare else None
     print("edgestream demo: starting the embedded Tansu broker ...", flush=True)
+    steer = None
     with EmbeddedTansu(port=port) as broker:
         bootstrap = broker.bootstrap_servers
         print(f"  broker on {bootstrap}, ready in {broker.started_in_s:.2f} s", flush=True)
@@ -89,11 +166,11 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
             for t in (settings.kafka.annotations_topic, settings.kafka.dead_letter_topic,
                       settings.kafka.derived_topic)
         ]
-        create_topics(bootstrap, topics, partitions=3)
+        create_topics(bootstrap, [*topics, ADJUDICATORS], partitions=3)
         stop = threading.Event()
         annotations: list[dict[str, Any]] = []
         dead: list[dict[str, Any]] = []
-        service = build_service(settings)
+        service, live, server = _service(settings, live_port)
         threads = [
             threading.Thread(target=service.run, args=(stop,), name="service", daemon=True),
             threading.Thread(target=_follow, name="annotations", daemon=True,
@@ -105,25 +182,38 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
             t.start()
         if settings.metrics_port:
             print(f"  Prometheus metrics on http://127.0.0.1:{settings.metrics_port}/metrics")
-        print("  simulated beamline: Cu K-edge step scans, fly scans, EELS spectrum images\n",
+        if server is not None:
+            print(f"  live page on {server.url}")
+        print("  simulated beamline: Cu K-edge step scans, fly scans, EELS spectrum images",
               flush=True)
-        _send_garbage(settings)
-        t_beam = time.monotonic()
-        remaining = max(5.0, duration - (t_beam - t_start) - 5.0)
         try:
+            steer = _start_agent(settings, live, stop, seed) if agent else None
+            print(flush=True)
+            _send_garbage(settings)
+            t_beam = time.monotonic()
+            remaining = max(5.0, duration - (t_beam - t_start) - 5.0)
+            # With the agent on, a few runs of each kind leave it the machine's time.
+            counts = {"n_step": 4, "n_fly": 2, "n_eels": 2} if steer else {}
             summary = run_beamline(bootstrap, beamline=BEAMLINE, duration=remaining,
-                                   seed=seed).as_dict()
+                                   seed=seed, **counts).as_dict()
+            # Let the service drain, and the agent finish, within the demo's time.
+            deadline = max(time.monotonic() + 5.0, t_start + duration)
+            while time.monotonic() < deadline and not (_drained(service) and
+                                                        _agent_done(steer)):
+                time.sleep(0.5)
+            time.sleep(1.0)
         except KeyboardInterrupt:
             summary = {"interrupted": True}
-        # Let the service drain what the beamline published last.
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline and not _drained(service):
-            time.sleep(0.5)
-        time.sleep(1.0)
-        elapsed = time.monotonic() - t_beam
+            t_beam = time.monotonic()
+        elapsed = max(1e-9, time.monotonic() - t_beam)
         stop.set()
         for t in threads:
             t.join(timeout=10)
+        if steer is not None:
+            steer.thread.join(timeout=10)
+            steer.sim.close()
+        if server is not None:
+            server.close()
     by_modality = Counter(a["modality"] for a in annotations)
     print("\nsummary")
     print(f"  beamline runs: {summary.get('runs')}, documents published: "
@@ -131,7 +221,52 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
     print(f"  annotations: {len(annotations)} ({dict(by_modality)}), "
           f"{len(annotations) / elapsed:.1f} spectra/s over {elapsed:.1f} s")
     print(f"  dead letters: {len(dead)} ({dict(Counter(d['reason'] for d in dead))})")
+    if steer is not None:
+        _print_agent(steer)
+    if comparison is not None:
+        _print_comparison(comparison, wait=max(15.0, 0.25 * duration))
     return 0 if annotations else 1
+
+
+def _service(settings: Settings, live_port: int | None) -> tuple[Any, Any, Any]:
+    if not live_port:
+        return build_service(settings), None, None
+    from edgestream.web.live import build_live_service
+
+    try:
+        return build_live_service(settings, port=live_port)
+    except OSError:  # the port is taken: any free one will do
+        return build_live_service(settings, port=0)
+
+
+def _print_agent(steer: _Steering) -> None:
+    rep = steer.agent.report()["samples"].get(GRADIENT_SAMPLE, {})
+    found = [b["center"] for b in rep.get("strategy", {}).get("boundaries", [])
+             if b["found"]]
+    truth = steer.sim.sample.boundaries
+    print(f"  agent on '{GRADIENT_SAMPLE}': {rep.get('n_observations', 0)} scans, "
+          f"{rep.get('stopped') or 'still measuring when the demo ended'}")
+    print(f"    boundaries found at {', '.join(f'{c:.2f}' for c in found) or '-'} mm "
+          f"(true: {', '.join(f'{b:.2f}' for b in truth)} mm; quantity {rep.get('quantity')})")
+
+
+def _print_comparison(proc: subprocess.Popen[str], wait: float) -> None:
+    """The comparison started with the demo; if it needs longer than ``wait`` seconds more,
+    the figures of the last ``edgestream compare-agents`` run (docs/) instead."""
+    print("\ncomparison: grid / k-means / ours over 20 random gradient samples", flush=True)
+    try:
+        out, _ = proc.communicate(timeout=wait)
+    except (KeyboardInterrupt, subprocess.TimeoutExpired):
+        proc.terminate()
+        proc.wait(timeout=10)
+        saved = COMPARISON_JSON
+        if not saved.exists():
+            print("  not finished in time; run `edgestream compare-agents` for it")
+            return
+        print(f"  (the live run needs longer on this machine; the last full run, from {saved}, "
+              "made by `edgestream compare-agents --json ...`:)")
+        out = json.loads(saved.read_text())["table"]
+    print("\n".join(f"  {line}" for line in out.strip().splitlines()))
 
 
 def _drained(service: Any) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -56,7 +58,24 @@ class Metrics:
         self.commits = Counter(
             "edgestream_offset_commits_total", "Offset commits", ["outcome"], registry=r
         )
+        self.queue_depth = Gauge(
+            "edgestream_queue_depth_items", "Items waiting in an in-process queue",
+            ["queue"], registry=r,
+        )
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Expose /metrics over HTTP (localhost unless configured otherwise)."""
         start_http_server(port, addr=host, registry=self.registry)
+
+    def update_lag(self, consumer: Any) -> None:
+        """Set the lag gauge of every assigned partition from the consumer's own view:
+        the high-water mark of the last fetch minus its position (no broker round trip).
+        Call it from the thread that polls, right after ``poll``."""
+        for tp in consumer.assignment():
+            try:
+                high = consumer.highwater(tp)
+                pos = consumer.position(tp, timeout_ms=0)
+            except Exception:  # not fetched yet, or revoked meanwhile: next time
+                continue
+            if high is not None and pos is not None:
+                self.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - pos))

@@ -1,0 +1,1 @@
+"""Steering agents: ingest annotations, suggest measurements, report (bluesky-adaptive style)."""

@@ -1,0 +1,97 @@
+"""The agent process: feed an agent from Kafka until stopped.
+
+One consumer reads two topics: ``<beamline>.bluesky.runengine.documents`` (only start
+documents are decoded: the name is peeked from the msgpack header, so large event pages
+cost nothing) and ``<beamline>.xas.annotations`` (JSON). The group id is unique per agent
+instance and nothing is committed: a restarted agent re-reads the topics and rebuilds its
+state, as bluesky-adaptive agents re-tell past runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import msgpack
+import msgpack_numpy
+
+from edgestream.agent.base import Agent
+from edgestream.kafka.clients import make_consumer
+from edgestream.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+def peek_start(value: bytes | None) -> dict[str, Any] | None:
+    """The start document in a ``[name, doc]`` message, or None for any other document."""
+    if not value:
+        return None
+    try:
+        up = msgpack.Unpacker(object_hook=msgpack_numpy.decode, strict_map_key=False)
+        up.feed(value)
+        if up.read_array_header() != 2 or up.unpack() != "start":
+            return None
+        doc = up.unpack()
+    except Exception:  # garbage on the topic is the service's business, not ours
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+class AgentRunner:
+    """Poll both topics and hand start documents and annotations to ``agent``."""
+
+    def __init__(self, agent: Agent, kafka: KafkaSettings, beamline: str,
+                 documents_topic: str = "{beamline}.bluesky.runengine.documents",
+                 annotations_topic: str | None = None, **consumer_args: Any) -> None:
+        self.agent = agent
+        self.kafka = kafka
+        self.documents_topic = documents_topic.format(beamline=beamline)
+        self.annotations_topic = (annotations_topic or kafka.annotations_topic).format(
+            beamline=beamline)
+        self.consumer_args = {"group_id": f"{kafka.group_id}-{agent.instance_name}",
+                              "auto_offset_reset": "earliest", **consumer_args}
+        self.counts = {"starts": 0, "annotations": 0, "suggestions": 0, "bad": 0}
+        self.ready = threading.Event()  # partitions assigned
+        self.caught_up = threading.Event()  # a poll came back empty: history replayed
+
+    def handle(self, topic: str, value: bytes | None) -> None:
+        if topic == self.documents_topic:
+            doc = peek_start(value)
+            if doc is not None:
+                self.counts["starts"] += 1
+                self.counts["suggestions"] += len(self.agent.on_document("start", doc))
+            return
+        try:
+            a = json.loads(value or b"")
+        except ValueError:
+            self.counts["bad"] += 1
+            return
+        if isinstance(a, dict) and "annotation_id" in a:
+            self.counts["annotations"] += 1
+            self.counts["suggestions"] += len(self.agent.on_annotation(a))
+
+    def run(self, stop: threading.Event) -> None:
+        consumer = make_consumer(self.kafka, **self.consumer_args)
+        consumer.subscribe([self.documents_topic, self.annotations_topic])
+        log.info("agent %s reading %s and %s", self.agent.instance_name,
+                 self.documents_topic, self.annotations_topic)
+        try:
+            while not stop.is_set():
+                records = consumer.poll(200)
+                if consumer.assignment():
+                    self.ready.set()
+                    if not records:
+                        self.caught_up.set()
+                # Starts first: an annotation is placed by its run's start document.
+                for tp, messages in sorted(records.items(), key=lambda kv: kv[0].topic !=
+                                           self.documents_topic):
+                    for msg in messages:
+                        try:
+                            self.handle(tp.topic, msg.value)
+                        except Exception:  # an agent bug must not end the process
+                            log.exception("agent failed on %s@%d", tp.topic, msg.offset)
+        finally:
+            consumer.close()
+            self.agent.close()

@@ -1,0 +1,130 @@
+"""The Bluesky callback door: never blocks the RunEngine, never raises into it, lets plans
+read their annotations, and optionally publishes them to Kafka."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+from bluesky import RunEngine
+from kafka import KafkaConsumer, KafkaProducer
+
+from edgestream.agent.gradient import GradientSample, GradientStage, gradient_xas_scan
+from edgestream.callback import AnnotatingCallback, wait_for_annotations
+from edgestream.kafka.admin import create_topics
+from edgestream.metrics import Metrics
+from edgestream.pipeline import Outcome, Pipeline
+from edgestream.plugins import discover
+from edgestream.settings import Settings
+from edgestream.sim.devices import EnergyAxis, IonChambers, PhotonBeam
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class Slow(Pipeline):
+    def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
+        super().__init__(Settings(), [], Metrics())
+        self.delay, self.fail, self.seen = delay, fail, []
+        self.release = threading.Event()
+
+    def __call__(self, name, doc):
+        self.release.wait(self.delay)
+        self.seen.append(name)
+        if self.fail and name == "event":
+            raise RuntimeError("a bug")
+        return Outcome()
+
+
+def value(metrics: Metrics, name: str, **labels) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_a_full_queue_drops_and_counts_but_never_blocks() -> None:
+    p = Slow(delay=30.0)
+    cb = AnnotatingCallback(p, max_queue=2)
+    t0 = time.perf_counter()
+    for i in range(10):
+        cb("event", {"seq_num": i})
+    assert time.perf_counter() - t0 < 0.5
+    assert cb.dropped >= 7
+    assert value(p.metrics, "edgestream_errors_total", reason="callback_queue_full") == \
+        cb.dropped
+    assert value(p.metrics, "edgestream_queue_depth_items", queue="callback") == 2
+    p.release.set()
+    cb.close()
+
+
+def test_errors_are_counted_and_the_worker_goes_on() -> None:
+    p = Slow(fail=True)
+    seen = []
+
+    def broken(a):
+        raise ValueError("consumer bug")
+
+    cb = AnnotatingCallback(p, on_annotation=broken)
+    for name in ("start", "event", "event", "stop"):
+        cb(name, {"run_start": "r"} if name == "stop" else {})  # never raises
+    cb.close()
+    seen = p.seen
+    assert seen == ["start", "event", "event", "stop"]
+    assert value(p.metrics, "edgestream_errors_total", reason="internal") == 2
+    assert cb.finished("r")
+
+
+@pytest.fixture
+def beamline():
+    rng = np.random.default_rng(0)
+    beam = PhotonBeam()
+    stage = GradientStage(sample=GradientSample((20.0, 40.0), (0.3, 0.3)), rng=rng)
+    return IonChambers(stage=stage, beam=beam), EnergyAxis(beam=beam), stage
+
+
+def test_plans_read_their_own_annotations(beamline) -> None:
+    ic, mono, stage = beamline
+    cb = AnnotatingCallback(Pipeline(Settings(), discover()))
+    RE = RunEngine({}, context_managers=[])
+    RE.subscribe(cb)
+    got = {}
+
+    def plan():
+        uid = yield from gradient_xas_scan(ic, mono, stage, 55.0)
+        got["annotations"] = yield from wait_for_annotations(cb, uid, timeout=60)
+        got["uid"] = uid
+
+    RE(plan())
+    (a,) = got["annotations"]
+    assert a["ids"]["run_uid"] == got["uid"] and a["element"] == "Cu"
+    assert cb.latest(got["uid"]) == got["annotations"]
+    assert cb.wait_for(got["uid"], timeout=1) == got["annotations"]
+    assert cb.wait_for("never-ran", timeout=0.1) == []
+    cb.close()
+
+
+@pytest.mark.integration
+def test_annotations_are_also_published_to_kafka(beamline, tansu_broker, topic_prefix) -> None:
+    ic, mono, stage = beamline
+    bootstrap = tansu_broker.bootstrap_servers
+    topic = f"{topic_prefix}.xas.annotations"
+    create_topics(bootstrap, [topic], partitions=1)
+    metrics = Metrics()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    cb = AnnotatingCallback(Pipeline(Settings(beamline=topic_prefix), discover(), metrics),
+                            producer=producer)
+    RE = RunEngine({}, context_managers=[])
+    RE.subscribe(cb)
+    (uid,) = RE(gradient_xas_scan(ic, mono, stage, 5.0, beamline_id=topic_prefix))
+    (a,) = cb.wait_for(uid, timeout=60)
+    cb.close()
+    producer.close()
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=15000)
+    msg = next(iter(consumer))
+    consumer.close()
+    body = json.loads(msg.value)
+    assert body["annotation_id"] == a["annotation_id"] and msg.key == uid.encode()
+    assert body["timing"]["published_at"] > 0
+    assert value(metrics, "edgestream_annotations_published_total", kind="final") == 1
+    assert value(metrics, "edgestream_end_to_end_latency_seconds_count") == 1

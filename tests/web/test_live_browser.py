@@ -1,0 +1,113 @@
+"""The live page in a real headless Chromium while a stream runs through a real broker.
+
+The simulated beamline publishes step scans and an EELS spectrum image to Tansu, the
+service annotates them and feeds the page, an agent report arrives: the page must draw
+the measured and normalized spectra with their annotation, the run's series, the EELS
+map, the agent's map and the health panel. ``EDGESTREAM_SCREENSHOT=docs/live-page.png``
+keeps a screenshot.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from chromedriver_client import Browser, find
+
+from edgestream.agent.base import StageAgent
+from edgestream.agent.strategies import BoundaryStrategy, Bounds
+from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics
+from edgestream.settings import Settings
+from edgestream.sim.beamline import run_beamline
+from edgestream.web.live import build_live_service
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(360)]
+
+CHROMIUM, DRIVER, MISSING = find()
+
+STATE_JS = """
+const S = window.edgestream || {};
+const c = document.getElementById('raw');
+let inked = 0;
+if (c && c.width) {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) inked++;
+}
+return {drawn: S.drawn || {}, received: S.received || {}, inked: inked,
+        status: document.getElementById('status').dataset.state,
+        annotation: document.getElementById('annotation').dataset.annotationId || null,
+        caption: document.getElementById('annotation').textContent,
+        eels: document.getElementById('eels-caption').textContent,
+        agent: document.getElementById('agent-caption').textContent};
+"""
+
+
+def agent_report() -> dict:
+    """A report from a real agent that has seen a few points of a gradient sample."""
+    a = StageAgent(strategy_factory=lambda: BoundaryStrategy(Bounds(0, 60), 2, 0.5, 0.05),
+                   plan_name="gradient_xas_scan", instance_name="browser-test-agent",
+                   ask_on_ingest=False)
+    for i, (x, v) in enumerate([(0, 0.0), (12, 0.0), (24, 1.0), (36, 1.0), (48, 2.0),
+                                (60, 2.0)]):
+        a.on_document("start", {"uid": f"r{i}", "sample": "Cu gradient",
+                                "sample_position": {"x": x}})
+        a.on_annotation({"annotation_id": f"a{i}", "ids": {"run_uid": f"r{i}"},
+                         "element": "Cu", "edge": "K", "e0": 8980.0,
+                         "spectrum": {"grid": {"start": -20, "stop": 80, "step": 0.5},
+                                      "norm": [0.0, 1.0]},
+                         "predictions": [{"plugin": "valence", "outputs": {"value": v}}]})
+    a.suggest("Cu gradient")
+    return a.report()
+
+
+@pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+def test_live_page_renders_the_stream_in_chromium(tansu_broker, topic_prefix, tmp_path) -> None:
+    bootstrap, beamline = tansu_broker.bootstrap_servers, topic_prefix
+    s = Settings(beamline=beamline)
+    s.kafka.bootstrap_servers = bootstrap
+    s.kafka.topics = [f"{beamline}.bluesky.runengine.documents"]
+    s.kafka.group_id = f"{beamline}-live"
+    s.kafka.session_timeout_ms = 2 * FAST_GROUP_SETTINGS["session_timeout_ms"]
+    s.kafka.heartbeat_interval_ms = FAST_GROUP_SETTINGS["heartbeat_interval_ms"]
+    create_topics(bootstrap, [s.kafka.topics[0], f"{beamline}.xas.annotations",
+                              f"{beamline}.xas.deadletter", f"{beamline}.xas.derived.documents"],
+                  partitions=2)
+    service, live, server = build_live_service(s, port=0)
+    stop = threading.Event()
+    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    worker.start()
+    browser = Browser(CHROMIUM, DRIVER)
+    try:
+        browser.get(server.url)
+        deadline = time.monotonic() + 30
+        while browser.js(STATE_JS)["status"] != "live":
+            assert time.monotonic() < deadline, "the page never connected to /events"
+            time.sleep(0.3)
+        live.on_agent(agent_report())
+        run_beamline(bootstrap, beamline=beamline, n_step=2, n_fly=0, n_eels=1, seed=3)
+        deadline = time.monotonic() + 150
+        want = {"raw", "norm", "series", "eels", "agent", "health"}
+        while True:
+            st = browser.js(STATE_JS)
+            if want <= set(st["drawn"]) and st["received"].get("spectrum", 0) >= 3:
+                break
+            assert time.monotonic() < deadline, st
+            time.sleep(0.5)
+        time.sleep(1.5)  # let the last events land before the screenshot
+        st = browser.js(STATE_JS)
+        shot = browser.screenshot(Path(os.environ.get("EDGESTREAM_SCREENSHOT") or
+                                       tmp_path / "live-page.png"))
+    finally:
+        browser.close()
+        stop.set()
+        worker.join(timeout=20)
+        server.close()
+    assert st["inked"] > 2000  # the measured spectrum is drawn, not an empty canvas
+    assert st["annotation"] and st["annotation"] in st["caption"]
+    assert live.latest is not None and "Cu K" in st["caption"]
+    assert "pixels" in st["eels"] and "browser-test-agent" in st["agent"]
+    assert st["received"]["series"] >= 3 and st["received"]["health"] >= 1
+    assert shot.read_bytes()[:4] == b"\x89PNG"
