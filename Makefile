@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DURATION ?= 60
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint kafka clean
+.PHONY: demo test test-fast lint kafka bench clean
 
 demo: $(VENV)/.installed
 	$(BIN)/edgestream demo --duration $(DURATION)
@@ -25,6 +25,12 @@ lint: $(VENV)/.installed
 
 kafka:
 	bash ops/kafka/apache-kafka.sh fetch
+
+# Throughput/latency/RSS against the raw Kafka client on Tansu and Apache Kafka (~15 min;
+# BENCH_ARGS=--quick for a short run). Results: bench/results/latest.{json,md,png}.
+bench: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -1,0 +1,98 @@
+"""Where the time goes, per kind of run, without a broker: the service's work stage by stage.
+
+The workload's messages are cut into poll-sized batches (at most ``max_poll_records``
+messages and the consumer's 4 MiB partition fetch) and go through what
+``AnnotationService.process`` does with them: ``decode``, ``Pipeline.ingest`` (routing and
+assembly), ``Pipeline.annotate`` (normalization and plugins, timed by the pipeline's own
+metrics), the annotation JSON and the derived documents. No Kafka I/O: the broker
+measurements show that part.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.documents import Run, encoded
+from edgestream.annotation import to_json
+from edgestream.derived import DerivedRuns
+from edgestream.documents.wire import decode, encode
+from edgestream.metrics import Metrics
+from edgestream.pipeline import Pipeline
+from edgestream.plugins import SpectrumModel
+from edgestream.settings import Settings
+
+FETCH_BYTES = 4 * 1024 * 1024  # max_partition_fetch_bytes of edgestream.kafka.clients
+
+
+def poll_batches(values: list[bytes], max_records: int) -> list[list[bytes]]:
+    """Messages grouped as one partition's polls would return them (records and bytes)."""
+    out: list[list[bytes]] = [[]]
+    size = 0
+    for v in values:
+        if out[-1] and (len(out[-1]) >= max_records or size + len(v) > FETCH_BYTES):
+            out.append([])
+            size = 0
+        out[-1].append(v)
+        size += len(v)
+    return out
+
+
+def breakdown_kind(runs: list[Run], models: list[SpectrumModel]) -> dict[str, Any]:
+    """Seconds per stage for one kind's runs, and spectra per CPU second overall."""
+    settings = Settings()
+    metrics = Metrics()
+    pipeline = Pipeline(settings, models, metrics)
+    derived = DerivedRuns()
+    stages = dict.fromkeys(("decode", "assemble", "annotate", "json", "derived"), 0.0)
+    values = [v for _, v in encoded(runs)]
+    n = 0
+    c0 = time.process_time()
+    w0 = time.perf_counter()
+    for batch in poll_batches(values, settings.kafka.max_poll_records):
+        spectra = []
+        for value in batch:
+            t = time.perf_counter()
+            name, doc = decode(value)
+            t1 = time.perf_counter()
+            spectra += pipeline.ingest(name, doc)
+            stages["decode"] += t1 - t
+            stages["assemble"] += time.perf_counter() - t1
+        t = time.perf_counter()
+        out = pipeline.annotate(spectra)
+        t1 = time.perf_counter()
+        for a in out.annotations:
+            to_json(a)
+        t2 = time.perf_counter()
+        for a in out.annotations:
+            for dname, ddoc in derived.on_annotation(a):
+                encode(dname, ddoc)
+        stages["annotate"] += t1 - t
+        stages["json"] += t2 - t1
+        stages["derived"] += time.perf_counter() - t2
+        n += len(out.annotations)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    reg = metrics.registry
+    normalize = reg.get_sample_value("edgestream_processing_seconds_sum",
+                                     {"stage": "normalize"}) or 0.0
+    plugins = {m.name: reg.get_sample_value("edgestream_model_inference_seconds_sum",
+                                            {"model": m.name}) or 0.0 for m in models}
+    parts = {"decode": stages["decode"], "assemble": stages["assemble"],
+             "normalize": normalize} | {f"plugin:{k}": v for k, v in plugins.items() if v} | {
+        "annotation build": stages["annotate"] - normalize - sum(plugins.values()),
+        "json": stages["json"], "derived docs": stages["derived"]}
+    return {"spectra": n, "messages": len(values), "cpu_s": cpu, "wall_s": wall,
+            "spectra_per_cpu_s": n / cpu if cpu > 0 else None,
+            "ms_per_spectrum": {k: 1e3 * v / max(1, n) for k, v in parts.items()},
+            "share": {k: v / wall for k, v in parts.items()}}
+
+
+def breakdown(runs_by_kind: dict[str, list[Run]], models: list[SpectrumModel],
+              progress: Callable[[str], None] = print) -> dict[str, Any]:
+    out = {}
+    for kind, runs in runs_by_kind.items():
+        progress(f"stage breakdown: {kind}")
+        breakdown_kind(runs[:2], models)  # warm-up: first-call costs out of the figures
+        out[kind] = breakdown_kind(runs, models)
+    return out

@@ -1,0 +1,205 @@
+"""Processes under test: pinning to one core, CPU time and peak RSS from /proc, the service
+subprocess, and a reader that follows an annotations topic."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from kafka import KafkaConsumer, TopicPartition
+
+from edgestream.kafka.admin import FAST_GROUP_SETTINGS
+
+REPO = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def pinned(cmd: list[str], core: int | None) -> list[str]:
+    """``taskset -c CORE cmd`` when taskset exists and the machine has another core."""
+    if core is None or shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
+        return cmd
+    return ["taskset", "-c", str(core), *cmd]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (``/proc/<pid>/stat``), or None when gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmHWM (peak resident set) and VmRSS of a process, in MB (10^6 bytes)."""
+    out: dict[str, float] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                out[key] = round(int(value.split()[0]) * 1024 / 1e6, 1)
+    except OSError:
+        pass
+    return out
+
+
+def write_service_config(path: Path, bootstrap: str, topics: list[str], group: str,
+                         publish_derived: bool = True) -> Path:
+    """The service's settings: its defaults, except topics, group and fast group timeouts.
+    INFO logging: the service then logs its start-up and partition assignments only."""
+    cfg = {"beamline": "bench", "log_level": "INFO",
+           "kafka": {"bootstrap_servers": bootstrap, "topics": topics, "group_id": group,
+                     "publish_derived": publish_derived, **FAST_GROUP_SETTINGS}}
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+class Service:
+    """``python -m bench.service`` pinned to one core; log in ``workdir``."""
+
+    def __init__(self, workdir: Path, name: str, bootstrap: str, topics: list[str],
+                 plugins: str, core: int | None, publish_derived: bool = True) -> None:
+        config = write_service_config(workdir / f"{name}.yml", bootstrap, topics,
+                                      f"{name}-{os.getpid()}-{time.time_ns()}", publish_derived)
+        self.log = workdir / f"{name}.log"
+        cmd = pinned([sys.executable, "-m", "bench.service", "--config", str(config),
+                      "--plugins", plugins], core)
+        with self.log.open("ab") as fh:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
+        self.memory: dict[str, float] = {}
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Record peak memory, then SIGTERM (SIGKILL after 30 s)."""
+        if self.alive():
+            self.memory = memory_mb(self.pid)
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def assigned_at(self) -> float | None:
+        """Wall time of the service's first "partitions assigned" log line (end of the join)."""
+        try:
+            for line in self.log.read_text(errors="replace").splitlines():
+                if "partitions assigned" in line:
+                    stamp, _, ms = line[:23].partition(",")
+                    return time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(ms) / 1e3
+        except (OSError, ValueError):
+            return None
+        return None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the benchmark keeps of one annotation."""
+
+    annotation_id: str
+    published_at: float
+    event_time: float  # the spectrum's last event time
+    modality: str
+    step: bool  # a step scan (seq_range spans several events)
+    received: float
+
+
+class AnnotationReader(threading.Thread):
+    """Follows an annotations topic (and its dead-letter topic) from the start; samples a
+    process's CPU time meanwhile. A dead letter counts as an answered spectrum."""
+
+    def __init__(self, bootstrap: str, topic: str, pid: int | None = None,
+                 deadletter: str | None = None) -> None:
+        super().__init__(daemon=True)
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                      enable_auto_commit=False,
+                                      max_partition_fetch_bytes=16 * 1024 * 1024)
+        self.topic = topic
+        tps = [TopicPartition(t, 0) for t in (topic, deadletter) if t]
+        self.consumer.assign(tps)
+        self.consumer.seek_to_beginning(*tps)
+        self.pid = pid
+        self.seen: list[Seen] = []
+        self.dead_letters: list[dict[str, Any]] = []
+        self.cpu: list[tuple[float, float]] = []  # (wall time, CPU seconds of pid)
+        self._halt = threading.Event()
+        self._lock = threading.Lock()
+        self.start()
+
+    def run(self) -> None:
+        try:
+            while not self._halt.is_set():
+                batch = self.consumer.poll(100)
+                now = time.time()
+                if self.pid is not None and (cpu := cpu_seconds(self.pid)) is not None:
+                    self.cpu.append((now, cpu))
+                new, dead = [], []
+                for tp, msgs in batch.items():
+                    if tp.topic == self.topic:
+                        new += [_seen(json.loads(m.value), now) for m in msgs]
+                    else:
+                        dead += [json.loads(m.value) for m in msgs]
+                with self._lock:
+                    self.seen += new
+                    self.dead_letters += dead
+        finally:
+            self.consumer.close()
+
+    def count(self) -> int:
+        """Distinct annotations plus dead letters."""
+        with self._lock:
+            return len({s.annotation_id for s in self.seen}) + len(self.dead_letters)
+
+    def wait_for(self, n: int, timeout_s: float, alive: Any = None) -> bool:
+        """True once ``n`` distinct annotations arrived; False on timeout or a dead service."""
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if self.count() >= n:
+                return True
+            if alive is not None and not alive():
+                return False
+            time.sleep(0.1)
+        return self.count() >= n
+
+    def since(self, index: int) -> list[Seen]:
+        with self._lock:
+            return list(self.seen[index:])
+
+    def cpu_at(self, t: float) -> float | None:
+        """CPU seconds of the process at wall time ``t`` (interpolated between samples)."""
+        if len(self.cpu) < 2:
+            return None
+        ts, cs = zip(*self.cpu, strict=True)
+        return float(np.interp(t, ts, cs))
+
+    def close(self) -> None:
+        self._halt.set()
+        self.join(10)
+
+
+def _seen(a: dict[str, Any], now: float) -> Seen:
+    seq = a["ids"]["seq_range"]
+    return Seen(a["annotation_id"], float(a["timing"]["published_at"]),
+                float(a["timing"]["event_time"][1]), a["modality"], seq[0] != seq[1], now)
