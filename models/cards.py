@@ -1,0 +1,175 @@
+"""Model cards: card.json and card.png next to each plugin, written by the training run.
+
+Also the two checks every card reports through the plugin itself (ONNX Runtime, the code the
+service runs): predictions on the six measured Cu K standards, annotated exactly as the
+stream does (``edgestream.offline.annotate_file``, each file shifted by its session's foil
+reference as a beamline would), and the inference throughput at batch 256 on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgestream.physics import pre_edge, resample
+from edgestream.plugins import SpectrumBatch, SpectrumModel
+from edgestream.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+STANDARDS = REPO / "tests" / "data" / "measured-cu-k"
+ANCHORS = {
+    "valence": "random forest on Cu L-edge spectra: RMSE 0.21, R^2 0.89 (test)",
+    "motif": "NN ensembles on C/N/O K-edges: balanced accuracy up to 0.99 (41 motifs)",
+    "screening": "OmniXAS Ti-Cu K-edge forward models from M3GNet features; Cu L-edge "
+                 "forward model vs 14 measured spectra: MAE 0.125, Spearman 0.891",
+}
+
+
+def standards_manifest() -> list[dict[str, Any]]:
+    """The six measured standards (reference-channel foils left out)."""
+    entries = json.loads((STANDARDS / "manifest.json").read_text())
+    return [e for e in entries if not e["file"].startswith("ref_")]
+
+
+def standards_predictions(plugin: SpectrumModel) -> list[dict[str, Any]]:
+    """The plugin's outputs for each standard, through the stream's own file path."""
+    from edgestream.offline import annotate_file
+
+    out = []
+    for entry in standards_manifest():
+        shift = float(entry["shift_to_put_reference_at_8979_eV"])
+        result = annotate_file(STANDARDS / entry["file"], Settings(), [plugin], element="Cu",
+                               edge="K", energy_shift_ev=shift)
+        outputs = None
+        for a in result.annotations:
+            for p in a["predictions"]:
+                if p["plugin"] == plugin.name:
+                    outputs = p["outputs"]
+        out.append({"file": entry["file"], "compound": entry["compound"],
+                    "formal_valence": entry["formal_valence"], "energy_shift_ev": shift,
+                    "outputs": outputs,
+                    "failures": [f.error.message for f in result.failures]})
+    return out
+
+
+def standards_batch(n: int = 256, seed: int = 0) -> SpectrumBatch:
+    """``n`` spectra as the pipeline hands them over: the standards (shifted, pre_edge
+    normalized, flattened μ on e0 + the service grid), repeated with added noise."""
+    from edgestream.files import read_spectrum_file
+
+    g = Settings().grid
+    grid = np.arange(g.start, g.stop + g.step / 2, g.step)
+    rows, e0s, steps = [], [], []
+    for entry in standards_manifest():
+        data = read_spectrum_file(STANDARDS / entry["file"])
+        mu = next(v for k, v in data.columns.items() if v is not data.energy)
+        energy = data.energy + float(entry["shift_to_put_reference_at_8979_eV"])
+        r = pre_edge(energy, mu)
+        rows.append(resample(energy, r.flat, r.e0[:, None] + grid[None])[0])
+        e0s.append(r.e0[0])
+        steps.append(r.edge_step[0])
+    rng = np.random.default_rng(seed)
+    pick = np.arange(n) % len(rows)
+    norm = np.stack(rows)[pick] + rng.normal(0, 0.005, (n, grid.size))
+    return SpectrumBatch("Cu", "K", "xas_transmission", grid, norm, np.array(e0s)[pick],
+                         np.array(steps)[pick], [], [])
+
+
+def throughput(plugin: SpectrumModel, batch_size: int = 256, repeats: int = 5) -> dict:
+    """Spectra per second of ``plugin.predict`` (representation, OOD, ONNX, outputs)."""
+    batch = standards_batch(batch_size)
+    plugin.predict(batch)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        plugin.predict(batch)
+        times.append(time.perf_counter() - t0)
+    best = float(np.median(times))
+    return {"batch_size": batch_size, "spectra_per_s": round(batch_size / best, 1),
+            "seconds_per_batch": round(best, 5), "provider": plugin.provider,
+            "cpu": platform.processor() or platform.machine()}
+
+
+def write_card(folder: Path, card: dict[str, Any]) -> None:
+    card = {"anchor": ANCHORS.get(card.get("family", "")), **card}
+    (folder / "card.json").write_text(json.dumps(card, indent=1, default=_jsonable) + "\n")
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    raise TypeError(type(x).__name__)
+
+
+def _standards_axis(ax: Any, rows: list[dict], key: str, title: str) -> None:
+    labels = [r["file"].replace(".txt", "").replace("_", " ") for r in rows]
+    vals = [(r["outputs"] or {}).get(key) for r in rows]
+    y = np.arange(len(rows))
+    ax.barh(y, [v if isinstance(v, (int, float)) else 0 for v in vals], color="tab:blue")
+    for i, r in enumerate(rows):
+        o = r["outputs"] or {}
+        text = f"{o.get('value')}" + (" (OOD)" if o.get("ood") else "")
+        ax.text(0.02, i, text, va="center", fontsize=7, transform=ax.get_yaxis_transform())
+    ax.set_yticks(y, labels, fontsize=6)
+    ax.set_title(title, fontsize=9)
+
+
+def figure(folder: Path, family: str, panels: dict[str, Any]) -> None:
+    """card.png: two or three panels per family (see the training code for the data)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    if family == "valence":
+        t, p, s, src = panels["true"], panels["pred"], panels["std"], panels["source"]
+        for name in np.unique(src):
+            sel = src == name
+            jitter = np.random.default_rng(0).normal(0, 0.04, sel.sum())
+            axes[0].errorbar(t[sel] + jitter, p[sel], yerr=s[sel], fmt="o", ms=2, alpha=0.5,
+                             elinewidth=0.5, label=name)
+        axes[0].plot([-0.5, 3.5], [-0.5, 3.5], "k--", lw=0.8)
+        axes[0].set(xlabel="label valence", ylabel="predicted (ensemble mean ± spread)",
+                    title=f"test split: MAE {panels['mae']:.3f}")
+        axes[0].legend(fontsize=7)
+        axes[1].hist(p - t, bins=60, color="gray")
+        axes[1].set(xlabel="prediction - label", title="test errors")
+    elif family == "motif":
+        cm = panels["confusion"].astype(float)
+        norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+        axes[0].imshow(norm, cmap="Blues", vmin=0, vmax=1)
+        for (i, j), v in np.ndenumerate(cm):
+            if v:
+                axes[0].text(j, i, int(v), ha="center", va="center", fontsize=7)
+        names = panels["classes"]
+        axes[0].set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+        axes[0].set_yticks(range(len(names)), names, fontsize=7)
+        axes[0].set(xlabel="predicted", ylabel="label",
+                    title=f"test confusion, bal. acc. {panels['bacc']:.3f}")
+        axes[1].axis("off")
+    else:
+        grid = panels["grid"]
+        for k, (t, p, name) in enumerate(panels["examples"]):
+            axes[0].plot(grid, t + 0.6 * k, "k-", lw=1)
+            axes[0].plot(grid, p + 0.6 * k, "r--", lw=1)
+            axes[0].text(grid[-1], t[-1] + 0.6 * k, name, fontsize=6, ha="right", va="bottom")
+        axes[0].set(xlabel="energy (eV, calibrated)", ylabel="normalized μ (offset)",
+                    title="forward model: FEFF (black) vs predicted (red), test")
+        ks = np.arange(1, len(panels["topk"]) + 1)
+        axes[1].plot(ks, panels["topk"], "o-")
+        axes[1].set(xlabel="k", ylabel="fraction of test queries", ylim=(0, 1.02),
+                    title=f"screening top-k ({panels['candidates']} candidates)")
+    _standards_axis(axes[2], panels["standards"], panels.get("standards_key", "value"),
+                    "measured standards (foil-calibrated)")
+    fig.tight_layout()
+    fig.savefig(folder / "card.png", dpi=90)
+    plt.close(fig)

@@ -1,0 +1,143 @@
+"""Valence/motif labels and M3GNet site features of absorbing Cu sites.
+
+The geometry indices are pure numpy; the structure tests need pymatgen (the training extra)
+and the OmniXAS structures in ``../shared/data/omnixas-cu-k``; the feature test needs matgl
+and the M3GNet weights. Each skips cleanly when its part is absent.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from edgestream_models import labels
+
+OCT = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float)
+TET = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float)
+
+
+def test_tau4_limits() -> None:
+    assert labels.tau4(TET) == pytest.approx(1.0, abs=0.01)
+    assert labels.tau4(OCT[:4]) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_tau5_limits() -> None:
+    square_pyramid = OCT[:5]
+    trig = np.array([[1, 0, 0], [-0.5, 0.866, 0], [-0.5, -0.866, 0], [0, 0, 1], [0, 0, -1]])
+    assert labels.tau5(square_pyramid) == pytest.approx(0.0, abs=1e-9)
+    assert labels.tau5(trig) == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize(("vectors", "motif"), [
+    (OCT[[0, 1]], "linear"),
+    (OCT[[0, 2]], "other"),                      # bent two-coordinate
+    (np.array([[1, 0, 0], [-0.5, 0.866, 0], [-0.5, -0.866, 0]]), "trigonal"),
+    (OCT[[0, 1, 2]], "other"),                   # T-shaped
+    (TET, "tetrahedral"),
+    (OCT[:4], "square_planar"),
+    (OCT[:5], "square_pyramidal"),
+    (OCT, "octahedral"),
+    (np.vstack([OCT, [[0.7, 0.7, 0]]]), "other"),
+])
+def test_classify_geometry(vectors: np.ndarray, motif: str) -> None:
+    assert labels.classify_geometry(vectors)[0] == motif
+    assert motif in labels.MOTIFS
+
+
+def test_trigonal_prism_is_other() -> None:
+    ang = np.radians([0, 120, 240])
+    tri = np.c_[np.cos(ang), np.sin(ang), np.full(3, 0.6)]
+    prism = np.vstack([tri, tri * [1, 1, -1]])
+    assert labels.classify_geometry(prism)[0] == "other"
+
+
+def test_cached_map_resumes(tmp_path) -> None:
+    calls: list[str] = []
+
+    def func(item: labels.Item) -> dict:
+        calls.append(item[0])
+        return {"id": item[0], "sha1": labels.poscar_hash(item[1]),
+                "sites": {str(i): {"n": i} for i in item[2]}}
+
+    items = [("a", "text a", [0]), ("b", "text b", [1, 2])]
+    path = tmp_path / "cache.jsonl"
+    first = labels.cached_map(func, items, path, processes=1)
+    again = labels.cached_map(func, [*items, ("c", "text c", [0])], path, processes=1)
+    assert sorted(calls) == ["a", "b", "c"]
+    assert first["b"] == again["b"]
+    labels.cached_map(func, [("a", "changed", [0])], path, processes=1)
+    assert calls.count("a") == 2                 # a changed POSCAR is recomputed
+
+
+# ----------------------------------------------------------------------------- pymatgen
+
+@pytest.fixture(scope="module")
+def omnixas() -> dict[str, str]:
+    pytest.importorskip("pymatgen.core")
+    path = labels.OMNIXAS_ROOT / "structures.json.gz"
+    if not path.exists():
+        pytest.skip(f"{path} absent")
+    with gzip.open(path, "rt") as fh:
+        return json.load(fh)
+
+
+@pytest.mark.parametrize(("mid", "site", "valence", "motif", "cn"), [
+    ("mp-361", 0, 1.0, "linear", 2),             # Cu2O
+    ("mp-1692", 0, 2.0, "square_planar", 4),     # CuO: axial O at 2.78 Å, ratio 1.43
+    ("mp-3982", 2, 3.0, "square_planar", 4),     # KCuO2, Cu(III)
+    ("mp-19735", 2, 2.0, "octahedral", 6),       # La2CuO4: JT 4+2, ratio 1.29
+])
+def test_known_structures(omnixas: dict[str, str], mid: str, site: int, valence: float,
+                          motif: str, cn: int) -> None:
+    record = labels.label_structure((mid, omnixas[mid], [site]))
+    lab = record["sites"][str(site)]
+    assert lab["element"] == "Cu"
+    assert lab["valence_method"] == "bva"
+    assert lab["valence"] == valence
+    assert (lab["motif"], lab["cn"]) == (motif, cn)
+    assert lab["multiplicity"] >= 1
+
+
+def _jt_cell(axial: float):
+    from pymatgen.core import Lattice, Structure
+
+    eq = 1.95
+    coords = [[0, 0, 0], [eq, 0, 0], [-eq, 0, 0], [0, eq, 0], [0, -eq, 0],
+              [0, 0, axial], [0, 0, -axial]]
+    return Structure(Lattice.cubic(14.0), ["Cu"] + ["O"] * 6, np.array(coords) + 7.0,
+                     coords_are_cartesian=True)
+
+
+@pytest.mark.parametrize(("axial", "motif", "cn"), [
+    (2.45, "octahedral", 6),                     # ratio 1.26: counted
+    (2.80, "square_planar", 4),                  # ratio 1.44: beyond AXIAL_RATIO_MAX
+])
+def test_jahn_teller_convention(axial: float, motif: str, cn: int) -> None:
+    pytest.importorskip("pymatgen.analysis.local_env")
+    out = labels.coordination(_jt_cell(axial), 0)
+    assert (out["motif"], out["cn"]) == (motif, cn)
+
+
+# ----------------------------------------------------------------------------- M3GNet
+
+def test_site_features_shape(omnixas: dict[str, str]) -> None:
+    pytest.importorskip("matgl")
+    pytest.importorskip("torch")
+    from pymatgen.core import Structure
+
+    from edgestream_models import site_features as sf
+
+    try:
+        sf.model_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    structure = Structure.from_str(omnixas["mp-361"], fmt="poscar")
+    feats = sf.site_features(structure, [0, 1])
+    assert feats.shape == (2, sf.N_FEATURES) == (2, 64)
+    assert feats.dtype == np.float32 and np.isfinite(feats).all()
+    np.testing.assert_allclose(feats[0], feats[1], atol=1e-5)   # equivalent Cu sites
+    record = sf.featurize_item(("mp-361", omnixas["mp-361"], [0]))
+    np.testing.assert_array_equal(sf.decode(record["sites"]["0"]), feats[0])
