@@ -13,7 +13,9 @@ Per broker, per kind of run (step, fly, EELS rows), one topic filled before anyt
 Then one more service, warmed up, gets a mixed stream at fixed input rates from a paced
 publisher that stamps each event's ``time`` when it sends it; latency is ``published_at``
 minus the spectrum's last event time. When the input outruns the service, the wait for the
-backlog is capped and the rate is marked saturated (its latencies then grow with the queue).
+backlog is capped; a rate is marked saturated when not all its spectra were annotated within
+that wait or the output rate stayed under 90 % of the input (latencies then grow with the
+queue, and measure the backlog more than the path).
 Peak RSS is VmHWM of each service process.
 """
 
@@ -25,7 +27,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,7 @@ class KafkaOptions:
     core: int | None = 0
     timeout_s: float = 240.0
     publish_derived: bool = True
+    client: dict[str, Any] = field(default_factory=dict)  # extra kafka.client settings
 
 
 def topic_names(tag: str, name: str) -> dict[str, str]:
@@ -103,19 +106,19 @@ def throughput(broker: Broker, kind: str, runs: list[Run], tag: str, opts: Kafka
     progress(f"{broker.kind}/{kind}: raw passthrough")
     raw = [run_raw(broker, topics["input"], n_msgs, opts)]
     progress(f"{broker.kind}/{kind}: full service path")
-    service = Service(workdir, f"svc-{broker.kind}-{kind}", broker.bootstrap,
-                      [topics["input"]], opts.plugins, opts.core, opts.publish_derived)
-    reader = AnnotationReader(broker.bootstrap, topics["annotations"], service.pid,
-                              topics["deadletter"])
+    service, reader, retries = start_service(broker, f"svc-{broker.kind}-{kind}", topics, opts,
+                                             workdir, progress)
     t_start = time.time()
     complete = reader.wait_for(spectra, opts.timeout_s, service.alive)
     t_done = time.time()
     seen = reader.since(0)
     service.stop()
     reader.close()
-    full = full_rate(seen, reader, service.assigned_at()) | {
+    found = service.assignment()
+    full = full_rate(seen, reader, found[0] if found else None) | {
         "complete": complete, "expected": spectra, "dead_letters": _reasons(reader.dead_letters),
-        "until_all_s": round(t_done - t_start, 2)}
+        "until_all_s": round(t_done - t_start, 2), "empty_assignment_retries": retries,
+        "plugins": service.plugins()}
     if not complete:
         full["log_tail"] = service.log_tail()
     progress(f"{broker.kind}/{kind}: raw passthrough again")
@@ -133,6 +136,27 @@ def throughput(broker: Broker, kind: str, runs: list[Run], tag: str, opts: Kafka
     if full.get("spectra_per_cpu_s") and out["raw_spectra_per_cpu_s"]:
         out["full_vs_raw_cpu"] = full["spectra_per_cpu_s"] / out["raw_spectra_per_cpu_s"]
     return out, service.memory
+
+
+def start_service(broker: Broker, name: str, topics: dict[str, str], opts: KafkaOptions,
+                  workdir: Path, progress: Progress, tries: int = 3
+                  ) -> tuple[Service, AnnotationReader, int]:
+    """A service process and a reader of its outputs. kafka-python 3.0.12 sometimes assigns
+    nothing to a member that joined before it had the topic's metadata, and that member
+    then idles for good; such a service is replaced (the count is reported)."""
+    for attempt in range(tries):
+        service = Service(workdir, f"{name}-{attempt}" if attempt else name, broker.bootstrap,
+                          [topics["input"]], opts.plugins, opts.core, opts.publish_derived,
+                          opts.client)
+        reader = AnnotationReader(broker.bootstrap, topics["annotations"], service.pid,
+                                  topics["deadletter"])
+        found = service.wait_assigned(60.0)
+        if found is None or not found[1] or attempt == tries - 1:
+            return service, reader, attempt
+        progress(f"{name}: empty partition assignment (kafka-python race); new service")
+        reader.close()
+        service.stop()
+    raise AssertionError("unreachable")
 
 
 def paced_publish(bootstrap: str, topic: str, runs: list[Run], rate: float) -> dict[str, Any]:
@@ -175,10 +199,8 @@ def latency(broker: Broker, pool: DataPool, tag: str, opts: KafkaOptions, workdi
     """A warmed-up service fed a mixed stream at each input rate in turn."""
     topics = topic_names(tag, "lat")
     make_topics(broker.bootstrap, topics.values())
-    service = Service(workdir, f"svc-{broker.kind}-latency", broker.bootstrap,
-                      [topics["input"]], opts.plugins, opts.core, opts.publish_derived)
-    reader = AnnotationReader(broker.bootstrap, topics["annotations"], service.pid,
-                              topics["deadletter"])
+    service, reader, retries = start_service(broker, f"svc-{broker.kind}-latency", topics,
+                                             opts, workdir, progress)
     results: list[dict[str, Any]] = []
     try:
         warm = make_runs(opts.workload.warmup(), pool)
@@ -204,10 +226,13 @@ def latency(broker: Broker, pool: DataPool, tag: str, opts: KafkaOptions, workdi
             if not done and rate != max(opts.rates):  # drain first: the backlog would delay
                 progress(f"{broker.kind}/latency: saturated at {rate:g}/s; draining the backlog")
                 reader.wait_for(expected, opts.timeout_s, service.alive)
+            behind = out_rate is not None and out_rate < 0.9 * sent["achieved_rate"]
             results.append({"input_rate": rate, "publisher": sent, "complete": done,
-                            "saturated": not done, "annotated": len(seen), "spectra": n,
+                            "saturated": not done or behind, "annotated": len(seen),
+                            "spectra": n,
                             "dead_letters": _reasons(reader.dead_letters),
                             "output_rate": out_rate, **latency_stats(seen),
+                            "empty_assignment_retries": retries, "plugins": service.plugins(),
                             "by_kind": {k: v for k, v in by_kind.items() if v["n"]}})
     finally:
         service.stop()

@@ -54,12 +54,15 @@ def memory_mb(pid: int) -> dict[str, float]:
 
 
 def write_service_config(path: Path, bootstrap: str, topics: list[str], group: str,
-                         publish_derived: bool = True) -> Path:
-    """The service's settings: its defaults, except topics, group and fast group timeouts.
-    INFO logging: the service then logs its start-up and partition assignments only."""
+                         publish_derived: bool = True, client: dict[str, Any] | None = None
+                         ) -> Path:
+    """The service's settings: its defaults, except topics, group and fast group timeouts
+    (and ``publish_derived`` / ``kafka.client`` when asked). INFO logging: the service then
+    logs its start-up, plugins and partition assignments only."""
     cfg = {"beamline": "bench", "log_level": "INFO",
            "kafka": {"bootstrap_servers": bootstrap, "topics": topics, "group_id": group,
-                     "publish_derived": publish_derived, **FAST_GROUP_SETTINGS}}
+                     "publish_derived": publish_derived, "client": dict(client or {}),
+                     **FAST_GROUP_SETTINGS}}
     path.write_text(yaml.safe_dump(cfg))
     return path
 
@@ -68,9 +71,11 @@ class Service:
     """``python -m bench.service`` pinned to one core; log in ``workdir``."""
 
     def __init__(self, workdir: Path, name: str, bootstrap: str, topics: list[str],
-                 plugins: str, core: int | None, publish_derived: bool = True) -> None:
+                 plugins: str, core: int | None, publish_derived: bool = True,
+                 client: dict[str, Any] | None = None) -> None:
         config = write_service_config(workdir / f"{name}.yml", bootstrap, topics,
-                                      f"{name}-{os.getpid()}-{time.time_ns()}", publish_derived)
+                                      f"{name}-{os.getpid()}-{time.time_ns()}", publish_derived,
+                                      client)
         self.log = workdir / f"{name}.log"
         cmd = pinned([sys.executable, "-m", "bench.service", "--config", str(config),
                       "--plugins", plugins], core)
@@ -96,15 +101,35 @@ class Service:
                 self.proc.kill()
                 self.proc.wait(10)
 
-    def assigned_at(self) -> float | None:
-        """Wall time of the service's first "partitions assigned" log line (end of the join)."""
+    def assignment(self) -> tuple[float, bool] | None:
+        """(wall time, empty?) of the service's first "partitions assigned" log line."""
         try:
             for line in self.log.read_text(errors="replace").splitlines():
                 if "partitions assigned" in line:
                     stamp, _, ms = line[:23].partition(",")
-                    return time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(ms) / 1e3
+                    t = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(ms) / 1e3
+                    return t, line.rstrip().endswith("[]")
         except (OSError, ValueError):
             return None
+        return None
+
+    def plugins(self) -> list[str]:
+        """The plugins the service loaded (from its log)."""
+        try:
+            for line in self.log.read_text(errors="replace").splitlines():
+                if "bench.service: plugins: " in line:
+                    return line.split("plugins: ", 1)[1].strip().split(", ")
+        except OSError:
+            pass
+        return []
+
+    def wait_assigned(self, timeout_s: float) -> tuple[float, bool] | None:
+        """The first assignment, once the service logged it (None: dead or timed out)."""
+        deadline = time.time() + timeout_s
+        while time.time() < deadline and self.alive():
+            if (found := self.assignment()) is not None:
+                return found
+            time.sleep(0.1)
         return None
 
     def log_tail(self, lines: int = 20) -> str:

@@ -34,7 +34,7 @@ class Assigned(ConsumerRebalanceListener):
         self.at: tuple[float, float] | None = None
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        if self.at is None:
+        if self.at is None and assigned:
             self.at = (time.time(), time.process_time())
 
     def on_partitions_revoked(self, revoked: Any) -> None:
@@ -47,6 +47,10 @@ def passthrough(bootstrap: str, topic: str, group: str, expect: int,
     k = KafkaSettings(bootstrap_servers=bootstrap, topics=[topic], group_id=group,
                       **FAST_GROUP_SETTINGS)
     consumer = make_consumer(k)
+    # kafka-python 3.0.12 race: a group leader that joins before it has the topic's metadata
+    # assigns nothing ("No partition metadata for topic") and the member then idles. Asking
+    # for the topic's partitions first fetches that metadata.
+    consumer.partitions_for_topic(topic)
     listener = Assigned()
     consumer.subscribe(topics=[topic], listener=listener)
     t_start = time.time()

@@ -79,8 +79,9 @@ def latency_table(results: dict[str, Any]) -> list[str]:
                 lines.append(f"| {name} | {r.get('error')} | | | | | | | |")
                 continue
             kinds = ", ".join(f"{k} {_f(v['p99_ms'])}" for k, v in r.get("by_kind", {}).items())
-            sat = " (saturated: " + f"{r['annotated']}/{r['spectra']} annotated)" if r.get(
-                "saturated") else ""
+            sat = (f" (saturated: {r['annotated']}/{r['spectra']} annotated in time)"
+                   if not r.get("complete") else " (saturated: output < 90 % of input)"
+                   if r.get("saturated") else "")
             lines.append(f"| {name} | {r['input_rate']:g}{sat} | "
                          f"{_f(r['publisher']['achieved_rate'])}"
                          f" | {_f(r.get('output_rate'))} | {_f(r.get('p50_ms'), 1)} | "
@@ -158,6 +159,10 @@ def profile_lines(prof: dict[str, Any], n: int = 15) -> list[str]:
 
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
+    used = sorted({p for b in results.get("brokers", []) for k in b.get("kinds", {}).values()
+                   for p in k["full"].get("plugins", [])})
+    if used and used != sorted(results.get("plugins", [])):
+        results.setdefault("notes", []).append(f"the services loaded {', '.join(used)}")
     out = [f"Run {results['started']} ({results['mode']}, {results['elapsed_s']:.0f} s) on "
            f"{m['cpu']}, {m['cores']} cores, load average "
            f"{'/'.join(f'{x:.1f}' for x in m['load_average_start'])} at the start and "
@@ -168,10 +173,12 @@ def markdown(results: dict[str, Any]) -> str:
            f"{m['pinning']}. Plugins: {', '.join(results.get('plugins', []))}.", ""]
     for note in results.get("notes", []):
         out += [f"- {note}"]
-    derived = results.get("settings", {}).get("publish_derived", True)
+    st = results.get("settings", {})
+    changed = ("" if st.get("publish_derived", True) else "; publish_derived: false") + (
+        f"; kafka.client {st['kafka_client']}" if st.get("kafka_client") else "")
     sections = [("Throughput (full path vs raw passthrough, same topic, same run; spectra / "
                  "time from partition assignment to the last message or annotation"
-                 + ("" if derived else "; service with publish_derived: false") + ")",
+                 + (f"; service settings changed{changed}" if changed else "") + ")",
                  throughput_table, results),
                 ("Latency (event time → annotation published), paced input, service warm",
                  latency_table, results)]

@@ -55,6 +55,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the work folder (logs, data)")
     p.add_argument("--no-derived", action="store_true",
                    help="run the service with kafka.publish_derived: false")
+    p.add_argument("--service-client", default="{}",
+                   help='extra kafka.client settings of the service as JSON, e.g. '
+                        '\'{"fetch_max_wait_ms": 10}\'')
     p.add_argument("--profile-seconds", type=float, default=45.0,
                    help="cap on the profiled run (it stops there if not done)")
     return p.parse_args(argv)
@@ -81,7 +84,8 @@ def profile(args: argparse.Namespace, bootstrap: str, measured: dict[str, Any], 
     expect = sum(k["spectra"] for k in measured["kinds"].values())
     progress(f"{broker}: cProfile of the full path ({expect} spectra, all kinds)")
     config = write_service_config(workdir / "profile.yml", bootstrap, measured["input_topics"],
-                                  f"profile-{os.getpid()}-{time.time_ns()}", not args.no_derived)
+                                  f"profile-{os.getpid()}-{time.time_ns()}", not args.no_derived,
+                                  json.loads(args.service_client))
     text = outdir / f"profile-{broker}.txt"
     cmd = pinned([sys.executable, "-m", "bench.profile", "--config", str(config), "--expect",
                   str(expect), "--out", str(text), "--prof", str(workdir / "profile.prof"),
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     rate_s = args.rate_seconds or (5.0 if args.quick else 8.0)
     opts = KafkaOptions(workload, tuple(float(r) for r in args.rates.split(",") if r), rate_s,
                         args.plugins, None if args.core < 0 else args.core, args.timeout,
-                        not args.no_derived)
+                        not args.no_derived, json.loads(args.service_client))
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="edgestream-bench-"))
@@ -113,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"rates": opts.rates, "rate_seconds": rate_s, "plugin_set": args.plugins,
                      "service": "edgestream defaults (at-least-once, acks=all, "
                                 "max_poll_records 500), fresh group",
-                     "publish_derived": not args.no_derived}}
+                     "publish_derived": not args.no_derived,
+                     "kafka_client": json.loads(args.service_client)}}
     progress(f"workload {workload.spectra()} spectra; plugins {results['plugins']}; "
              f"work folder {workdir}")
     try:

@@ -17,6 +17,12 @@ Pairs: FEFF9 Cu2O (mp-361), CuO (mp-1692, PtS type) x APS 2008 and HASYLAB 2001;
 fcc, Cu2O and CuO (experimental cells preferred) x the same plus the APS and MAX IV foils.
 The result goes to ``~/.cache/edgestream/datasets/calibration.json``:
 ``python -m edgestream_models.calibration [--code feff9|feff10|all] [--wait-feff10 S]``.
+
+Measured 2026-11-25: FEFF9 -6.37 ± 0.52 eV (4 pairs; Larch e0 differences instead scatter
+from -8 to -18 eV, because e0 lands on different features of the sharp, short FEFF spectra).
+FEFF10 as generated (no SCF) -0.65 ± 3.05 eV: without SCF the Cu -> Cu2O -> CuO edge shift
+is lost (half-height edges 8989.1, 8987.5, 8987.2 eV), so no global shift fits all three;
+with ``SCF 3.0`` the same fit gives -5.92 ± 1.19 eV.
 """
 
 from __future__ import annotations

@@ -100,7 +100,10 @@ def run_valence(data: CuKData, pools: dict, ref: OodReference, args: argparse.Na
     }, {"model": "valence.onnx", "ood": "ood.npz"})
     torch.save(res.model.state_dict(), CACHE / "models" / "cu_k_valence.pt")
     card = {"family": "valence", "name": "cu_k_valence", "version": VERSION, **base,
-            "labels": {"method_counts": _counts(data.valence_method)},
+            "labels": {"method_counts": _counts(data.valence_method),
+                       "train_valence_counts": _counts(np.round(
+                           data.valence[(data.split == "train") & np.isfinite(data.valence)]
+                       ).astype(int))},
             "metrics": res.metrics, "onnx_parity_max_abs_diff": diff,
             "ood": {"max_spread": max_spread}}
     panels = {"true": res.test_true, "pred": res.test_pred, "std": res.test_std,
@@ -263,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--forward-epochs", type=int, default=200)
-    parser.add_argument("--inverse-epochs", type=int, default=150)
+    parser.add_argument("--inverse-epochs", type=int, default=100)
     parser.add_argument("--copies", type=int, default=8, help="augmented copies per spectrum")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default="valence,motif,screening")

@@ -38,14 +38,18 @@ class ValenceResult:
     test_source: np.ndarray
 
 
-def _balance(valence: np.ndarray, power: float = 0.5) -> np.ndarray:
-    """Draw probabilities giving each integer-valence class a share ∝ count**power (0.5:
-    rare classes such as Cu(0) are seen far more often than their count, the common Cu(II)
-    still most often, so the test-split MAE does not pay much for the balance)."""
+def _balance(valence: np.ndarray, power: float = 1.0, floor: float = 0.05) -> np.ndarray:
+    """Draw probabilities: each integer-valence class gets a share ∝ count**power, raised to
+    at least ``floor`` (Cu(0) has few sites but must be learned); within a class, uniform.
+    power 1 keeps the natural mix, so the test-split MAE is not traded for balance."""
     cls = np.round(valence).astype(int)
     names, counts = np.unique(cls, return_counts=True)
-    count = dict(zip(names, counts, strict=True))
-    w = np.array([count[c] ** (power - 1.0) for c in cls])
+    share = counts.astype(float) ** power
+    share /= share.sum()
+    share = np.maximum(share, floor)
+    share /= share.sum()
+    per_site = {c: s / n for c, s, n in zip(names, share, counts, strict=True)}
+    w = np.array([per_site[c] for c in cls])
     return w / w.sum()
 
 

@@ -169,6 +169,7 @@ class Comparison:
     kmeans_curve: dict[int, float]
     example: dict[str, Any]
     seconds: float
+    ours_budget: int = 40
 
     @property
     def precision(self) -> float:
@@ -215,7 +216,8 @@ class Comparison:
         lines = [head, f"{'method':<28}{'scans':>8}  {'first reached':>14}"]
         lines += [f"{a:<28}{b:>8}  {c:>14}" for a, b, c in rows]
         lines.append("(scans: where the success rate, made monotone in N, reaches ours and "
-                     "stays; first reached: the first N that reaches it at all)")
+                     "stays; first reached: the first N that reaches it at all; ours stops by "
+                     f"its confidence rule, at most after {self.ours_budget} scans)")
         g, g1, k = (self.needed(self.grid_curve), self.needed(self.grid_curve, False),
                     self.needed(self.kmeans_curve, False))
         if g:
@@ -238,11 +240,13 @@ def monotone(values: list[float]) -> list[float]:
 
 def compare(n_samples: int = 20, tolerance: float = 0.5, seed: int = 1,
             spec: QuantitySpec | None = None, response: Response | None = None,
-            max_scans: int = 121, kmeans_budget: int = 121, eval_step: int = 1) -> Comparison:
+            max_scans: int = 121, kmeans_budget: int = 121, eval_step: int = 1,
+            ours_budget: int = 40) -> Comparison:
     """Run the three methods on ``n_samples`` random samples (see the module docstring).
 
     The grid is tried with N = 5, 5 + eval_step, ... points and k-means judged after every
-    ``eval_step`` scans (1: every N; larger is faster and coarser)."""
+    ``eval_step`` scans (1: every N; larger is faster and coarser). Ours stops at its
+    confidence rule or after ``ours_budget`` scans, whichever comes first."""
     t0 = time.perf_counter()
     spec = spec or QuantitySpec()
     response = response or measure_response(spec, seed=seed)
@@ -255,8 +259,8 @@ def compare(n_samples: int = 20, tolerance: float = 0.5, seed: int = 1,
     km_hits: dict[int, int] = {}
     for i, sample in enumerate(samples):
         measure = Simulated(sample, response, np.random.default_rng(seed * 1000 + i))
-        ours = BoundaryStrategy(bounds, 2, tolerance, floor)
-        tr = run(ours, measure, max_scans)
+        ours = BoundaryStrategy(bounds, 2, tolerance, floor, max_scans=ours_budget)
+        tr = run(ours, measure, ours_budget)
         ok = boundaries_within(ours.posteriors(tr.measurements()), sample.boundaries, tolerance)
         ours_scans.append(len(tr.x))
         ours_ok.append(ok)
@@ -277,7 +281,8 @@ def compare(n_samples: int = 20, tolerance: float = 0.5, seed: int = 1,
     return Comparison(
         tolerance, n_samples, response, ours_scans, ours_ok,
         {n: h / n_samples for n, h in grid_hits.items()},
-        {n: h / n_samples for n, h in km_hits.items()}, example, time.perf_counter() - t0)
+        {n: h / n_samples for n, h in km_hits.items()}, example, time.perf_counter() - t0,
+        ours_budget)
 
 
 def _located(m: Measurements, sample: GradientSample, tolerance: float, floor: float) -> bool:

@@ -139,6 +139,11 @@ class BoundaryStrategy(Strategy):
                 out.append(Proposal(self.bounds.clip(float(mid)), 1.0,
                                     "boundary not seen yet: widest gap where it must be"))
                 continue
+            plateau = self._plateau(m, b)
+            if plateau is not None:
+                out.append(Proposal(plateau, 0.0, f"boundary near {b.center:.2f} mm is wide: "
+                                    "its plateau level pins the centre down"))
+                continue
             cand = np.linspace(b.bracket[0], b.bracket[1], 121)
             score = b.acquisition(cand)
             i = int(np.argmax(score))
@@ -149,6 +154,21 @@ class BoundaryStrategy(Strategy):
         if len(posts) < self.n_boundaries and len(out) < n:
             out += self._widest_gap(m, n - len(out))
         return out
+
+    def _plateau(self, m: Measurements, b: BoundaryPosterior) -> float | None:
+        """Across a wide step the midpoint is only as good as the two levels: once six or
+        more points sit on the slope and the plateaus (beyond 3 widths) hold under half as
+        many, a point 4 widths out on the thinner side."""
+        c, w = b.best
+        if w <= self.tolerance / 2:
+            return None
+        x = m.x[(m.x >= b.span[0]) & (m.x <= b.span[1])]
+        left, right = int(np.sum(x < c - 3 * w)), int(np.sum(x > c + 3 * w))
+        slope = int(np.sum(np.abs(x - c) <= 3 * w))
+        if slope < 6 or 2 * min(left, right) >= slope:
+            return None
+        target = c - 4 * w if left <= right else c + 4 * w
+        return self.bounds.clip(float(np.clip(target, b.span[0], b.span[1])))
 
     def _widest_gap(self, m: Measurements, n: int) -> list[Proposal]:
         xs = np.unique(np.concatenate([m.x, [self.bounds.lo, self.bounds.hi]]))

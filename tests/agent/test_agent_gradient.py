@@ -80,8 +80,8 @@ def test_a_runengine_scan_of_the_gradient_is_annotated() -> None:
 
 
 def test_comparison_on_a_few_samples_and_its_plot(tmp_path) -> None:
-    r = measure_response(QuantitySpec(), n_fractions=11, repeats=3, seed=2)
-    assert r.values.shape == (2, 11, 3) and r.source == "edge_area"
+    r = measure_response(QuantitySpec(), n_fractions=21, repeats=6, seed=2)
+    assert r.values.shape == (2, 21, 6) and r.source == "edge_area"
     assert np.isfinite(r.values).all() and 0 < r.noise() < 0.5
     c = compare(n_samples=3, response=r, seed=2, max_scans=41, kmeans_budget=30, eval_step=4)
     assert c.precision >= 2 / 3

@@ -1,0 +1,90 @@
+"""The deployment files: they parse, they name real metrics, and their commands are the
+CLI's (a renamed flag or metric breaks this test, not a beamline's deployment)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgestream.cli import build_parser
+from edgestream.metrics import Metrics
+from edgestream.settings import load_settings
+
+OPS = Path(__file__).parents[1] / "ops"
+SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
+
+
+def metric_names() -> set[str]:
+    names = set()
+    for family in Metrics().registry.collect():
+        names.add(family.name)
+        names.update(family.name + s for s in SUFFIXES)
+    return names
+
+
+def used_metrics(expr: str) -> set[str]:
+    return set(re.findall(r"\bedgestream_[a-z_]+", expr))
+
+
+def test_grafana_dashboard_is_provisioning_ready() -> None:
+    dash = json.loads((OPS / "grafana/dashboards/edgestream.json").read_text())
+    ds = yaml.safe_load((OPS / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    uid = ds["datasources"][0]["uid"]
+    known = metric_names()
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert len(exprs) >= 15 and dash["uid"] and "id" not in dash
+    for p in dash["panels"]:
+        assert p["datasource"]["uid"] == uid
+    for e in exprs:
+        assert used_metrics(e) and used_metrics(e) <= known, e
+    covered = set().union(*map(used_metrics, exprs))
+    for family in Metrics().registry.collect():  # every metric is on the dashboard
+        assert any(n.startswith(family.name) for n in covered), family.name
+    prov = yaml.safe_load((OPS / "grafana/provisioning/dashboards/edgestream.yml").read_text())
+    assert prov["providers"][0]["type"] == "file"
+
+
+def test_prometheus_scrape_and_alert_rules() -> None:
+    conf = yaml.safe_load((OPS / "prometheus/prometheus.yml").read_text())
+    (job,) = conf["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == ["127.0.0.1:9464"]
+    rules = yaml.safe_load((OPS / "prometheus" / conf["rule_files"][0]).read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    assert exprs and all(used_metrics(e) <= metric_names() for e in exprs)
+
+
+def k8s() -> list[dict]:
+    return list(yaml.safe_load_all((OPS / "kubernetes/edgestream.yaml").read_text()))
+
+
+def test_kubernetes_objects_and_their_commands(tmp_path) -> None:
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in k8s()}
+    config = docs[("ConfigMap", "edgestream-config")]["data"]["config.yml"]
+    (tmp_path / "config.yml").write_text(config)
+    s = load_settings(tmp_path / "config.yml", env={}, facility_file=tmp_path / "none.yml")
+    assert s.beamline == "bmm" and s.kafka.group_id == "edgestream-bmm"
+    for name in ("edgestream", "edgestream-agent"):
+        (c,) = docs[("Deployment", name)]["spec"]["template"]["spec"]["containers"]
+        args = build_parser().parse_args(c["args"])
+        assert args.verb in ("serve", "agent")
+    serve = build_parser().parse_args(
+        docs[("Deployment", "edgestream")]["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert serve.metrics_port == 9464 and serve.live_port == 8765
+    svc = docs[("Service", "edgestream")]
+    assert {p["port"] for p in svc["spec"]["ports"]} == {9464, 8765}
+
+
+@pytest.mark.parametrize("unit", ["edgestream.service", "edgestream-agent.service"])
+def test_systemd_units_run_real_commands(unit: str) -> None:
+    text = (OPS / "systemd" / unit).read_text().replace("\\\n", " ")
+    (line,) = [x for x in text.splitlines() if x.startswith("ExecStart=")]
+    argv = shlex.split(line.split("=", 1)[1].replace("${SAMPLE}", "S")
+                       .replace("${QSERVER_URI}", "http://q"))
+    assert argv[0].endswith("/edgestream")
+    build_parser().parse_args(argv[1:])
+    assert "Restart=on-failure" in text and "NoNewPrivileges=true" in text
