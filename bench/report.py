@@ -146,8 +146,9 @@ def profile_lines(prof: dict[str, Any], n: int = 15) -> list[str]:
              f"{prof.get('broker')}: {prof.get('busy_s')} s busy, {prof.get('waiting_s')} s "
              "waiting (locks, sockets: group join, fetch, acks). Cumulative time per step:", "",
              "| step | cumulative s (waits inside included) | vs busy time |", "|---|---|---|"]
-    lines += [f"| {label} | {s:.3f} | {100 * s / busy:.1f} % |"
-              for label, s in prof.get("steps_cumulative_s", {}).items()]
+    for label, s in prof.get("steps_cumulative_s", {}).items():
+        depth = (len(label) - len(label.lstrip())) // 2
+        lines.append(f"| {'· ' * depth}{label.strip()} | {s:.3f} | {100 * s / busy:.1f} % |")
     lines += ["", "Top functions by own time (waits left out):", "",
               "| function | calls | own s | cumulative s | share of busy |",
               "|---|---|---|---|---|"]
@@ -195,7 +196,8 @@ def markdown(results: dict[str, Any]) -> str:
     for title, fn, data in sections:
         out += ["", f"#### {title}", "", *fn(data)]
     out += ["", "#### Targets", "", "| target | measured | met |", "|---|---|---|"]
-    out += [f"| {t['target']} | {t['measured']} | {t['met']} |" for t in targets(results)]
+    out += [f"| {_cell(t['target'])} | {_cell(t['measured'])} | {t['met']} |"
+            for t in targets(results)]
     return "\n".join(out) + "\n"
 
 
@@ -237,6 +239,11 @@ def plot(results: dict[str, Any], path: Path) -> str | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return None
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|")
 
 
 def _pct(x: float | None) -> str:

@@ -206,6 +206,7 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
             summary = {"interrupted": True}
             t_beam = time.monotonic()
         elapsed = max(1e-9, time.monotonic() - t_beam)
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)  # clients see the broker go
         stop.set()
         for t in threads:
             t.join(timeout=10)

@@ -24,6 +24,7 @@ import numpy as np
 
 N_WIDTHS = 20
 COARSE_WIDTHS = 5
+ANCHOR = 1.0  # weight of the level anchors at the segment ends, in points
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def _fit(s: np.ndarray, y: np.ndarray, wt: np.ndarray) -> tuple[np.ndarray, ...]
     The first and last points also anchor the two levels (a pseudo-point each at s = 0
     and s = 1): a segment ends on the plateaus, so a step may not invent levels beyond them.
     """
-    a0, a1 = wt[0], wt[-1]
+    a0, a1 = ANCHOR * wt[0], ANCHOR * wt[-1]
     n_ = wt.sum() + a0 + a1
     s1 = (wt * s).sum(-1) + a1
     s2 = (wt * s * s).sum(-1) + a1

@@ -297,7 +297,7 @@ def plot(c: Comparison, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11.5, 4.8))
     for curve, label, color in ((c.grid_curve, "uniform grid", "tab:gray"),
                                 (c.kmeans_curve, "k-means (bmm-agents)", "tab:orange")):
         n = sorted(curve)
@@ -324,10 +324,11 @@ def plot(c: Comparison, path: Path) -> Path:
         ax2.axvline(b, color="k", ls=":", lw=1)
     for b in ex["found"]:
         ax2.axvline(b, color="tab:blue", lw=1)
-    fig.colorbar(sc, ax=ax2, pad=0.12, label="scan order")
+    fig.colorbar(sc, ax=ax2, location="bottom", pad=0.22, shrink=0.6, aspect=30,
+                 label="scan order")
     ax2.set_xlabel("x (mm)")
     ax2.set_ylabel(c.response.source)
-    ax2.set_title(f"ours on sample 1: {len(ex['x'])} scans")
+    ax2.set_title(f"ours on sample 1: {len(ex['x'])} scans (dotted: true, solid: found)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

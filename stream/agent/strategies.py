@@ -7,6 +7,7 @@ baseline of bmm-agents lives in ``kmeans.py``.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,8 +131,9 @@ class BoundaryStrategy(Strategy):
     def propose(self, m: Measurements, n: int) -> list[Proposal]:
         posts = self.posteriors(m)
         todo = sorted(self.unresolved(posts), key=lambda b: b.p_within(self.tolerance))
-        out: list[Proposal] = []
-        for b in todo[:n]:
+        out = [Proposal(x, 0.0, "the plateau between two boundaries has no point of its own "
+                        "yet: the steps' levels need one") for x in self._plateaus(m, posts)]
+        for b in todo[:max(0, n - len(out))]:
             if not b.significant:
                 xs = np.unique(m.x[(m.x >= b.span[0]) & (m.x <= b.span[1])])
                 g = int(np.argmax(np.diff(xs))) if len(xs) > 1 else 0
@@ -153,6 +155,17 @@ class BoundaryStrategy(Strategy):
                 f"{b.p_within(self.tolerance):.2f}: most informative point"))
         if len(posts) < self.n_boundaries and len(out) < n:
             out += self._widest_gap(m, n - len(out))
+        return out
+
+    def _plateaus(self, m: Measurements, posts: list[BoundaryPosterior]) -> list[float]:
+        """Middles of plateaus between found boundaries (beyond 3 widths of each) that no
+        measurement has touched: a level read off a slope would bias both centres."""
+        found = [b.best for b in posts if b.significant]
+        out = []
+        for (c0, w0), (c1, w1) in itertools.pairwise(found):
+            lo, hi = c0 + 3 * w0, c1 - 3 * w1
+            if hi > lo and not np.any((m.x >= lo) & (m.x <= hi)):
+                out.append(self.bounds.clip(0.5 * (lo + hi)))
         return out
 
     def _plateau(self, m: Measurements, b: BoundaryPosterior) -> float | None:
