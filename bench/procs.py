@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,11 +57,17 @@ def memory_mb(pid: int) -> dict[str, float]:
 def write_service_config(path: Path, bootstrap: str, topics: list[str], group: str,
                          publish_derived: bool = True, client: dict[str, Any] | None = None
                          ) -> Path:
-    """The service's settings: its defaults, except topics, group and fast group timeouts
+    """The service's settings: its defaults, except the topics, group and fast group timeouts
     (and ``publish_derived`` / ``kafka.client`` when asked). INFO logging: the service then
-    logs its start-up, plugins and partition assignments only."""
+    logs its start-up, plugins and partition assignments only.
+
+    The topics are given as a pattern, as in production (``topic_pattern``): with an explicit
+    ``topics`` list kafka-python 3.0.12 often (1 in 3 on Apache Kafka here) joins the group
+    before it has the topic's metadata, is assigned nothing and idles for good."""
+    pattern = "^(" + "|".join(re.escape(t) for t in topics) + ")$"
     cfg = {"beamline": "bench", "log_level": "INFO",
-           "kafka": {"bootstrap_servers": bootstrap, "topics": topics, "group_id": group,
+           "kafka": {"bootstrap_servers": bootstrap, "topics": [], "topic_pattern": pattern,
+                     "group_id": group,
                      "publish_derived": publish_derived, "client": dict(client or {}),
                      **FAST_GROUP_SETTINGS}}
     path.write_text(yaml.safe_dump(cfg))
@@ -158,8 +165,10 @@ class AnnotationReader(threading.Thread):
     def __init__(self, bootstrap: str, topic: str, pid: int | None = None,
                  deadletter: str | None = None) -> None:
         super().__init__(daemon=True)
+        # a short fetch wait: Tansu answers a fetch only after fetch_max_wait_ms when it had
+        # nothing at the time (no long-poll wake-up); receive times must be close to sends
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                      enable_auto_commit=False,
+                                      enable_auto_commit=False, fetch_max_wait_ms=10,
                                       max_partition_fetch_bytes=16 * 1024 * 1024)
         self.topic = topic
         tps = [TopicPartition(t, 0) for t in (topic, deadletter) if t]

@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(a.config, facility_file=Path(os.devnull))
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # as edgestream.cli does
     models = bench_models(a.plugins)
     logging.getLogger("bench.service").info("plugins: %s", ", ".join(m.name for m in models))
     service = AnnotationService(settings, Pipeline(settings, models, Metrics()))

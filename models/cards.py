@@ -109,14 +109,31 @@ def _jsonable(x: Any) -> Any:
     raise TypeError(type(x).__name__)
 
 
-def _standards_axis(ax: Any, rows: list[dict], key: str, title: str) -> None:
+def _standards_axis(ax: Any, rows: list[dict], title: str) -> None:
+    """Each standard's reading: a bar (numeric outputs, with the formal valence marked) or a
+    line of text (class or candidates); "(OOD)" where the plugin flagged it."""
     labels = [r["file"].replace(".txt", "").replace("_", " ") for r in rows]
-    vals = [(r["outputs"] or {}).get(key) for r in rows]
+    outs = [r["outputs"] or {} for r in rows]
     y = np.arange(len(rows))
-    ax.barh(y, [v if isinstance(v, (int, float)) else 0 for v in vals], color="tab:blue")
-    for i, r in enumerate(rows):
-        o = r["outputs"] or {}
-        text = f"{o.get('value')}" + (" (OOD)" if o.get("ood") else "")
+    numeric = all(isinstance(o.get("value"), (int, float)) for o in outs)
+    if numeric:
+        ax.barh(y, [o["value"] for o in outs], xerr=[o.get("uncertainty") or 0 for o in outs],
+                color="tab:blue", alpha=0.7)
+        ax.plot([r["formal_valence"] for r in rows], y, "k|", ms=18, mew=2,
+                label="formal valence")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_xlim(-0.2, 3.5)
+    else:
+        ax.set_xticks([])
+        ax.set_xlim(0, 1)
+    for i, o in enumerate(outs):
+        if numeric:
+            text = f"{o['value']:.2f}"
+        elif "candidates" in o:
+            text = ", ".join(f"{c['formula']}" for c in o["candidates"][:3])
+        else:
+            text = f"{o.get('value')} (p={o.get('probability')})"
+        text += " (OOD)" if o.get("ood") else ""
         ax.text(0.02, i, text, va="center", fontsize=7, transform=ax.get_yaxis_transform())
     ax.set_yticks(y, labels, fontsize=6)
     ax.set_title(title, fontsize=9)
@@ -155,7 +172,12 @@ def figure(folder: Path, family: str, panels: dict[str, Any]) -> None:
         axes[0].set_yticks(range(len(names)), names, fontsize=7)
         axes[0].set(xlabel="predicted", ylabel="label",
                     title=f"test confusion, bal. acc. {panels['bacc']:.3f}")
-        axes[1].axis("off")
+        for k, (name, spectrum) in enumerate(panels["class_means"].items()):
+            axes[1].plot(panels["grid"], spectrum + 0.5 * k, lw=1)
+            axes[1].text(panels["grid"][-1], spectrum[-1] + 0.5 * k, name, fontsize=7,
+                         ha="right", va="bottom")
+        axes[1].set(xlabel="energy (eV, calibrated)", ylabel="normalized μ (offset)",
+                    title="mean training spectrum per motif (FEFF, calibrated)")
     else:
         grid = panels["grid"]
         for k, (t, p, name) in enumerate(panels["examples"]):
@@ -164,12 +186,12 @@ def figure(folder: Path, family: str, panels: dict[str, Any]) -> None:
             axes[0].text(grid[-1], t[-1] + 0.6 * k, name, fontsize=6, ha="right", va="bottom")
         axes[0].set(xlabel="energy (eV, calibrated)", ylabel="normalized μ (offset)",
                     title="forward model: FEFF (black) vs predicted (red), test")
-        ks = np.arange(1, len(panels["topk"]) + 1)
-        axes[1].plot(ks, panels["topk"], "o-")
-        axes[1].set(xlabel="k", ylabel="fraction of test queries", ylim=(0, 1.02),
-                    title=f"screening top-k ({panels['candidates']} candidates)")
-    _standards_axis(axes[2], panels["standards"], panels.get("standards_key", "value"),
-                    "measured standards (foil-calibrated)")
+        for name, values in panels["topk"].items():
+            axes[1].plot([1, 5, 10], values, "o-", label=name)
+        axes[1].legend(fontsize=7)
+        axes[1].set(xlabel="k", ylabel="true material within top k", ylim=(0, 1.02),
+                    title="screening, test materials (±2 eV, noise)")
+    _standards_axis(axes[2], panels["standards"], "measured standards (foil-calibrated)")
     fig.tight_layout()
     fig.savefig(folder / "card.png", dpi=90)
     plt.close(fig)

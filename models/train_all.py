@@ -138,8 +138,11 @@ def run_motif(data: CuKData, pools: dict, ref: OodReference, args: argparse.Name
                                                          "rows_true_cols_predicted":
                                                          res.confusion.tolist()},
             "onnx_parity_max_abs_diff": diff, "ood": {"max_spread": max_spread}}
-    panels = {"confusion": res.confusion, "classes": res.classes,
-              "bacc": res.metrics["test_balanced_accuracy"]}
+    tr = data.rows("train")
+    x_tr = clean(data.work[tr])
+    panels = {"confusion": res.confusion, "classes": res.classes, "grid": GRID,
+              "bacc": res.metrics["test_balanced_accuracy"],
+              "class_means": {c: x_tr[data.motif[tr] == c].mean(0) for c in res.classes}}
     return _finish(folder, _plugin("edgestream_plugins.motif:CuKMotif"), card, panels,
                    "motif")
 
@@ -202,11 +205,15 @@ def run_screening(data: CuKData, ref: OodReference, args: argparse.Namespace,
     val_top = [sum(rank_metrics(em + w * spec, idx, (1, 5)).values()) for w in weights]
     weight = weights[int(np.argmax(val_top))]
     truth, spec, em = scores["test"]
+    idx_t = np.searchsorted(names, truth)
     metrics = dict(res.metrics)
     metrics |= _screen_metrics(spec, em, weight, truth, names)
     sub = _subset_500(names, np.unique(truth), args.seed)
     metrics |= {k.replace("test_", "test500_"): v
                 for k, v in _screen_metrics(spec, em, weight, truth, names, sub).items()}
+    feff = library_profiles(material_mean(clean(data.work), data.material, data.weight)[1])
+    metrics |= {f"test_{k}_oracle_feff_library": v for k, v in rank_metrics(
+        spectral_scores(queries(data, "test", seed=args.seed + 11)[1], feff), idx_t).items()}
     best = (em + weight * spec).max(axis=1)
     min_score = float(np.quantile(best, 0.005))
     metrics |= {"candidates": len(names), "candidates_subset": len(sub),
@@ -250,7 +257,10 @@ def run_screening(data: CuKData, ref: OodReference, args: argparse.Namespace,
     examples = [(res.target[i], res.predicted[i], f"{data.material[i]} {data.formula[i]}")
                 for i in pick[np.linspace(0, len(pick) - 1, 5).astype(int)]]
     panels = {"grid": GRID, "examples": examples, "candidates": len(names),
-              "topk": [metrics["test_top1"], metrics["test_top5"], metrics["test_top10"]]}
+              "topk": {f"{len(names)} candidates": [metrics[f"test_top{k}"] for k in (1, 5, 10)],
+                       "500 candidates": [metrics[f"test500_top{k}"] for k in (1, 5, 10)],
+                       "FEFF spectra as library (bound)": [
+                           metrics[f"test_top{k}_oracle_feff_library"] for k in (1, 5, 10)]}}
     return _finish(folder, _plugin("edgestream_plugins.screening:CuKScreening"), card,
                    panels, "screening")
 

@@ -74,6 +74,7 @@ def train_forward(data: CuKData, *, members: int = 5, epochs: int = 200, seed: i
     nets = []
     with tqdm(total=members * epochs, desc="forward") as bar:
         for m in range(members):
+            torch.manual_seed(seed + 1000 * m)  # the init too, whatever ran before
             net = MLP(mean, std, len(GRID), hidden=hidden, dropout=dropout)
             net, _ = train_member(net, draw, loss_fn, validate, epochs=epochs, lr=2e-3,
                                   batch=128, seed=seed + 1000 * m, bar=bar)

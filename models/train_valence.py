@@ -94,6 +94,7 @@ def train_valence(data: CuKData, pools: dict[str, Pool], *, members: int = 5, ep
     nets = []
     with tqdm(total=members * epochs, desc="valence") as bar:
         for m in range(members):
+            torch.manual_seed(seed + 1000 * m)  # the init too, whatever ran before
             net = MLP(mean, std, 1, hidden=(128, 64), dropout=0.1)
             net, _ = train_member(net, draw, loss_fn, validate, epochs=epochs,
                                   seed=seed + 1000 * m, bar=bar)
@@ -113,6 +114,18 @@ def train_valence(data: CuKData, pools: dict[str, Pool], *, members: int = 5, ep
         sel = data.source[te] == src
         metrics[f"test_mae_{src}"] = float(np.mean(np.abs(out_clean.mean(1)[sel] - y_te[sel])))
     metrics["test_uncertainty_mean"] = float(out_clean.std(1).mean())
+    metrics["baseline_constant_median_mae"] = float(np.mean(np.abs(
+        np.median(data.valence[tr_rows]) - y_te)))
+    metrics["baseline_extra_trees_mae"] = _extra_trees(data, tr_rows, te)
     return ValenceResult(model, metrics, y_te, out_clean.mean(1), out_clean.std(1),
                          data.source[te])
 
+
+
+def _extra_trees(data: CuKData, tr: np.ndarray, te: np.ndarray) -> float:
+    """Reference: extra-trees regressor on clean (unaugmented) spectra, same split."""
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    model = ExtraTreesRegressor(200, min_samples_leaf=2, n_jobs=1, random_state=0)
+    model.fit(clean(data.work[tr]), data.valence[tr])
+    return float(np.mean(np.abs(model.predict(clean(data.work[te])) - data.valence[te])))

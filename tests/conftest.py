@@ -14,6 +14,7 @@ stopped by PID at session end. Nothing here needs Java or the network at collect
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -26,6 +27,13 @@ from brokers import (
     start_tansu,
     unique_topic_prefix,
 )
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (CI is reproducible; a failure seen once
+# is seen again); HYPOTHESIS_PROFILE=explore searches afresh.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

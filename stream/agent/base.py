@@ -68,7 +68,6 @@ class Agent(ABC):
         self.runs = RunIndex(position_keys=position_keys)
         self.samples: dict[str, SampleState] = {}
         self.on_report = on_report
-        self.sent: list[Suggestion] = []
         self._waiting: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.RLock()
 
@@ -165,7 +164,6 @@ class Agent(ABC):
             for s in out:
                 st.pending[s.uid] = s
                 st.suggestions.append(s)
-            self.sent += out
         for t in self.transports:
             try:
                 t.send(out)

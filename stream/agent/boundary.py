@@ -25,6 +25,7 @@ import numpy as np
 N_WIDTHS = 20
 COARSE_WIDTHS = 5
 ANCHOR = 1.0  # weight of the level anchors at the segment ends, in points
+PRIOR_DOF = 4.0  # how much the given noise floor counts against the scatter seen
 
 
 @dataclass(frozen=True)
@@ -285,9 +286,9 @@ def _segment_posterior(xs: np.ndarray, ys: np.ndarray, ws: np.ndarray, centers: 
                        widths: np.ndarray) -> BoundaryPosterior:
     s = _logistic((xs[None, None, :] - centers[:, None, None]) / widths[None, :, None])
     chi2, left, right = _fit(s, ys, ws)
-    # Misfit beyond the noise widens it all (shrunk towards 1 by 4 pseudo-degrees of
-    # freedom, so a handful of points cannot swing it).
-    scale2 = max(1.0, (float(chi2.min()) + 4.0) / (max(0, len(xs) - 4) + 4.0))
+    # Scatter beyond the assumed noise widens it all (shrunk towards 1 by PRIOR_DOF
+    # pseudo-degrees of freedom, so two or three points cannot swing it).
+    scale2 = max(1.0, (float(chi2.min()) + PRIOR_DOF) / (max(0, len(xs) - 4) + PRIOR_DOF))
     logp = -0.5 * chi2 / scale2
     post = np.exp(logp - logp.max())
     post /= post.sum()

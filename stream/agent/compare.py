@@ -5,7 +5,8 @@ samples, for a uniform grid, the bmm-agents k-means baseline and ours.
    simulated by the gradient stage, annotated by the real pipeline with the installed
    plugins, and the quantity of interest is read from the annotations exactly as the agent
    reads it (``QuantitySpec``). The table of values (``repeats`` per mixing fraction) and
-   of normalized spectra is the noise and response model.
+   of normalized spectra is the noise and response model; ``sessions`` tables, each with
+   its own flux and edge step, serve the samples in turn.
 2. **Samples.** ``n_samples`` gradient samples with random boundary positions and widths
    (``GradientSample.random``). A scan at x draws a measured value of the mixture at x.
 3. **Methods.** Every method's data go through the same estimator (``boundary.locate``).
@@ -162,7 +163,7 @@ def run(strategy: Strategy, measure: Simulated, max_scans: int) -> Trace:
 class Comparison:
     tolerance: float
     n_samples: int
-    response: Response
+    responses: list[Response]  # one per simulated session (flux, edge step), samples in turn
     ours_scans: list[int]
     ours_ok: list[bool]
     grid_curve: dict[int, float]  # N -> fraction of samples located
@@ -170,6 +171,14 @@ class Comparison:
     example: dict[str, Any]
     seconds: float
     ours_budget: int = 40
+
+    @property
+    def response(self) -> Response:
+        return self.responses[0]
+
+    def noise(self) -> str:
+        n = sorted(r.noise() for r in self.responses)
+        return f"{n[0]:.3g}" if len(n) == 1 else f"{n[0]:.3g}-{n[-1]:.3g} ({len(n)} sessions)"
 
     @property
     def precision(self) -> float:
@@ -189,7 +198,8 @@ class Comparison:
 
     def as_dict(self) -> dict[str, Any]:
         return {"tolerance_mm": self.tolerance, "n_samples": self.n_samples,
-                "quantity": self.response.source, "noise": self.response.noise(),
+                "quantity": self.response.source,
+                "noise": [r.noise() for r in self.responses],
                 "precision": self.precision, "ours_scans_mean": float(np.mean(self.ours_scans)),
                 "ours_scans_max": int(max(self.ours_scans)), "ours_scans": self.ours_scans,
                 "grid_scans": self.needed(self.grid_curve),
@@ -212,7 +222,7 @@ class Comparison:
                 ("ours (boundary posterior)", f"{mean:.1f}", f"max {max(self.ours_scans)}")]
         head = (f"Scans to locate both valence boundaries within ±{self.tolerance:g} mm in "
                 f"{self.precision:.0%} of {n} random gradient samples (60 mm; quantity "
-                f"{self.response.source}, measured noise {self.response.noise():.3g})")
+                f"{self.response.source}, measured noise {self.noise()})")
         lines = [head, f"{'method':<28}{'scans':>8}  {'first reached':>14}"]
         lines += [f"{a:<28}{b:>8}  {c:>14}" for a, b, c in rows]
         lines.append("(scans: where the success rate, made monotone in N, reaches ours and "
@@ -239,7 +249,8 @@ def monotone(values: list[float]) -> list[float]:
 
 
 def compare(n_samples: int = 20, tolerance: float = 0.5, seed: int = 1,
-            spec: QuantitySpec | None = None, response: Response | None = None,
+            spec: QuantitySpec | None = None,
+            response: Response | list[Response] | None = None, sessions: int = 4,
             max_scans: int = 121, kmeans_budget: int = 121, eval_step: int = 1,
             ours_budget: int = 40) -> Comparison:
     """Run the three methods on ``n_samples`` random samples (see the module docstring).
@@ -249,8 +260,10 @@ def compare(n_samples: int = 20, tolerance: float = 0.5, seed: int = 1,
     confidence rule or after ``ours_budget`` scans, whichever comes first."""
     t0 = time.perf_counter()
     spec = spec or QuantitySpec()
-    response = response or measure_response(spec, seed=seed)
-    floor = max(response.noise(), 0.02 * response.span())
+    if isinstance(response, Response):
+        responses = [response]
+    else:  # each session draws its own flux and edge step: the noise differs between them
+        responses = response or [measure_response(spec, seed=seed + k) for k in range(sessions)]
     rng = np.random.default_rng(seed)
     samples = [GradientSample.random(rng) for _ in range(n_samples)]
     bounds = Bounds(0.0, 60.0)
@@ -258,6 +271,8 @@ def compare(n_samples: int = 20, tolerance: float = 0.5, seed: int = 1,
     grid_hits: dict[int, int] = {}
     km_hits: dict[int, int] = {}
     for i, sample in enumerate(samples):
+        response = responses[i % len(responses)]
+        floor = max(response.noise(), 0.02 * response.span())
         measure = Simulated(sample, response, np.random.default_rng(seed * 1000 + i))
         ours = BoundaryStrategy(bounds, 2, tolerance, floor, max_scans=ours_budget)
         tr = run(ours, measure, ours_budget)
@@ -279,7 +294,7 @@ def compare(n_samples: int = 20, tolerance: float = 0.5, seed: int = 1,
             km_hits[n] = km_hits.get(n, 0) + _located(ktr.measurements(n), sample, tolerance,
                                                       floor)
     return Comparison(
-        tolerance, n_samples, response, ours_scans, ours_ok,
+        tolerance, n_samples, responses, ours_scans, ours_ok,
         {n: h / n_samples for n, h in grid_hits.items()},
         {n: h / n_samples for n, h in km_hits.items()}, example, time.perf_counter() - t0,
         ours_budget)
@@ -318,17 +333,18 @@ def plot(c: Comparison, path: Path) -> Path:
     ax2b = ax2.twinx()
     ax2b.plot(xs, ex["sample"].valence(xs), color="0.7", lw=2, label="true valence")
     ax2b.set_ylabel("true mean valence")
-    order = np.arange(len(ex["x"]))
-    sc = ax2.scatter(ex["x"], ex["y"], c=order, cmap="viridis", zorder=3, s=22)
+    ax2.scatter(ex["x"], ex["y"], color="tab:blue", zorder=3, s=22)
+    for k, (x, y) in enumerate(zip(ex["x"], ex["y"], strict=True)):  # scan order
+        ax2.annotate(str(k + 1), (x, y), xytext=(3, 4), textcoords="offset points",
+                     fontsize=7, color="0.25")
     for b in ex["sample"].boundaries:
         ax2.axvline(b, color="k", ls=":", lw=1)
     for b in ex["found"]:
         ax2.axvline(b, color="tab:blue", lw=1)
-    fig.colorbar(sc, ax=ax2, location="bottom", pad=0.22, shrink=0.6, aspect=30,
-                 label="scan order")
     ax2.set_xlabel("x (mm)")
     ax2.set_ylabel(c.response.source)
-    ax2.set_title(f"ours on sample 1: {len(ex['x'])} scans (dotted: true, solid: found)")
+    ax2.set_title(f"ours on sample 1: {len(ex['x'])} scans, numbered in order "
+                  "(dotted: true, solid: found)", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

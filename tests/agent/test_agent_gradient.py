@@ -102,3 +102,17 @@ def test_compare_command_writes_json(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "ours (boundary posterior)" in out
     assert json.loads((tmp_path / "c.json").read_text())["tolerance_mm"] == 1.0
+
+
+def test_the_committed_end_members_are_rebuilt_from_the_measured_spectra(tmp_path) -> None:
+    from pathlib import Path
+
+    from edgestream.agent.make_fixture import build
+
+    source = Path(__file__).parents[1] / "data" / "measured-cu-k"
+    fresh = EndMembers.load(build(source, tmp_path))
+    committed = EndMembers.load()
+    assert fresh.phases == committed.phases
+    assert np.array_equal(fresh.energy, committed.energy)
+    assert np.allclose(fresh.mu, committed.mu, atol=1e-6)  # stored as float32
+    assert (tmp_path / "LICENSE.xraylarch").exists()

@@ -1,0 +1,35 @@
+"""The new verbs: ``agent``, ``compare-agents``, and the live page flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgestream.cli import build_parser, main
+
+
+@pytest.mark.parametrize("verb", ["agent", "compare-agents", "serve", "demo"])
+def test_help(verb: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([verb, "--help"])
+    assert exc.value.code == 0
+    assert "usage: edgestream" in capsys.readouterr().out
+
+
+def test_agent_flags() -> None:
+    a = build_parser().parse_args(
+        ["agent", "--sample", "S", "--strategy", "uncertainty", "--quantity", "motif.probability",
+         "--bounds", "-5", "5", "--qserver", "http://q", "--adjudicator", "--dry-run"])
+    assert (a.sample, a.strategy, a.quantity, a.bounds) == ("S", "uncertainty",
+                                                            "motif.probability", [-5.0, 5.0])
+    assert a.adjudicator and a.dry_run and a.tolerance == 0.5
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["agent", "--strategy", "random"])
+
+
+def test_live_and_compare_flags() -> None:
+    s = build_parser().parse_args(["serve", "--live-port", "8765"])
+    assert s.live_port == 8765 and s.live_host == "127.0.0.1"
+    d = build_parser().parse_args(["demo"])
+    assert d.live_port == 8765 and not d.no_agent and not d.no_compare
+    c = build_parser().parse_args(["compare-agents", "--samples", "25", "--plot", "-"])
+    assert c.samples == 25 and str(c.plot) == "-" and c.tolerance == 0.5
