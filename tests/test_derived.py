@@ -27,3 +27,5 @@ def test_derived_run_is_valid_and_deterministic():
     assert start["uid"] == derived_uid("orig") == DerivedRuns().on_annotation(
         annotation("orig"))[0][1]["uid"]
     assert derived.on_run_end("orig") == []
+    # A redelivered annotation gives the same derived event uid: consumers can drop it.
+    assert docs[2][1]["uid"] == DerivedRuns().on_annotation(annotation("orig"))[2][1]["uid"]

@@ -82,20 +82,13 @@ def index_nearest(x: np.ndarray, value: np.ndarray) -> np.ndarray:
 def _count_le(x: np.ndarray, q: np.ndarray, n_valid: np.ndarray) -> np.ndarray:
     """Per row, how many of ``x[b, :n_valid[b]]`` are ``<= q[b, j]`` (a batched searchsorted).
 
-    A vectorised bisection: log2(m) steps over the whole batch, exact (no offsets added to
-    the energies, so no rounding can reorder points).
+    One ``np.searchsorted`` per row: exact (no offsets added to the energies, so no rounding
+    can reorder points), and at ~2 µs a row faster than a vectorised bisection over the batch.
     """
-    lo = np.zeros(q.shape, dtype=np.intp)
-    hi = np.broadcast_to(np.asarray(n_valid, dtype=np.intp)[:, np.newaxis], q.shape).copy()
-    last = x.shape[1] - 1
-    while True:
-        active = lo < hi
-        if not active.any():
-            return lo
-        mid = (lo + hi) // 2
-        go_right = np.take_along_axis(x, np.minimum(mid, last), axis=1) <= q
-        lo = np.where(active & go_right, mid + 1, lo)
-        hi = np.where(active & ~go_right, mid, hi)
+    out = np.empty(q.shape, dtype=np.intp)
+    for b, m in enumerate(np.asarray(n_valid, dtype=np.intp)):
+        out[b] = np.searchsorted(x[b, :m], q[b], side="right")
+    return out
 
 
 def interp_rows(
@@ -178,21 +171,54 @@ def smooth_lorentzian(
     x0 = np.where(k < npts[:, None], x0, xmax[:, None])
     y0 = interp_rows(x0, x, y, n_valid)
     # Larch pads with y0[N-1..1] in front and y0[N-1..0] behind (reflections of unequal length).
-    j = np.arange(3 * width - 1)
     n = npts[:, None]
-    src = np.where(j < n - 1, n - 1 - j, np.where(j < 2 * n - 1, j - (n - 1), 3 * n - 2 - j))
-    padded_ok = j < 3 * n - 1
-    y1 = np.where(padded_ok, np.take_along_axis(y0, np.clip(src, 0, width - 1), 1), 0.0)
-    sigma = (xstep * (1.0 / xstep))[:, None]  # Larch's sigma in grid steps, rounded as Larch does
-    w = np.arange(2 * width)
-    win = np.where(w < 2 * n, 1.0 / (1 + ((w - n) / sigma) ** 2), 0.0)
-    win /= win.sum(axis=1, keepdims=True)
-    size = 5 * width
-    conv = np.fft.irfft(np.fft.rfft(y1, size) * np.fft.rfft(win, size), size)
+    if np.all(npts == width):  # the usual batch: one grid length, plain slices
+        y1 = np.concatenate([y0[:, :0:-1], y0, y0[:, ::-1]], axis=1)
+    else:
+        j = np.arange(3 * width - 1)
+        src = np.where(j < n - 1, n - 1 - j, np.where(j < 2 * n - 1, j - (n - 1), 3 * n - 2 - j))
+        padded_ok = j < 3 * n - 1
+        y1 = np.where(padded_ok, np.take_along_axis(y0, np.clip(src, 0, width - 1), 1), 0.0)
+    sigma = xstep * (1.0 / xstep)  # Larch's sigma in grid steps, rounded as Larch does
+    # Only full-convolution indices 2N-1 .. 3N-2 are kept, and the full convolution ends at
+    # 5N-3: a circular convolution of length >= 3N-1 leaves them unwrapped (5N would be the
+    # zero-padded linear one). Rows of one grid length share their window's transform.
+    size = _fast_length(3 * width - 1)
+    win_f = _lorentzian_windows(npts, sigma, width, size)
+    conv = np.fft.irfft(np.fft.rfft(y1, size) * win_f, size)
     # np.convolve(win, y1, 'valid') keeps full-convolution indices 2N-1 .. 3N-2
     smooth0 = np.take_along_axis(conv, np.minimum(2 * n - 1 + k, size - 1), 1)
     smooth0 = np.where(k < n, smooth0, smooth0[np.arange(n_rows), npts - 1][:, None])
     return interp_rows(x, x0, smooth0, npts)
+
+
+def _fast_length(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n (pocketfft is fastest on those)."""
+    best = 1 << max(0, int(n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _lorentzian_windows(npts: np.ndarray, sigma: np.ndarray, width: int, size: int
+                        ) -> np.ndarray:
+    """rfft of Larch's normalized Lorentzian window (2N points, half-width sigma grid steps)
+    for each row, computed once per distinct (N, sigma)."""
+    keys = np.stack([npts.astype(float), sigma], axis=1)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    n = uniq[:, 0:1]
+    w = np.arange(2 * width)
+    win = np.where(w < 2 * n, 1.0 / (1 + ((w - n) / uniq[:, 1:2]) ** 2), 0.0)
+    win /= win.sum(axis=1, keepdims=True)
+    return np.fft.rfft(win, size)[inverse.reshape(-1)]
 
 
 @dataclass(frozen=True)
@@ -230,7 +256,7 @@ def polyfit_rows(
     As numpy's ``Polynomial.fit`` (Larch's ``polyfit``), x is mapped to [-1, 1] over the fitted
     points. Unlike there, ``RowPolynomials`` also evaluates in that variable: converting to raw
     powers of E ~ 1e4 eV first (as Larch does) loses digits from degree 3 on.
-    All rows are solved at once by QR of stacked design matrices; a degree above the number
+    All rows are solved at once (batched normal equations); a degree above the number
     of points allows is lowered.
     """
     lo = np.maximum(lo, 0)
@@ -245,15 +271,22 @@ def polyfit_rows(
     x_lo, x_hi = x[rows, lo], x[rows, np.clip(hi - 1, lo, x.shape[1] - 1)]
     half = np.where(x_hi > x_lo, (x_hi - x_lo) / 2.0, 1.0)
     mid = (x_hi + x_lo) / 2.0
-    t = (x - mid[:, None]) / half[:, None]
-    powers = np.arange(ncoef)
-    used = powers[None, :] <= degree[:, None]
-    design = np.where(inside[:, :, None] & used[:, None, :], t[:, :, None] ** powers, 0.0)
-    # one extra row per unused coefficient pins it to zero and keeps R invertible
-    design = np.concatenate([design, np.where(used, 0.0, 1.0)[:, :, None] * np.eye(ncoef)], 1)
-    target = np.concatenate([np.where(inside, y, 0.0), np.zeros((len(x), ncoef))], 1)
-    q, r = np.linalg.qr(design)
-    coef_t = np.linalg.solve(r, np.einsum("bmk,bm->bk", q, target)[..., None])[..., 0]
+    # only the columns some row fits
+    c0, c1 = int(lo.min()), int(hi.max())
+    inside = inside[:, c0:c1]
+    t = np.where(inside, (x[:, c0:c1] - mid[:, None]) / half[:, None], 0.0)
+    used = np.arange(ncoef)[None, :] <= degree[:, None]
+    basis = np.empty((len(x), c1 - c0, ncoef))
+    basis[:, :, 0] = inside
+    for p in range(1, ncoef):
+        basis[:, :, p] = basis[:, :, p - 1] * t
+    basis *= used[:, None, :]
+    # Normal equations in t on [-1, 1] (condition number ~1e3 at degree 3, ~1e5 at 5: far
+    # inside float64), an order of magnitude cheaper than QR of the stacked design; a 1 on
+    # the diagonal of each unused coefficient pins it to zero.
+    gram = basis.transpose(0, 2, 1) @ basis + np.where(used, 0.0, 1.0)[:, :, None] * np.eye(ncoef)
+    rhs = (basis.transpose(0, 2, 1) @ np.where(inside, y[:, c0:c1], 0.0)[..., None])
+    coef_t = np.linalg.solve(gram, rhs)[..., 0]
     return RowPolynomials(coef_t, mid, half)
 
 
