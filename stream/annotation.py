@@ -68,7 +68,11 @@ def finite_or_none(value: Any) -> float | None:
 
 
 def rounded(values: np.ndarray, digits: int = 5) -> list[float | None]:
-    return [None if not math.isfinite(v) else v for v in np.round(values, digits).tolist()]
+    values = np.round(np.asarray(values, dtype=float), digits)
+    out: list[float | None] = values.tolist()
+    for i in np.flatnonzero(~np.isfinite(values)).tolist():  # usually none
+        out[i] = None
+    return out
 
 
 def to_json(annotation: dict[str, Any]) -> bytes:

