@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 DURATION ?= 60
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint kafka bench clean
+TRAIN_VENV ?= .venv-train
+TRAIN_BIN := $(TRAIN_VENV)/bin
+WORKERS ?= 2
+
+.PHONY: demo test test-fast lint kafka bench train clean
 
 demo: $(VENV)/.installed
 	$(BIN)/edgestream demo --duration $(DURATION)
@@ -32,6 +36,27 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# Rebuilds the Cu K-edge models (plugins/valence, motif, screening: .onnx, library, cards)
+# from ../shared on CPU. Every step is cached in ~/.cache/edgestream and resumes where it
+# stopped; a fresh machine spends most of the time in FEFF10 (hours on 2 cores: WORKERS=N).
+train: $(TRAIN_VENV)/.installed
+	$(TRAIN_BIN)/python -m edgestream_models.labels --processes $(WORKERS)
+	$(TRAIN_BIN)/python -m edgestream_models.site_features --omnixas
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 calibration --workers $(WORKERS)
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 generate --workers $(WORKERS)
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 collect
+	$(TRAIN_BIN)/python -m edgestream_models.calibration
+	$(TRAIN_BIN)/python -m edgestream_models.dataset build --processes $(WORKERS)
+	$(TRAIN_BIN)/python -m edgestream_models.train_all
+
+# torch (a CUDA build of several GB, run on the CPU here), matgl, pymatgen, feff10-rs: kept
+# out of the service's and the tests' environment.
+$(TRAIN_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_BIN)/python -m pip install -q --upgrade pip
+	$(TRAIN_BIN)/python -m pip install -q -e '.[training,test]'
+	touch $@
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -39,4 +64,4 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TRAIN_VENV) build *.egg-info .pytest_cache .ruff_cache

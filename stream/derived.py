@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import numpy as np
-from event_model import compose_run
+from event_model import compose_run, pack_event_page
 
 from edgestream.annotation import ANNOTATION_NAMESPACE
 
@@ -35,7 +35,24 @@ class DerivedRuns:
     def __init__(self) -> None:
         self._open: dict[str, tuple[Any, Any]] = {}
 
+    def on_annotations(self, annotations: list[dict[str, Any]]
+                       ) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(original run uid, name, document)`` for a batch of annotations: per run (in
+        order of first appearance), start and descriptor when the run is new, then one
+        ``event_page`` with its events (one Kafka message per run and batch instead of one
+        per spectrum)."""
+        by_run: dict[str, list[Document]] = {}
+        for a in annotations:
+            by_run.setdefault(a["ids"]["run_uid"], []).extend(self.on_annotation(a))
+        out: list[tuple[str, str, dict[str, Any]]] = []
+        for run_uid, run_docs in by_run.items():
+            out += [(run_uid, name, d) for name, d in run_docs if name != "event"]
+            events = [d for name, d in run_docs if name == "event"]
+            out.append((run_uid, "event_page", pack_event_page(*events)))
+        return out
+
     def on_annotation(self, annotation: dict[str, Any]) -> list[Document]:
+        """Start and descriptor when the run is new, then the annotation's event."""
         run_uid = annotation["ids"]["run_uid"]
         docs: list[Document] = []
         if run_uid not in self._open:

@@ -29,3 +29,20 @@ def test_derived_run_is_valid_and_deterministic():
     assert derived.on_run_end("orig") == []
     # A redelivered annotation gives the same derived event uid: consumers can drop it.
     assert docs[2][1]["uid"] == DerivedRuns().on_annotation(annotation("orig"))[2][1]["uid"]
+
+
+def test_a_batch_becomes_one_event_page_per_run():
+    derived = DerivedRuns()
+    batch = [annotation("r1"), annotation("r2"), annotation("r1")]
+    batch[2] = batch[2] | {"annotation_id": "a2"}
+    out = derived.on_annotations(batch)
+    assert [(r, n) for r, n, _ in out] == [
+        ("r1", "start"), ("r1", "descriptor"), ("r1", "event_page"),
+        ("r2", "start"), ("r2", "descriptor"), ("r2", "event_page")]
+    for _, name, doc in out:
+        event_model.schema_validators[getattr(event_model.DocumentNames, name)].validate(doc)
+    page = out[2][2]
+    assert page["seq_num"] == [1, 2] and page["data"]["annotation_id"] == ["a1", "a2"]
+    assert page["descriptor"] == out[1][2]["uid"]
+    later = derived.on_annotations([annotation("r1") | {"annotation_id": "a3"}])
+    assert [n for _, n, _ in later] == ["event_page"] and later[0][2]["seq_num"] == [3]

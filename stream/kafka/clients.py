@@ -23,6 +23,10 @@ TUNABLE_DEFAULTS = {"reconnect_backoff_max_ms": 1000, "retry_backoff_ms": 100}
 # by default) before the data of the others come back: that was the p99 latency at 100
 # spectra/s. 20 ms costs a few idle fetches per second per broker.
 CONSUMER_DEFAULTS = {"fetch_max_wait_ms": 20}
+# An annotation is 10-30 kB (the normalized spectrum): with the 16 kB default every one went
+# in a request of its own, and flushing 100 took 264 ms on Apache Kafka (acks=all); in 1 MB
+# batches, 14-31 ms.
+PRODUCER_DEFAULTS = {"batch_size": 1 << 20}
 
 
 def _common(k: KafkaSettings, drop: set[str]) -> dict[str, Any]:
@@ -51,7 +55,7 @@ def make_consumer(k: KafkaSettings, **extra: Any) -> KafkaConsumer:
 
 def make_producer(k: KafkaSettings, **extra: Any) -> KafkaProducer:
     """An idempotent producer that waits for all in-sync replicas."""
-    kwargs = _common(k, CONSUMER_ONLY) | {
+    kwargs = PRODUCER_DEFAULTS | _common(k, CONSUMER_ONLY) | {
         "bootstrap_servers": k.bootstrap_servers.split(","),
         "acks": "all",
         "linger_ms": 5,

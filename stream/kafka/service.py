@@ -223,9 +223,9 @@ class AnnotationService(ConsumerRebalanceListener):
             run_uid = a["ids"]["run_uid"]
             a["timing"]["published_at"] = now
             self._send(self._topic(k.annotations_topic, run_uid), run_uid, to_json(a))
-            if k.publish_derived:
-                for name, doc in self.derived.on_annotation(a):
-                    self._send(self._topic(k.derived_topic, run_uid), run_uid, encode(name, doc))
+        if k.publish_derived:
+            for run_uid, name, doc in self.derived.on_annotations(out.annotations):
+                self._send(self._topic(k.derived_topic, run_uid), run_uid, encode(name, doc))
         for run_uid in ended_runs:
             if k.publish_derived:
                 for name, doc in self.derived.on_run_end(run_uid):
