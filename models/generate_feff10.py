@@ -9,6 +9,12 @@
 Everything is cached per input (:mod:`edgestream_models.feff10`), so ``calibration`` and
 ``generate`` are resumable: run them again after a kill and finished sites are skipped.
 ``--edge L3`` does the same for the Cu L3 edge (cached apart, under ``feff10/L3``).
+
+    python -m edgestream_models.generate_feff10 --edge L3 omnixas --sites 600
+
+runs absorbing sites of the OmniXAS structures (the L-edge data set): ``--sites`` of them,
+one per material, drawn round-robin over (valence, motif) strata from the cached labels
+(``python -m edgestream_models.labels`` first) so that a run stopped early is still balanced.
 """
 
 from __future__ import annotations
@@ -90,6 +96,54 @@ def calibration_jobs(edge: str = "K", root: Path = OMNIXAS_ROOT) -> list[feff10.
                 "group": "calibration", "calibration": p.formula, "material": f"lit:{p.name}"}
             jobs.append(feff10.make_job(v.structure, i, f"calib/{p.name}/{lab}-{i:03d}",
                                         labels, edge=edge))
+    return jobs
+
+
+def omnixas_jobs(edge: str = "L3", n_sites: int = 600, seed: int = 0,
+                 root: Path = OMNIXAS_ROOT, labels: Path | None = None) -> list[feff10.Job]:
+    """``n_sites`` OmniXAS absorbing sites, one per material, stratified by (valence, motif).
+
+    Strata are visited round-robin (each shuffled with ``seed``), so the first k jobs cover
+    every stratum about equally; sites without a valence label are skipped.
+    """
+    from pymatgen.core import Structure
+
+    from edgestream_models.labels import cache_dir
+
+    path = labels or cache_dir("labels") / "omnixas_cu_k.jsonl"
+    if not path.exists():
+        raise SystemExit(f"{path} missing: run `python -m edgestream_models.labels` first")
+    poscars, sites = _load_omnixas(root)
+    strata: dict[tuple[str, str], list[tuple[str, int, dict[str, Any], str]]] = {}
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        options = [(int(i), lab) for i, lab in rec["sites"].items()
+                   if int(i) in sites.get(rec["id"], ()) and lab.get("valence") is not None]
+        if not options:
+            continue
+        i, lab = options[0]  # one site per material: materials, not sites, carry diversity
+        key = (f"{float(lab['valence']):g}", str(lab.get("motif")))
+        strata.setdefault(key, []).append((rec["id"], i, lab, rec.get("formula", "")))
+    rng = np.random.default_rng(seed)
+    queues = []
+    for key in sorted(strata):
+        members = strata[key]
+        queues.append([members[j] for j in rng.permutation(len(members))])
+    picked: list[tuple[str, int, dict[str, Any], str]] = []
+    while len(picked) < n_sites and any(queues):
+        for q in queues:
+            if q and len(picked) < n_sites:
+                picked.append(q.pop())
+    jobs = []
+    for mid, i, lab, formula in picked:
+        s = Structure.from_str(poscars[mid], fmt="poscar")
+        labels = {"group": "omnixas", "material": mid, "prototype": mid, "variant": "mp",
+                  "formula": formula, "formal_valence": float(lab["valence"]),
+                  "valence_method": lab.get("valence_method"), "cu_label": f"site{i}",
+                  "motif_expected": lab.get("motif"), "cn_expected": lab.get("cn"),
+                  "strain": 0.0, "sigma_disp": 0.0,
+                  "source": "OmniXAS structures.json.gz (Materials Project)"}
+        jobs.append(feff10.make_job(s, i, f"omnixas/{mid}/site{i:03d}", labels, edge=edge))
     return jobs
 
 
@@ -187,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=None, help="cache root (default: "
                     "${EDGESTREAM_CACHE:-~/.cache/edgestream}/feff10)")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("calibration", "generate"):
+    for name in ("calibration", "generate", "omnixas"):
         p = sub.add_parser(name)
         p.add_argument("--workers", type=int, default=2)
         p.add_argument("--retry-failed", action="store_true")
@@ -195,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "generate":
             p.add_argument("--prototypes", default="", help="comma-separated names (all)")
             p.add_argument("--limit", type=int, default=0, help="first N jobs only")
+        if name == "omnixas":
+            p.add_argument("--sites", type=int, default=600)
+            p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("status")
     p.add_argument("--prototypes", default="")
     p = sub.add_parser("collect")
@@ -213,13 +270,16 @@ def main(argv: list[str] | None = None) -> int:
                   f"{p.description}")
         return 0
     if args.cmd == "collect":
-        groups = ("prototype",) if args.no_calibration else ("prototype", "calibration")
+        groups = ("prototype",) if args.no_calibration else (
+            "prototype", "calibration", "omnixas")
         res = collect(args.out, args.edge, args.cache, groups)
         print(json.dumps(res, indent=1, default=str))
         return 0
     t0 = time.perf_counter()
     if args.cmd == "calibration":
         jobs = calibration_jobs(args.edge)
+    elif args.cmd == "omnixas":
+        jobs = omnixas_jobs(args.edge, args.sites, args.seed)
     else:
         names = [n for n in args.prototypes.split(",") if n]
         jobs = prototype_jobs(names, args.edge)

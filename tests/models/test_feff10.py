@@ -255,3 +255,27 @@ def test_real_feff_run_matches_sample(cu_fcc, tmp_path):
     energy, mu = feff10.run_feff(feff10.feff_input(cu_fcc, 0), tmp_path)
     ref_e, _, ref_mu = feff10.parse_xmu(XMU)
     assert np.allclose(energy, ref_e, atol=1e-3) and np.allclose(mu, ref_mu, atol=1e-4)
+
+
+def test_omnixas_sites_for_the_l_edge_set_are_stratified_one_per_material(tmp_path):
+    """Round-robin over (valence, motif): the first jobs cover every stratum; one site per
+    material; L3 input text; labels carried into the job."""
+    _pymatgen()
+    from edgestream_models.generate_feff10 import OMNIXAS_ROOT, omnixas_jobs
+
+    if not (OMNIXAS_ROOT / "structures.json.gz").exists():
+        pytest.skip(f"{OMNIXAS_ROOT} not present (../shared beside the clone)")
+    d = np.load(OMNIXAS_ROOT / "spectra.npz")
+    mids = list(dict.fromkeys(str(m) for m in d["material_id"]))[:6]
+    site = {str(m): int(i) for m, i in zip(d["material_id"], d["site_index"], strict=True)}
+    strata = [(1.0, "linear"), (1.0, "linear"), (2.0, "square_planar"),
+              (2.0, "square_planar"), (2.0, "square_planar"), (3.0, "square_planar")]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("\n".join(json.dumps({
+        "id": m, "formula": "X", "sites": {str(site[m]): {"valence": v, "motif": mo, "cn": 2}}})
+        for m, (v, mo) in zip(mids, strata, strict=True)))
+    jobs = omnixas_jobs("L3", n_sites=3, labels=labels)
+    assert len(jobs) == 3 and len({j.labels["material"] for j in jobs}) == 3
+    assert sorted((j.labels["formal_valence"], j.labels["motif_expected"]) for j in jobs) == [
+        (1.0, "linear"), (2.0, "square_planar"), (3.0, "square_planar")]
+    assert all(j.edge == "L3" and "L3" in j.inp.upper() for j in jobs)
