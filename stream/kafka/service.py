@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -113,6 +114,10 @@ class AnnotationService(ConsumerRebalanceListener):
             self.consumer.subscribe(pattern=k.topic_pattern, listener=self)
         log.info("consuming %s as group %s from %s (%s)", k.topics or k.topic_pattern,
                  k.group_id, k.bootstrap_servers, k.delivery)
+        # Models, sessions and modules loaded at start-up live as long as the service: out of
+        # the collector's sight, a full collection no longer walks them (48 ms pauses seen).
+        gc.collect()
+        gc.freeze()
         try:
             while not stop.is_set():
                 try:
