@@ -203,6 +203,22 @@ def compare_flags(p: argparse.ArgumentParser) -> None:
                    help="try every n-th grid size / k-means scan count (faster, coarser)")
 
 
+def cmd_library(args: argparse.Namespace) -> int:
+    """Featurize structures with M3GNet and append them (``edgestream_models.library``)."""
+    try:
+        from edgestream_models.library import main as library_main
+    except ImportError as exc:  # matgl/torch live in the training extra
+        print(f"edgestream library needs the training extra (pip install 'edgestream[training]'):"
+              f" {exc}", file=sys.stderr)
+        return 2
+    if args.action == "show":
+        return library_main(["show", str(args.paths[0])])
+    if args.library is None:
+        print("edgestream library add: --library PATH is required", file=sys.stderr)
+        return 2
+    return library_main(["add", *map(str, args.paths), "--library", str(args.library)])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgestream",
@@ -285,6 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--element")
     p.add_argument("--edge")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("library", help="add your own candidate structures to a Cu K screening "
+                       "library (CIF/POSCAR; needs the training extra for matgl)")
+    p.add_argument("action", choices=("add", "show"))
+    p.add_argument("paths", nargs="+", type=Path,
+                   help="add: CIF/POSCAR files; show: the library .npz")
+    p.add_argument("--library", type=Path, help="add: library .npz to append to (created)")
+    p.set_defaults(func=cmd_library)
 
     p = sub.add_parser("config", help="print the resolved settings (secrets masked)")
     _kafka_flags(p)

@@ -64,3 +64,16 @@ def test_every_verb_has_help(capsys):
             parser.parse_args([verb, "--help"])
         assert info.value.code == 0
         assert "usage: edgestream" in capsys.readouterr().out
+
+
+def test_library_verb_lists_the_shipped_candidates(capsys):
+    shipped = Path(__file__).resolve().parents[1] / "plugins" / "screening" / "library.npz"
+    assert main(["library", "show", str(shipped)]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) >= 500 and any(r.split("\t")[1] == "Cu2O" for r in rows)
+
+
+def test_library_add_without_a_target_is_a_usage_error(capsys, tmp_path):
+    assert main(["library", "add", str(tmp_path / "x.cif")]) == 2
+    err = capsys.readouterr().err
+    assert "--library" in err or "training extra" in err
