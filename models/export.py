@@ -39,7 +39,19 @@ def export_onnx(model: torch.nn.Module, n_in: int, path: Path, probe: np.ndarray
     diff = float(np.max(np.abs(onnx_out - torch_out)))
     if diff > PARITY_TOLERANCE:
         raise RuntimeError(f"{path.name}: ONNX differs from torch by {diff:.2e}")
+    # torch's answers on a few probe rows, beside the model: the test suite checks the shipped
+    # .onnx against them without torch installed (tests/plugins/test_cu_k_onnx_parity.py)
+    np.savez_compressed(parity_probe_path(path), x=probe[:PROBE_ROWS].astype(np.float32),
+                        torch=torch_out[:PROBE_ROWS].astype(np.float32), input_name=input_name)
     return diff
+
+
+PROBE_ROWS = 32
+
+
+def parity_probe_path(onnx_path: Path) -> Path:
+    """``<model>.parity.npz`` beside ``<model>.onnx``."""
+    return Path(onnx_path).with_suffix(".parity.npz")
 
 
 def fit_ood(train_x: np.ndarray, val_x: np.ndarray, path: Path) -> OodReference:
