@@ -226,6 +226,37 @@ def load_shifts(path: Path | None = None) -> dict[str, float]:
             if c in CODES and v.get("shift_ev") is not None}
 
 
+REFERENCE_VALENCE = {"Cu": 0.0, "Cu2O": 1.0, "CuO": 2.0}  # formula before ":" in "reference"
+
+
+def valence_shifts(code: str = "feff10", path: Path | None = None) -> dict[float, float]:
+    """``{formal valence: mean shift (eV)}`` of ``code``'s pairs, by reference compound.
+
+    For FEFF10 without SCF one global shift cannot fit (module docstring): Cu fcc needs
+    -4.2 eV, Cu2O -0.2 eV, CuO +2.5 eV. These per-valence shifts restore the measured order of
+    the edges (Cu(0) < Cu(I) < Cu(II)) that the potentials without self-consistency lose.
+    """
+    path = path or calibration_path()
+    pairs = json.loads(path.read_text()).get(code, {}).get("pairs", [])
+    by_valence: dict[float, list[float]] = {}
+    for p in pairs:
+        v = REFERENCE_VALENCE.get(str(p["reference"]).split(":")[0])
+        if v is not None and p.get("shift") is not None:
+            by_valence.setdefault(v, []).append(float(p["shift"]))
+    return {v: float(np.mean(s)) for v, s in sorted(by_valence.items())}
+
+
+def shift_for_valence(valence: np.ndarray, shifts: dict[float, float], default: float
+                      ) -> np.ndarray:
+    """Per-row shift: linear in the formal valence between the references' shifts (held
+    beyond them); ``default`` (the code's global shift) where the valence is unknown."""
+    v = np.asarray(valence, dtype=float)
+    if not shifts:
+        return np.full(v.shape, default)
+    xs, ys = np.array(list(shifts)), np.array(list(shifts.values()))
+    return np.where(np.isfinite(v), np.interp(np.nan_to_num(v), xs, ys), default)
+
+
 def run(codes: tuple[str, ...] = CODES, wait_feff10_s: float = 0.0,
         path: Path | None = None) -> dict[str, Any]:
     """Fit the requested codes, merge into the calibration JSON, and return its content."""

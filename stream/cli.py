@@ -151,14 +151,22 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from edgestream.plugins import discover
+    from importlib.metadata import entry_points
 
-    for m in discover(_settings(args).plugins):
+    from edgestream.plugins import ENTRY_POINT_GROUP, discover
+
+    running = discover(_settings(args).plugins)
+    for m in running:
         m.load()
         print(f"{m.name} {m.version}  provider={m.provider or 'numpy'}  "
               f"elements={sorted(m.elements) if m.elements else 'any'}  "
               f"edges={sorted(m.edges) if m.edges else 'any'}  "
               f"modalities={sorted(m.modalities) if m.modalities else 'any'}")
+    names = {m.name for m in running}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in names:
+            print(f"{ep.name}  installed, not enabled (opt-in: list it under `plugins` in the "
+                  "config, or EDGESTREAM_PLUGINS)")
     return 0
 
 

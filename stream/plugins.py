@@ -46,7 +46,9 @@ class SpectrumModel(ABC):
     """One model family. Subclasses set the class attributes and implement ``predict``.
 
     ``elements``/``edges``/``modalities`` of None mean "any". ``predict`` returns one
-    ``outputs`` dict per spectrum (JSON-serializable numbers, lists, strings).
+    ``outputs`` dict per spectrum (JSON-serializable numbers, lists, strings). ``opt_in``
+    plugins are installed but run only when named in ``Settings.plugins`` (models that have
+    not yet met their targets; their cards say where they stand).
     """
 
     name: str = "unnamed"
@@ -56,6 +58,7 @@ class SpectrumModel(ABC):
     modalities: frozenset[str] | None = None
     model_sha256: str | None = None
     provider: str | None = None
+    opt_in: bool = False
 
     def applies_to(self, element: str, edge: str, modality: str) -> bool:
         return (
@@ -107,13 +110,18 @@ def onnx_session(
 
 
 def discover(enabled: list[str] | None = None) -> list[SpectrumModel]:
-    """Instantiate the installed plugins of the entry-point group (all, or those named)."""
+    """Instantiate the installed plugins of the entry-point group: those named, or (None)
+    every one that is not ``opt_in``."""
     models: list[SpectrumModel] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if enabled is not None and ep.name not in enabled:
             continue
         try:
-            models.append(ep.load()())
+            cls = ep.load()
+            if enabled is None and getattr(cls, "opt_in", False):
+                log.info("plugin %s is opt-in: name it in `plugins` to run it", ep.name)
+                continue
+            models.append(cls())
         except Exception:  # a broken third-party plugin must not stop the service
             log.exception("plugin %s failed to load; continuing without it", ep.name)
     missing = set(enabled or ()) - {m.name for m in models}

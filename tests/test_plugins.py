@@ -51,3 +51,16 @@ def test_spectrum_batch_length():
     b = SpectrumBatch("Cu", "K", "xas_transmission", np.zeros(3), np.zeros((2, 3)),
                       np.zeros(2), np.ones(2), [], [])
     assert len(b) == 2
+
+
+def test_opt_in_plugins_run_only_when_named():
+    """The Cu K-edge models are installed but opt-in: not in the default set, loaded when
+    named (the name in ``plugins`` is the entry-point name and the plugin's ``name``)."""
+    default = {m.name for m in discover()}
+    assert "edge_features" in default
+    assert not default & {"cu_k_valence", "cu_k_motif", "cu_k_screening"}
+    named = discover(["edge_features", "cu_k_valence", "cu_k_motif", "cu_k_screening"])
+    assert [m.name for m in named if m.name.startswith("cu_k")] and all(
+        m.opt_in for m in named if m.name.startswith("cu_k"))
+    assert {m.name for m in named} == {"edge_features", "cu_k_valence", "cu_k_motif",
+                                       "cu_k_screening"}

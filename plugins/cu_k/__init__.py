@@ -148,6 +148,9 @@ class CuKModel(SpectrumModel):
     ``folder`` and implement ``predict`` with ``inputs``, ``run`` and ``unusable``."""
 
     folder: Path
+    # Installed, but run only when named in `plugins`: the cards (test split, measured
+    # standards) do not meet the issue's targets yet, and a Cu foil reads ~1 (flagged OOD).
+    opt_in = True
     elements = frozenset({"Cu"})
     edges = frozenset({"K"})
     modalities = frozenset({"xas_transmission", "xas_fluorescence", "xas_mu"})

@@ -6,6 +6,7 @@ check reads ``../shared/data/omnixas-cu-k`` and skips without it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +65,21 @@ def test_feff9_shift(standards: list[dict]) -> None:
     assert result["n_pairs"] == 4
     assert -7.5 < result["shift_ev"] < -5.5      # measured here: -6.37 ± 0.52 eV
     assert result["spread_ev"] < 1.0
+
+
+def test_feff10_shifts_follow_the_reference_valence(tmp_path):
+    """Without SCF, FEFF10 needs a shift per chemistry: Cu fcc, Cu2O and CuO pairs give one
+    each, and a site's shift is interpolated in its formal valence."""
+    from edgestream_models.calibration import shift_for_valence, valence_shifts
+
+    pairs = [{"reference": "Cu:proto:cu_fcc", "shift": -4.4},
+             {"reference": "Cu:proto:cu_fcc", "shift": -4.0},
+             {"reference": "Cu2O:lit:cu2o_cuprite", "shift": -0.2},
+             {"reference": "CuO:lit:cuo_tenorite", "shift": 2.5}]
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"feff10": {"shift_ev": -0.65, "pairs": pairs}}))
+    shifts = valence_shifts("feff10", path)
+    assert shifts == pytest.approx({0.0: -4.2, 1.0: -0.2, 2.0: 2.5})
+    got = shift_for_valence(np.array([0.0, 1.0, 1.5, 2.0, 3.0, np.nan]), shifts, -0.65)
+    np.testing.assert_allclose(got, [-4.2, -0.2, 1.15, 2.5, 2.5, -0.65])
+    assert shift_for_valence(np.array([1.0]), {}, -0.65).tolist() == [-0.65]
