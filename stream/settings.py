@@ -83,7 +83,7 @@ class Settings:
     channels: dict[str, dict[str, str]] = field(default_factory=dict)
     # Per-beamline energy shifts (eV) added to measured energies, e.g. from a foil scan.
     energy_shift_ev: dict[str, float] = field(default_factory=dict)
-    plugins: list[str] | None = None  # None: every installed plugin
+    plugins: list[str] | None = None  # None: every installed plugin not marked opt_in
     run_timeout_s: float = 600.0
     # Bound on runs held open at once (memory); the oldest idle one is closed as partial.
     max_open_runs: int = 200
