@@ -73,7 +73,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     return run_demo(duration=args.duration, metrics_port=args.metrics_port, seed=args.seed,
                     port=args.port, live_port=args.live_port, agent=not args.no_agent,
-                    compare=not args.no_compare)
+                    compare=not args.no_compare,
+                    plugins=args.plugins.split(",") if args.plugins else None)
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -255,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-agent", action="store_true", help="no agent-steered gradient sample")
     p.add_argument("--no-compare", action="store_true",
                    help="skip the grid / k-means / ours comparison at the end")
+    p.add_argument("--plugins", help="comma-separated plugin names (default: every installed "
+                   "one not opt-in), e.g. edge_features,cu_k_valence,cu_k_motif,cu_k_screening")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("agent", help="steer a sample stage from the annotations (agent process)")

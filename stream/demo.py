@@ -33,8 +33,9 @@ GRADIENT_SAMPLE = "Cu gradient A"
 COMPARISON_JSON = Path(__file__).resolve().parents[1] / "docs" / "agent-comparison.json"
 
 
-def _settings(bootstrap: str, metrics_port: int | None) -> Settings:
-    s = Settings(beamline=BEAMLINE, metrics_port=metrics_port or None)
+def _settings(bootstrap: str, metrics_port: int | None, plugins: list[str] | None = None
+              ) -> Settings:
+    s = Settings(beamline=BEAMLINE, metrics_port=metrics_port or None, plugins=plugins)
     s.kafka.bootstrap_servers = bootstrap
     s.kafka.group_id = "edgestream-demo"
     s.kafka.session_timeout_ms = FAST_GROUP_SETTINGS["session_timeout_ms"]
@@ -149,7 +150,7 @@ def _agent_done(steer: _Steering | None) -> bool:
 
 def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int = 7,
              port: int | None = None, live_port: int | None = 8765, agent: bool = True,
-             compare: bool = True) -> int:
+             compare: bool = True, plugins: list[str] | None = None) -> int:
     from bluesky.utils import RunEngineInterrupted
 
     from edgestream.sim.beamline import run_beamline
@@ -166,7 +167,7 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
     with EmbeddedTansu(port=port) as broker:
         bootstrap = broker.bootstrap_servers
         print(f"  broker on {bootstrap}, ready in {broker.started_in_s:.2f} s", flush=True)
-        settings = _settings(bootstrap, metrics_port)
+        settings = _settings(bootstrap, metrics_port, plugins)
         topics = [DOCUMENTS] + [
             t.format(beamline=BEAMLINE)
             for t in (settings.kafka.annotations_topic, settings.kafka.dead_letter_topic,
