@@ -70,12 +70,11 @@ def similarity(x: np.ndarray, candidates: Profiles | np.ndarray, grid: np.ndarra
     if not isinstance(candidates, Profiles):
         candidates = Profiles(candidates)
     x = np.asarray(x, dtype=np.float32)
-    if refine is None or refine >= len(candidates):
-        return _best_over_shifts(_query(x, grid, shifts, candidates), candidates.reduced, shifts)
-    coarse = shifts[::4]
-    best, at = _best_over_shifts(_query(x, grid, coarse, candidates), candidates.reduced, coarse)
-    top = np.argpartition(-best, refine - 1, axis=1)[:, :refine]  # [n, k]
     q = _query(x, grid, shifts, candidates)  # [n_shifts, n, rank]
+    if refine is None or refine >= len(candidates):
+        return _best_over_shifts(q, candidates.reduced, shifts)
+    best, at = _best_over_shifts(q[::4], candidates.reduced, shifts[::4])
+    top = np.argpartition(-best, refine - 1, axis=1)[:, :refine]  # [n, k]
     fine = np.einsum("snr,nkr->snk", q, candidates.reduced[top], optimize=True)
     which = fine.argmax(axis=0)
     np.put_along_axis(best, top, fine.max(axis=0), 1)
