@@ -25,7 +25,7 @@ from edgestream_models.train import (
     train_member,
 )
 from edgestream_plugins.cu_k import GRID
-from edgestream_plugins.cu_k.similarity import profile, similarity
+from edgestream_plugins.cu_k.similarity import Profiles, profile, similarity
 
 # The screening target's query conditions: ±2 eV shift and noise, nothing else.
 QUERY = AugmentConfig(gauss_sigma=(0.0, 0.0), lorentz_hwhm=(0.0, 0.0), shift_sigma=2.0,
@@ -107,7 +107,8 @@ def queries(data: CuKData, split: str, *, copies: int = 3, seed: int = 0) -> tup
 
 
 def spectral_scores(x: np.ndarray, lib_profiles: np.ndarray) -> np.ndarray:
-    return np.concatenate([similarity(x[i:i + 256], lib_profiles, GRID)[0]
+    candidates = Profiles(lib_profiles)  # the basis once, not once per chunk
+    return np.concatenate([similarity(x[i:i + 256], candidates, GRID)[0]
                            for i in range(0, len(x), 256)])
 
 

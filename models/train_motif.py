@@ -127,7 +127,6 @@ def train_motif(data: CuKData, pools: dict[str, Pool], *, members: int = 5, epoc
     return MotifResult(model, classes, metrics, confusion, y_te, probs)
 
 
-
 def _extra_trees(data: CuKData, label: np.ndarray, te: np.ndarray, enough: np.ndarray) -> float:
     """Reference: extra-trees classifier on clean (unaugmented) spectra, same split."""
     from sklearn.ensemble import ExtraTreesClassifier

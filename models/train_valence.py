@@ -121,7 +121,6 @@ def train_valence(data: CuKData, pools: dict[str, Pool], *, members: int = 5, ep
                          data.source[te])
 
 
-
 def _extra_trees(data: CuKData, tr: np.ndarray, te: np.ndarray) -> float:
     """Reference: extra-trees regressor on clean (unaugmented) spectra, same split."""
     from sklearn.ensemble import ExtraTreesRegressor
