@@ -10,11 +10,13 @@ Everything is cached per input (:mod:`edgestream_models.feff10`), so ``calibrati
 ``generate`` are resumable: run them again after a kill and finished sites are skipped.
 ``--edge L3`` does the same for the Cu L3 edge (cached apart, under ``feff10/L3``).
 
+    python -m edgestream_models.labels --valence-only     # ~4 min on 2 processes
     python -m edgestream_models.generate_feff10 --edge L3 omnixas --sites 600
 
 runs absorbing sites of the OmniXAS structures (the L-edge data set): ``--sites`` of them,
 one per material, drawn round-robin over (valence, motif) strata from the cached labels
-(``python -m edgestream_models.labels`` first) so that a run stopped early is still balanced.
+(the full ones when present, else the valence-only ones; motif None is one stratum) so that
+a run stopped early is still balanced.
 """
 
 from __future__ import annotations
@@ -110,15 +112,21 @@ def omnixas_jobs(edge: str = "L3", n_sites: int = 600, seed: int = 0,
 
     from edgestream_models.labels import cache_dir
 
-    path = labels or cache_dir("labels") / "omnixas_cu_k.jsonl"
+    full, valence_only = (cache_dir("labels") / f"{n}.jsonl"
+                          for n in ("omnixas_cu_k", "omnixas_cu_k_valence"))
+    path = labels or (full if full.exists() else valence_only)
     if not path.exists():
-        raise SystemExit(f"{path} missing: run `python -m edgestream_models.labels` first")
+        raise SystemExit(f"{full} missing: run `python -m edgestream_models.labels "
+                         "[--valence-only]` first")
     poscars, sites = _load_omnixas(root)
     strata: dict[tuple[str, str], list[tuple[str, int, dict[str, Any], str]]] = {}
     for line in path.read_text().splitlines():
         rec = json.loads(line)
+        # integer valences only: a fractional one is a composition average (oxi-state guess
+        # or mixed-valence BVA), not this site's; mixtures are made synthetically instead
         options = [(int(i), lab) for i, lab in rec["sites"].items()
-                   if int(i) in sites.get(rec["id"], ()) and lab.get("valence") is not None]
+                   if int(i) in sites.get(rec["id"], ()) and lab.get("valence") is not None
+                   and float(lab["valence"]).is_integer()]
         if not options:
             continue
         i, lab = options[0]  # one site per material: materials, not sites, carry diversity

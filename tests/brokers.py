@@ -61,6 +61,13 @@ class Broker:
 
 #: Every broker started in this session (for the terminal summary).
 STARTED: list[Broker] = []
+FIGURES: list[str] = []  # what the fault suite measured, printed in the terminal summary
+
+
+def report(line: str) -> None:
+    """Print a measured figure now (``-s``) and list it in the session's summary."""
+    print("\n" + line)
+    FIGURES.append(line)
 
 
 def apache_skip_reason() -> str | None:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 from brokers import (
+    FIGURES,
     STARTED,
     Broker,
     apache_skip_reason,
@@ -91,8 +92,12 @@ def topic_prefix(request: pytest.FixtureRequest) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """List the brokers this session started and how long they took."""
+    """List the brokers this session started, how long they took, and the fault figures."""
     if STARTED:
         terminalreporter.section("edgestream brokers")
         for broker in STARTED:
             terminalreporter.write_line(broker.describe())
+    if FIGURES:
+        terminalreporter.section("edgestream measured figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

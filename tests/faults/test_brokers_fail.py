@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+from brokers import report
 from harness import (
     Expected,
     ServiceProcess,
@@ -71,7 +72,7 @@ def test_single_node_killed_and_restarted(own_apache, tmp_path):
     finally:
         service.stop()
     v = verdict(annotations, exp_all)
-    print(f"\nbroker back in {back_in:.1f} s; service annotated new runs {resumed_in:.1f} s "
+    report(f"broker back in {back_in:.1f} s; service annotated new runs {resumed_in:.1f} s "
           f"after the broker's return; {v}")
     assert v["lost"] == {} and v["raw_duplicates"] == 0, v
     assert resumed_in <= 10.0
@@ -131,6 +132,6 @@ def test_leader_killed_in_a_three_node_cluster(apache_cluster, tmp_path):
         publisher.join()
         service.stop()
     v = verdict(annotations, expected)
-    print(f"\nkilled leader node {victim} mid-stream: {v}")
+    report(f"killed leader node {victim} mid-stream: {v}")
     assert v["lost"] == {}, v
     assert v["unique"] == v["spectra"]

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+from brokers import report
 from harness import (
     Expected,
     ServiceProcess,
@@ -72,7 +73,7 @@ def test_burst_memory_bounded_and_lag_drains(tansu_broker, topic_prefix, tmp_pat
         done.set()
         service.stop()
     v = verdict(annotations, expected)
-    print(f"\nsteady RSS {steady_mb:.0f} MB; burst of {len(burst)} runs "
+    report(f"steady RSS {steady_mb:.0f} MB; burst of {len(burst)} runs "
           f"({v['spectra'] - 80} spectra) drained in {drained_s:.1f} s; "
           f"peak RSS {peak_mb:.0f} MB; {v}")
     assert v["lost"] == {}

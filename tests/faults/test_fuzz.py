@@ -17,6 +17,7 @@ import uuid
 import msgpack
 import numpy as np
 import pytest
+from brokers import report
 from harness import Expected, complete, fly_run, publish_runs, read_topic
 
 from edgestream.documents.wire import encode
@@ -181,7 +182,7 @@ def test_fuzzed_documents_are_dead_lettered_and_good_runs_flow(broker):
     bad_annotated = [a for a in annotations if a["ids"]["run_uid"] not in good_runs]
     assert bad_annotated == [], "a bad run produced an annotation"
     reasons = {d["reason"] for d in dead}
-    print(f"\n{N_BAD} bad items ({len(flat)} messages) -> {len(dead)} dead letters: "
+    report(f"{N_BAD} bad items ({len(flat)} messages) -> {len(dead)} dead letters: "
           f"{json.dumps(sorted(reasons))}")
     assert len(dead) == N_BAD
     assert reasons <= set(REASONS) and all(d["message"] for d in dead)

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from brokers import report
 from harness import (
     Expected,
     ServiceProcess,
@@ -63,7 +64,7 @@ def test_kill9_ten_times_loses_nothing(request, broker_kind, delivery, topic_pre
         service.stop()
 
     v = verdict(annotations, expected)
-    print(f"\n{broker_kind} {delivery}: {kills} kills, {v}")
+    report(f"{broker_kind} {delivery}: {kills} kills, {v}")
     assert v["lost"] == {}, v
     assert v["unique"] == v["spectra"]
     if delivery == "exactly_once":

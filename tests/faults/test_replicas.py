@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from brokers import report
 from harness import (
     Expected,
     ServiceProcess,
@@ -52,7 +53,7 @@ def test_three_replicas_one_killed(kafka_broker, topic_prefix, tmp_path):
         for r in replicas:
             r.stop()
     v = verdict(annotations, expected)
-    print(f"\n{kafka_broker.kind}: 3 replicas, one killed; all annotated "
+    report(f"{kafka_broker.kind}: 3 replicas, one killed; all annotated "
           f"{drained_in:.1f} s after the kill; {v}")
     assert v["lost"] == {}, v
     assert v["unique"] == v["spectra"]
