@@ -9,7 +9,7 @@ TRAIN_VENV ?= .venv-train
 TRAIN_BIN := $(TRAIN_VENV)/bin
 WORKERS ?= 2
 
-.PHONY: demo test test-fast lint kafka bench train clean
+.PHONY: demo test test-fast lint kafka bench train train-ledge clean
 
 demo: $(VENV)/.installed
 	$(BIN)/edgestream demo --duration $(DURATION)
@@ -48,6 +48,18 @@ train: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.calibration
 	$(TRAIN_BIN)/python -m edgestream_models.dataset build --processes $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.train_all
+	$(MAKE) train-ledge
+
+# Rebuilds the Cu L2,3 model (plugins/cu_l: valence and mixture fractions, card) and the
+# simulated microscope's spectra: FEFF10 L3 of 600 OmniXAS sites (one per material, Cu(I),
+# Cu(II), Cu(III)) and of the non-oxide prototypes (Cu(0) ...), ~5 CPU-s per site, cached.
+train-ledge: $(TRAIN_VENV)/.installed
+	$(TRAIN_BIN)/python -m edgestream_models.labels --valence-only --processes $(WORKERS)
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 calibration --workers $(WORKERS)
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 omnixas --sites 600 --workers $(WORKERS)
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 generate --workers $(WORKERS)
+	$(TRAIN_BIN)/python -m edgestream_models.ledge --fixture
+	$(TRAIN_BIN)/python -m edgestream_models.ledge
 
 # torch (a CUDA build of several GB, run on the CPU here), matgl, pymatgen, feff10-rs: kept
 # out of the service's and the tests' environment.

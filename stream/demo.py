@@ -31,6 +31,7 @@ DOCUMENTS = f"{BEAMLINE}.bluesky.runengine.documents"
 ADJUDICATORS = f"{BEAMLINE}.bluesky.adjudicators"
 GRADIENT_SAMPLE = "Cu gradient A"
 COMPARISON_JSON = Path(__file__).resolve().parents[1] / "docs" / "agent-comparison.json"
+MAP_PNG = Path("out") / "eels-valence-map.png"
 
 
 def _settings(bootstrap: str, metrics_port: int | None, plugins: list[str] | None = None
@@ -150,7 +151,8 @@ def _agent_done(steer: _Steering | None) -> bool:
 
 def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int = 7,
              port: int | None = None, live_port: int | None = 8765, agent: bool = True,
-             compare: bool = True, plugins: list[str] | None = None) -> int:
+             compare: bool = True, plugins: list[str] | None = None,
+             map_png: Path | None = MAP_PNG) -> int:
     from bluesky.utils import RunEngineInterrupted
 
     from edgestream.sim.beamline import run_beamline
@@ -229,6 +231,7 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
     print(f"  annotations: {len(annotations)} ({dict(by_modality)}), "
           f"{len(annotations) / elapsed:.1f} spectra/s over {elapsed:.1f} s")
     print(f"  dead letters: {len(dead)} ({dict(Counter(d['reason'] for d in dead))})")
+    _print_eels_map(annotations, map_png)
     if steer is not None:
         _print_agent(steer)
     if comparison is not None:
@@ -279,6 +282,33 @@ def _print_comparison(proc: subprocess.Popen[str], wait: float) -> None:
               "made by `edgestream compare-agents --json ...`:)")
         out = json.loads(saved.read_text())["table"]
     print("\n".join(f"  {line}" for line in out.strip().splitlines()))
+
+
+def _print_eels_map(annotations: list[dict[str, Any]], png: Path | None) -> None:
+    """The last spectrum image's Cu L2,3 valence map: mean per layer of the simulated
+    Cu | Cu2O | CuO lamella, and the PNG."""
+    from edgestream.eelsmap import save_png, valence_map
+    from edgestream.sim.devices import EelsSpecimenStage
+
+    vmap = valence_map(annotations)
+    if vmap is None:
+        return
+    n_px = vmap.value.shape[1]
+    parts = []
+    for compound, lo, hi in EelsSpecimenStage.LAYERS:
+        cols = vmap.value[:, round(lo * n_px):round(hi * n_px)]
+        # the pixels next to an interface are mixtures: the layer's inner half only
+        inner = cols[:, cols.shape[1] // 4: max(cols.shape[1] // 4 + 1, 3 * cols.shape[1] // 4)]
+        parts.append(f"{compound} {np.nanmean(inner):.2f}" if np.isfinite(inner).any()
+                     else f"{compound} -")
+    print(f"  EELS valence map ({vmap.sample}, run {vmap.run_uid[:8]}): {vmap.pixels} pixels, "
+          f"{int(vmap.ood.sum())} out of distribution; mean valence by layer: "
+          f"{', '.join(parts)} (true 0, 1, 2)")
+    if png is not None:
+        try:
+            print(f"    map: {save_png(vmap, png)}")
+        except ImportError:  # matplotlib: the beamline extra
+            print("    (install matplotlib for the map's PNG)")
 
 
 def _drained(service: Any) -> bool:

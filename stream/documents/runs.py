@@ -33,24 +33,30 @@ def element_and_edge(start: Mapping[str, Any]) -> tuple[str | None, str | None]:
 def eels_loss_axis(
     start: Mapping[str, Any], descriptor: Mapping[str, Any], n_channels: int
 ) -> np.ndarray | None:
-    """Energy-loss axis (eV) from offset + dispersion × channel.
+    """Energy-loss axis (eV) from offset + dispersion × channel, zero-loss corrected.
 
     Looks in the descriptor's device configuration for keys ending in ``offset`` and
     ``dispersion`` (eV, eV/channel), then in the start document (``eels_offset``,
-    ``eels_dispersion``). Returns None when either is missing.
+    ``eels_dispersion``). Returns None when either is missing. A zero-loss peak position
+    measured on the same nominal scale (a key ending in ``zero_loss``, or the start's
+    ``eels_zero_loss_ev``: e.g. from the low-loss half of a dual-EELS acquisition) is
+    subtracted, so the axis is loss relative to the measured zero loss.
     """
     found: dict[str, float] = {}
+    names = ("offset", "dispersion", "zero_loss")
     for device in (descriptor.get("configuration") or {}).values():
         for key, value in ((device or {}).get("data") or {}).items():
-            for name in ("offset", "dispersion"):
+            for name in names:
                 if key.lower().endswith(name) and name not in found:
                     found[name] = float(value)
-    for name in ("offset", "dispersion"):
-        if name not in found and f"eels_{name}" in start:
-            found[name] = float(start[f"eels_{name}"])
-    if len(found) < 2 or n_channels <= 0:
+    for name, start_key in zip(names, ("eels_offset", "eels_dispersion", "eels_zero_loss_ev"),
+                               strict=True):
+        if name not in found and start_key in start:
+            found[name] = float(start[start_key])
+    if "offset" not in found or "dispersion" not in found or n_channels <= 0:
         return None
-    return found["offset"] + found["dispersion"] * np.arange(n_channels, dtype=float)
+    axis = found["offset"] + found["dispersion"] * np.arange(n_channels, dtype=float)
+    return axis - found.get("zero_loss", 0.0)
 
 
 class RunAssembler(DocumentRouter):

@@ -301,7 +301,8 @@ class EelsSpecimenStage(Signal):
     def truth(self, n_pixels: int | None = None) -> dict[str, Any]:
         """Ground truth; for "layers" the pixel segments of a row of ``n_pixels``."""
         value = self.get()
-        base = {"energy_drift_ev": self.energy_drift_ev, "source": "synthetic Cu L2,3 model"}
+        base = {"energy_drift_ev": self.energy_drift_ev,
+                "source": "FEFF10 Cu L2,3 (data/cu_l23_feff10.npz)"}
         if value != "layers":
             return {"compound": value, "valence": self.VALENCE[value], **base}
         if n_pixels is None:

@@ -1,4 +1,4 @@
-"""Spectrum models for the simulated beamline: Cu K-edge XAS from FEFF9 and synthetic Cu L2,3 EELS.
+"""Spectrum models for the simulated beamline: Cu K-edge XAS from FEFF9, Cu L2,3 EELS from FEFF10.
 
 All energies are in eV. XAS channels are detector counts per point; EELS spectra are counts
 per channel. Nothing here talks to ophyd or Bluesky: ``devices.py`` wraps these models.
@@ -6,6 +6,7 @@ per channel. Nothing here talks to ophyd or Bluesky: ``devices.py`` wraps these 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 FIXTURE_NAME = "cu_k_feff9.npz"
+L23_FIXTURE_NAME = "cu_l23_feff10.npz"
 
 # FEFF9 -> measured energy calibration (eV), added to every FEFF9 absolute energy: the mean
 # least-squares alignment (8975-9030 eV) of FEFF9 Cu2O and CuO with four measured,
@@ -216,7 +218,7 @@ def fly_energy_axis(start_ev: float, stop_ev: float, n: int, descending: bool) -
     return e[::-1].copy() if descending else e
 
 
-# ---------------------------------------------------------------- EELS (synthetic models)
+# ---------------------------------------------------------------- EELS
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,43 @@ EELS_MODELS: dict[str, CuL23Model] = {
 
 
 @dataclass(frozen=True)
+class FeffL23Model:
+    """Cu L2,3 core-loss shape from a calibrated FEFF10 spectrum of the fixture
+    (``data/cu_l23_feff10.npz``): L3 + 0.5·L3(E - 19.9 eV), broadened by the spectrometer's
+    ``resolution_fwhm`` and decaying as (E/onset)^-1.5 past the edge like a real core loss."""
+
+    compound: str
+    valence: int
+    energy: np.ndarray = field(repr=False)
+    mu: np.ndarray = field(repr=False)
+    resolution_fwhm: float = 0.8  # eV
+
+    def __post_init__(self) -> None:
+        step = float(self.energy[1] - self.energy[0])
+        sigma = self.resolution_fwhm / 2.3548 / step
+        half = int(4 * sigma) + 1
+        kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)
+        padded = np.pad(np.asarray(self.mu, dtype=np.float64), half, mode="edge")
+        object.__setattr__(self, "mu", np.convolve(padded, kernel / kernel.sum(), "valid"))
+
+    def shape(self, loss_ev: np.ndarray) -> np.ndarray:
+        """Edge intensity per unit L3 step at energy losses ``loss_ev``."""
+        e = np.asarray(loss_ev, dtype=np.float64)
+        decay = np.clip(e / 932.7, 1.0, None) ** -1.5
+        return np.interp(e, self.energy, self.mu, left=float(self.mu[0])) * decay
+
+
+@functools.cache
+def feff10_eels_models(path: Path | None = None) -> dict[str, FeffL23Model]:
+    """The fixture's compounds (Cu, Cu2O, CuO) as :class:`FeffL23Model` by name (read once)."""
+    if path is None:
+        path = Path(str(resources.files("edgestream.sim").joinpath("data", L23_FIXTURE_NAME)))
+    with np.load(path) as z:
+        return {str(c): FeffL23Model(str(c), int(v), z["energy"].astype(np.float64), mu)
+                for c, v, mu in zip(z["compound"], z["valence"], z["mu"], strict=True)}
+
+
+@dataclass(frozen=True)
 class EelsAxis:
     """Energy-loss axis: ``offset + dispersion · channel`` (eV, eV/channel)."""
 
@@ -299,7 +338,13 @@ def layered_fractions(
 
 
 class EelsSimulator:
-    """Cu L2,3 core-loss counts on a power-law background ``A·E^-r`` with Poisson noise."""
+    """Cu L2,3 core-loss counts on a power-law background ``A·E^-r`` with Poisson noise.
+
+    ``models``: the edge shapes by compound; FEFF10 (:func:`feff10_eels_models`) by default,
+    the same physics the Cu L2,3 model was trained on; ``EELS_MODELS`` holds hand-made shapes
+    with literature white lines (strong CuO L3 line at 931 eV), which FEFF10 without SCF
+    does not produce: the valence model flags those out of distribution.
+    """
 
     def __init__(
         self,
@@ -309,7 +354,9 @@ class EelsSimulator:
         exponent: float = 3.0,
         edge_jump: float = 0.4,  # L3 step counts / background counts at the onset
         energy_drift_ev: float = 0.0,  # true losses sit this many eV above the nominal axis
+        models: Mapping[str, Any] | None = None,  # compound -> .shape(loss); default FEFF10
     ) -> None:
+        self.models = models if models is not None else feff10_eels_models()
         self.axis = axis
         self.rng = rng
         self.background_counts = background_counts
@@ -323,7 +370,7 @@ class EelsSimulator:
         background = self.background_counts * (e / self.axis.offset) ** -self.exponent
         at_edge = (932.7 / self.axis.offset) ** -self.exponent
         scale = self.edge_jump * self.background_counts * at_edge
-        edge = sum(f * EELS_MODELS[c].shape(e) for c, f in fractions.items())
+        edge = sum(f * self.models[c].shape(e) for c, f in fractions.items())
         return thickness * (background + scale * edge)
 
     def spectrum(self, compound: str, thickness: float = 1.0) -> np.ndarray:

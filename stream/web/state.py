@@ -59,6 +59,9 @@ class LiveState:
                  motif: str = "motif", max_series: int = 500, max_raw: int = 64) -> None:
         self.metrics = metrics
         self.valence = valence or QuantitySpec()
+        # EELS maps show the Cu L2,3 valence when that plugin runs (out-of-distribution
+        # pixels stay blank), else the series' quantity
+        self.eels_valence = QuantitySpec("cu_l_valence", "value", "uncertainty", ())
         self.motif = motif
         self.max_series = max_series
         self._raw: OrderedDict[str, dict[str, list[float]]] = OrderedDict()
@@ -139,13 +142,15 @@ class LiveState:
         """Spectrum-image rows: one map cell per (event, pixel) of the latest such run."""
         if a["modality"] != "eels":
             return None
-        q = self.valence.extract(a)
+        q = self.eels_valence.extract(a) or self.valence.extract(a)
         if q is None:
             return None
         run = a["ids"]["run_uid"]
         if self.eels is None or self.eels["run_uid"] != run:
             self.eels = {"run_uid": run, "sample": a.get("sample"), "source": q.source,
                          "cells": {}}
+        if q.source != self.eels["source"]:
+            return None  # one quantity per map: a pixel without it stays blank
         row, px = a["ids"]["seq_range"][1], a["ids"]["index_in_event"]
         self.eels["cells"][f"{row},{px}"] = q.value
         return {"run_uid": run, "sample": a.get("sample"), "source": q.source,

@@ -102,6 +102,16 @@ def test_eels_axis_from_descriptor_configuration():
     )
 
 
+def test_eels_axis_is_corrected_by_a_measured_zero_loss():
+    """Dual EELS: the zero-loss peak sat 1.3 eV above nominal zero, so every loss is 1.3 eV
+    smaller than the nominal axis says."""
+    desc = {"configuration": {"eels": {"data": {"eels_offset": 900.0, "eels_dispersion": 0.5,
+                                                "eels_zero_loss": 1.3}}}}
+    np.testing.assert_allclose(eels_loss_axis({}, desc, 2), [898.7, 899.2])
+    start = {"eels_offset": 900.0, "eels_dispersion": 0.5, "eels_zero_loss_ev": -0.4}
+    np.testing.assert_allclose(eels_loss_axis(start, {}, 2), [900.4, 900.9])
+
+
 def test_fluorescence_and_configured_mapping(run_engine, mu_model):
     from bluesky.plans import list_scan
     from ophyd.sim import SynAxis, SynSignal

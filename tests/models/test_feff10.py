@@ -18,6 +18,7 @@ from edgestream_models import feff10
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:spglib.*")
 DATA = Path(__file__).resolve().parent / "data"
 XMU = DATA / "xmu_cu_fcc_k.dat"  # FEFF10 Cu K edge of Cu fcc (a = 3.6149 Å), this pipeline
+XMU_L3 = DATA / "xmu_cu_fcc_l3.dat"  # the same site's L3 edge, L-edge settings
 
 
 def _pymatgen():
@@ -255,6 +256,27 @@ def test_real_feff_run_matches_sample(cu_fcc, tmp_path):
     energy, mu = feff10.run_feff(feff10.feff_input(cu_fcc, 0), tmp_path)
     ref_e, _, ref_mu = feff10.parse_xmu(XMU)
     assert np.allclose(energy, ref_e, atol=1e-3) and np.allclose(mu, ref_mu, atol=1e-4)
+
+
+def test_l_edge_jobs_use_the_l_edge_settings(cu_fcc):
+    job = feff10.make_job(cu_fcc, 0, "cu", edge="L3")
+    cards = _cards(job.inp)
+    assert cards["EDGE"] == "L3"
+    assert cards["FMS"].split()[0] == f"{feff10.L_FMS_RADIUS:.1f}"
+    assert cards["XANES"] == feff10.L_XANES
+    assert job.feff["fms"] == feff10.L_FMS_RADIUS and job.feff["xanes"] == feff10.L_XANES
+    assert _cards(feff10.make_job(cu_fcc, 0, "cu").inp)["XANES"] == feff10.XANES
+
+
+@pytest.mark.slow
+def test_real_feff_l3_run_matches_sample(cu_fcc, tmp_path):
+    """Cu fcc L3 (one atom per cell) through FEFF10 and the xmu.dat parser."""
+    pytest.importorskip("feff10", reason="feff10-rs is not installed (training extra)")
+    job = feff10.make_job(cu_fcc, 0, "cu", edge="L3")
+    energy, mu = feff10.run_feff(job.inp, tmp_path)
+    ref_e, _, ref_mu = feff10.parse_xmu(XMU_L3)
+    assert np.allclose(energy, ref_e, atol=1e-3) and np.allclose(mu, ref_mu, atol=1e-4)
+    assert 925.0 < energy[0] < 935.0 and energy[-1] > 975.0  # L3 window with L2 room
 
 
 def test_omnixas_sites_for_the_l_edge_set_are_stratified_one_per_material(tmp_path):

@@ -69,6 +69,18 @@ def test_eels_spectrum_image_rows_build_a_map() -> None:
     assert live.eels_map()["run_uid"] == "si2"  # the latest spectrum image only
 
 
+def test_eels_map_prefers_the_cu_l_valence_and_keeps_one_quantity() -> None:
+    live = LiveState()
+    for px, (v, ood) in enumerate([(0.1, False), (1.9, False), (1.0, True)]):
+        a = annotation("si", px=px, modality="eels", value=5.0)
+        a["predictions"].append({"plugin": "cu_l_valence", "version": "1",
+                                 "outputs": {"value": v, "uncertainty": 0.1, "ood": ood}})
+        live.on_annotation(a)
+    m = live.eels_map()
+    assert m["source"] == "cu_l_valence.value"
+    assert m["cells"] == [[1, 0, 0.1], [1, 1, 1.9]]  # the OOD pixel is not drawn
+
+
 def test_a_slow_subscriber_loses_events_not_the_service() -> None:
     live = LiveState()
     q = live.subscribe(maxsize=2)

@@ -161,7 +161,10 @@ function drawEels() {
   const m = S.eels, el = document.getElementById("eels");
   if (!m || !m.cells.length) return;
   const rows = m.cells.map((c) => c[0]), cols = m.cells.map((c) => c[1]);
-  const vals = m.cells.map((c) => c[2]), [lo, hi] = extent(vals, 0);
+  const vals = m.cells.map((c) => c[2]);
+  // a valence map keeps one colour per oxidation state: Cu(0) blue ... Cu(II) red
+  const [lo, hi] = /valence\.value$/.test(m.source)
+    ? [Math.min(0, ...vals), Math.max(2, ...vals)] : extent(vals, 0);
   const r0 = Math.min(...rows), r1 = Math.max(...rows), c1 = Math.max(...cols);
   const f = frame(el, [-0.5, c1 + 0.5], [r1 + 0.5, r0 - 0.5], "pixel along the row",
                   "row (event)");

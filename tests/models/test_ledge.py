@@ -1,0 +1,114 @@
+"""Cu L2,3 training code: L2 from L3, EELS simulation through the stream's normalization,
+mixtures, the split, and forests exported to ONNX with every tree's output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgestream_models import ledge
+from edgestream_plugins.cu_l import GRID, represent, tree_summary
+
+
+def edge_spectrum(onset=932.7, white=0.0):
+    """An L3-like FEFF spectrum: a logistic step with an optional white line."""
+    e = np.arange(925.0, 985.0, 0.2)
+    mu = 1 / (1 + np.exp(-(e - onset) / 0.5)) + white * np.exp(-0.5 * ((e - onset - 1) / 0.8) ** 2)
+    return e, mu
+
+
+def test_l23_adds_the_l2_edge_half_as_high_19_9_ev_up():
+    e, mu = edge_spectrum()
+    y = ledge.l23(e, mu, shift=-2.0)
+    at = lambda x: float(np.interp(x, ledge.FINE, y))  # noqa: E731
+    assert at(925.0) == pytest.approx(0.0, abs=1e-3)
+    assert at(930.7 + 10) == pytest.approx(1.0, abs=1e-3)           # L3 only, moved by -2 eV
+    assert at(930.7 + 19.9 + 10) == pytest.approx(1.5, abs=1e-3)    # + half an L2 step
+
+
+def test_onset_is_the_steepest_rise():
+    e, mu = edge_spectrum(onset=936.2)
+    assert ledge.onset_of(e, mu) == pytest.approx(936.2, abs=0.1)
+
+
+def test_simulated_eels_goes_through_the_stream_normalization():
+    """A clean simulation comes back onset-aligned and step-normalized, with its cumsum."""
+    e, mu = edge_spectrum(white=2.0)
+    y = ledge.l23(e, mu, shift=0.0)[None, :].repeat(8, axis=0)
+    x, ok = ledge.simulate_eels(y, np.random.default_rng(1), clean=True)
+    assert ok.all() and x.shape == (8, 2 * GRID.size)
+    signal = x[:, : GRID.size]
+    assert np.abs(signal[:, GRID <= -3]).max() < 0.1                 # background removed
+    peak = GRID[np.argmax(signal, axis=1)]
+    assert np.all(np.abs(peak - 1.0) <= 1.0)                         # white line ~1 eV up
+    assert np.allclose(x[:, -1], np.sum(signal, axis=1) * 0.5 / 45, rtol=1e-4)
+    noisy, ok = ledge.simulate_eels(y, np.random.default_rng(2))
+    assert ok.sum() >= 6 and np.all(np.isfinite(noisy[ok]))
+
+
+def test_mixtures_are_convex_combinations_of_one_split():
+    rng = np.random.default_rng(0)
+    n = 6
+    spectra = ledge.Spectra(
+        key=np.arange(n).astype(str), group=np.array(["omnixas"] * n),
+        material=np.arange(n).astype(str), family=np.arange(n).astype(str),
+        formula=np.array(["X"] * n), valence=np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0]),
+        mu=np.arange(n)[:, None] * np.ones((n, ledge.FINE.size)))
+    mu, frac = ledge.mixtures(spectra, 300, rng)
+    assert np.allclose(frac.sum(axis=1), 1.0) and (frac >= 0).all()
+    assert 0.2 < np.mean((frac == 0).any(axis=1)) < 0.5               # a third are binary
+    # every mixture is sum f_k * (spectrum of a member of class k): between the class values
+    lo = frac @ np.array([0.0, 1.0, 2.0])
+    assert np.all(mu[:, 0] >= lo - 1e-9) and np.all(mu[:, 0] <= lo + 3 + 1e-9)
+
+
+def test_split_keeps_prototype_families_and_omnixas_materials_together(tmp_path):
+    import json
+
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"train": ["mp-1_000"], "val": ["mp-2_000"],
+                                  "test": ["mp-3_000", "mp-3_001"]}))
+    protos = [f"p{i}" for i in range(8)]
+    fam = ["mp-1", "mp-2", "mp-3", "mp-3"] + [p for p in protos for _ in range(3)]
+    n = len(fam)
+    spectra = ledge.Spectra(
+        key=np.arange(n).astype(str),
+        group=np.array(["omnixas"] * 4 + ["prototype"] * (n - 4)), material=np.array(fam),
+        family=np.array(fam), formula=np.array(["X"] * n),
+        valence=np.array([2.0] * 4 + [0.0] * 12 + [1.0] * 12), mu=np.zeros((n, 3)))
+    part = ledge.split_families(spectra, splits)
+    assert list(part[:4]) == ["train", "train", "test", "test"]
+    for f in protos:
+        assert len(set(part[np.array(fam) == f])) == 1
+    assert {"train", "test"} <= set(part[4:16]) and {"train", "test"} <= set(part[16:])
+
+
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_forest_onnx_gives_every_trees_output(n_outputs):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("skl2onnx")
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 12)).astype(np.float32)
+    y = x[:, :n_outputs] * 2 + rng.normal(0, 0.1, (300, n_outputs))
+    forest = ledge.fit_forest(x, y if n_outputs > 1 else y[:, 0], n_trees=7, seed=0)
+    session = ort.InferenceSession(ledge.per_tree_onnx(forest, 12),
+                                   providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x[:50]})
+    expected = ledge.per_tree_sklearn(forest, x[:50])
+    assert got.shape == (50, 7 * n_outputs)
+    assert np.max(np.abs(got - expected)) <= 1e-5
+    mean, spread = tree_summary(got, n_outputs)
+    assert np.allclose(mean[:, :n_outputs].squeeze(), forest.predict(x[:50]), atol=1e-5)
+    assert (spread > 0).any()
+
+
+def test_represent_interpolates_at_the_onset_and_flags_coverage():
+    loss = np.arange(900.0, 960.0, 0.1)
+    norm = np.clip((loss - 930.0) / 10, 0, 1)[None, :]
+    x, cov = represent(loss, norm, np.array([930.0]))
+    assert x[0, GRID.size + 0] == 0 and x[0, list(GRID).index(5.0)] == pytest.approx(0.5)
+    assert cov[0] < 1.0                                               # 960 < onset + 40
+    x2, cov2 = represent([loss], [norm[0]], np.array([915.0]))
+    assert cov2[0] == 1.0 and np.isfinite(x2).all()
