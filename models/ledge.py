@@ -87,11 +87,13 @@ def onset_of(energy: np.ndarray, mu: np.ndarray, smooth_ev: float = 1.0) -> floa
 def l23(energy: np.ndarray, mu3: np.ndarray, shift: float) -> np.ndarray:
     """L2,3 spectrum on ``FINE`` from a FEFF L3 ``(energy, mu)``, moved by ``shift`` eV.
 
-    Below FEFF's range the L3 signal is its first value (~0); above, its last value.
+    FEFF's first value (~0.02, its pre-edge) is taken off, so below FEFF's range the signal
+    is 0 and an EELS background stays a pure power law; above, it holds its last value.
     """
     e = energy + shift
-    l3 = np.interp(FINE, e, mu3, left=mu3[0], right=mu3[-1])
-    l2 = np.interp(FINE - SPIN_ORBIT_EV, e, mu3, left=mu3[0], right=mu3[-1])
+    mu3 = mu3 - mu3[0]
+    l3 = np.interp(FINE, e, mu3, left=0.0, right=mu3[-1])
+    l2 = np.interp(FINE - SPIN_ORBIT_EV, e, mu3, left=0.0, right=mu3[-1])
     return l3 + L2_WEIGHT * l2
 
 

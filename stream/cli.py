@@ -119,7 +119,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         result = annotate_file(Path(path), settings, models, element=args.element,
-                               edge=args.edge, energy_shift_ev=args.energy_shift)
+                               edge=args.edge, energy_shift_ev=args.energy_shift,
+                               eels=args.eels)
         for a in result.annotations:
             print(json.dumps(a) if args.json else f"{path}: {annotation_line(a)}")
         for f in result.failures:
@@ -303,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--edge", help="edge when the file does not say")
     p.add_argument("--energy-shift", type=float,
                    help="eV added to the file's energies (e.g. from the day's foil scan)")
+    p.add_argument("--eels", action="store_true",
+                   help="EELS: columns are energy loss (eV) and counts (e.g. --element Cu "
+                   "--edge L2,3)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_annotate)
 

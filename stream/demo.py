@@ -205,7 +205,7 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
             # With the agent on, a few runs of each kind leave it the machine's time.
             counts = {"n_step": 4, "n_fly": 2, "n_eels": 2} if steer else {}
             summary = run_beamline(bootstrap, beamline=BEAMLINE, duration=remaining,
-                                   seed=seed, **counts).as_dict()
+                                   seed=seed, si_pixels=64, si_rows=16, **counts).as_dict()
             # Let the service drain, and the agent finish, within the demo's time.
             deadline = max(time.monotonic() + 5.0, t_start + duration)
             while time.monotonic() < deadline and not (_drained(service) and
@@ -231,6 +231,10 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
     print(f"  annotations: {len(annotations)} ({dict(by_modality)}), "
           f"{len(annotations) / elapsed:.1f} spectra/s over {elapsed:.1f} s")
     print(f"  dead letters: {len(dead)} ({dict(Counter(d['reason'] for d in dead))})")
+    if summary.get("eels_seconds"):
+        print(f"  microscope: {summary['eels_spectra']} EELS spectra in "
+              f"{summary['eels_seconds']:.1f} s of EELS runs "
+              f"({summary['eels_spectra'] / summary['eels_seconds']:.0f} spectra/s emitted)")
     _print_eels_map(annotations, map_png)
     if steer is not None:
         _print_agent(steer)

@@ -37,8 +37,11 @@ def file_documents(
     element: str | None = None,
     edge: str | None = None,
     energy_shift_ev: float | None = None,
+    eels: bool = False,
 ) -> list[Document]:
-    """start, descriptor, one array event and stop for the spectrum in ``path``."""
+    """start, descriptor, one array event and stop for the spectrum in ``path``.
+
+    ``eels``: the first column is energy loss (eV) and the other one counts."""
     data = read_spectrum_file(path)
     md: dict[str, Any] = {"sample": data.meta("Sample.name") or path.stem,
                           "source_file": str(path), "plan_name": "edgestream_file"}
@@ -50,11 +53,18 @@ def file_documents(
         md["edge"] = edge
     if energy_shift_ev is not None:
         md["energy_shift_ev"] = energy_shift_ev
+    if eels:
+        md["modality"] = "eels"
+        (counts,) = [v for v in data.columns.values() if v is not data.energy][:1] or [None]
+        if counts is None:
+            raise MissingChannel("an EELS file needs an energy-loss and a counts column")
+        signals = {"energy_loss": data.energy, "eels_counts": counts}
+    else:
+        signals = {"energy": data.energy, **_signals(data)}
     bundle = compose_run(metadata=md)
-    signals = {"energy": data.energy, **_signals(data)}
     keys = {
         k: {"source": "file", "dtype": "array", "shape": [int(v.size)],
-            "units": "eV" if k == "energy" else ""}
+            "units": "eV" if k in ("energy", "energy_loss") else ""}
         for k, v in signals.items()
     }
     desc = bundle.compose_descriptor(name="primary", data_keys=keys)
@@ -71,10 +81,11 @@ def annotate_file(
     element: str | None = None,
     edge: str | None = None,
     energy_shift_ev: float | None = None,
+    eels: bool = False,
 ) -> Outcome:
     """Annotate one file with exactly the code the stream uses."""
     try:
-        docs = file_documents(path, element, edge, energy_shift_ev)
+        docs = file_documents(path, element, edge, energy_shift_ev, eels)
     except StreamError as exc:
         return Outcome(failures=[Failure(exc)])
     pipeline = Pipeline(settings, models)

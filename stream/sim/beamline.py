@@ -107,12 +107,14 @@ class RunSchedule:
         counts: dict[str, int | None],
         n_sweeps: int = 4,
         n_eels_events: int = 4,
+        si_rows: int | None = None,
     ) -> None:
         self.bl = bl
         self.beamline_id = beamline_id
         self.remaining = dict(counts)
         self.n_sweeps = n_sweeps
         self.n_eels_events = n_eels_events
+        self.si_rows = si_rows or n_eels_events
         self.done: Counter[str] = Counter()
         self._turn = 0
 
@@ -166,7 +168,7 @@ class RunSchedule:
                 self.bl.eels_si,
                 self.bl.eels_stage,
                 "layers",
-                n_events=self.n_eels_events,
+                n_events=self.si_rows,
                 beamline_id=self.beamline_id,
             )
         specimen = ("Cu", "Cu2O", "CuO")[(i // 2) % 3]
@@ -190,9 +192,13 @@ class BeamlineSummary:
     run_uids: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
     topic: str | None = None
+    eels_spectra: int = 0  # spectra the EELS detectors emitted (pixels of SI rows each)
+    eels_seconds: float = 0.0  # wall time inside EELS runs
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "eels_spectra": self.eels_spectra,
+            "eels_seconds": round(self.eels_seconds, 3),
             "runs": self.runs,
             "documents": self.documents,
             "published": self.published,
@@ -228,8 +234,13 @@ def run_beamline(
     point_delay_s: float = 0.0,
     stop_event: threading.Event | None = None,
     shift_ev: float = FEFF9_ENERGY_SHIFT_EV,
+    si_pixels: int = 32,
+    si_rows: int | None = None,
 ) -> BeamlineSummary:
     """Run step, fly and EELS runs until the counts are reached or ``duration`` (s) elapsed.
+
+    Spectrum images are ``si_rows`` events (default: as many as other EELS runs, 4) of
+    ``si_pixels`` spectra each.
 
     A count of None means "no limit" when ``duration`` is given and the default
     (6 step, 3 fly, 3 EELS) otherwise. ``bootstrap_servers=None`` and no ``producer``
@@ -239,7 +250,7 @@ def run_beamline(
     counts = {"step": n_step, "fly": n_fly, "eels": n_eels}
     if duration is None:
         counts = {k: DEFAULT_COUNTS[k] if v is None else v for k, v in counts.items()}
-    bl = SimBeamline.build(seed, delay_s=point_delay_s, shift_ev=shift_ev)
+    bl = SimBeamline.build(seed, delay_s=point_delay_s, shift_ev=shift_ev, si_pixels=si_pixels)
     topic = topic_for(beamline)
     publisher = None
     if producer is not None or bootstrap_servers is not None:
@@ -267,7 +278,7 @@ def run_beamline(
         RE.subscribe(_safe(on_document))
 
     t0 = time.monotonic()
-    schedule = RunSchedule(bl, beamline, counts)
+    schedule = RunSchedule(bl, beamline, counts, si_rows=si_rows)
     try:
         while not (stop_event is not None and stop_event.is_set()):
             if duration is not None and time.monotonic() - t0 >= duration:
@@ -275,13 +286,17 @@ def run_beamline(
             kind = schedule.next_kind()
             if kind is None:
                 break
+            t_run = time.monotonic()
             for uid in RE(schedule.plan(kind)):
                 summary.run_uids.append({"uid": uid, "kind": kind, **starts.get(uid, {})})
+            if kind == "eels":
+                summary.eels_seconds += time.monotonic() - t_run
     finally:
         if publisher is not None:
             publisher.close()
             summary.published = publisher.stats.as_dict()
     summary.runs = {k: schedule.done[k] for k in RUN_KINDS}
+    summary.eels_spectra = bl.eels.spectra_emitted + bl.eels_si.spectra_emitted
     summary.documents = dict(emitted)
     summary.elapsed_s = round(time.monotonic() - t0, 3)
     return summary

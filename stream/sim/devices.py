@@ -372,6 +372,7 @@ class EelsDetector(Device):
         self.n_pixels = n_pixels
         self.delay_s = delay_s
         self.rows = 0
+        self.spectra_emitted = 0
         self.offset.put(float(self.axis.offset))
         self.dispersion.put(float(self.axis.dispersion))
         shape = (self.axis.n_channels,) if n_pixels is None else (n_pixels, self.axis.n_channels)
@@ -392,4 +393,5 @@ class EelsDetector(Device):
         self.spectrum.put(self.sample_stage.acquire(self.axis, self.n_pixels))
         self.row.put(self.rows)
         self.rows += 1
+        self.spectra_emitted += self.n_pixels or 1
         return _finished(self, self.delay_s)

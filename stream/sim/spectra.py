@@ -282,14 +282,15 @@ class FeffL23Model:
         sigma = self.resolution_fwhm / 2.3548 / step
         half = int(4 * sigma) + 1
         kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)
-        padded = np.pad(np.asarray(self.mu, dtype=np.float64), half, mode="edge")
+        mu = np.asarray(self.mu, dtype=np.float64)
+        padded = np.pad(mu - mu[0], half, mode="edge")  # 0 below the edge: pure power law
         object.__setattr__(self, "mu", np.convolve(padded, kernel / kernel.sum(), "valid"))
 
     def shape(self, loss_ev: np.ndarray) -> np.ndarray:
         """Edge intensity per unit L3 step at energy losses ``loss_ev``."""
         e = np.asarray(loss_ev, dtype=np.float64)
         decay = np.clip(e / 932.7, 1.0, None) ** -1.5
-        return np.interp(e, self.energy, self.mu, left=float(self.mu[0])) * decay
+        return np.interp(e, self.energy, self.mu, left=0.0) * decay
 
 
 @functools.cache

@@ -122,3 +122,19 @@ def test_card_reports_the_metrics_the_issue_asks_for():
     for key in ("test_mae", "test_r2", "test_fraction_mae", "test_rmse"):
         assert isinstance(CARD[key], float)
     assert CARD["data"]["spectra"] >= 600 and (FOLDER / "card.png").stat().st_size > 10_000
+
+
+def test_eels_file_is_annotated_offline_by_the_stream_code(tmp_path):
+    """``edgestream annotate --eels``: a two-column loss/counts file of Cu2O."""
+    from edgestream.offline import annotate_file
+
+    model = CuLValence()
+    sim = EelsSimulator(EelsAxis(), np.random.default_rng(5))
+    path = tmp_path / "cu2o_eels.txt"
+    np.savetxt(path, np.c_[EelsAxis().loss(), sim.spectrum("Cu2O")],
+               header="energy_loss counts")
+    result = annotate_file(path, Settings(), [model], element="Cu", edge="L2,3", eels=True)
+    assert result.failures == []
+    (a,) = result.annotations
+    assert a["modality"] == "eels" and a["edge"] == "L2,3"
+    assert outputs(a)["value"] == pytest.approx(1.0, abs=0.35)

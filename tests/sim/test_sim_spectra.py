@@ -16,6 +16,7 @@ from edgestream.sim.spectra import (
     Segment,
     XasConditions,
     XasSimulator,
+    feff10_eels_models,
     fixture_path,
     fly_energy_axis,
     layered_fractions,
@@ -125,7 +126,8 @@ def test_fly_axis():
 
 def edge_only(compound: str) -> tuple[np.ndarray, np.ndarray]:
     """Noise-free EELS edge signal after a power-law fit to the pre-edge (eV, counts)."""
-    sim = EelsSimulator(EelsAxis(), np.random.default_rng(0), edge_jump=0.4)
+    sim = EelsSimulator(EelsAxis(), np.random.default_rng(0), edge_jump=0.4,
+                        models=EELS_MODELS)
     loss = sim.axis.loss()
     counts = sim.expected({compound: 1.0})
     pre = (loss > 890) & (loss < 925)
@@ -145,6 +147,22 @@ def test_eels_metal_is_step_only():
     step = edge[(loss > 940) & (loss < 945)].mean()
     assert edge[(loss > 925) & (loss < 945)].max() < 1.2 * step
     assert EELS_MODELS["Cu"].white_line is None
+
+
+def test_feff10_eels_models_are_the_fixture_l23_spectra():
+    """The default microscope spectra: FEFF10 L3 + half an L3 19.9 eV up, broadened, one per
+    compound, read once."""
+    models = feff10_eels_models()
+    assert feff10_eels_models() is models
+    assert {c: m.valence for c, m in models.items()} == {"Cu": 0, "Cu2O": 1, "CuO": 2}
+    loss = np.arange(915.0, 1000.0, 0.1)
+    for m in models.values():
+        y = m.shape(loss)
+        assert y[loss < 925].max() < 0.1                                   # no edge yet
+        at = lambda e: float(np.interp(e, loss, y))  # noqa: B023, E731
+        assert 0.5 < at(945) < 1.3 and at(975) > at(945)                   # L2 adds a step
+    sim = EelsSimulator(EelsAxis(), np.random.default_rng(0))
+    assert sim.models is models
 
 
 def test_eels_axis_noise_and_row():
