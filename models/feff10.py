@@ -41,9 +41,14 @@ FMS_RADIUS = 5.0        # Å, full multiple scattering radius
 XANES = "4 0.04 0.1"    # kmax (1/Å), dk (1/Å) near the edge, dE (eV) above
 # Cu L2,3: the 925-970 eV window needs ~+40 eV above the edge (k = 3.2/Å), and the white
 # line is set by the first two shells, so a smaller FMS sphere and k range halve the cost
-# (CuO mp-1692 L3: 10.5 s at 5.0 Å / k 4, 4.9 s at 4.0 Å / k 3.5).
+# (CuO mp-1692 L3: 10.5 s at 5.0 Å / k 4, 4.9 s at 4.0 Å / k 3.5). Self-consistent
+# potentials over a small sphere are kept: without them FEFF places the Fermi level so that
+# CuO and Cu2O show no L3 white line and the oxides' valences look alike (measured: Cu(I),
+# Cu(II), Cu(III) class means within the within-class spread); with SCF 3.5 Å CuO has its
+# sharp L3 line, Cu2O a weaker one, Cu metal none, for ~2x the cost (9-13 s per site).
 L_FMS_RADIUS = 4.5
 L_XANES = "3.5 0.05 0.1"
+L_SCF_RADIUS = 3.5
 DROPPED_CARDS = ("SCF", "LDOS")
 EDGES = ("K", "L3", "L2", "L1")
 Runner = Callable[[str, Path], tuple[np.ndarray, np.ndarray]]
@@ -59,11 +64,12 @@ def cache_root(root: Path | str | None = None) -> Path:
 
 def feff_input(structure: Any, site_index: int, edge: str = "K", radius: float = RADIUS,
                fms: float = FMS_RADIUS, xanes: str = XANES,
-               drop: Iterable[str] = DROPPED_CARDS) -> str:
+               drop: Iterable[str] = DROPPED_CARDS, scf: float | None = None) -> str:
     """The ``feff.inp`` text for absorbing site ``site_index`` of a pymatgen ``Structure``.
 
     ``radius``: cluster radius in Å; ``fms``: FMS radius in Å; ``xanes``: the XANES card;
-    ``drop``: cards removed from the text (default: SCF and LDOS, see module docstring).
+    ``drop``: cards removed from the text (default: SCF and LDOS, see module docstring);
+    ``scf``: a radius (Å) writes ``SCF <scf> 0 30 0.2 1`` instead (self-consistent potentials).
     """
     import tempfile
 
@@ -79,9 +85,11 @@ def feff_input(structure: Any, site_index: int, edge: str = "K", radius: float =
     with tempfile.TemporaryDirectory(prefix="feffinp-") as tmp:
         feff_set.write_input(tmp)
         text = Path(tmp, "feff.inp").read_text()
-    dropped = tuple(d.upper() for d in drop)
+    dropped = tuple(d.upper() for d in drop) + (("SCF",) if scf is not None else ())
     lines = [ln.rstrip() for ln in text.splitlines()
              if not (ln.split() and ln.split()[0].upper() in dropped)]
+    if scf is not None:
+        lines.insert(1, f"SCF {scf:.1f} 0 30 0.2 1")
     return "\n".join(lines) + "\n"
 
 
@@ -165,21 +173,24 @@ class Job:
 
 def make_job(structure: Any, site_index: int, key: str, labels: dict[str, Any] | None = None,
              edge: str = "K", radius: float = RADIUS, fms: float | None = None,
-             xanes: str | None = None) -> Job:
+             xanes: str | None = None, scf: float | str | None = "default") -> Job:
     """A :class:`Job` with its input text and POSCAR built from ``structure``.
 
-    ``fms``/``xanes`` default to ``FMS_RADIUS``/``XANES`` for the K edge and to
-    ``L_FMS_RADIUS``/``L_XANES`` for the L edges.
+    ``fms``/``xanes``/``scf`` default to ``FMS_RADIUS``/``XANES``/no SCF for the K edge and
+    to ``L_FMS_RADIUS``/``L_XANES``/``L_SCF_RADIUS`` for the L edges.
     """
     from pymatgen.io.vasp import Poscar
 
     l_edge = edge.startswith("L")
     fms = fms if fms is not None else (L_FMS_RADIUS if l_edge else FMS_RADIUS)
     xanes = xanes if xanes is not None else (L_XANES if l_edge else XANES)
-
-    inp = feff_input(structure, site_index, edge=edge, radius=radius, fms=fms, xanes=xanes)
+    if scf == "default":
+        scf = L_SCF_RADIUS if l_edge else None
+    inp = feff_input(structure, site_index, edge=edge, radius=radius, fms=fms, xanes=xanes,
+                     scf=scf)
+    dropped = [c for c in DROPPED_CARDS if not (c == "SCF" and scf is not None)]
     params = {"set": "MPXANESSet", "edge": edge, "radius": radius, "fms": fms,
-              "xanes": xanes, "dropped_cards": list(DROPPED_CARDS)}
+              "xanes": xanes, "scf": scf, "dropped_cards": dropped}
     return Job(key=key, edge=edge, inp=inp, poscar=Poscar(structure).get_str(),
                site_index=site_index, labels=dict(labels or {}), feff=params)
 

@@ -97,6 +97,18 @@ def l23(energy: np.ndarray, mu3: np.ndarray, shift: float) -> np.ndarray:
     return l3 + L2_WEIGHT * l2
 
 
+def current_entries(cache: Path | None = None) -> list[tuple[dict[str, Any], np.ndarray,
+                                                                 np.ndarray]]:
+    """``(meta, energy, mu)`` of the finished L3 entries made with today's L-edge settings
+    (``feff10.L_FMS_RADIUS``, ``L_XANES``, ``L_SCF_RADIUS``); runs with other settings stay
+    in the cache but are not mixed in."""
+    from edgestream_models import feff10
+
+    want = {"fms": feff10.L_FMS_RADIUS, "xanes": feff10.L_XANES, "scf": feff10.L_SCF_RADIUS}
+    return [(m, e, y) for m, e, _, y in feff10.iter_entries("L3", cache)
+            if all(m["feff"].get(k) == v for k, v in want.items())]
+
+
 def calibration_shift(entries: list[tuple[dict[str, Any], np.ndarray, np.ndarray]]) -> float:
     """eV to add to FEFF10 L3 energies so the Cu fcc base site's onset is at 932.7 eV."""
     for meta, energy, mu in entries:
@@ -107,11 +119,9 @@ def calibration_shift(entries: list[tuple[dict[str, Any], np.ndarray, np.ndarray
 
 
 def load_spectra(cache: Path | None = None) -> tuple[Spectra, float, dict[str, Any]]:
-    """Every finished FEFF10 L3 entry with a finite valence, as L2,3 on ``FINE``; the
-    calibration shift; the FEFF parameters of the first entry."""
-    from edgestream_models import feff10
-
-    entries = [(m, e, y) for m, e, _, y in feff10.iter_entries("L3", cache)]
+    """Every finished FEFF10 L3 entry (today's settings) with a finite valence, as L2,3 on
+    ``FINE``; the calibration shift; the FEFF parameters of the first entry."""
+    entries = current_entries(cache)
     shift = calibration_shift(entries)
     rows, seen = [], set()
     for meta, energy, mu in entries:
@@ -380,7 +390,7 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
         "anchor": "random forest on Cu L2,3 XAS/EELS (925-970 eV, cumulative sums): RMSE "
                   "0.21, R^2 0.89 on test",
         "data": {
-            "source": "FEFF10 (feff10-rs) Cu L3, no SCF; L2,3 = L3 + 0.5 L3(E - 19.9 eV)",
+            "source": "FEFF10 (feff10-rs) Cu L3, SCF over 3.5 Å; L2,3 = L3 + 0.5 L3(E - 19.9 eV)",
             "feff_parameters": feff_params,
             "calibration_shift_ev": round(shift, 3),
             "spectra": len(spectra), "train_sites": len(train), "test_sites": len(test),
@@ -502,9 +512,7 @@ FIXTURE = REPO / "stream" / "sim" / "data" / "cu_l23_feff10.npz"
 def write_fixture(out: Path = FIXTURE, cache: Path | None = None) -> dict[str, Any]:
     """The simulated microscope's spectra: calibrated FEFF10 L2,3 of Cu fcc, cuprite Cu2O and
     tenorite CuO (the calibration references), float32 on 0.1 eV from 910 to 1020 eV."""
-    from edgestream_models import feff10
-
-    entries = [(m, e, y) for m, e, _, y in feff10.iter_entries("L3", cache)]
+    entries = current_entries(cache)
     shift = calibration_shift(entries)
     energy = np.round(np.arange(910.0, 1020.0 + 0.05, 0.1), 3)
     names, mus, keys, valences = [], [], [], []

@@ -264,8 +264,12 @@ def test_l_edge_jobs_use_the_l_edge_settings(cu_fcc):
     assert cards["EDGE"] == "L3"
     assert cards["FMS"].split()[0] == f"{feff10.L_FMS_RADIUS:.1f}"
     assert cards["XANES"] == feff10.L_XANES
+    assert cards["SCF"].split()[0] == f"{feff10.L_SCF_RADIUS:.1f}"
     assert job.feff["fms"] == feff10.L_FMS_RADIUS and job.feff["xanes"] == feff10.L_XANES
-    assert _cards(feff10.make_job(cu_fcc, 0, "cu").inp)["XANES"] == feff10.XANES
+    assert job.feff["scf"] == feff10.L_SCF_RADIUS and "SCF" not in job.feff["dropped_cards"]
+    k = feff10.make_job(cu_fcc, 0, "cu")
+    assert _cards(k.inp)["XANES"] == feff10.XANES and "SCF" not in _cards(k.inp)
+    assert k.feff["scf"] is None
 
 
 @pytest.mark.slow
