@@ -50,7 +50,8 @@ def _number(x: Any) -> float:
 
 def valence_map(annotations: Iterable[dict[str, Any]], run_uid: str | None = None,
                 plugin: str = PLUGIN, output: str = "value") -> ValenceMap | None:
-    """The map of ``run_uid`` (default: the last EELS run with that plugin's predictions).
+    """The map of ``run_uid`` (default: the last spectrum image, i.e. run with more than one
+    pixel per event, with that plugin's predictions; else the last such EELS run).
 
     Annotations of other runs, of other modalities and without the plugin are skipped; a
     pixel annotated twice (a replay) keeps the last value. None when nothing matches.
@@ -70,7 +71,8 @@ def valence_map(annotations: Iterable[dict[str, Any]], run_uid: str | None = Non
         samples[run] = a.get("sample")
     if not cells:
         return None
-    run = run_uid if run_uid is not None else list(cells)[-1]
+    images = [r for r, c in cells.items() if any(p > 0 for _, p in c)]
+    run = run_uid if run_uid is not None else (images or list(cells))[-1]
     if run not in cells:
         return None
     run_cells = cells[run]

@@ -37,6 +37,12 @@ def test_map_of_the_last_run_skips_other_runs_modalities_and_plugins():
     assert valence_map([pixel("x", 1, 0, 1.0, modality="xas_mu")]) is None
 
 
+def test_default_map_is_the_last_spectrum_image_not_a_later_single_spectrum():
+    anns = [pixel("si", 1, px, 1.0) for px in range(3)] + [pixel("single", 1, 0, 2.0)]
+    assert valence_map(anns).run_uid == "si"
+    assert valence_map(anns[3:]).run_uid == "single"
+
+
 def test_replayed_pixel_keeps_the_last_value_and_none_is_nan():
     m = valence_map([pixel("r", 1, 0, 1.0), pixel("r", 1, 0, 1.5), pixel("r", 1, 1, None)])
     assert m.value[0, 0] == 1.5 and np.isnan(m.value[0, 1]) and m.pixels == 1

@@ -367,12 +367,20 @@ class EelsSimulator:
 
     def expected(self, fractions: Mapping[str, float], thickness: float = 1.0) -> np.ndarray:
         """Noise-free counts per channel for a mixture {compound: fraction}."""
+        lam = self._expected_rows({c: np.array([f]) for c, f in fractions.items()},
+                                  np.array([thickness]))
+        return lam[0]
+
+    def _expected_rows(self, fractions: Mapping[str, np.ndarray], thickness: np.ndarray
+                       ) -> np.ndarray:
+        """Noise-free counts ``[n, n_channels]`` for per-pixel fractions and thicknesses."""
         e = self.axis.loss() + self.energy_drift_ev
         background = self.background_counts * (e / self.axis.offset) ** -self.exponent
         at_edge = (932.7 / self.axis.offset) ** -self.exponent
         scale = self.edge_jump * self.background_counts * at_edge
-        edge = sum(f * self.models[c].shape(e) for c, f in fractions.items())
-        return thickness * (background + scale * edge)
+        edge = sum(np.asarray(f, dtype=np.float64)[:, None] * self.models[c].shape(e)[None, :]
+                   for c, f in fractions.items())
+        return thickness[:, None] * (background[None, :] + scale * edge)
 
     def spectrum(self, compound: str, thickness: float = 1.0) -> np.ndarray:
         """One noisy spectrum of a single compound (uint32 counts, shape [n_channels])."""
@@ -382,13 +390,7 @@ class EelsSimulator:
         """One spectrum-image row (uint32, shape [n_pixels, n_channels])."""
         n = len(next(iter(fractions.values())))
         thickness = 1.0 + 0.1 * self.rng.standard_normal(n).clip(-3, 3)
-        lam = np.stack(
-            [
-                self.expected({c: float(f[i]) for c, f in fractions.items()}, thickness[i])
-                for i in range(n)
-            ]
-        )
-        return self._poisson(lam)
+        return self._poisson(self._expected_rows(fractions, thickness))
 
     def _poisson(self, lam: np.ndarray) -> np.ndarray:
         return self.rng.poisson(lam).astype(np.uint32)
