@@ -102,11 +102,15 @@ def calibration_jobs(edge: str = "K", root: Path = OMNIXAS_ROOT) -> list[feff10.
 
 
 def omnixas_jobs(edge: str = "L3", n_sites: int = 600, seed: int = 0,
-                 root: Path = OMNIXAS_ROOT, labels: Path | None = None) -> list[feff10.Job]:
+                 root: Path = OMNIXAS_ROOT, labels: Path | None = None,
+                 sparse_first: bool = False) -> list[feff10.Job]:
     """``n_sites`` OmniXAS absorbing sites, one per material, stratified by (valence, motif).
 
     Strata are visited round-robin (each shuffled with ``seed``), so the first k jobs cover
     every stratum about equally; sites without a valence label are skipped.
+    ``sparse_first``: within a stratum, structures with the most volume per atom first
+    (fewest atoms inside FEFF's spheres: with SCF the cost per site runs from ~10 CPU-s for
+    open structures to ~90 for dense ones; measured r = -0.64 against volume per atom).
     """
     from pymatgen.core import Structure
 
@@ -135,8 +139,10 @@ def omnixas_jobs(edge: str = "L3", n_sites: int = 600, seed: int = 0,
     rng = np.random.default_rng(seed)
     queues = []
     for key in sorted(strata):
-        members = strata[key]
-        queues.append([members[j] for j in rng.permutation(len(members))])
+        members = [strata[key][j] for j in rng.permutation(len(strata[key]))]
+        if sparse_first:  # popped from the end: the sparsest last in the list
+            members.sort(key=lambda m: _volume_per_atom(poscars[m[0]]))
+        queues.append(members)
     picked: list[tuple[str, int, dict[str, Any], str]] = []
     while len(picked) < n_sites and any(queues):
         for q in queues:
@@ -153,6 +159,15 @@ def omnixas_jobs(edge: str = "L3", n_sites: int = 600, seed: int = 0,
                   "source": "OmniXAS structures.json.gz (Materials Project)"}
         jobs.append(feff10.make_job(s, i, f"omnixas/{mid}/site{i:03d}", labels, edge=edge))
     return jobs
+
+
+def _volume_per_atom(poscar: str) -> float:
+    """Å³ per atom of a POSCAR text (scale, lattice vectors and counts only)."""
+    lines = poscar.splitlines()
+    scale = float(lines[1].split()[0])
+    lattice = np.array([[float(x) for x in ln.split()[:3]] for ln in lines[2:5]]) * scale
+    counts = lines[6].split() if lines[5].split()[0].isalpha() else lines[5].split()
+    return abs(float(np.linalg.det(lattice))) / sum(int(c) for c in counts)
 
 
 def _print_summary(summary: dict[str, Any], jobs: list[feff10.Job], root: Any) -> None:
@@ -260,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "omnixas":
             p.add_argument("--sites", type=int, default=600)
             p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--sparse-first", action="store_true",
+                           help="open structures first within each stratum (cheapest FEFF)")
     p = sub.add_parser("status")
     p.add_argument("--prototypes", default="")
     p = sub.add_parser("collect")
@@ -287,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "calibration":
         jobs = calibration_jobs(args.edge)
     elif args.cmd == "omnixas":
-        jobs = omnixas_jobs(args.edge, args.sites, args.seed)
+        jobs = omnixas_jobs(args.edge, args.sites, args.seed, sparse_first=args.sparse_first)
     else:
         names = [n for n in args.prototypes.split(",") if n]
         jobs = prototype_jobs(names, args.edge)

@@ -32,6 +32,7 @@ ADJUDICATORS = f"{BEAMLINE}.bluesky.adjudicators"
 GRADIENT_SAMPLE = "Cu gradient A"
 COMPARISON_JSON = Path(__file__).resolve().parents[1] / "docs" / "agent-comparison.json"
 MAP_PNG = Path("out") / "eels-valence-map.png"
+DEMO_OPT_IN = ("cu_l_valence",)
 
 
 def _settings(bootstrap: str, metrics_port: int | None, plugins: list[str] | None = None
@@ -163,6 +164,11 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("kafka").setLevel(logging.ERROR)  # its event-loop timing notes
     logging.getLogger("edgestream.kafka.service").setLevel(logging.ERROR)  # printed below
+    if plugins is None:
+        from edgestream.plugins import default_names
+
+        # the Cu L2,3 model is opt-in (its card is below target) but the demo shows its map
+        plugins = [*default_names(), *[n for n in DEMO_OPT_IN if n not in default_names()]]
     comparison = _start_comparison() if compare else None
     print("edgestream demo: starting the embedded Tansu broker ...", flush=True)
     steer = None

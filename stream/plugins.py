@@ -109,6 +109,18 @@ def onnx_session(
     return session, provider
 
 
+def default_names() -> list[str]:
+    """Entry-point names of the installed plugins that run by default (not ``opt_in``)."""
+    names = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            if not getattr(ep.load(), "opt_in", False):
+                names.append(ep.name)
+        except Exception:  # reported by discover() when it is asked to load it
+            continue
+    return names
+
+
 def discover(enabled: list[str] | None = None) -> list[SpectrumModel]:
     """Instantiate the installed plugins of the entry-point group: those named, or (None)
     every one that is not ``opt_in``."""

@@ -61,11 +61,15 @@ def test_shipped_onnx_reproduces_sklearn(name):
     assert got.shape == expected.shape and np.max(np.abs(got - expected)) <= 1e-5
 
 
-def test_manifest_matches_the_files_and_is_installed_by_default():
+def test_manifest_matches_the_files_and_opt_in_follows_the_card():
     manifest = read_plugin_toml(FOLDER)
     for entry in manifest["files"].values():
         assert sha256_of(FOLDER / entry["path"]) == entry["sha256"]
-    assert "cu_l_valence" in [m.name for m in discover()]  # not opt-in: it meets its card
+    meets = (CARD["test_mae"] <= 0.15 and CARD["test_r2"] >= 0.9
+             and CARD["test_fraction_mae"] <= 0.1)
+    assert manifest["opt_in"] is (not meets) and CuLValence.opt_in is (not meets)
+    assert ("cu_l_valence" in [m.name for m in discover()]) is meets
+    assert [m.name for m in discover(["cu_l_valence"])] == ["cu_l_valence"]
 
 
 @pytest.mark.parametrize("compound,valence", [("Cu", 0), ("Cu2O", 1), ("CuO", 2)])
