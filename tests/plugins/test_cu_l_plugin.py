@@ -2,7 +2,8 @@
 
 Spectra come from the simulated microscope (a real RunEngine, FEFF10 L2,3 of Cu, cuprite and
 tenorite on a power-law background with Poisson noise) through ``Pipeline``, the code the
-stream runs; the shipped ONNX files are held to the sklearn outputs saved at export.
+stream runs; the shipped ONNX files are held to the sklearn outputs saved at export in
+test_cu_k_onnx_parity.py (every plugin's probes).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from bluesky import RunEngine
 
@@ -49,16 +49,6 @@ def annotate(pipeline, plan):
 
 def outputs(a):
     return next(p["outputs"] for p in a["predictions"] if p["plugin"] == "cu_l_valence")
-
-
-@pytest.mark.parametrize("name", ["valence", "fractions"])
-def test_shipped_onnx_reproduces_sklearn(name):
-    with np.load(FOLDER / f"{name}.parity.npz") as z:
-        x, expected = z["x"], z["expected"]
-    session = ort.InferenceSession(str(FOLDER / f"{name}.onnx"),
-                                   providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, {session.get_inputs()[0].name: x})
-    assert got.shape == expected.shape and np.max(np.abs(got - expected)) <= 1e-5
 
 
 def test_manifest_matches_the_files_and_opt_in_follows_the_card():
