@@ -168,7 +168,8 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
         from edgestream.plugins import default_names
 
         # the Cu L2,3 model is opt-in (its card is below target) but the demo shows its map
-        plugins = [*default_names(), *[n for n in DEMO_OPT_IN if n not in default_names()]]
+        defaults = default_names()
+        plugins = [*defaults, *[n for n in DEMO_OPT_IN if n not in defaults]]
     comparison = _start_comparison() if compare else None
     print("edgestream demo: starting the embedded Tansu broker ...", flush=True)
     steer = None

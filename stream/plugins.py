@@ -87,6 +87,15 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def verified_file(folder: Path, entry: dict[str, Any]) -> Path:
+    """``folder / entry["path"]`` of a plugin.toml ``[files.*]`` entry, after its sha256
+    check (a ValueError when it differs)."""
+    path = folder / entry["path"]
+    if sha256_of(path) != entry["sha256"]:
+        raise ValueError(f"{path}: sha256 does not match plugin.toml")
+    return path
+
+
 def onnx_session(
     path: Path, providers: tuple[str, ...] = GPU_FIRST, expected_sha256: str | None = None
 ) -> tuple[Any, str]:

@@ -26,7 +26,7 @@ from edgestream.plugins import (
     SpectrumModel,
     onnx_session,
     read_plugin_toml,
-    sha256_of,
+    verified_file,
 )
 
 from .ood import OodReference
@@ -174,11 +174,7 @@ class CuKModel(SpectrumModel):
 
     def checked(self, key: str) -> Path:
         """Path of a non-ONNX file of the manifest, after its sha256 check."""
-        entry = self.manifest["files"][key]
-        path = self.folder / entry["path"]
-        if sha256_of(path) != entry["sha256"]:
-            raise ValueError(f"{path}: sha256 does not match plugin.toml")
-        return path
+        return verified_file(self.folder, self.manifest["files"][key])
 
     def unload(self) -> None:
         self.sessions = {}

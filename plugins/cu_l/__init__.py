@@ -29,7 +29,7 @@ from edgestream.plugins import (
     SpectrumModel,
     onnx_session,
     read_plugin_toml,
-    sha256_of,
+    verified_file,
 )
 from edgestream_plugins.cu_k.ood import OodReference
 
@@ -98,8 +98,7 @@ class CuLValence(SpectrumModel):
 
     # Installed, but run only when named in `plugins` while its card (held-out FEFF10 sites)
     # is below the targets; the manifest written with the model says which.
-    opt_in = bool(read_plugin_toml(Path(__file__).parent).get("opt_in", True)) if (
-        Path(__file__).parent / "plugin.toml").exists() else True
+    opt_in = bool(read_plugin_toml(folder).get("opt_in", True))
 
     def __init__(self) -> None:
         self.manifest = read_plugin_toml(self.folder)
@@ -114,10 +113,7 @@ class CuLValence(SpectrumModel):
             self.sessions[key], self.provider = onnx_session(
                 self.folder / entry["path"], providers, entry["sha256"])
         self.model_sha256 = files["valence"]["sha256"]
-        ood = self.folder / files["ood"]["path"]
-        if sha256_of(ood) != files["ood"]["sha256"]:
-            raise ValueError(f"{ood}: sha256 does not match plugin.toml")
-        self.ood = OodReference.load(ood)
+        self.ood = OodReference.load(verified_file(self.folder, files["ood"]))
 
     def unload(self) -> None:
         self.sessions = {}
