@@ -46,9 +46,16 @@ XANES = "4 0.04 0.1"    # kmax (1/Å), dk (1/Å) near the edge, dE (eV) above
 # CuO and Cu2O show no L3 white line and the oxides' valences look alike (measured: Cu(I),
 # Cu(II), Cu(III) class means within the within-class spread); with SCF 3.5 Å CuO has its
 # sharp L3 line, Cu2O a weaker one, Cu metal none, for ~2x the cost (9-13 s per site).
+# Core hole for the L edges: none (ground-state final state). Measured on Cu fcc, Cu2O
+# (mp-361), CuO (mp-1692), KCuO2 (mp-3982) with SCF 3.5 Å: L3 white line over the step at +30
+# eV is 1.4 / 3.5 / 6.1 / 13.7 without a core hole, rising with the 3d-hole count as measured
+# L3 lines do; pymatgen's default (FSR, full core hole) gives 1.1 / 1.2 / 1.1 / 1.4 and RPA
+# 1.1 / 1.4 / 1.2 / 8.3, so Cu(I) and Cu(II) overlapped. Without SCF no core-hole setting
+# gives white lines (1.2-2.2 all). Same cost as FSR.
 L_FMS_RADIUS = 4.5
 L_XANES = "3.5 0.05 0.1"
 L_SCF_RADIUS = 3.5
+L_COREHOLE = "NONE"
 DROPPED_CARDS = ("SCF", "LDOS")
 EDGES = ("K", "L3", "L2", "L1")
 Runner = Callable[[str, Path], tuple[np.ndarray, np.ndarray]]
@@ -64,12 +71,14 @@ def cache_root(root: Path | str | None = None) -> Path:
 
 def feff_input(structure: Any, site_index: int, edge: str = "K", radius: float = RADIUS,
                fms: float = FMS_RADIUS, xanes: str = XANES,
-               drop: Iterable[str] = DROPPED_CARDS, scf: float | None = None) -> str:
+               drop: Iterable[str] = DROPPED_CARDS, scf: float | None = None,
+               corehole: str | None = None) -> str:
     """The ``feff.inp`` text for absorbing site ``site_index`` of a pymatgen ``Structure``.
 
     ``radius``: cluster radius in Å; ``fms``: FMS radius in Å; ``xanes``: the XANES card;
     ``drop``: cards removed from the text (default: SCF and LDOS, see module docstring);
-    ``scf``: a radius (Å) writes ``SCF <scf> 0 30 0.2 1`` instead (self-consistent potentials).
+    ``scf``: a radius (Å) writes ``SCF <scf> 0 30 0.2 1`` instead (self-consistent potentials);
+    ``corehole``: ``COREHOLE`` card value (``None``: pymatgen's, ``FSR``).
     """
     import tempfile
 
@@ -80,6 +89,8 @@ def feff_input(structure: Any, site_index: int, edge: str = "K", radius: float =
     if structure[site_index].specie.symbol != "Cu":
         raise ValueError(f"site {site_index} is {structure[site_index].specie}, not Cu")
     tags = {"FMS": f"{fms:.1f} 0", "XANES": xanes}
+    if corehole is not None:
+        tags["COREHOLE"] = corehole
     feff_set = MPXANESSet(site_index, structure, edge=edge, radius=radius,
                           user_tag_settings=tags)
     with tempfile.TemporaryDirectory(prefix="feffinp-") as tmp:
@@ -173,11 +184,13 @@ class Job:
 
 def make_job(structure: Any, site_index: int, key: str, labels: dict[str, Any] | None = None,
              edge: str = "K", radius: float = RADIUS, fms: float | None = None,
-             xanes: str | None = None, scf: float | str | None = "default") -> Job:
+             xanes: str | None = None, scf: float | str | None = "default",
+             corehole: str | None = "default") -> Job:
     """A :class:`Job` with its input text and POSCAR built from ``structure``.
 
-    ``fms``/``xanes``/``scf`` default to ``FMS_RADIUS``/``XANES``/no SCF for the K edge and
-    to ``L_FMS_RADIUS``/``L_XANES``/``L_SCF_RADIUS`` for the L edges.
+    ``fms``/``xanes``/``scf``/``corehole`` default to ``FMS_RADIUS``/``XANES``/no SCF/
+    pymatgen's core hole for the K edge and to ``L_FMS_RADIUS``/``L_XANES``/``L_SCF_RADIUS``/
+    ``L_COREHOLE`` for the L edges.
     """
     from pymatgen.io.vasp import Poscar
 
@@ -186,11 +199,14 @@ def make_job(structure: Any, site_index: int, key: str, labels: dict[str, Any] |
     xanes = xanes if xanes is not None else (L_XANES if l_edge else XANES)
     if scf == "default":
         scf = L_SCF_RADIUS if l_edge else None
+    if corehole == "default":
+        corehole = L_COREHOLE if l_edge else None
     inp = feff_input(structure, site_index, edge=edge, radius=radius, fms=fms, xanes=xanes,
-                     scf=scf)
+                     scf=scf, corehole=corehole)
     dropped = [c for c in DROPPED_CARDS if not (c == "SCF" and scf is not None)]
     params = {"set": "MPXANESSet", "edge": edge, "radius": radius, "fms": fms,
-              "xanes": xanes, "scf": scf, "dropped_cards": dropped}
+              "xanes": xanes, "scf": scf, "corehole": corehole or "FSR",
+              "dropped_cards": dropped}
     return Job(key=key, edge=edge, inp=inp, poscar=Poscar(structure).get_str(),
                site_index=site_index, labels=dict(labels or {}), feff=params)
 
