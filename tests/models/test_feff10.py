@@ -267,9 +267,13 @@ def test_l_edge_jobs_use_the_l_edge_settings(cu_fcc):
     assert cards["SCF"].split()[0] == f"{feff10.L_SCF_RADIUS:.1f}"
     assert job.feff["fms"] == feff10.L_FMS_RADIUS and job.feff["xanes"] == feff10.L_XANES
     assert job.feff["scf"] == feff10.L_SCF_RADIUS and "SCF" not in job.feff["dropped_cards"]
+    assert cards["COREHOLE"] == feff10.L_COREHOLE == job.feff["corehole"] == "NONE"
     k = feff10.make_job(cu_fcc, 0, "cu")
     assert _cards(k.inp)["XANES"] == feff10.XANES and "SCF" not in _cards(k.inp)
     assert k.feff["scf"] is None
+    # the K edge keeps pymatgen's full core hole, and so its input (and cache hash) is as before
+    assert _cards(k.inp)["COREHOLE"] == "FSR" == k.feff["corehole"]
+    assert k.inp == feff10.feff_input(cu_fcc, 0)
 
 
 @pytest.mark.slow
