@@ -107,14 +107,15 @@ def omnixas_jobs(edge: str = "L3", n_sites: int = 600, seed: int = 0,
     """``n_sites`` OmniXAS absorbing sites, one per material, stratified by (valence, motif).
 
     Strata are visited round-robin (each shuffled with ``seed``), so the first k jobs cover
-    every stratum about equally; sites without a valence label are skipped.
+    every stratum about equally; sites without an integer, confident valence label
+    (``labels.valence_confident``) are skipped.
     ``sparse_first``: within a stratum, structures with the most volume per atom first
     (fewest atoms inside FEFF's spheres: with SCF the cost per site runs from ~10 CPU-s for
     open structures to ~90 for dense ones; measured r = -0.64 against volume per atom).
     """
     from pymatgen.core import Structure
 
-    from edgestream_models.labels import cache_dir
+    from edgestream_models.labels import cache_dir, valence_confident
 
     full, valence_only = (cache_dir("labels") / f"{n}.jsonl"
                           for n in ("omnixas_cu_k", "omnixas_cu_k_valence"))
@@ -128,9 +129,11 @@ def omnixas_jobs(edge: str = "L3", n_sites: int = 600, seed: int = 0,
         rec = json.loads(line)
         # integer valences only: a fractional one is a composition average (oxi-state guess
         # or mixed-valence BVA), not this site's; mixtures are made synthetically instead
+        # and confident ones (BVA agrees with the composition's guess: labels.valence_confident)
         options = [(int(i), lab) for i, lab in rec["sites"].items()
                    if int(i) in sites.get(rec["id"], ()) and lab.get("valence") is not None
-                   and float(lab["valence"]).is_integer()]
+                   and float(lab["valence"]).is_integer()
+                   and valence_confident(lab, rec.get("formula", ""))]
         if not options:
             continue
         i, lab = options[0]  # one site per material: materials, not sites, carry diversity

@@ -6,6 +6,14 @@ Valence (``valence_method``):
              ``Composition.oxi_state_guesses()`` (not site-resolved; may be fractional);
     "failed" neither worked: valence NaN (kept in the data set, flagged).
 
+Confidence (``valence_confident``): a site's valence is trusted when BVA gave it and it equals
+the element's state in the composition's most probable oxidation-state guess (two methods
+agree). Measured on the OmniXAS set: 2,864 of 5,168 labelled sites agree; on those, extra trees
+read the valence from the raw FEFF9 spectra with test MAE 0.135 against 0.223 for a constant,
+while on all labelled sites they reach only 0.237 against 0.249 (``valence_ceiling``): the
+disagreeing labels (mixed-valence averages, soft-ligand compounds, BVA's CsCuO2 "Cu(I)") are
+the noise. Models train and test on confident labels; the count dropped is reported.
+
 Motif: the neighbours are pymatgen's ``CrystalNN()`` (defaults, no oxidation states, so
 oxides, sulfides, halides and metals are treated alike); the geometry follows from the
 ligand directions with the usual angle indices:
@@ -34,6 +42,7 @@ to label the OmniXAS Cu K-edge set on 2 processes.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import hashlib
 import json
@@ -198,6 +207,28 @@ def site_valences(structure: Any, element: str = "Cu") -> tuple[np.ndarray, str]
         out[is_el] = float(guesses[0][element])
         return out, "guess"
     return out, "failed"
+
+
+@functools.cache
+def composition_valence(formula: str, element: str = "Cu") -> float | None:
+    """``element``'s oxidation state in the most probable ``Composition.oxi_state_guesses``
+    of ``formula`` (an average over its sites); None when pymatgen has no guess."""
+    from pymatgen.core import Composition
+
+    try:
+        guesses = Composition(formula).oxi_state_guesses(max_sites=-50)
+    except ValueError:
+        return None
+    return float(guesses[0][element]) if guesses and element in guesses[0] else None
+
+
+def valence_confident(label: dict[str, Any], formula: str) -> bool:
+    """True when a site label's BVA valence equals the composition's guess (module docstring)."""
+    val = label.get("valence")
+    if val is None or label.get("valence_method") != "bva":
+        return False
+    guess = composition_valence(formula)
+    return guess is not None and abs(guess - float(val)) < 1e-6
 
 
 def multiplicities(structure: Any) -> np.ndarray:

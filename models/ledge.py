@@ -122,8 +122,11 @@ def calibration_shift(entries: list[tuple[dict[str, Any], np.ndarray, np.ndarray
 
 
 def load_spectra(cache: Path | None = None) -> tuple[Spectra, float, dict[str, Any]]:
-    """Every finished FEFF10 L3 entry (today's settings) with a finite valence, as L2,3 on
-    ``FINE``; the calibration shift; the FEFF parameters of the first entry."""
+    """Every finished FEFF10 L3 entry (today's settings) with a finite valence, confident for
+    OmniXAS sites (``labels.valence_confident``), as L2,3 on ``FINE``; the calibration shift;
+    the FEFF parameters of the first entry."""
+    from edgestream_models.labels import valence_confident
+
     entries = current_entries(cache)
     shift = calibration_shift(entries)
     rows, seen = [], set()
@@ -134,6 +137,10 @@ def load_spectra(cache: Path | None = None) -> tuple[Spectra, float, dict[str, A
         site = (material, str(lab.get("variant", "")), meta["site_index"])
         if not np.isfinite(val) or site in seen:
             continue  # no label, or the same site again (calibration copies of OmniXAS)
+        if lab.get("group") == "omnixas" and not valence_confident(
+                {"valence": val, "valence_method": lab.get("valence_method")},
+                str(lab.get("formula", ""))):
+            continue  # BVA and the composition's guess disagree: label not trusted
         seen.add(site)
         group = "prototype" if lab.get("group") == "prototype" else "omnixas"
         if lab.get("group") == "calibration":
@@ -398,7 +405,8 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
         "anchor": "random forest on Cu L2,3 XAS/EELS (925-970 eV, cumulative sums): RMSE "
                   "0.21, R^2 0.89 on test",
         "data": {
-            "source": "FEFF10 (feff10-rs) Cu L3, SCF over 3.5 Å; L2,3 = L3 + 0.5 L3(E - 19.9 eV)",
+            "source": "FEFF10 (feff10-rs) Cu L3, SCF over 3.5 Å, no core hole; L2,3 = L3 + "
+                      "0.5 L3(E - 19.9 eV)",
             "feff_parameters": feff_params,
             "calibration_shift_ev": round(shift, 3),
             "spectra": len(spectra), "train_sites": len(train), "test_sites": len(test),

@@ -13,6 +13,9 @@ position appended. Also reported: the spread of edge positions within each valen
 against the distance between class means (FEFF9's absolute energies scatter by several eV
 per material, more than the chemical shift between valences).
 
+Measured twice: on every labelled site, and on the confident labels only (BVA agrees with
+the composition's oxidation-state guess, ``labels.valence_confident``).
+
 Writes ``${EDGESTREAM_CACHE:-~/.cache/edgestream}/reports/valence_ceiling.json``.
 """
 
@@ -33,11 +36,15 @@ ALIGNED = np.arange(-10.0, 60.0, 0.5)  # eV around the steepest rise
 
 
 def load(root: Path = OMNIXAS) -> dict[str, np.ndarray]:
-    """Spectra on the shipped grid, labels and split of every labelled OmniXAS site."""
+    """Spectra on the shipped grid, labels, their confidence (``labels.valence_confident``)
+    and split of every labelled OmniXAS site."""
+    from edgestream_models.labels import valence_confident
+
     d = np.load(root / "spectra.npz")
     splits = json.loads((root / "splits.json").read_text())
     part_of = {k: p for p, keys in splits.items() for k in keys}
     labels: dict[str, float] = {}
+    confident: dict[str, bool] = {}
     path = cache_dir("labels") / "omnixas_cu_k.jsonl"
     if not path.exists():
         path = cache_dir("labels") / "omnixas_cu_k_valence.jsonl"
@@ -47,13 +54,16 @@ def load(root: Path = OMNIXAS) -> dict[str, np.ndarray]:
         rec = json.loads(line)
         for i, lab in rec["sites"].items():
             if lab.get("valence") is not None:
-                labels[f"{rec['id']}_{int(i):03d}"] = float(lab["valence"])
+                key = f"{rec['id']}_{int(i):03d}"
+                labels[key] = float(lab["valence"])
+                confident[key] = valence_confident(lab, rec.get("formula", ""))
     keys = [f"{m}_{s:03d}" for m, s in zip(d["material_id"], d["site_index"], strict=True)]
     y = np.array([labels.get(k, np.nan) for k in keys])
     part = np.array([part_of.get(k, "none") for k in keys])
     ok = np.isfinite(y)
     return {"grid": d["grid"].astype(float), "mu": d["mu_on_grid"][ok].astype(float),
-            "valence": y[ok], "part": part[ok]}
+            "valence": y[ok], "part": part[ok],
+            "confident": np.array([confident.get(k, False) for k in keys])[ok]}
 
 
 def edge_position(grid: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -114,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
                                  description=__doc__.split("\n")[0])
     ap.add_argument("--trees", type=int, default=200)
     args = ap.parse_args(argv)
-    result = measure(load(), args.trees)
+    data = load()
+    sure = data["confident"]
+    result = {"all_labels": measure(data, args.trees),
+              "confident_labels": measure({k: v[sure] if k != "grid" else v
+                                           for k, v in data.items()}, args.trees)}
     path = cache_dir("reports") / "valence_ceiling.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))

@@ -62,7 +62,17 @@ def represent(energy: np.ndarray | list[np.ndarray], norm: np.ndarray | list[np.
     signal = np.full((n, grid.size), np.nan)
     coverage = np.zeros(n)
     shared = not isinstance(energy, list) and np.ndim(energy) == 1
-    for i in range(n):
+    todo = np.ones(n, dtype=bool)
+    if shared:  # spectrum-image rows: one axis, all rows at once where nothing is missing
+        e = np.asarray(energy, dtype=float)
+        y = np.asarray(norm, dtype=float)
+        whole = np.isfinite(onset) & np.isfinite(y).all(axis=1)
+        if e.size >= 2 and np.isfinite(e).all() and whole.any():
+            at = onset[whole, None] + grid[None, :]
+            signal[whole] = _interp_rows(e, y[whole], at)
+            coverage[whole] = np.mean((at >= e[0]) & (at <= e[-1]), axis=1)
+            todo &= ~whole
+    for i in np.nonzero(todo)[0]:
         e = np.asarray(energy if shared else energy[i], dtype=float)
         y = np.asarray(norm[i], dtype=float)
         ok = np.isfinite(e) & np.isfinite(y)
@@ -75,6 +85,16 @@ def represent(energy: np.ndarray | list[np.ndarray], norm: np.ndarray | list[np.
     step = float(grid[1] - grid[0])
     cumulative = np.cumsum(signal, axis=1) * step / float(grid[-1] - grid[0])
     return np.concatenate([signal, cumulative], axis=1).astype(np.float32), coverage
+
+
+def _interp_rows(e: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``np.interp(at[i], e, y[i])`` for every row at once (``e`` ascending, shared)."""
+    at = np.clip(at, e[0], e[-1])  # np.interp holds the end values outside
+    j = np.clip(np.searchsorted(e, at, side="right") - 1, 0, e.size - 2)
+    w = (at - e[j]) / (e[j + 1] - e[j])
+    lo = np.take_along_axis(y, j, axis=1)
+    hi = np.take_along_axis(y, j + 1, axis=1)
+    return lo + w * (hi - lo)
 
 
 def tree_summary(per_tree: np.ndarray, n_outputs: int = 1) -> tuple[np.ndarray, np.ndarray]:

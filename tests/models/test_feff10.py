@@ -302,7 +302,8 @@ def test_omnixas_sites_for_the_l_edge_set_are_stratified_one_per_material(tmp_pa
               (2.0, "square_planar"), (2.0, "square_planar"), (3.0, "square_planar")]
     labels = tmp_path / "labels.jsonl"
     labels.write_text("\n".join(json.dumps({
-        "id": m, "formula": "X", "sites": {str(site[m]): {"valence": v, "motif": mo, "cn": 2}}})
+        "id": m, "formula": {1.0: "Cu2O", 2.0: "CuO", 3.0: "KCuO2"}[v],
+        "sites": {str(site[m]): {"valence": v, "valence_method": "bva", "motif": mo, "cn": 2}}})
         for m, (v, mo) in zip(mids, strata, strict=True)))
     jobs = omnixas_jobs("L3", n_sites=3, labels=labels)
     assert len(jobs) == 3 and len({j.labels["material"] for j in jobs}) == 3

@@ -141,3 +141,18 @@ def test_site_features_shape(omnixas: dict[str, str]) -> None:
     np.testing.assert_allclose(feats[0], feats[1], atol=1e-5)   # equivalent Cu sites
     record = sf.featurize_item(("mp-361", omnixas["mp-361"], [0]))
     np.testing.assert_array_equal(sf.decode(record["sites"]["0"]), feats[0])
+
+
+def test_valence_is_confident_only_where_bva_and_the_composition_agree():
+    pytest.importorskip("pymatgen")
+    from edgestream_models.labels import composition_valence, valence_confident
+
+    assert composition_valence("KCuO2") == 3.0 and composition_valence("Cu2O") == 1.0
+    assert valence_confident({"valence": 3.0, "valence_method": "bva"}, "KCuO2")
+    # BVA reads CsCuO2 (a Cu(III) cuprate) as Cu(I): the composition says 3, so not trusted
+    assert not valence_confident({"valence": 1.0, "valence_method": "bva"}, "CsCuO2")
+    # a guess alone, a failed label and a mixed-valence average are not confident
+    assert not valence_confident({"valence": 2.0, "valence_method": "guess"}, "CuO")
+    assert not valence_confident({"valence": None, "valence_method": "failed"}, "CuO")
+    assert composition_valence("Cu4O3") == 1.5
+    assert not valence_confident({"valence": 2.0, "valence_method": "bva"}, "Cu4O3")

@@ -112,3 +112,20 @@ def test_represent_interpolates_at_the_onset_and_flags_coverage():
     assert cov[0] < 1.0                                               # 960 < onset + 40
     x2, cov2 = represent([loss], [norm[0]], np.array([915.0]))
     assert cov2[0] == 1.0 and np.isfinite(x2).all()
+
+
+def test_represent_gives_shared_axis_rows_at_once_as_row_by_row():
+    """Spectrum-image rows (one axis) go through one vectorized interpolation; rows with a
+    gap, a missing onset or a non-uniform axis must read exactly as row by row."""
+    rng = np.random.default_rng(4)
+    loss = np.sort(rng.uniform(880.0, 1000.0, 900))
+    norm = rng.normal(size=(40, loss.size)).cumsum(axis=1) / 30
+    norm[3, 100:120] = np.nan
+    onset = rng.uniform(880.0, 990.0, 40)
+    onset[5] = np.nan
+    x, cov = represent(loss, norm, onset)
+    x_rows, cov_rows = represent([loss] * 40, list(norm), onset)
+    assert np.array_equal(np.isnan(x), np.isnan(x_rows)) and np.isnan(x[5]).all()
+    assert np.allclose(x, x_rows, atol=1e-6, equal_nan=True)
+    assert np.array_equal(cov, cov_rows) and cov[5] == 0
+    assert (cov == 1).any() and ((cov > 0) & (cov < 1)).any()  # partly covered rows too
