@@ -133,7 +133,8 @@ def omnixas_jobs(edge: str = "L3", n_sites: int = 600, seed: int = 0,
         options = [(int(i), lab) for i, lab in rec["sites"].items()
                    if int(i) in sites.get(rec["id"], ()) and lab.get("valence") is not None
                    and float(lab["valence"]).is_integer()
-                   and valence_confident(lab, rec.get("formula", ""))]
+                   and valence_confident(lab["valence"], lab.get("valence_method", ""),
+                                             rec.get("formula", ""))]
         if not options:
             continue
         i, lab = options[0]  # one site per material: materials, not sites, carry diversity

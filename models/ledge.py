@@ -14,7 +14,9 @@ all so that FEFF's Cu fcc onset sits at the tabulated 932.7 eV (``calibration_sh
 
 Split by material: OmniXAS materials by the OmniXAS split (materials outside it by a hash,
 15 % test), prototypes as a whole (every variant with its prototype; every fourth prototype
-of each valence class is a test prototype), so no structure family straddles the split.
+of each valence class is a test prototype), so no structure family straddles the split. Cu
+metal (``cu_fcc``) is never a test prototype: it is the Cu(0) standard every user measures,
+and like the Cu2O/CuO calibration references it belongs in training.
 
 Each training row is an EELS measurement simulated from a spectrum (``simulate_eels``):
 energy-scale error, spectrometer broadening, plural scattering, a power-law background,
@@ -49,6 +51,7 @@ SPIN_ORBIT_EV = 19.9      # Cu 2p3/2 - 2p1/2
 L2_WEIGHT = 0.5           # L2/L3 statistical branching
 FINE_STEP = 0.05          # eV, grid on which spectra are mixed and broadened
 FINE = np.round(np.arange(900.0, 1030.0 + FINE_STEP / 2, FINE_STEP), 4)
+REFERENCE_PROTOTYPES = {"cu_fcc"}  # always in training (split_families)
 PUBLISHED_GRID = np.arange(925.0, 970.0 + 0.25, 0.5)  # the published RF's absolute grid
 
 
@@ -138,8 +141,7 @@ def load_spectra(cache: Path | None = None) -> tuple[Spectra, float, dict[str, A
         if not np.isfinite(val) or site in seen:
             continue  # no label, or the same site again (calibration copies of OmniXAS)
         if lab.get("group") == "omnixas" and not valence_confident(
-                {"valence": val, "valence_method": lab.get("valence_method")},
-                str(lab.get("formula", ""))):
+                val, str(lab.get("valence_method", "")), str(lab.get("formula", ""))):
             continue  # BVA and the composition's guess disagree: label not trusted
         seen.add(site)
         group = "prototype" if lab.get("group") == "prototype" else "omnixas"
@@ -169,6 +171,8 @@ def split_families(spectra: Spectra, splits_path: Path = OMNIXAS_SPLITS) -> np.n
                                                strict=True) if g == "prototype"})
     by_class: dict[float, list[str]] = {}
     for v, f in protos:
+        if f in REFERENCE_PROTOTYPES:
+            continue
         by_class.setdefault(round(float(v), 2), []).append(f)
     for names in by_class.values():
         proto_test |= {n for i, n in enumerate(sorted(set(names))) if i % 4 == 1}

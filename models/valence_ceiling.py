@@ -56,7 +56,8 @@ def load(root: Path = OMNIXAS) -> dict[str, np.ndarray]:
             if lab.get("valence") is not None:
                 key = f"{rec['id']}_{int(i):03d}"
                 labels[key] = float(lab["valence"])
-                confident[key] = valence_confident(lab, rec.get("formula", ""))
+                confident[key] = valence_confident(lab["valence"], lab.get("valence_method", ""),
+                                                    rec.get("formula", ""))
     keys = [f"{m}_{s:03d}" for m, s in zip(d["material_id"], d["site_index"], strict=True)]
     y = np.array([labels.get(k, np.nan) for k in keys])
     part = np.array([part_of.get(k, "none") for k in keys])

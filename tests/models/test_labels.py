@@ -148,11 +148,14 @@ def test_valence_is_confident_only_where_bva_and_the_composition_agree():
     from edgestream_models.labels import composition_valence, valence_confident
 
     assert composition_valence("KCuO2") == 3.0 and composition_valence("Cu2O") == 1.0
-    assert valence_confident({"valence": 3.0, "valence_method": "bva"}, "KCuO2")
+    assert valence_confident(3.0, "bva", "KCuO2")
     # BVA reads CsCuO2 (a Cu(III) cuprate) as Cu(I): the composition says 3, so not trusted
-    assert not valence_confident({"valence": 1.0, "valence_method": "bva"}, "CsCuO2")
+    assert not valence_confident(1.0, "bva", "CsCuO2")
     # a guess alone, a failed label and a mixed-valence average are not confident
-    assert not valence_confident({"valence": 2.0, "valence_method": "guess"}, "CuO")
-    assert not valence_confident({"valence": None, "valence_method": "failed"}, "CuO")
+    assert not valence_confident(2.0, "guess", "CuO")
+    assert not valence_confident(None, "failed", "CuO")
     assert composition_valence("Cu4O3") == 1.5
-    assert not valence_confident({"valence": 2.0, "valence_method": "bva"}, "Cu4O3")
+    assert not valence_confident(2.0, "bva", "Cu4O3")
+    # a prototype's formal valence (from the literature) is trusted as it is
+    assert valence_confident(1.0, "formal", "CuCl") and not valence_confident(
+        float("nan"), "formal", "CuCl")
