@@ -134,6 +134,39 @@ PROTOTYPES: tuple[Prototype, ...] = (
     P("mgcu2", "MgCu2", "MgCu2 Laves phase, C15", "a = 7.035 Å; Mg 8a, Cu 16d (origin choice "
       "1)", "Fd-3m", _cubic(7.035), ("Mg", "Cu"), ((0, 0, 0), (5 / 8, 5 / 8, 5 / 8)),
       ("Mg1", "Cu1"), 0.0, "Cu(0)", {"Cu1": (12, "other")}),
+    P("cu3pt", "Cu3Pt", "ordered Cu3Pt, L1_2", "a = 3.696 Å (ordered Cu3Pt; literature lattice "
+      "constant, rounded)", "Pm-3m", _cubic(3.696), ("Pt", "Cu"), ((0, 0, 0), (0, .5, .5)),
+      ("Pt1", "Cu1"), 0.0, "Cu(0)", {"Cu1": (12, "other")}),
+    P("cu3pd", "Cu3Pd", "ordered Cu3Pd, L1_2", "a = 3.718 Å (ordered Cu3Pd; literature lattice "
+      "constant, rounded)", "Pm-3m", _cubic(3.718), ("Pd", "Cu"), ((0, 0, 0), (0, .5, .5)),
+      ("Pd1", "Cu1"), 0.0, "Cu(0)", {"Cu1": (12, "other")}),
+    P("cuau3", "CuAu3", "ordered CuAu3, L1_2 (Cu on the cube corners)", "a = 3.98 Å (ordered "
+      "CuAu3; literature lattice constant, rounded)", "Pm-3m", _cubic(3.98), ("Cu", "Au"),
+      ((0, 0, 0), (0, .5, .5)), ("Cu1", "Au1"), 0.0, "Cu(0)", {"Cu1": (12, "other")}),
+    P("cu3ni", "Cu3Ni", "Cu-Ni solid solution (25 at.% Ni) approximated as ordered L1_2",
+      "a = 3.592 Å (Vegard's law between Cu 3.615 and Ni 3.524 Å)", "Pm-3m", _cubic(3.592),
+      ("Ni", "Cu"), ((0, 0, 0), (0, .5, .5)), ("Ni1", "Cu1"), 0.0, "Cu(0)",
+      {"Cu1": (12, "other")}, "a random fcc alloy in reality; ordered L1_2 stands in for it",
+      approximate=True),
+    P("cupd_b2", "CuPd", "ordered β-CuPd, B2 (CsCl)", "a = 2.988 Å (β-CuPd; literature lattice "
+      "constant, rounded)", "Pm-3m", _cubic(2.988), ("Cu", "Pd"), ((0, 0, 0), (.5, .5, .5)),
+      ("Cu1", "Pd1"), 0.0, "Cu(0)", {"Cu1": (8, "other")}),
+    P("cube_b2", "CuBe", "β'-CuBe, B2 (CsCl)", "a = 2.70 Å (CuBe B2; literature lattice "
+      "constant, rounded)", "Pm-3m", _cubic(2.70), ("Cu", "Be"), ((0, 0, 0), (.5, .5, .5)),
+      ("Cu1", "Be1"), 0.0, "Cu(0)", {"Cu1": (8, "other")}),
+    P("cuzr_b2", "CuZr", "B2 CuZr (the high-temperature austenite of the Cu-Zr shape-memory "
+      "alloys)", "a = 3.256 Å (B2 CuZr; literature lattice constant, rounded)", "Pm-3m",
+      _cubic(3.256), ("Cu", "Zr"), ((0, 0, 0), (.5, .5, .5)), ("Cu1", "Zr1"), 0.0, "Cu(0)",
+      {"Cu1": (8, "other")}),
+    P("cu2mnal", "Cu2MnAl", "Heusler alloy Cu2MnAl, L2_1", "a = 5.949 Å; Cu 8c, Mn 4a, Al 4b "
+      "(Cu2MnAl Heusler phase; literature lattice constant, rounded)", "Fm-3m", _cubic(5.949),
+      ("Mn", "Al", "Cu"), ((0, 0, 0), (.5, .5, .5), (.25, .25, .25)), ("Mn1", "Al1", "Cu1"),
+      0.0, "Cu(0)", {"Cu1": (8, "other")}),
+    P("cacu5", "CaCu5", "CaCu5, D2_d (hexagonal; two Cu sites)", "a = 5.091, c = 4.086 Å; Ca 1a, "
+      "Cu 2c and 3g (CaCu5 structure type; literature lattice constants, rounded)", "P6/mmm",
+      (5.091, 5.091, 4.086, *_HEX), ("Ca", "Cu", "Cu"), ((0, 0, 0), (1 / 3, 2 / 3, 0),
+                                                        (.5, 0, .5)),
+      ("Ca1", "Cu1", "Cu2"), 0.0, "Cu(0)", {"Cu1": (12, "other"), "Cu2": (12, "other")}),
     # --- Cu(I): chalcogenides, halides, nitride, cyanide
     P("cu2s_digenite", "Cu2S", "high digenite / high chalcocite approximated as ordered "
       "antifluorite", "a = 5.567 Å (high digenite Cu9S5, cubic subcell)", "Fm-3m",

@@ -192,7 +192,7 @@ def test_duplicate_inputs_run_once(tmp_path):
 
 EXPECTED_CN = {"cu_fcc": 12, "cu3au": 12, "cuzn_b2": 8, "cucl": 4, "cubr": 4, "cui": 4,
                "cu3n": 2, "cucn_ht": 2, "cufes2": 4, "cu2s_digenite": 4, "kcuf3": 6,
-               "cuf2": 6}
+               "cuf2": 6, "cu3pt": 12, "cupd_b2": 8, "cu2mnal": 8}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_CN))
