@@ -52,7 +52,8 @@ train: $(TRAIN_VENV)/.installed
 
 # Rebuilds the Cu L2,3 model (plugins/cu_l: valence and mixture fractions, card) and the
 # simulated microscope's spectra: FEFF10 L3 of 600 OmniXAS sites (one per material, Cu(I),
-# Cu(II), Cu(III)) and of the non-oxide prototypes (Cu(0) ...), ~5 CPU-s per site, cached.
+# Cu(II), Cu(III)) and of the non-oxide prototypes (Cu(0) ...), 10-90 CPU-s per site with SCF
+# (about 4 h on 2 cores from nothing), cached and resumable.
 train-ledge: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.labels --valence-only --processes $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 calibration --workers $(WORKERS)

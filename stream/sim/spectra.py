@@ -343,8 +343,8 @@ class EelsSimulator:
 
     ``models``: the edge shapes by compound; FEFF10 (:func:`feff10_eels_models`) by default,
     the same physics the Cu L2,3 model was trained on; ``EELS_MODELS`` holds hand-made shapes
-    with literature white lines (strong CuO L3 line at 931 eV), which FEFF10 without SCF
-    does not produce: the valence model flags those out of distribution.
+    with literature white lines (strong CuO L3 line at 931 eV, 1.5 eV below the step), a
+    stand-in for measured spectra that the model does not yet read right (README).
     """
 
     def __init__(
