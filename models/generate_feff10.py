@@ -106,6 +106,10 @@ def omnixas_jobs(edge: str = "L3", n_sites: int = 600, seed: int = 0,
                  sparse_first: bool = False) -> list[feff10.Job]:
     """``n_sites`` OmniXAS absorbing sites, one per material, stratified by (valence, motif).
 
+    Labels: ``labels`` if given, else the valence-only cache (``labels --valence-only``, what
+    ``make train-ledge`` writes: strata are then valences alone), else the full one. The
+    valence-only cache comes first so that the selection, and with it the FEFF10 cache a
+    resumed run relies on, does not change when the full labels appear (``make train``).
     Strata are visited round-robin (each shuffled with ``seed``), so the first k jobs cover
     every stratum about equally; sites without an integer, confident valence label
     (``labels.valence_confident``) are skipped.
@@ -119,10 +123,10 @@ def omnixas_jobs(edge: str = "L3", n_sites: int = 600, seed: int = 0,
 
     full, valence_only = (cache_dir("labels") / f"{n}.jsonl"
                           for n in ("omnixas_cu_k", "omnixas_cu_k_valence"))
-    path = labels or (full if full.exists() else valence_only)
+    path = labels or (valence_only if valence_only.exists() else full)
     if not path.exists():
-        raise SystemExit(f"{full} missing: run `python -m edgestream_models.labels "
-                         "[--valence-only]` first")
+        raise SystemExit(f"{valence_only} missing: run `python -m edgestream_models.labels "
+                         "--valence-only` first")
     poscars, sites = _load_omnixas(root)
     strata: dict[tuple[str, str], list[tuple[str, int, dict[str, Any], str]]] = {}
     for line in path.read_text().splitlines():

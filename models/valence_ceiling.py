@@ -45,9 +45,9 @@ def load(root: Path = OMNIXAS) -> dict[str, np.ndarray]:
     part_of = {k: p for p, keys in splits.items() for k in keys}
     labels: dict[str, float] = {}
     confident: dict[str, bool] = {}
-    path = cache_dir("labels") / "omnixas_cu_k.jsonl"
+    path = cache_dir("labels") / "omnixas_cu_k_valence.jsonl"  # valences are all it needs
     if not path.exists():
-        path = cache_dir("labels") / "omnixas_cu_k_valence.jsonl"
+        path = cache_dir("labels") / "omnixas_cu_k.jsonl"
     if not path.exists():
         raise SystemExit("no labels: run `python -m edgestream_models.labels --valence-only`")
     for line in path.read_text().splitlines():
