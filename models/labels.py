@@ -13,8 +13,9 @@ the OmniXAS set: 2,864 of 5,168 labelled sites agree; on those, extra trees read
 from the raw FEFF9 spectra with test MAE 0.135 against 0.223 for a constant, while on all
 labelled sites they reach only 0.237 against 0.249 (``valence_ceiling``): the disagreeing
 labels (mixed-valence averages, soft-ligand compounds, BVA's CsCuO2 "Cu(I)") are the noise.
-The L-edge site selection and model use confident labels only (the count dropped is
-reported); the shipped Cu K models were trained before this and use every label.
+The L-edge site selection and model and the Cu K valence model (``train_valence``) use
+confident labels only (the count dropped is reported); the shipped Cu K valence model was
+trained before this and used every label (it changes at the next ``make train``).
 
 Motif: the neighbours are pymatgen's ``CrystalNN()`` (defaults, no oxidation states, so
 oxides, sulfides, halides and metals are treated alike); the geometry follows from the
@@ -235,6 +236,12 @@ def valence_confident(valence: float | None, method: str, formula: str) -> bool:
         return False
     guess = composition_valence(formula)
     return guess is not None and abs(guess - float(valence)) < 1e-6
+
+
+def confident_mask(valence: np.ndarray, method: np.ndarray, formula: np.ndarray) -> np.ndarray:
+    """:func:`valence_confident` of every row (one composition guess per distinct formula)."""
+    return np.array([valence_confident(float(v), str(m), str(f))
+                     for v, m, f in zip(valence, method, formula, strict=True)], dtype=bool)
 
 
 def multiplicities(structure: Any) -> np.ndarray:

@@ -3,7 +3,9 @@
 Training draws come from the shared augmented pool (pure phases, sampled so that every
 integer valence is about equally frequent) plus two-phase mixtures labelled with their
 average valence (XAS is linear in the phase fractions), so a mixed-valence sample reads
-between its end members. Each member has its own initialization and draws.
+between its end members. Each member has its own initialization and draws. Only confident
+labels (``labels.valence_confident``) train, validate and test it; the metrics count the
+dropped ones and give the test MAE on every label too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from edgestream_models.augment import augment, clean, mix
+from edgestream_models.labels import confident_mask
 from edgestream_models.train import (
     MLP,
     CuKData,
@@ -62,7 +65,9 @@ def regression_metrics(y: np.ndarray, p: np.ndarray) -> dict:
 
 def train_valence(data: CuKData, pools: dict[str, Pool], *, members: int = 5, epochs: int = 60,
                   per_epoch: int = 12000, seed: int = 0) -> ValenceResult:
-    labelled = np.isfinite(data.valence)
+    # trusted labels only (labels.valence_confident): where BVA and the composition disagree the
+    # label is the noise (valence_ceiling: extra trees MAE 0.237 on all, 0.135 on confident)
+    labelled = confident_mask(data.valence, data.valence_method, data.formula)
     train_pool = pools["train"]
     ok = labelled[train_pool.row]
     x_pure, y_pure = train_pool.x[ok], data.valence[train_pool.row[ok]]
@@ -114,6 +119,11 @@ def train_valence(data: CuKData, pools: dict[str, Pool], *, members: int = 5, ep
         sel = data.source[te] == src
         metrics[f"test_mae_{src}"] = float(np.mean(np.abs(out_clean.mean(1)[sel] - y_te[sel])))
     metrics["test_uncertainty_mean"] = float(out_clean.std(1).mean())
+    every = np.nonzero(np.isfinite(data.valence) & (data.split == "test"))[0]
+    metrics["test_mae_every_label"] = float(np.mean(np.abs(
+        predict(model, clean(data.work[every])).mean(1) - data.valence[every])))
+    metrics["labels_confident"] = int(labelled.sum())
+    metrics["labels_dropped_unconfident"] = int(np.isfinite(data.valence).sum() - labelled.sum())
     metrics["baseline_constant_median_mae"] = float(np.mean(np.abs(
         np.median(data.valence[tr_rows]) - y_te)))
     metrics["baseline_extra_trees_mae"] = _extra_trees(data, tr_rows, te)

@@ -159,3 +159,13 @@ def test_valence_is_confident_only_where_bva_and_the_composition_agree():
     # a prototype's formal valence (from the literature) is trusted as it is
     assert valence_confident(1.0, "formal", "CuCl") and not valence_confident(
         float("nan"), "formal", "CuCl")
+
+
+def test_confident_mask_is_valence_confident_row_by_row():
+    pytest.importorskip("pymatgen")
+    from edgestream_models.labels import confident_mask
+
+    mask = confident_mask(np.array([3.0, 1.0, 0.0, np.nan, 2.0]),
+                          np.array(["bva", "bva", "formal", "failed", "guess"]),
+                          np.array(["KCuO2", "CsCuO2", "Cu", "CuO", "CuO"]))
+    assert mask.tolist() == [True, False, True, False, False]
