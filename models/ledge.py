@@ -348,8 +348,8 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
 
     # pure sites: valence; mixtures: fractions (and valence, which lies between)
     xv, src = simulate_many(train.mu, copies, rng, "train sites")
-    # plus one clean measurement per site (a long, well-focused acquisition): without it the
-    # forest reads clean spectra worse than noisy ones (test_clean_mae in the card)
+    # plus one clean measurement per site (a long, well-focused acquisition); a small gain,
+    # measured without mixtures: clean test rows MAE 0.286 vs 0.300 (test_clean_mae in the card)
     xc, csrc = simulate_many(train.mu, 1, rng, "train sites, clean", clean=True)
     xv, src = np.concatenate([xv, xc]), np.concatenate([src, csrc])
     yv = train.valence[src]
