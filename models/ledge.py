@@ -406,8 +406,9 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
     by_class = {f"Cu({'0' if v == 0 else 'I' * int(v)})": {
         "n": int(np.sum(yt == v)), "mae": round(float(np.mean(np.abs(pv - yt)[yt == v])), 3)}
         for v in (0.0, 1.0, 2.0, 3.0) if np.any(yt == v)}
+    # 1.0: full core hole (FSR); 1.1: no core hole, confident labels, 15 Cu(0) prototypes
     card = {
-        "name": "cu_l_valence", "version": "1.0.0",
+        "name": "cu_l_valence", "version": "1.1.0",
         "task": "Cu valence (regression) and Cu(0)/Cu(I)/Cu(II) fractions from Cu L2,3 "
                 "EELS or soft-XAS spectra",
         "model": f"random forests ({n_trees} trees each, min_samples_leaf 5, max_features "
