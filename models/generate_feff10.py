@@ -119,13 +119,11 @@ def omnixas_jobs(edge: str = "L3", n_sites: int = 600, seed: int = 0,
     """
     from pymatgen.core import Structure
 
-    from edgestream_models.labels import cache_dir, valence_confident
+    from edgestream_models.labels import valence_confident, valence_labels_path
 
-    full, valence_only = (cache_dir("labels") / f"{n}.jsonl"
-                          for n in ("omnixas_cu_k", "omnixas_cu_k_valence"))
-    path = labels or (valence_only if valence_only.exists() else full)
+    path = labels or valence_labels_path()
     if not path.exists():
-        raise SystemExit(f"{valence_only} missing: run `python -m edgestream_models.labels "
+        raise SystemExit(f"{path} missing: run `python -m edgestream_models.labels "
                          "--valence-only` first")
     poscars, sites = _load_omnixas(root)
     strata: dict[tuple[str, str], list[tuple[str, int, dict[str, Any], str]]] = {}

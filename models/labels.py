@@ -238,6 +238,14 @@ def valence_confident(valence: float | None, method: str, formula: str) -> bool:
     return guess is not None and abs(guess - float(valence)) < 1e-6
 
 
+def valence_labels_path() -> Path:
+    """The OmniXAS label cache to read valences from: the valence-only one when present (a
+    stable source: selections made from it do not shift when the full labels appear), else
+    the full one (which may not exist yet)."""
+    valence_only = cache_dir("labels") / "omnixas_cu_k_valence.jsonl"
+    return valence_only if valence_only.exists() else cache_dir("labels") / "omnixas_cu_k.jsonl"
+
+
 def confident_mask(valence: np.ndarray, method: np.ndarray, formula: np.ndarray) -> np.ndarray:
     """:func:`valence_confident` of every row (one composition guess per distinct formula)."""
     return np.array([valence_confident(float(v), str(m), str(f))

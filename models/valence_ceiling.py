@@ -38,16 +38,14 @@ ALIGNED = np.arange(-10.0, 60.0, 0.5)  # eV around the steepest rise
 def load(root: Path = OMNIXAS) -> dict[str, np.ndarray]:
     """Spectra on the shipped grid, labels, their confidence (``labels.valence_confident``)
     and split of every labelled OmniXAS site."""
-    from edgestream_models.labels import valence_confident
+    from edgestream_models.labels import valence_confident, valence_labels_path
 
     d = np.load(root / "spectra.npz")
     splits = json.loads((root / "splits.json").read_text())
     part_of = {k: p for p, keys in splits.items() for k in keys}
     labels: dict[str, float] = {}
     confident: dict[str, bool] = {}
-    path = cache_dir("labels") / "omnixas_cu_k_valence.jsonl"  # valences are all it needs
-    if not path.exists():
-        path = cache_dir("labels") / "omnixas_cu_k.jsonl"
+    path = valence_labels_path()
     if not path.exists():
         raise SystemExit("no labels: run `python -m edgestream_models.labels --valence-only`")
     for line in path.read_text().splitlines():
