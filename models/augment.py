@@ -130,8 +130,10 @@ def clean(work: np.ndarray) -> np.ndarray:
 def mix(work: np.ndarray, target: np.ndarray, rng: np.random.Generator, n: int,
         pool: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``n`` two-phase mixtures of rows of ``work`` (drawn from ``pool`` indices, default all)
-    and the matching mixtures of ``target`` (fractions uniform in [0, 1])."""
+    and the matching mixtures of ``target`` rows (fractions uniform in [0, 1]; ``target`` may
+    be 1-D, e.g. valences, or 2-D, e.g. one-hot classes → class fractions)."""
     pool = np.arange(len(work)) if pool is None else pool
     a, b = rng.choice(pool, n), rng.choice(pool, n)
     f = rng.random(n)
-    return f[:, None] * work[a] + (1 - f[:, None]) * work[b], f * target[a] + (1 - f) * target[b]
+    ft = f.reshape((-1,) + (1,) * (np.ndim(target) - 1))
+    return f[:, None] * work[a] + (1 - f[:, None]) * work[b], ft * target[a] + (1 - ft) * target[b]

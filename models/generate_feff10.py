@@ -53,8 +53,10 @@ def _load_omnixas(root: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
     return poscars, sites
 
 
-def prototype_jobs(names: list[str] | None = None, edge: str = "K") -> list[feff10.Job]:
-    """Jobs of every absorbing site of the (selected) prototypes and their variants."""
+def prototype_jobs(names: list[str] | None = None, edge: str = "K",
+                   scf: float | str | None = "default") -> list[feff10.Job]:
+    """Jobs of every absorbing site of the (selected) prototypes and their variants
+    (``scf``: :func:`feff10.make_job`'s)."""
     protos = [p for p in prototypes.PROTOTYPES if not names or p.name in names]
     ranked = []
     for p in protos:
@@ -62,14 +64,15 @@ def prototype_jobs(names: list[str] | None = None, edge: str = "K") -> list[feff
             for idx, label in v.absorbers:
                 key = f"{p.name}/{v.name}/{label}-{idx:03d}"
                 job = feff10.make_job(v.structure, idx, key, prototypes.site_labels(v, label),
-                                      edge=edge)
+                                      edge=edge, scf=scf)
                 ranked.append((rank, job))
     # every prototype's base and strains first, then displaced variant 0 of every prototype,
     # ...: a run stopped half-way still covers every prototype
     return [job for _, job in sorted(ranked, key=lambda r: r[0])]
 
 
-def calibration_jobs(edge: str = "K", root: Path = OMNIXAS_ROOT) -> list[feff10.Job]:
+def calibration_jobs(edge: str = "K", root: Path = OMNIXAS_ROOT,
+                     scf: float | str | None = "default") -> list[feff10.Job]:
     """Cu fcc (the prototype's base site), Cu2O mp-361 and CuO mp-1692 at their OmniXAS
     absorbing sites, and the experimental cuprite and tenorite cells."""
     from pymatgen.core import Structure
@@ -78,7 +81,7 @@ def calibration_jobs(edge: str = "K", root: Path = OMNIXAS_ROOT) -> list[feff10.
     base = next(prototypes.variants(cu, strains=(), n_displaced=0))
     idx, label = base.absorbers[0]
     jobs = [feff10.make_job(base.structure, idx, f"cu_fcc/base/{label}-{idx:03d}",
-                            prototypes.site_labels(base, label), edge=edge)]
+                            prototypes.site_labels(base, label), edge=edge, scf=scf)]
     poscars, sites = _load_omnixas(root)
     for mid, (formula, val, (cn, motif), note) in CALIBRATION_MP.items():
         s = Structure.from_str(poscars[mid], fmt="poscar")
@@ -90,14 +93,15 @@ def calibration_jobs(edge: str = "K", root: Path = OMNIXAS_ROOT) -> list[feff10.
                       "strain": 0.0,
                       "sigma_disp": 0.0, "note": note,
                       "source": "OmniXAS structures.json.gz (Materials Project)"}
-            jobs.append(feff10.make_job(s, i, f"calib/{mid}/site{i:03d}", labels, edge=edge))
+            jobs.append(feff10.make_job(s, i, f"calib/{mid}/site{i:03d}", labels, edge=edge,
+                                        scf=scf))
     for p in prototypes.OXIDE_REFERENCES:
         v = next(prototypes.variants(p, strains=(), n_displaced=0))
         for i, lab in v.absorbers:
             labels = prototypes.site_labels(v, lab) | {
                 "group": "calibration", "calibration": p.formula, "material": f"lit:{p.name}"}
             jobs.append(feff10.make_job(v.structure, i, f"calib/{p.name}/{lab}-{i:03d}",
-                                        labels, edge=edge))
+                                        labels, edge=edge, scf=scf))
     return jobs
 
 
@@ -269,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--edge", default="K", choices=feff10.EDGES)
     ap.add_argument("--cache", default=None, help="cache root (default: "
                     "${EDGESTREAM_CACHE:-~/.cache/edgestream}/feff10)")
+    ap.add_argument("--scf", type=float, default=None,
+                    help="SCF radius (Å) of the potentials (default: the edge's: none for K, "
+                    f"{feff10.L_SCF_RADIUS} for L); 0: none. Use a separate --cache.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("calibration", "generate", "omnixas"):
         p = sub.add_parser(name)
@@ -307,13 +314,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res, indent=1, default=str))
         return 0
     t0 = time.perf_counter()
+    scf = "default" if args.scf is None else (args.scf or None)
     if args.cmd == "calibration":
-        jobs = calibration_jobs(args.edge)
+        jobs = calibration_jobs(args.edge, scf=scf)
     elif args.cmd == "omnixas":
         jobs = omnixas_jobs(args.edge, args.sites, args.seed, sparse_first=args.sparse_first)
     else:
         names = [n for n in args.prototypes.split(",") if n]
-        jobs = prototype_jobs(names, args.edge)
+        jobs = prototype_jobs(names, args.edge, scf=scf)
         if getattr(args, "limit", 0):
             jobs = jobs[: args.limit]
     print(f"{len(jobs)} jobs prepared in {time.perf_counter() - t0:.0f} s", file=sys.stderr)

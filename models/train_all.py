@@ -51,7 +51,7 @@ from edgestream_models.train_screening import (
 from edgestream_models.train_valence import train_valence
 from edgestream_plugins.cu_k import GRID, OodReference
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 MODALITY_NOTE = "Cu K-edge XANES (transmission, fluorescence or mu)"
 OUTPUTS_COMMON = {"ood": "true when outside the training distribution (see card.json)",
                   "ood_score": "max of PCA Mahalanobis and residual distances / their 99.5% "
@@ -91,7 +91,8 @@ def run_valence(data: CuKData, pools: dict, ref: OodReference, args: argparse.Na
     lo, hi = float(np.nanmin(data.valence)), float(np.nanmax(data.valence))
     write_manifest(folder, {
         "name": "cu_k_valence", "version": VERSION, "classes": [],
-        "description": f"Absorber valence from {MODALITY_NOTE}: ensemble of MLP regressors",
+        "description": f"Absorber valence from {MODALITY_NOTE}: ensemble of MLP classifiers "
+                       "over Cu(0)..Cu(III), each read as the continuous median",
         "value_range": [lo, hi], "members": args.members,
         "outputs": {"value": "formal valence of the absorbing Cu (ensemble mean)",
                     "uncertainty": "ensemble spread (std over members)",

@@ -1,7 +1,9 @@
-"""Cu K-edge absorber valence from XANES: an ensemble of MLP regressors run with ONNX Runtime.
+"""Cu K-edge absorber valence from XANES: an ensemble of MLP classifiers run with ONNX Runtime.
 
-Input: the shared Cu K representation (``edgestream_plugins.cu_k.represent``). Output per
-spectrum: ``value`` (ensemble mean; a mixed-valence sample falls between its end members),
+Each member gives probabilities of Cu(0)..Cu(III) and reads them, inside the ONNX graph, as
+their continuous median (a clear state reads its integer; a mixture between its phases,
+leaning to the majority). Input: the shared Cu K representation
+(``edgestream_plugins.cu_k.represent``). Output per spectrum: ``value`` (mean over members),
 ``uncertainty`` (ensemble spread), ``ood`` and ``ood_score``. ``ood`` is true when the input
 lies outside the training spectra (score > 1), covers too little of the grid, or the
 members disagree more than ``ood.max_spread`` in plugin.toml. Trained and exported by

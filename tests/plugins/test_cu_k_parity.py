@@ -22,7 +22,7 @@ from edgestream_plugins.cu_k import GRID  # noqa: E402
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 # family: (onnx file, input size, outputs per member, hidden layers, ensemble head)
 ARCHITECTURES = {
-    "valence": ("valence/valence.onnx", GRID.size, 1, (128, 64), "squeeze"),
+    "valence": ("valence/valence.onnx", GRID.size, 4, (128, 64), "median"),
     "motif": ("motif/motif.onnx", GRID.size, 6, (128, 64), "softmax"),
     "forward": ("screening/forward.onnx", 64, GRID.size, (256, 256), "identity"),
 }

@@ -17,7 +17,7 @@ import pytest
 from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
 from edgestream.normalize import normalize_spectra
 from edgestream.offline import annotate_file
-from edgestream.physics import mu_transmission
+from edgestream.physics import mu_transmission, pre_edge
 from edgestream.plugins import SpectrumBatch, read_plugin_toml, sha256_of
 from edgestream.settings import Settings
 from edgestream.sim.spectra import XasConditions, XasSimulator, load_fixture
@@ -91,6 +91,28 @@ def test_measured_standards_read_their_formal_valence(standards, entry):
                      "Cu metal spectra lack the measured edge shoulder")
     assert abs(out["value"] - entry["formal_valence"]) <= VALENCE_TOLERANCE_MEASURED, out
     assert 0 <= out["uncertainty"] < 0.5
+
+
+def test_a_two_phase_sample_reads_between_its_phases(plugins):
+    """Measured Cu2O and CuO (one APS session) mixed in known fractions, as a sample of the
+    two would absorb: the valence never falls as CuO is added, the ends read Cu(I) and Cu(II),
+    and the change passes through values between them, not as one jump. Not linear: the
+    readings lean to the majority phase (card.json: test_mixture_mae)."""
+    flats = []
+    for name in ("cu1_Cu2O_cuprite_APS13BMD_2008.txt", "cu2_CuO_tenorite_APS13BMD_2008.txt"):
+        entry = next(e for e in STANDARDS if e["file"] == name)
+        data = np.loadtxt(MEASURED / name, comments="#")
+        energy = data[:, 0] + entry["shift_to_put_reference_at_8979_eV"]
+        flats.append((energy, pre_edge(energy, data[:, 1]).flat[0]))
+    energy = flats[0][0]
+    cu2o, cuo = flats[0][1], np.interp(energy, *flats[1])
+    fractions = np.linspace(0.0, 1.0, 11)
+    batch = batch_from([energy] * 11, [(1 - f) * cu2o + f * cuo for f in fractions])
+    values = np.array([o["value"] for o in plugins["valence"].predict(batch)])
+    assert np.all(np.diff(values) > -0.02), values
+    assert abs(values[0] - 1) < VALENCE_TOLERANCE_MEASURED, values
+    assert abs(values[-1] - 2) < VALENCE_TOLERANCE_MEASURED, values
+    assert np.any((values > 1.2) & (values < 1.8)), values
 
 
 def test_simulated_fixture_spectra(plugins):
