@@ -41,7 +41,14 @@ import numpy as np
 
 from edgestream.errors import StreamError
 from edgestream.physics import find_edge_onset, normalize_eels
-from edgestream_plugins.cu_l import FRACTION_CLASSES, GRID, represent, tree_summary
+from edgestream_plugins.cu_l import (
+    FRACTION_CLASSES,
+    GRID,
+    VALENCE_CLASSES,
+    median_summary,
+    represent,
+    tree_summary,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = REPO / "plugins" / "cu_l"
@@ -318,6 +325,20 @@ def per_tree_sklearn(forest: Any, x: np.ndarray) -> np.ndarray:
                            for t in forest.estimators_], axis=1).astype(np.float32)
 
 
+def class_weights(valence: np.ndarray) -> np.ndarray:
+    """Valences → weights over Cu(0)..Cu(III) (the valence forest's targets): an integer is
+    one-hot, a fractional one splits linearly between its neighbours (1.33 → 2/3 Cu(I) and
+    1/3 Cu(II)), so the weights' mean is the valence."""
+    v = np.clip(np.asarray(valence, dtype=float), 0.0, VALENCE_CLASSES - 1.0)
+    low = np.clip(np.floor(v), 0, VALENCE_CLASSES - 2).astype(int)
+    upper = v - low
+    out = np.zeros((len(v), VALENCE_CLASSES))
+    rows = np.arange(len(v))
+    out[rows, low] = 1.0 - upper
+    out[rows, low + 1] = upper
+    return out
+
+
 def fit_forest(x: np.ndarray, y: np.ndarray, n_trees: int, seed: int) -> Any:
     from sklearn.ensemble import RandomForestRegressor
 
@@ -358,18 +379,21 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
     fm = mix_f[msrc]
     integer = np.isin(train.valence[src], (0.0, 1.0, 2.0))
     onehot = np.eye(3)[np.clip(yv[integer].astype(int), 0, 2)]
+    # valence: a forest over class weights (pure sites one-hot, mixtures their fractions),
+    # each tree read as the continuous median. Measured against regressing the valence on the
+    # same rows (48 trees): test MAE 0.374 vs 0.437, mixtures' mean valence 0.322 vs 0.299.
+    fm4 = np.pad(fm, ((0, 0), (0, VALENCE_CLASSES - fm.shape[1])))
     valence_rf = fit_forest(np.concatenate([xv, xm]),
-                            np.concatenate([yv, fm @ np.arange(3.0)]), n_trees, seed)
+                            np.concatenate([class_weights(yv), fm4]), n_trees, seed)
     fraction_rf = fit_forest(np.concatenate([xv[integer], xm]),
                              np.concatenate([onehot, fm]), n_trees, seed + 1)
 
     # held out: test sites (3 simulated measurements each) and test mixtures
     xt, tsrc = simulate_many(test.mu, 3, rng, "test sites")
     yt = test.valence[tsrc]
-    pv, sv = tree_summary(per_tree_sklearn(valence_rf, xt))
-    pv, sv = pv[:, 0], sv[:, 0]
+    pv, sv = median_summary(per_tree_sklearn(valence_rf, xt), VALENCE_CLASSES)
     xtc, tcsrc = simulate_many(test.mu, 1, rng, "test sites, clean", clean=True)
-    pvc = tree_summary(per_tree_sklearn(valence_rf, xtc))[0][:, 0]
+    pvc = median_summary(per_tree_sklearn(valence_rf, xtc), VALENCE_CLASSES)[0]
     ytc = test.valence[tcsrc]
     tmix_mu, tmix_f = mixtures(test, 1500, rng)
     xtm, tmsrc = simulate_many(tmix_mu, 1, rng, "test mixtures")
@@ -377,7 +401,7 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
     pf, _ = tree_summary(per_tree_sklearn(fraction_rf, xtm), 3)
     pf = np.clip(pf, 0, None)
     pf /= np.clip(pf.sum(axis=1, keepdims=True), 1e-9, None)
-    pmv, _ = tree_summary(per_tree_sklearn(valence_rf, xtm))
+    pmv, _ = median_summary(per_tree_sklearn(valence_rf, xtm), VALENCE_CLASSES)
 
     # the published recipe on the same split, for reference: RF on cumulative sums on the
     # absolute 925-970 eV grid, noise-free, no energy-scale error
@@ -406,14 +430,17 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
     by_class = {f"Cu({'0' if v == 0 else 'I' * int(v)})": {
         "n": int(np.sum(yt == v)), "mae": round(float(np.mean(np.abs(pv - yt)[yt == v])), 3)}
         for v in (0.0, 1.0, 2.0, 3.0) if np.any(yt == v)}
-    # 1.0: full core hole (FSR); 1.1: no core hole, confident labels, 15 Cu(0) prototypes
+    # 1.0: full core hole (FSR); 1.1: no core hole, confident labels, 15 Cu(0) prototypes;
+    # 1.2: the valence forest over Cu(0)..Cu(III) weights, each tree read as the median
     card = {
-        "name": "cu_l_valence", "version": "1.1.0",
-        "task": "Cu valence (regression) and Cu(0)/Cu(I)/Cu(II) fractions from Cu L2,3 "
-                "EELS or soft-XAS spectra",
+        "name": "cu_l_valence", "version": "1.2.0",
+        "task": "Cu valence and Cu(0)/Cu(I)/Cu(II) fractions from Cu L2,3 EELS or soft-XAS "
+                "spectra",
         "model": f"random forests ({n_trees} trees each, min_samples_leaf 5, max_features "
                  "0.3) on the onset-aligned step-normalized spectrum and its cumulative sum; "
-                 "uncertainty = std over trees (every tree's output is in the ONNX model)",
+                 "valence: weights of Cu(0)..Cu(III) per tree, read as their continuous "
+                 "median; uncertainty = std over trees (every tree's output is in the ONNX "
+                 "model)",
         "anchor": "random forest on Cu L2,3 XAS/EELS (925-970 eV, cumulative sums): RMSE "
                   "0.21, R^2 0.89 on test",
         "data": {
@@ -442,7 +469,7 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
         "test_fraction_mae": round(float(np.mean(np.abs(pf - ftm))), 4),
         "test_fraction_mae_by_class": {c: round(float(np.mean(np.abs(pf - ftm)[:, k])), 4)
                                        for k, c in enumerate(FRACTION_CLASSES)},
-        "test_mixture_valence_mae": round(float(np.mean(np.abs(pmv[:, 0] - ftm @ np.arange(
+        "test_mixture_valence_mae": round(float(np.mean(np.abs(pmv - ftm @ np.arange(
             3.0)))), 4),
         "baseline_published_recipe": {
             "what": "RF on cumulative sums, absolute 925-970 eV grid, noise-free FEFF spectra",

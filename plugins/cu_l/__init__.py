@@ -7,7 +7,10 @@ representation so that it works on EELS, whose energy scale is only known to 1-2
 - ``represent``: the step-normalized spectrum on ``GRID`` (eV relative to the L3 onset that
   the pipeline found: EELS ``find_edge_onset``, XAS ``pre_edge`` e0) followed by its
   cumulative sum (the published feature, which weighs the white-line area), float32.
-- ``valence.onnx``: every tree's valence, ``[n, n_trees]``; mean and spread are taken here.
+- ``valence.onnx``: every tree's probabilities of Cu(0)..Cu(III), ``[n, n_trees * 4]``; each
+  forest's valence is the continuous median of their mean over trees (``class_median``: a
+  clear state reads its integer, a mixture between its phases), its uncertainty the spread
+  of the trees' own medians.
 - ``fractions.onnx``: every tree's fractions of Cu(0), Cu(I), Cu(II), ``[n, n_trees * 3]``.
 - ``ood.npz``: the PCA reference of the training inputs (:class:`OodReference`); a spectrum
   scoring above 1, or covering less than ``MIN_COVERAGE`` of the grid, is flagged ``ood``.
@@ -33,11 +36,12 @@ from edgestream.plugins import (
 )
 from edgestream_plugins.cu_k.ood import OodReference
 
-__all__ = ["FRACTION_CLASSES", "GRID", "MIN_COVERAGE", "CuLValence", "represent",
-           "tree_summary"]
+__all__ = ["FRACTION_CLASSES", "GRID", "MIN_COVERAGE", "VALENCE_CLASSES", "CuLValence",
+           "class_median", "median_summary", "represent", "tree_summary"]
 
 GRID = np.round(np.arange(-5.0, 40.0 + 0.25, 0.5), 3)  # eV from the L3 onset: L3 and L2
 FRACTION_CLASSES = ("Cu(0)", "Cu(I)", "Cu(II)")
+VALENCE_CLASSES = 4  # Cu(0)..Cu(III): the valence forest's outputs per tree
 MIN_COVERAGE = 0.8
 
 
@@ -104,6 +108,27 @@ def tree_summary(per_tree: np.ndarray, n_outputs: int = 1) -> tuple[np.ndarray, 
     return trees.mean(axis=1), trees.std(axis=1)
 
 
+def class_median(p: np.ndarray) -> np.ndarray:
+    """Continuous median of class weights ``p`` [..., K] over classes 0..K-1, each a unit-wide
+    bin centred on its index: where the cumulative weight reaches half the total. A sure
+    class reads its index, an even split of neighbours half-way, a 90/10 split 0.06 from
+    the majority (the mean would say 0.1)."""
+    p = np.clip(np.asarray(p, dtype=float), 0.0, None)
+    p = p / np.clip(p.sum(axis=-1, keepdims=True), 1e-12, None)
+    above = np.cumsum(p, axis=-1)
+    below = above - p
+    return np.clip((0.5 - below) / np.maximum(p, 1e-9), 0.0, 1.0).sum(axis=-1) - 0.5
+
+
+def median_summary(per_tree: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """From ``[n, n_trees * n_classes]`` tree outputs (tree-major): the forest's valence, the
+    :func:`class_median` of the trees' mean weights, and its spread, the std over trees of each
+    tree's own median: ``([n], [n])``. (The mean of the trees' medians would pull clear
+    spectra towards the middle, as a regression forest does.)"""
+    trees = per_tree.reshape(len(per_tree), -1, n_classes)
+    return class_median(trees.mean(axis=1)), class_median(trees).std(axis=1)
+
+
 def _rounded(x: float, digits: int = 3) -> float | None:
     return round(float(x), digits) if np.isfinite(x) else None
 
@@ -158,17 +183,17 @@ class CuLValence(SpectrumModel):
         x = x[idx]
         half = x.shape[1] // 2
         score = self.ood.score(x[:, :half])
-        valence, v_spread = tree_summary(self._run("valence", x))
+        valence, v_spread = median_summary(self._run("valence", x), VALENCE_CLASSES)
         frac, f_spread = tree_summary(self._run("fractions", x), len(FRACTION_CLASSES))
         frac = np.clip(frac, 0.0, None)
         frac /= np.clip(frac.sum(axis=1, keepdims=True), 1e-9, None)
         lo, hi = self.manifest["value_range"]
         max_spread = self.manifest["ood"]["max_spread"]
         for j, i in enumerate(idx):
-            flag = score[j] > 1.0 or coverage[i] < MIN_COVERAGE or v_spread[j, 0] > max_spread
+            flag = score[j] > 1.0 or coverage[i] < MIN_COVERAGE or v_spread[j] > max_spread
             out[i] = {
-                "value": _rounded(np.clip(valence[j, 0], lo, hi)),
-                "uncertainty": _rounded(v_spread[j, 0]),
+                "value": _rounded(np.clip(valence[j], lo, hi)),
+                "uncertainty": _rounded(v_spread[j]),
                 "fractions": {c: _rounded(frac[j, k]) for k, c in enumerate(FRACTION_CLASSES)},
                 "fraction_uncertainty": {c: _rounded(f_spread[j, k])
                                          for k, c in enumerate(FRACTION_CLASSES)},

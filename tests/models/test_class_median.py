@@ -35,3 +35,11 @@ def test_monotone_in_the_fraction() -> None:
     m = median(p.tolist())
     assert np.all(np.diff(m) > 0)
     assert m[0] == pytest.approx(1.0) and m[-1] == pytest.approx(2.0)
+
+
+def test_torch_and_numpy_read_outs_agree() -> None:
+    """The K model's graph (torch → ONNX) and the L plugin's numpy read-out are one formula."""
+    from edgestream_plugins.cu_l import class_median as numpy_median
+
+    p = np.random.default_rng(0).dirichlet(np.full(4, 0.3), size=500)
+    np.testing.assert_allclose(median(p.tolist()), numpy_median(p), atol=1e-9)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgestream_models import ledge
-from edgestream_plugins.cu_l import GRID, represent, tree_summary
+from edgestream_plugins.cu_l import GRID, class_median, median_summary, represent, tree_summary
 
 
 def edge_spectrum(onset=932.7, white=0.0):
@@ -129,3 +129,23 @@ def test_represent_gives_shared_axis_rows_at_once_as_row_by_row():
     assert np.allclose(x, x_rows, atol=1e-6, equal_nan=True)
     assert np.array_equal(cov, cov_rows) and cov[5] == 0
     assert (cov == 1).any() and ((cov > 0) & (cov < 1)).any()  # partly covered rows too
+
+
+def test_class_weights_are_one_hot_or_split_between_neighbours():
+    w = ledge.class_weights(np.array([0.0, 1.0, 3.0, 4 / 3, 2.5]))
+    np.testing.assert_allclose(w[:3], np.eye(4)[[0, 1, 3]])
+    np.testing.assert_allclose(w[3], [0, 2 / 3, 1 / 3, 0])
+    np.testing.assert_allclose(w[4], [0, 0, 0.5, 0.5])
+    np.testing.assert_allclose(w @ np.arange(4.0), [0, 1, 3, 4 / 3, 2.5])  # mean = valence
+
+
+def test_median_read_out_of_class_weights():
+    np.testing.assert_allclose(class_median(np.eye(4)), [0, 1, 2, 3], atol=1e-9)
+    np.testing.assert_allclose(class_median([[0, 0.5, 0.5, 0]]), [1.5])
+    assert class_median([[0, 0.9, 0.1, 0]])[0] == pytest.approx(0.5 + 0.5 / 0.9)  # 1.056
+    assert class_median([[0, 0.9, 0.1, 0]])[0] < 0.9 * 1 + 0.1 * 2  # leans to the majority
+    assert class_median([[0, 2.0, 2.0, 0]])[0] == pytest.approx(1.5)  # unnormalized weights
+    # the forest's median and the trees' spread: three trees, two sure of Cu(I), one of Cu(II)
+    value, spread = median_summary(np.array([[0, 1, 0, 0] * 2 + [0, 0, 1, 0]], float), 4)
+    assert value[0] == pytest.approx(0.5 + 0.5 / (2 / 3))  # 1.25, where the mean says 1.33
+    assert spread[0] == pytest.approx(np.std([1, 1, 2]))
