@@ -56,6 +56,13 @@ L_FMS_RADIUS = 4.5
 L_XANES = "3.5 0.05 0.1"
 L_SCF_RADIUS = 3.5
 L_COREHOLE = "NONE"
+# Cu K: no SCF (12 CPU-s per site). Measured 2026-12-03 against the measured standards: the
+# shifts that align FEFF10 Cu fcc / Cu2O / CuO are -4.4 / -0.2 / +2.5 eV without SCF (the
+# valence order of the edges lost, Cu metal without its 8979-8981 eV shoulder; RMS residual
+# 0.14 / 0.22 / 0.18) and -7.0 / -6.4 / -4.5 eV with SCF 3.5 Å (0.09 / 0.12 / 0.10), at 2-4x
+# the cost. The SCF runs are being cached (``generate_feff10 --scf 3.5``); setting this to
+# 3.5 switches the K data set to them (``settings``, ``matches_settings``).
+K_SCF_RADIUS: float | None = None
 DROPPED_CARDS = ("SCF", "LDOS")
 EDGES = ("K", "L3", "L2", "L1")
 Runner = Callable[[str, Path], tuple[np.ndarray, np.ndarray]]
@@ -198,7 +205,7 @@ def make_job(structure: Any, site_index: int, key: str, labels: dict[str, Any] |
     fms = fms if fms is not None else (L_FMS_RADIUS if l_edge else FMS_RADIUS)
     xanes = xanes if xanes is not None else (L_XANES if l_edge else XANES)
     if scf == "default":
-        scf = L_SCF_RADIUS if l_edge else None
+        scf = L_SCF_RADIUS if l_edge else K_SCF_RADIUS
     if corehole == "default":
         corehole = L_COREHOLE if l_edge else None
     inp = feff_input(structure, site_index, edge=edge, radius=radius, fms=fms, xanes=xanes,
@@ -209,6 +216,23 @@ def make_job(structure: Any, site_index: int, key: str, labels: dict[str, Any] |
               "dropped_cards": dropped}
     return Job(key=key, edge=edge, inp=inp, poscar=Poscar(structure).get_str(),
                site_index=site_index, labels=dict(labels or {}), feff=params)
+
+
+def settings(edge: str) -> dict[str, Any]:
+    """The FEFF parameters (as recorded in ``meta.json``) that today's jobs of ``edge`` use."""
+    if edge.startswith("L"):
+        return {"fms": L_FMS_RADIUS, "xanes": L_XANES, "scf": L_SCF_RADIUS,
+                "corehole": L_COREHOLE}
+    return {"fms": FMS_RADIUS, "xanes": XANES, "scf": K_SCF_RADIUS, "corehole": "FSR"}
+
+
+def matches_settings(meta: dict[str, Any], edge: str) -> bool:
+    """True when a cache entry ran with today's :func:`settings`; runs with other settings
+    stay in the cache but are not mixed into a data set (entries from before the core-hole
+    setting was recorded ran with FSR, pymatgen's default)."""
+    recorded = meta.get("feff", {})
+    return all(recorded.get(k, "FSR" if k == "corehole" else None) == v
+               for k, v in settings(edge).items())
 
 
 def entry_dir(job: Job, root: Path | str | None = None) -> Path:

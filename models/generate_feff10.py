@@ -206,10 +206,12 @@ def _coordination(meta: dict[str, Any]) -> dict[str, Any]:
 
 def collect(out: Path, edge: str = "K", root: Any = None,
             groups: tuple[str, ...] = ("prototype", "calibration")) -> dict[str, Any]:
-    """Gather every finished entry of ``edge`` into one npz (fields: README section)."""
+    """Gather every finished entry of ``edge`` made with today's settings
+    (``feff10.matches_settings``) into one npz (fields: README section)."""
     warnings.filterwarnings("ignore")
     rows = [e for e in feff10.iter_entries(edge, root)
-            if e[0]["labels"].get("group", "prototype") in groups]
+            if e[0]["labels"].get("group", "prototype") in groups
+            and feff10.matches_settings(e[0], edge)]
     if not rows:
         raise SystemExit(f"no finished {edge} entries under {feff10.cache_root(root)}")
     rows.sort(key=lambda e: e[0]["key"])
@@ -274,8 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=None, help="cache root (default: "
                     "${EDGESTREAM_CACHE:-~/.cache/edgestream}/feff10)")
     ap.add_argument("--scf", type=float, default=None,
-                    help="SCF radius (Å) of the potentials (default: the edge's: none for K, "
-                    f"{feff10.L_SCF_RADIUS} for L); 0: none. Use a separate --cache.")
+                    help="SCF radius (Å) of the potentials (default: the edge's: "
+                    f"{feff10.K_SCF_RADIUS} for K, {feff10.L_SCF_RADIUS} for L); 0: none. "
+                    "`collect` takes only runs made with the edge's defaults.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("calibration", "generate", "omnixas"):
         p = sub.add_parser(name)

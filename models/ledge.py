@@ -110,16 +110,11 @@ def l23(energy: np.ndarray, mu3: np.ndarray, shift: float) -> np.ndarray:
 def current_entries(cache: Path | None = None) -> list[tuple[dict[str, Any], np.ndarray,
                                                                  np.ndarray]]:
     """``(meta, energy, mu)`` of the finished L3 entries made with today's L-edge settings
-    (``feff10.L_FMS_RADIUS``, ``L_XANES``, ``L_SCF_RADIUS``, ``L_COREHOLE``); runs with
-    other settings stay in the cache but are not mixed in (entries from before the core-hole
-    setting was recorded ran with FSR)."""
+    (``feff10.matches_settings``)."""
     from edgestream_models import feff10
 
-    want = {"fms": feff10.L_FMS_RADIUS, "xanes": feff10.L_XANES, "scf": feff10.L_SCF_RADIUS,
-            "corehole": feff10.L_COREHOLE}
-    defaults = {"corehole": "FSR"}
     return [(m, e, y) for m, e, _, y in feff10.iter_entries("L3", cache)
-            if all(m["feff"].get(k, defaults.get(k)) == v for k, v in want.items())]
+            if feff10.matches_settings(m, "L3")]
 
 
 def calibration_shift(entries: list[tuple[dict[str, Any], np.ndarray, np.ndarray]]) -> float:

@@ -276,6 +276,20 @@ def test_l_edge_jobs_use_the_l_edge_settings(cu_fcc):
     assert k.inp == feff10.feff_input(cu_fcc, 0)
 
 
+def test_only_entries_with_todays_settings_are_collected(cu_fcc):
+    """Runs with other settings (an SCF trial for K, the old full-core-hole L3 runs) share
+    the cache but never a data set."""
+    k, l3 = feff10.make_job(cu_fcc, 0, "cu"), feff10.make_job(cu_fcc, 0, "cu", edge="L3")
+    k_scf = feff10.make_job(cu_fcc, 0, "cu", scf=3.5)
+    assert feff10.matches_settings({"feff": k.feff}, "K")
+    assert feff10.matches_settings({"feff": l3.feff}, "L3")
+    assert not feff10.matches_settings({"feff": l3.feff}, "K")
+    assert not feff10.matches_settings({"feff": k_scf.feff}, "K")
+    assert k_scf.hash != k.hash and "SCF 3.5" in k_scf.inp
+    old_l3 = {key: v for key, v in l3.feff.items() if key != "corehole"}  # recorded before
+    assert not feff10.matches_settings({"feff": old_l3}, "L3")  # that meant FSR
+
+
 @pytest.mark.slow
 def test_real_feff_l3_run_matches_sample(cu_fcc, tmp_path):
     """Cu fcc L3 (one atom per cell) through FEFF10 and the xmu.dat parser."""
