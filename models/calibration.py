@@ -158,15 +158,15 @@ def feff10_references(root: Path | None = None) -> References:
 
     A reference is an entry whose labels carry ``calibration`` (``generate_feff10
     calibration``: Cu fcc, Cu2O and CuO in MP and experimental cells) and whose formula is
-    one of the three. Entries of one material (equivalent sites) are averaged; names are
-    ``formula:material``.
+    one of the three, run with today's K settings (``feff10.matches_settings``). Entries of
+    one material (equivalent sites) are averaged; names are ``formula:material``.
     """
     from edgestream_models import feff10
 
     found: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {}
     for meta, energy, _, mu in feff10.iter_entries("K", root):
         labels = meta.get("labels", {})
-        if not labels.get("calibration"):
+        if not labels.get("calibration") or not feff10.matches_settings(meta, "K"):
             continue
         formula = _formula(meta["poscar"])
         if formula in ("Cu", "Cu2O", "CuO"):
