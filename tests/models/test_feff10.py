@@ -269,23 +269,27 @@ def test_l_edge_jobs_use_the_l_edge_settings(cu_fcc):
     assert job.feff["scf"] == feff10.L_SCF_RADIUS and "SCF" not in job.feff["dropped_cards"]
     assert cards["COREHOLE"] == feff10.L_COREHOLE == job.feff["corehole"] == "NONE"
     k = feff10.make_job(cu_fcc, 0, "cu")
-    assert _cards(k.inp)["XANES"] == feff10.XANES and "SCF" not in _cards(k.inp)
-    assert k.feff["scf"] is None
-    # the K edge keeps pymatgen's full core hole, and so its input (and cache hash) is as before
+    assert _cards(k.inp)["XANES"] == feff10.XANES and k.feff["scf"] == feff10.K_SCF_RADIUS
+    if feff10.K_SCF_RADIUS is None:
+        assert "SCF" not in _cards(k.inp)
+    else:
+        assert _cards(k.inp)["SCF"].split()[0] == f"{feff10.K_SCF_RADIUS:.1f}"
+    # the K edge keeps pymatgen's full core hole
     assert _cards(k.inp)["COREHOLE"] == "FSR" == k.feff["corehole"]
-    assert k.inp == feff10.feff_input(cu_fcc, 0)
+    assert k.inp == feff10.feff_input(cu_fcc, 0, scf=feff10.K_SCF_RADIUS)
 
 
 def test_only_entries_with_todays_settings_are_collected(cu_fcc):
     """Runs with other settings (an SCF trial for K, the old full-core-hole L3 runs) share
     the cache but never a data set."""
     k, l3 = feff10.make_job(cu_fcc, 0, "cu"), feff10.make_job(cu_fcc, 0, "cu", edge="L3")
-    k_scf = feff10.make_job(cu_fcc, 0, "cu", scf=3.5)
+    other = 3.5 if feff10.K_SCF_RADIUS is None else 0  # 0: no SCF
+    k_other = feff10.make_job(cu_fcc, 0, "cu", scf=other or None)
     assert feff10.matches_settings({"feff": k.feff}, "K")
     assert feff10.matches_settings({"feff": l3.feff}, "L3")
     assert not feff10.matches_settings({"feff": l3.feff}, "K")
-    assert not feff10.matches_settings({"feff": k_scf.feff}, "K")
-    assert k_scf.hash != k.hash and "SCF 3.5" in k_scf.inp
+    assert not feff10.matches_settings({"feff": k_other.feff}, "K")
+    assert k_other.hash != k.hash
     old_l3 = {key: v for key, v in l3.feff.items() if key != "corehole"}  # recorded before
     assert not feff10.matches_settings({"feff": old_l3}, "L3")  # that meant FSR
 
