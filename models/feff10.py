@@ -4,8 +4,9 @@ Settings (``../shared/notes/feff-torch-models.md``): pymatgen ``MPXANESSet`` wit
 radius ``radius`` (6.0 Å), ``FMS <fms> 0`` (5.0 Å), ``XANES 4 0.04 0.1`` and two cards of
 that set removed from the written ``feff.inp`` (``DROPPED_CARDS``):
 
-- ``SCF``: no self-consistent potentials (the note: 670 s → 16-18 s per Cu K-edge); the line
-  is dropped because ``"SCF": None`` writes ``SCF None``, which feff10 rejects;
+- ``SCF``: pymatgen's (4.5 Å) is replaced by ``K_SCF_RADIUS`` / ``L_SCF_RADIUS`` (3.5 Å; the
+  note: 670 s with pymatgen's defaults); with ``scf=None`` the line is dropped, because
+  ``"SCF": None`` writes ``SCF None``, which feff10 rejects;
 - ``LDOS``: the l-projected DOS is not part of xmu.dat but costs as much as the FMS step
   (Cu fcc: ldos 41 s of 95 s). Checked: Cu fcc xmu.dat with and without it is bit-identical.
 
@@ -56,13 +57,14 @@ L_FMS_RADIUS = 4.5
 L_XANES = "3.5 0.05 0.1"
 L_SCF_RADIUS = 3.5
 L_COREHOLE = "NONE"
-# Cu K: no SCF (12 CPU-s per site). Measured 2026-12-03 against the measured standards: the
-# shifts that align FEFF10 Cu fcc / Cu2O / CuO are -4.4 / -0.2 / +2.5 eV without SCF (the
-# valence order of the edges lost, Cu metal without its 8979-8981 eV shoulder; RMS residual
-# 0.14 / 0.22 / 0.18) and -7.0 / -6.4 / -4.5 eV with SCF 3.5 Å (0.09 / 0.12 / 0.10), at 2-4x
-# the cost. The SCF runs are being cached (``generate_feff10 --scf 3.5``); setting this to
-# 3.5 switches the K data set to them (``settings``, ``matches_settings``).
-K_SCF_RADIUS: float | None = None
+# Cu K: SCF over 3.5 Å (15-45 CPU-s per site; 12 without). Measured 2026-12-03 against the
+# measured standards: the shifts that align FEFF10 Cu fcc / Cu2O / CuO are -4.4 / -0.2 / +2.5 eV
+# without SCF (the valence order of the edges lost, Cu metal without its 8979-8981 eV shoulder;
+# RMS residual 0.14 / 0.22 / 0.18; the valence model then read measured foils 1.06) and
+# -7.0 / -6.4 / -4.5 eV with SCF 3.5 Å (0.09 / 0.12 / 0.10; foils read 0.1-0.2). FMS 6 Å or SCF
+# 4.5 Å changed nothing. Runs with other settings stay cached but out of the data set
+# (``settings``, ``matches_settings``).
+K_SCF_RADIUS: float | None = 3.5
 DROPPED_CARDS = ("SCF", "LDOS")
 EDGES = ("K", "L3", "L2", "L1")
 Runner = Callable[[str, Path], tuple[np.ndarray, np.ndarray]]
