@@ -164,9 +164,9 @@ def feff10_references(root: Path | None = None) -> References:
     from edgestream_models import feff10
 
     found: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {}
-    for meta, energy, _, mu in feff10.iter_entries("K", root):
+    for meta, energy, _, mu in feff10.iter_entries("K", root, current_only=True):
         labels = meta.get("labels", {})
-        if not labels.get("calibration") or not feff10.matches_settings(meta, "K"):
+        if not labels.get("calibration"):
             continue
         formula = _formula(meta["poscar"])
         if formula in ("Cu", "Cu2O", "CuO"):

@@ -413,9 +413,11 @@ def run_jobs(jobs: Iterable[Job], workers: int = 2, root: Path | str | None = No
             "mean_elapsed_s": mean[0], "mean_cpu_s": mean[1]}
 
 
-def iter_entries(edge: str = "K", root: Path | str | None = None) -> Iterator[
-        tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]]:
-    """``(meta, energy, energy_rel, mu)`` of every finished cache entry of ``edge``."""
+def iter_entries(edge: str = "K", root: Path | str | None = None, current_only: bool = False
+                 ) -> Iterator[tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]]:
+    """``(meta, energy, energy_rel, mu)`` of every finished cache entry of ``edge``;
+    ``current_only``: only those made with today's settings (:func:`matches_settings`), the
+    others not even read past their meta.json."""
     base = cache_root(root) / edge
     if not base.is_dir():
         return
@@ -423,6 +425,8 @@ def iter_entries(edge: str = "K", root: Path | str | None = None) -> Iterator[
         if entry_state(path) != "done":
             continue
         meta = json.loads((path / "meta.json").read_text())
+        if current_only and not matches_settings(meta, edge):
+            continue
         meta["path"] = str(path)
         meta["poscar"] = (path / "POSCAR").read_text()
         yield (meta, *parse_xmu(path / "xmu.dat"))

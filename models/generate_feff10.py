@@ -209,9 +209,8 @@ def collect(out: Path, edge: str = "K", root: Any = None,
     """Gather every finished entry of ``edge`` made with today's settings
     (``feff10.matches_settings``) into one npz (fields: README section)."""
     warnings.filterwarnings("ignore")
-    rows = [e for e in feff10.iter_entries(edge, root)
-            if e[0]["labels"].get("group", "prototype") in groups
-            and feff10.matches_settings(e[0], edge)]
+    rows = [e for e in feff10.iter_entries(edge, root, current_only=True)
+            if e[0]["labels"].get("group", "prototype") in groups]
     if not rows:
         raise SystemExit(f"no finished {edge} entries under {feff10.cache_root(root)}")
     rows.sort(key=lambda e: e[0]["key"])

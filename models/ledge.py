@@ -113,8 +113,7 @@ def current_entries(cache: Path | None = None) -> list[tuple[dict[str, Any], np.
     (``feff10.matches_settings``)."""
     from edgestream_models import feff10
 
-    return [(m, e, y) for m, e, _, y in feff10.iter_entries("L3", cache)
-            if feff10.matches_settings(m, "L3")]
+    return [(m, e, y) for m, e, _, y in feff10.iter_entries("L3", cache, current_only=True)]
 
 
 def calibration_shift(entries: list[tuple[dict[str, Any], np.ndarray, np.ndarray]]) -> float:
