@@ -75,9 +75,11 @@ def test_metrics_of_a_running_stream(tansu_broker, topic_prefix) -> None:
     # The service's own lag is its poll loop's business; here a second reader's, by partition.
     reader = make_consumer(s.kafka, group_id=f"{beamline}-lag", max_poll_records=3)
     reader.subscribe([docs])
-    for _ in range(50):
-        if reader.poll(200):
-            break
+    # Joining a fresh group takes seconds on a loaded machine: wait for the first records.
+    deadline, got = time.monotonic() + 90, {}
+    while not got and time.monotonic() < deadline:
+        got = reader.poll(500)
+    assert got, "the lag reader got no records in 90 s"
     metrics.update_lag(reader)
     reader.close()
     cb = AnnotatingCallback(Pipeline(Settings(), [], metrics))
