@@ -328,3 +328,25 @@ def test_omnixas_sites_for_the_l_edge_set_are_stratified_one_per_material(tmp_pa
     assert sorted((j.labels["formal_valence"], j.labels["motif_expected"]) for j in jobs) == [
         (1.0, "linear"), (2.0, "square_planar"), (3.0, "square_planar")]
     assert all(j.edge == "L3" and "L3" in j.inp.upper() for j in jobs)
+
+
+def test_prototype_jobs_come_base_and_strains_first_and_k_keeps_three_displaced_variants():
+    """The K set (SCF potentials, slow) stops at 3 displaced variants and still has ≥ 300
+    sites; every prototype's base and strains come before any displaced cell, so a run
+    stopped early covers every prototype; L3 keeps all of them."""
+    _pymatgen()
+    from edgestream_models import prototypes
+    from edgestream_models.generate_feff10 import prototype_jobs
+
+    k = prototype_jobs(["cu_fcc", "cu3au"], "K", scf=None)
+    l3 = prototype_jobs(["cu_fcc", "cu3au"], "L3", scf=None)
+    variant = [j.key.split("/")[1] for j in k]
+    assert sorted(set(variant)) == sorted(["base", "s-0.04", "s-0.02", "s+0.02", "s+0.04",
+                                           "d00", "d01", "d02"])
+    first_displaced = variant.index("d00")
+    assert set(variant[:first_displaced]) == {"base", "s-0.04", "s-0.02", "s+0.02", "s+0.04"}
+    assert {j.key.split("/")[1] for j in l3} >= {"d03", "d04"}
+    assert len(l3) > len(k)
+    every = sum(len(v.absorbers) for p in prototypes.PROTOTYPES
+                for v in prototypes.variants(p, n_displaced=3))
+    assert every >= 300
