@@ -35,6 +35,7 @@ from edgestream_models.train import (
     set_threads,
 )
 from edgestream_models.train_forward import (
+    FORWARD_HIDDEN,
     library_profiles,
     queries,
     spearman_rows,
@@ -43,6 +44,8 @@ from edgestream_models.train_forward import (
 )
 from edgestream_models.train_motif import train_motif
 from edgestream_models.train_screening import (
+    INVERSE_DIM,
+    INVERSE_HIDDEN,
     embedding_similarity,
     library_embeddings,
     rank_metrics,
@@ -51,7 +54,7 @@ from edgestream_models.train_screening import (
 from edgestream_models.train_valence import train_valence
 from edgestream_plugins.cu_k import GRID, OodReference
 
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 MODALITY_NOTE = "Cu K-edge XANES (transmission, fluorescence or mu)"
 OUTPUTS_COMMON = {"ood": "true when outside the training distribution (see card.json)",
                   "ood_score": "max of PCA Mahalanobis and residual distances / their 99.5% "
@@ -243,16 +246,17 @@ def run_screening(data: CuKData, ref: OodReference, args: argparse.Namespace,
                        ("spectrum_encoder", inv.spectrum_encoder)):
         torch.save(model.state_dict(), CACHE / "models" / f"cu_k_{key}.pt")
     te = data.rows("test")
+    inv_layers = " -> ".join(map(str, (*INVERSE_HIDDEN, INVERSE_DIM)))
     card = {"family": "screening", "name": "cu_k_screening", "version": VERSION, **base,
             "metrics": metrics, "library": {"candidates": len(names),
                                             "by_split": _counts(lib["split"]),
                                             "by_source": _counts(lib["source"])},
-            "models": {"forward": "MLP 64 -> 256 -> 256 -> 141 (BatchNorm, SiLU, Dropout "
-                                  "0.1) on raw M3GNet gc_3 site features (standardized in "
-                                  "the net)",
-                       "inverse": "spectrum encoder 141 -> 128 -> 64 -> 32 and site encoder "
-                                  "64 -> 128 -> 64 -> 32, CLIP-style InfoNCE on training "
-                                  "materials"},
+            "models": {"forward": f"MLP 64 -> {' -> '.join(map(str, FORWARD_HIDDEN))} -> "
+                                  f"{len(GRID)} (BatchNorm, SiLU, Dropout 0.1) on raw M3GNet "
+                                  "gc_3 site features (standardized in the net)",
+                       "inverse": f"spectrum encoder {len(GRID)} -> {inv_layers} and site "
+                                  f"encoder 64 -> {inv_layers}, CLIP-style InfoNCE on "
+                                  "training materials"},
             "onnx_parity_max_abs_diff": diffs, "ood": {"min_score": min_score}}
     pick = te[np.argsort(spearman_rows(res.predicted[te], res.target[te], data.valid[te]))]
     examples = [(res.target[i], res.predicted[i], f"{data.material[i]} {data.formula[i]}")
@@ -276,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", type=Path, default=None)
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--forward-epochs", type=int, default=200)
-    parser.add_argument("--inverse-epochs", type=int, default=100)
+    parser.add_argument("--forward-epochs", type=int, default=400)
+    parser.add_argument("--inverse-epochs", type=int, default=300)
     parser.add_argument("--copies", type=int, default=8, help="augmented copies per spectrum")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default="valence,motif,screening")

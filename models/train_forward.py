@@ -52,8 +52,13 @@ def spearman_rows(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+# Two layers of 512: validation Spearman 0.939 vs 0.931 with 256 (2 members each); a third
+# layer or a slope term in the loss did not help, 1024 wide would be a 46 MB file.
+FORWARD_HIDDEN = (512, 512)
+
+
 def train_forward(data: CuKData, *, members: int = 5, epochs: int = 200, seed: int = 0,
-                  hidden: tuple[int, ...] = (256, 256), dropout: float = 0.1,
+                  hidden: tuple[int, ...] = FORWARD_HIDDEN, dropout: float = 0.1,
                   feature_noise: float = 0.05) -> ForwardResult:
     target = clean(data.work)
     feats = data.features.astype(np.float32)

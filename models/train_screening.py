@@ -53,9 +53,16 @@ def _pooled(net: nn.Module, feats: torch.Tensor, site_mat: np.ndarray, site_w: t
     return nn.functional.normalize(out, dim=1)
 
 
-def train_inverse(data: CuKData, *, members: int = 5, epochs: int = 150, dim: int = 32,
+# Validation top-1 of 500 (embedding alone, 2 members): 0.20 with (128, 64) → 32 and 100
+# epochs, 0.35 with (256, 128) → 64 and 300; 1,000 epochs or (512, 256) no better.
+INVERSE_HIDDEN = (256, 128)
+INVERSE_DIM = 64
+
+
+def train_inverse(data: CuKData, *, members: int = 5, epochs: int = 300, dim: int = INVERSE_DIM,
                   copies: int = 12, tau: float = 0.05, batch: int = 256, seed: int = 0,
-                  feature_noise: float = 0.05) -> InverseModel:
+                  feature_noise: float = 0.05, hidden: tuple[int, ...] = INVERSE_HIDDEN
+                  ) -> InverseModel:
     tr = data.rows("train")
     names, work = material_mean(data.work[tr], data.material[tr], data.weight[tr])
     rng = np.random.default_rng(seed + 31)
@@ -72,8 +79,8 @@ def train_inverse(data: CuKData, *, members: int = 5, epochs: int = 150, dim: in
         for m in range(members):
             torch.manual_seed(seed + 1000 * m)
             r = np.random.default_rng(seed + 1000 * m)
-            f = MLP(flat.mean(0), flat.std(0), dim, hidden=(128, 64), dropout=0.1)
-            g = MLP(data.features[tr].mean(0), fstd, dim, hidden=(128, 64), dropout=0.1)
+            f = MLP(flat.mean(0), flat.std(0), dim, hidden=hidden, dropout=0.1)
+            g = MLP(data.features[tr].mean(0), fstd, dim, hidden=hidden, dropout=0.1)
             opt = torch.optim.AdamW([*f.parameters(), *g.parameters()], lr=1e-3,
                                     weight_decay=1e-4)
             sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-3, total_steps=epochs * steps)
