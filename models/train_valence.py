@@ -31,6 +31,7 @@ from edgestream_models.train import (
     predict,
     train_member,
 )
+from edgestream_plugins.cu_k import regression_summary
 
 MIX_FRACTION = 0.2  # of each epoch's draws: two-phase mixtures
 VALENCES = (0, 1, 2, 3)  # the classes: Cu(0) ... Cu(III)
@@ -119,32 +120,36 @@ def train_valence(data: CuKData, pools: dict[str, Pool], *, members: int = 5, ep
             nets.append(net)
     model = Ensemble(nets, head="median").eval()
 
+    def point(out: np.ndarray) -> np.ndarray:  # the plugin's reading of the members
+        return regression_summary(out)[0]
+
     te = np.nonzero(labelled & (data.split == "test"))[0]
     out_clean = predict(model, clean(data.work[te]))
     rng_t = np.random.default_rng(seed + 7)
     out_aug = predict(model, np.concatenate([augment(data.work[te], rng_t) for _ in range(3)]))
     y_te = data.valence[te]
-    metrics = {f"test_{k}": v for k, v in regression_metrics(y_te, out_clean.mean(1)).items()}
+    metrics = {f"test_{k}": v for k, v in regression_metrics(y_te, point(out_clean)).items()}
     metrics.update({f"test_augmented_{k}": v for k, v in regression_metrics(
-        np.tile(y_te, 3), out_aug.mean(1)).items()})
-    metrics["val_mae"] = float(np.mean(np.abs(predict(model, x_val).mean(1) - y_val)))
+        np.tile(y_te, 3), point(out_aug)).items()})
+    metrics["val_mae"] = float(np.mean(np.abs(point(predict(model, x_val)) - y_val)))
     # two-phase mixtures of test sites (augmented like the training draws): mixed valence
     w_tm, y_tm = mix(data.work, np.nan_to_num(data.valence), rng_t, 1000, pool=te)
     metrics["test_mixture_mae"] = float(np.mean(np.abs(
-        predict(model, augment(w_tm, rng_t)).mean(1) - y_tm)))
+        point(predict(model, augment(w_tm, rng_t))) - y_tm)))
     for src in np.unique(data.source[te]):
         sel = data.source[te] == src
-        metrics[f"test_mae_{src}"] = float(np.mean(np.abs(out_clean.mean(1)[sel] - y_te[sel])))
+        metrics[f"test_mae_{src}"] = float(np.mean(np.abs(point(out_clean)[sel] - y_te[sel])))
+    metrics["test_mae_member_mean"] = float(np.mean(np.abs(out_clean.mean(1) - y_te)))
     metrics["test_uncertainty_mean"] = float(out_clean.std(1).mean())
     every = np.nonzero(np.isfinite(data.valence) & (data.split == "test"))[0]
     metrics["test_mae_every_label"] = float(np.mean(np.abs(
-        predict(model, clean(data.work[every])).mean(1) - data.valence[every])))
+        point(predict(model, clean(data.work[every]))) - data.valence[every])))
     metrics["labels_confident"] = int(labelled.sum())
     metrics["labels_dropped_unconfident"] = int(np.isfinite(data.valence).sum() - labelled.sum())
     metrics["baseline_constant_median_mae"] = float(np.mean(np.abs(
         np.median(data.valence[tr_rows]) - y_te)))
     metrics["baseline_extra_trees_mae"] = _extra_trees(data, tr_rows, te)
-    return ValenceResult(model, metrics, y_te, out_clean.mean(1), out_clean.std(1),
+    return ValenceResult(model, metrics, y_te, point(out_clean), out_clean.std(1),
                          data.source[te])
 
 

@@ -70,8 +70,10 @@ def test_ood_reference_flags_far_spectra(tmp_path):
 
 
 def test_ensemble_summaries():
-    mean, spread = regression_summary(np.array([[1.0, 1.2, 0.8]]))
-    assert mean[0] == pytest.approx(1.0) and spread[0] == pytest.approx(np.std([1, 1.2, 0.8]))
+    mid, spread = regression_summary(np.array([[1.0, 1.2, 0.8], [0.1, 1.5, 0.2]]))
+    assert mid[0] == pytest.approx(1.0) and spread[0] == pytest.approx(np.std([1, 1.2, 0.8]))
+    # one straying member moves the reading to the next member, not by a third of its error
+    assert mid[1] == pytest.approx(0.2) and spread[1] == pytest.approx(np.std([0.1, 1.5, 0.2]))
     p = np.array([[[0.7, 0.3], [0.5, 0.5]]])
     s = class_summary(p)
     assert s["top"][0] == 0 and s["probs"][0] == pytest.approx([0.6, 0.4])
