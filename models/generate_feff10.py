@@ -46,6 +46,11 @@ GRID_STEP = 0.25  # eV, of the common absolute grid in the dataset
 DISPLACED_VARIANTS = {"K": 3}
 
 
+def displaced_variants(edge: str) -> int:
+    """Displaced variants per prototype run for ``edge`` (``DISPLACED_VARIANTS``, else all)."""
+    return DISPLACED_VARIANTS.get(edge, prototypes.N_DISPLACED)
+
+
 def _load_omnixas(root: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
     with gzip.open(root / "structures.json.gz", "rt") as fh:
         poscars = json.load(fh)
@@ -60,10 +65,10 @@ def prototype_jobs(names: list[str] | None = None, edge: str = "K",
                    scf: float | str | None = "default", n_displaced: int | None = None
                    ) -> list[feff10.Job]:
     """Jobs of every absorbing site of the (selected) prototypes and their variants
-    (``scf``: :func:`feff10.make_job`'s; ``n_displaced``: default ``DISPLACED_VARIANTS``)."""
+    (``scf``: :func:`feff10.make_job`'s; ``n_displaced``: default :func:`displaced_variants`)."""
     protos = [p for p in prototypes.PROTOTYPES if not names or p.name in names]
     if n_displaced is None:
-        n_displaced = DISPLACED_VARIANTS.get(edge, prototypes.N_DISPLACED)
+        n_displaced = displaced_variants(edge)
     ranked = []
     for p in protos:
         for rank, v in enumerate(prototypes.variants(p, n_displaced=n_displaced)):
@@ -311,8 +316,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "list":
         for p in prototypes.PROTOTYPES:
-            n = sum(len(v.absorbers) for v in prototypes.variants(
-                p, n_displaced=DISPLACED_VARIANTS.get(args.edge, prototypes.N_DISPLACED)))
+            n = sum(len(v.absorbers)
+                    for v in prototypes.variants(p, n_displaced=displaced_variants(args.edge)))
             print(f"{p.name:20s} {p.formula:8s} {p.valence_class:7s} {n:4d} sites  "
                   f"{p.description}")
         return 0
