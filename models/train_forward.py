@@ -57,7 +57,7 @@ def spearman_rows(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
 FORWARD_HIDDEN = (512, 512)
 
 
-def train_forward(data: CuKData, *, members: int = 5, epochs: int = 200, seed: int = 0,
+def train_forward(data: CuKData, *, members: int = 5, epochs: int = 400, seed: int = 0,
                   hidden: tuple[int, ...] = FORWARD_HIDDEN, dropout: float = 0.1,
                   feature_noise: float = 0.05) -> ForwardResult:
     target = clean(data.work)

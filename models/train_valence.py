@@ -127,8 +127,8 @@ def train_valence(data: CuKData, pools: dict[str, Pool], *, members: int = 5, ep
     out_clean = predict(model, clean(data.work[te]))
     rng_t = np.random.default_rng(seed + 7)
     out_aug = predict(model, np.concatenate([augment(data.work[te], rng_t) for _ in range(3)]))
-    y_te = data.valence[te]
-    metrics = {f"test_{k}": v for k, v in regression_metrics(y_te, point(out_clean)).items()}
+    y_te, pred_te = data.valence[te], point(out_clean)
+    metrics = {f"test_{k}": v for k, v in regression_metrics(y_te, pred_te).items()}
     metrics.update({f"test_augmented_{k}": v for k, v in regression_metrics(
         np.tile(y_te, 3), point(out_aug)).items()})
     metrics["val_mae"] = float(np.mean(np.abs(point(predict(model, x_val)) - y_val)))
@@ -138,7 +138,7 @@ def train_valence(data: CuKData, pools: dict[str, Pool], *, members: int = 5, ep
         point(predict(model, augment(w_tm, rng_t))) - y_tm)))
     for src in np.unique(data.source[te]):
         sel = data.source[te] == src
-        metrics[f"test_mae_{src}"] = float(np.mean(np.abs(point(out_clean)[sel] - y_te[sel])))
+        metrics[f"test_mae_{src}"] = float(np.mean(np.abs(pred_te[sel] - y_te[sel])))
     metrics["test_mae_member_mean"] = float(np.mean(np.abs(out_clean.mean(1) - y_te)))
     metrics["test_uncertainty_mean"] = float(out_clean.std(1).mean())
     every = np.nonzero(np.isfinite(data.valence) & (data.split == "test"))[0]
@@ -149,7 +149,7 @@ def train_valence(data: CuKData, pools: dict[str, Pool], *, members: int = 5, ep
     metrics["baseline_constant_median_mae"] = float(np.mean(np.abs(
         np.median(data.valence[tr_rows]) - y_te)))
     metrics["baseline_extra_trees_mae"] = _extra_trees(data, tr_rows, te)
-    return ValenceResult(model, metrics, y_te, point(out_clean), out_clean.std(1),
+    return ValenceResult(model, metrics, y_te, pred_te, out_clean.std(1),
                          data.source[te])
 
 
