@@ -32,7 +32,7 @@ ADJUDICATORS = f"{BEAMLINE}.bluesky.adjudicators"
 GRADIENT_SAMPLE = "Cu gradient A"
 COMPARISON_JSON = Path(__file__).resolve().parents[1] / "docs" / "agent-comparison.json"
 MAP_PNG = Path("out") / "eels-valence-map.png"
-DEMO_OPT_IN = ("cu_l_valence",)
+DEMO_OPT_IN = ("cu_k_valence", "cu_k_motif", "cu_k_screening", "cu_l_valence")  # shown anyway
 
 
 def _settings(bootstrap: str, metrics_port: int | None, plugins: list[str] | None = None
@@ -167,7 +167,8 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
     if plugins is None:
         from edgestream.plugins import default_names
 
-        # the Cu L2,3 model is opt-in (its card is below target) but the demo shows its map
+        # the Cu K and L2,3 models are opt-in (their cards are below target); the demo shows
+        # what they read
         defaults = default_names()
         plugins = [*defaults, *[n for n in DEMO_OPT_IN if n not in defaults]]
     comparison = _start_comparison() if compare else None

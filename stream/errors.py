@@ -67,6 +67,16 @@ class PluginFailure(StreamError, RuntimeError):
     reason = "plugin_failure"
 
 
+class BadReference(StreamError, ValueError):
+    """The reference-foil channel shows no usable edge.
+
+    Not a reason to drop the spectrum: it is annotated uncalibrated (or with the configured
+    shift), with this message in its ``energy_calibration``, and counted in the metrics.
+    """
+
+    reason = "bad_reference"
+
+
 def internal_error(exc: BaseException) -> StreamError:
     """Wrap an unexpected exception (a bug) so it is dead-lettered as ``internal``."""
     err = StreamError(f"{type(exc).__name__}: {exc}")
@@ -88,6 +98,7 @@ REASONS = sorted(
             UnknownElement,
             MissingChannel,
             PluginFailure,
+            BadReference,
         )
     }
 )

@@ -29,6 +29,11 @@ class Metrics:
             "edgestream_dead_letters_total", "Messages sent to the dead-letter topic",
             ["reason"], registry=r,
         )
+        self.energy_calibrations = Counter(
+            "edgestream_energy_calibrations_total",
+            "Spectra by the source of their energy shift (metadata, reference, settings, none)",
+            ["source"], registry=r,
+        )
         self.annotations = Counter(
             "edgestream_annotations_published_total", "Annotations acknowledged by the broker",
             ["kind"], registry=r,

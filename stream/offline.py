@@ -17,19 +17,30 @@ from edgestream.settings import Settings
 Document = tuple[str, dict[str, Any]]
 
 
+def _reference(data: ColumnFile) -> dict[str, np.ndarray]:
+    """The reference foil's channel when the file has one: a stored μ_ref, else Iref."""
+    for kind, key in (("murefer", "mu_ref"), ("irefer", "Ir")):
+        try:
+            return {key: channel(data, kind)}
+        except MissingChannel:
+            pass
+    return {}
+
+
 def _signals(data: ColumnFile) -> dict[str, np.ndarray]:
-    """Transmission channels when present, else a stored μ (two-column files: column 2)."""
+    """Transmission channels when present, else a stored μ (two-column files: column 2);
+    with the reference foil's channel when the file has one."""
     try:
-        return {"I0": channel(data, "i0"), "It": channel(data, "itrans")}
+        signals = {"I0": channel(data, "i0"), "It": channel(data, "itrans")}
     except MissingChannel:
-        pass
-    try:
-        return {"mu": channel(data, "mutrans")}
-    except MissingChannel:
-        others = [k for k in data.columns if data.columns[k] is not data.energy]
-        if len(others) == 1:  # energy + one column: that column is μ
-            return {"mu": data.columns[others[0]]}
-        raise
+        try:
+            signals = {"mu": channel(data, "mutrans")}
+        except MissingChannel:
+            others = [k for k in data.columns if data.columns[k] is not data.energy]
+            if len(others) == 1:  # energy + one column: that column is μ
+                return {"mu": data.columns[others[0]]}
+            raise
+    return signals | _reference(data)
 
 
 def file_documents(

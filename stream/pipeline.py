@@ -14,10 +14,17 @@ import numpy as np
 from edgestream import annotation as ann
 from edgestream.documents.runs import RunRouter
 from edgestream.documents.spectrum import RawSpectrum
-from edgestream.errors import PluginFailure, StreamError, TooFewPoints, internal_error
+from edgestream.errors import (
+    BadReference,
+    PluginFailure,
+    StreamError,
+    TooFewPoints,
+    internal_error,
+)
 from edgestream.metrics import Metrics
 from edgestream.normalize import main_edge, normalize_spectra
 from edgestream.physics import edge_energy, identify_edge
+from edgestream.physics.calibration import reference_calibration
 from edgestream.plugins import SpectrumBatch, SpectrumModel
 from edgestream.settings import Settings
 
@@ -143,18 +150,38 @@ class Pipeline:
             raise TooFewPoints(
                 f"{s.energy.size} points, at least {self.settings.min_points} needed"
             )
-        shift, source = self._energy_shift(s)
-        if shift:
-            s = replace(s, energy=s.energy + shift)
-        return replace(s, metadata=s.metadata | {"_shift": (shift, source)})
+        calibration = self._energy_calibration(s)
+        self.metrics.energy_calibrations.labels(calibration["source"]).inc()
+        if calibration["shift_ev"]:
+            s = replace(s, energy=s.energy + calibration["shift_ev"])
+        return replace(s, metadata=s.metadata | {"_calibration": calibration})
 
-    def _energy_shift(self, s: RawSpectrum) -> tuple[float, str]:
+    def _energy_calibration(self, s: RawSpectrum) -> dict[str, Any]:
+        """The shift added to measured energies, and where it came from.
+
+        An explicit shift in the run's metadata wins; then the scan's own reference foil;
+        then the beamline's configured shift; else none.
+        """
         if "energy_shift_ev" in s.metadata:
-            return float(s.metadata["energy_shift_ev"]), "metadata"
+            return {"shift_ev": float(s.metadata["energy_shift_ev"]), "source": "metadata"}
+        note: dict[str, Any] = {}
+        if s.reference is not None and self.settings.align_on_reference:
+            try:
+                cal = reference_calibration(
+                    s.energy, s.reference, s.element, main_edge(s.edge) if s.edge else None
+                )
+            except BadReference as exc:
+                log.warning("run %s: reference foil not used: %s", s.ids.run_uid, exc.message)
+                self.metrics.errors.labels(exc.reason).inc()
+                note = {"reference_rejected": exc.message}
+            else:
+                return {"shift_ev": round(cal.shift_ev, 4), "source": "reference",
+                        "reference": cal.as_dict()}
         beamline = str(s.metadata.get("beamline_id", self.settings.beamline))
         if beamline in self.settings.energy_shift_ev:
-            return float(self.settings.energy_shift_ev[beamline]), "settings"
-        return 0.0, "none"
+            return {"shift_ev": float(self.settings.energy_shift_ev[beamline]),
+                    "source": "settings", **note}
+        return {"shift_ev": 0.0, "source": "none", **note}
 
     def _identify(self, s: RawSpectrum, e0: float) -> RawSpectrum:
         if s.element and s.edge:
@@ -210,7 +237,6 @@ class Pipeline:
     def _annotation(
         self, s: RawSpectrum, r: Any, preds: list[dict], processing_s: float
     ) -> dict[str, Any]:
-        shift, source = s.metadata["_shift"]
         sample = s.metadata.get("sample") or s.metadata.get("sample_name")
         return {
             "schema_version": ann.SCHEMA_VERSION,
@@ -231,7 +257,7 @@ class Pipeline:
             "modality": s.modality,
             "e0": round(float(r.e0), 4),
             "edge_step": float(r.edge_step),
-            "energy_calibration": {"shift_ev": shift, "source": source},
+            "energy_calibration": s.metadata["_calibration"],
             "edge_features": {k: ann.finite_or_none(v) for k, v in r.features.items()},
             "normalization": {"method": r.method, "parameters": r.parameters},
             "spectrum": {

@@ -83,6 +83,9 @@ class Settings:
     channels: dict[str, dict[str, str]] = field(default_factory=dict)
     # Per-beamline energy shifts (eV) added to measured energies, e.g. from a foil scan.
     energy_shift_ev: dict[str, float] = field(default_factory=dict)
+    # Align each scan on its reference foil (ln(It/Iref)) when it has one: the foil's
+    # inflection point goes to the tabulated edge. A run's energy_shift_ev metadata wins.
+    align_on_reference: bool = True
     plugins: list[str] | None = None  # None: every installed plugin not marked opt_in
     run_timeout_s: float = 600.0
     # Bound on runs held open at once (memory); the oldest idle one is closed as partial.

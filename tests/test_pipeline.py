@@ -22,17 +22,30 @@ def cu_like_mu(e):
     return 0.3 * (e / E0) ** -3 + edge + white
 
 
-def scan_docs(md=None, energies=None):
+def foil_mu(e):
+    """A Cu foil's edge marker: unit step with its maximum slope at 8979.0 eV."""
+    return 0.2 + 0.5 + np.arctan((e - 8979.0) / 1.0) / np.pi
+
+
+def scan_docs(md=None, energies=None, offset_ev=0.0, foil=None):
+    """A transmission step scan; the mono reads ``offset_ev`` high. ``foil``: μ_ref(E) of a
+    reference foil behind the sample (an Ir channel), or None for no Ir channel."""
     energies = np.concatenate([np.arange(8880, 8970, 5), np.arange(8970, 9010, 0.5),
                                np.arange(9010, 9300, 4)]) if energies is None else energies
     from ophyd.sim import SynAxis
 
     mono = SynAxis(name="dcm_energy", value=8880.0)
-    i0 = SynSignal(func=lambda: 1e5, name="I0")
-    it = SynSignal(func=lambda: 1e5 * np.exp(-cu_like_mu(mono.readback.get())), name="It")
+
+    def it_counts():
+        return 1e5 * np.exp(-cu_like_mu(mono.readback.get() - offset_ev))
+
+    detectors = [SynSignal(func=lambda: 1e5, name="I0"), SynSignal(func=it_counts, name="It")]
+    if foil is not None:
+        detectors.append(SynSignal(
+            func=lambda: it_counts() * np.exp(-foil(mono.readback.get() - offset_ev)), name="Ir"))
     docs = []
     RunEngine({}, context_managers=[])(
-        list_scan([i0, it], mono, list(energies), md=md or {}),
+        list_scan(detectors, mono, list(energies), md=md or {}),
         lambda n, d: docs.append((n, d)),
     )
     return docs
@@ -140,3 +153,39 @@ def test_open_runs_are_bounded(cu_docs):
     closed = router.expire(older_than_s=1e9, max_runs=3)
     assert [uid for uid, _ in closed] == ["run-0", "run-1"]
     assert sorted(router.runs) == ["run-2", "run-3", "run-4"]
+
+
+def test_the_reference_foil_calibrates_each_scan():
+    """The mono reads 2.5 eV high; the foil channel puts the edge back (0.5 eV steps)."""
+    pipeline = Pipeline(Settings(energy_shift_ev={"sim": 1.0}))
+    (a,), failures = run_all(pipeline, scan_docs(offset_ev=2.5, foil=foil_mu))
+    assert failures == []
+    annotation.validate(a)
+    cal = a["energy_calibration"]
+    assert cal["source"] == "reference" and abs(cal["shift_ev"] + 2.5) <= 0.25
+    assert (cal["reference"]["element"], cal["reference"]["edge"]) == ("Cu", "K")
+    assert abs(a["e0"] - E0) < 1.0
+    samples = pipeline.metrics.registry.get_sample_value
+    assert samples("edgestream_energy_calibrations_total", {"source": "reference"}) == 1
+
+
+def test_run_metadata_wins_and_the_foil_can_be_switched_off():
+    docs = scan_docs(md={"energy_shift_ev": -2.0}, offset_ev=2.5, foil=foil_mu)
+    (a,), _ = run_all(Pipeline(Settings()), docs)
+    assert a["energy_calibration"] == {"shift_ev": -2.0, "source": "metadata"}
+    docs = scan_docs(offset_ev=2.5, foil=foil_mu)
+    (a,), _ = run_all(Pipeline(Settings(align_on_reference=False)), docs)
+    assert a["energy_calibration"] == {"shift_ev": 0.0, "source": "none"}
+
+
+def test_an_empty_foil_holder_is_reported_not_fatal():
+    """No edge in Ir: the spectrum is annotated with the beamline's shift and the reason."""
+    pipeline = Pipeline(Settings(energy_shift_ev={"sim": 1.0}))
+    (a,), failures = run_all(pipeline, scan_docs(foil=lambda e: 0.3 + 0 * e))
+    assert failures == []
+    annotation.validate(a)
+    cal = a["energy_calibration"]
+    assert (cal["source"], cal["shift_ev"]) == ("settings", 1.0)
+    assert "no absorption edge" in cal["reference_rejected"] or "noisy" in cal["reference_rejected"]
+    samples = pipeline.metrics.registry.get_sample_value
+    assert samples("edgestream_errors_total", {"reason": "bad_reference"}) == 1

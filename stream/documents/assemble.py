@@ -55,6 +55,20 @@ def xas_signal(modality: Modality, columns: Mapping[str, np.ndarray]) -> np.ndar
     return mu
 
 
+def reference_mu(columns: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """The reference foil's μ: a given μ_ref, else ln(It/Iref); None without a reference.
+
+    Never raises: an unusable foil (zero counts, NaN) is judged where it is used, and the
+    sample's spectrum stands on its own.
+    """
+    if "mu_ref" in columns:
+        return np.asarray(columns["mu_ref"], dtype=float)
+    if "it" not in columns or "ir" not in columns:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.asarray(columns["it"], float) / np.asarray(columns["ir"], float))
+
+
 def ascending(energy: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     """Put a monotonic axis in ascending order; refuse zig-zags and duplicates."""
     if not np.all(np.isfinite(energy)):
@@ -89,7 +103,8 @@ class StepAssembler:
     def __init__(self, channels: ChannelMap, base: RawSpectrum) -> None:
         self.channels = channels
         self.base = base
-        self.roles = [r for r in ("energy", "i0", "it", "if", "ir", "mu") if channels.get(r)]
+        self.roles = [r for r in ("energy", "i0", "it", "if", "ir", "mu", "mu_ref")
+                      if channels.get(r)]
         self.points: list[list[float]] = []
         self.seq: list[int] = []
         self.times: list[float] = []
@@ -124,6 +139,7 @@ class StepAssembler:
             modality=modality,
             energy=energy,
             signal=xas_signal(modality, columns),
+            reference=reference_mu(columns),
             partial=partial,
             time_range=(min(self.times), max(self.times)),
         )
@@ -161,6 +177,8 @@ class ArrayAssembler:
         modality = xas_modality(self.channels)
         needed = {"xas_transmission": ("i0", "it"), "xas_fluorescence": ("i0", "if")}
         roles = needed.get(modality, ("mu",))
+        roles += tuple(r for r in ("it", "ir", "mu_ref")
+                       if self.channels.get(r) and r not in roles)
         energy = to_ev(self._column(data, "energy").ravel(), self.channels.energy_scale)
         columns = {r: self._column(data, r).ravel() for r in roles}
         if any(c.shape != energy.shape for c in columns.values()):
@@ -170,9 +188,11 @@ class ArrayAssembler:
                 | {self.channels.keys[r]: c.size for r, c in columns.items()},
             )
         energy, *values = ascending(energy, *columns.values())
-        mu = xas_signal(modality, dict(zip(columns, values, strict=True)))
+        columns = dict(zip(columns, values, strict=True))
         return replace(
-            self.base, ids=ids, modality=modality, energy=energy, signal=mu, time_range=(t, t)
+            self.base, ids=ids, modality=modality, energy=energy,
+            signal=xas_signal(modality, columns), reference=reference_mu(columns),
+            time_range=(t, t),
         )
 
     def _eels(self, data: Mapping[str, Any], ids: SpectrumIds, t: float) -> list[RawSpectrum]:

@@ -20,6 +20,7 @@ CHANNEL_PATTERNS: dict[str, re.Pattern[str]] = {
     "if": re.compile(r"^(.*_)?(if|ifluor|fluor|ifl|pips|sdd|xs_sum|i_f)$", re.I),
     "ir": re.compile(r"^(.*_)?(ir|i2|iref|i_r)$", re.I),
     "mu": re.compile(r"^(.*_)?(mu|mutrans|mufluor|absorbance)$", re.I),
+    "mu_ref": re.compile(r"^(.*_)?(mu_?ref|murefer|mu_reference)$", re.I),
     "eels": re.compile(r"^(.*_)?(eels|eels_spectrum|eels_counts|spectrum_image)$", re.I),
     "energy_loss": re.compile(r"^(.*_)?(energy_loss|eloss|eels_energy|eels_axis)$", re.I),
 }

@@ -29,7 +29,7 @@ class RawSpectrum:
 
     ``signal`` is μ(E) for XAS (already ln(I0/It), If/I0 or a given μ) and background-
     containing counts for EELS. ``energy`` is photon energy for XAS and energy loss for EELS,
-    both in eV.
+    both in eV. ``reference`` is the reference foil's μ when the scan measured one.
     """
 
     ids: SpectrumIds
@@ -42,5 +42,7 @@ class RawSpectrum:
     element_source: str | None = None
     partial: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    # μ of the reference foil, ln(It/Iref), on ``energy``: the scan's own energy marker.
+    reference: np.ndarray | None = None
     # Event timestamps (seconds since epoch) of the first and last point, for latency.
     time_range: tuple[float, float] = (0.0, 0.0)

@@ -222,6 +222,7 @@ class QexafsDetector(Device):
     I0 = Cpt(SimSignal, value=0.0, kind="hinted", units="counts", precision=1, dims=["point"])
     It = Cpt(SimSignal, value=0.0, kind="hinted", units="counts", precision=1, dims=["point"])
     If = Cpt(SimSignal, value=0.0, kind="normal", units="counts", precision=1, dims=["point"])
+    Ir = Cpt(SimSignal, value=0.0, kind="normal", units="counts", precision=1, dims=["point"])
     energy_start = Cpt(SimSignal, value=SCAN_RANGE_EV[0], kind="config", units="eV", precision=2)
     energy_stop = Cpt(SimSignal, value=SCAN_RANGE_EV[1], kind="config", units="eV", precision=2)
     sweep_time = Cpt(SimSignal, value=1.0, kind="config", units="s", precision=3)
@@ -246,7 +247,7 @@ class QexafsDetector(Device):
         self.delay_s = delay_s
         self.sweeps = 0
         self.n_points.put(int(n_points))
-        for attr in ("energy", "I0", "It", "If"):
+        for attr in ("energy", "I0", "It", "If", "Ir"):
             getattr(self, attr).put(np.zeros(n_points))
 
     def stage(self) -> list[Any]:
@@ -265,7 +266,7 @@ class QexafsDetector(Device):
         t = self.beam.advance(sweep) + np.linspace(0.0, sweep, n)
         counts = self.sample_stage.measure(energy, t, self.GAIN * sweep / n)
         self.energy.put(energy)
-        for attr in ("I0", "It", "If"):
+        for attr in ("I0", "It", "If", "Ir"):
             getattr(self, attr).put(counts[attr])
         return _finished(self, self.delay_s)
 

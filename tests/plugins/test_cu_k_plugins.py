@@ -87,6 +87,25 @@ def test_measured_standards_read_their_formal_valence(standards, entry):
     assert 0 <= out["uncertainty"] < (1.0 if out["ood"] else 0.5), out
 
 
+@pytest.mark.parametrize("compound", ["Cu2O", "CuO"])
+def test_standards_calibrate_on_their_own_reference_foil(plugins, tmp_path, compound):
+    """The HASYLAB scans read 8 eV low; with their foil channel beside μ and no shift given,
+    the stream finds the session's shift itself and the valence reads right."""
+    (entry,) = [e for e in STANDARDS if e["file"].endswith(f"_{compound}_HASYLAB_2001.txt")]
+    sample = np.loadtxt(MEASURED / entry["file"], comments="#")
+    foil = np.loadtxt(MEASURED / entry["energy_reference_file"], comments="#")
+    assert np.array_equal(foil[:, 0], sample[:, 0])  # one scan, two chambers
+    path = tmp_path / f"{compound}.txt"
+    np.savetxt(path, np.column_stack([sample, foil[:, 1]]), header="energy mu mu_ref")
+    result = annotate_file(path, Settings(), [plugins["valence"]])
+    (a,) = result.annotations
+    cal = a["energy_calibration"]
+    assert cal["source"] == "reference"
+    assert cal["shift_ev"] == pytest.approx(entry["shift_to_put_reference_at_8979_eV"], abs=1e-3)
+    (pred,) = a["predictions"]
+    assert abs(pred["outputs"]["value"] - entry["formal_valence"]) <= VALENCE_TOLERANCE_MEASURED
+
+
 def test_a_two_phase_sample_reads_between_its_phases(plugins):
     """Measured Cu2O and CuO (one APS session) mixed in known fractions, as a sample of the
     two would absorb: the valence never falls as CuO is added, the ends read Cu(I) and Cu(II),

@@ -98,7 +98,8 @@ def test_qexafs_arrays_and_direction(rig):
     fly = QexafsDetector(stage=stage, beam=beam, n_points=300)
     assert_truthful(fly)
     desc = fly.describe()
-    assert set(desc) == {"qexafs_energy", "qexafs_I0", "qexafs_It", "qexafs_If"}
+    assert set(desc) == {"qexafs_energy", "qexafs_I0", "qexafs_It", "qexafs_If",
+                         "qexafs_Ir"}
     assert all(d["shape"] == [300] and d["dtype"] == "array" for d in desc.values())
     assert desc["qexafs_energy"]["units"] == "eV"
     first = fly.read()["qexafs_energy"]["value"].copy()

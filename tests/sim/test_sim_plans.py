@@ -161,3 +161,28 @@ def test_eels_spectrum_image(bl, RE):
     assert desc["data_keys"]["eels_spectrum"]["shape"] == [8, 1024]
     rows = [ev["data"]["eels_row"] for ev in by_name(docs, "event")]
     assert rows == [0, 1, 2]
+
+
+@pytest.mark.parametrize("scan", ["step", "fly"])
+def test_the_stream_undoes_the_mono_offset_from_the_foil_channel(RE, scan):
+    """Each simulated run draws a mono offset of up to ±3 eV and records a Cu foil in Ir;
+    the pipeline's foil calibration takes it out to within about half an energy step (0.75 eV
+    steps through the edge in both scans): the foil's edge is Larch's e0, a measured energy."""
+    from edgestream.pipeline import Pipeline
+    from edgestream.settings import Settings
+
+    beamline = SimBeamline.build(seed=11, fly_points=1200, si_pixels=8)
+    pipeline = Pipeline(Settings())
+    for material in ("mp-361", "mp-1692"):
+        if scan == "step":
+            plan = xas_step_scan(beamline.ic, beamline.dcm_energy, beamline.xas_stage, material)
+        else:
+            plan = fly_scan(beamline.qexafs, beamline.xas_stage, material, n_sweeps=2)
+        docs = run(RE, plan)
+        offset = by_name(docs, "start")[0]["sample_truth"]["energy_offset_ev"]
+        annotations = [a for name, doc in docs for a in pipeline(name, doc).annotations]
+        assert annotations
+        for a in annotations:
+            cal = a["energy_calibration"]
+            assert cal["source"] == "reference", cal
+            assert abs(cal["shift_ev"] + offset) <= 0.5, (cal, offset)

@@ -1,0 +1,56 @@
+"""Energy calibration on a reference foil: real foils from three facilities, broken foils."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgestream.errors import BadReference
+from edgestream.files import read_spectrum_file
+from edgestream.physics.calibration import reference_calibration
+
+MEASURED = Path(__file__).resolve().parents[1] / "data" / "measured-cu-k"
+FOILS = [e for e in json.loads((MEASURED / "manifest.json").read_text())
+         if "(itself)" in e["energy_reference_file"]]
+
+
+def foil(name: str) -> tuple[np.ndarray, np.ndarray]:
+    data = read_spectrum_file(MEASURED / name)
+    (mu,) = [v for v in data.columns.values() if v is not data.energy]
+    return data.energy, mu
+
+
+@pytest.mark.parametrize("entry", FOILS, ids=[e["file"] for e in FOILS])
+def test_measured_foils_give_their_sessions_shift(entry):
+    """APS (-2.0 eV), MAX IV (+0.15) and both HASYLAB reference channels (+8.1, +8.2)."""
+    energy, mu = foil(entry["file"])
+    found = reference_calibration(energy, mu)
+    assert (found.element, found.edge, found.tabulated_e0) == ("Cu", "K", 8979.0)
+    assert found.shift_ev == pytest.approx(entry["shift_to_put_reference_at_8979_eV"], abs=1e-3)
+    assert found.snr > 1000
+    named = reference_calibration(energy, mu, "Cu", "K")
+    assert named.shift_ev == found.shift_ev
+
+
+def test_a_shifted_axis_moves_the_shift_with_it():
+    energy, mu = foil("cu0_Cu_foil_APS13BMD_2008.txt")
+    assert reference_calibration(energy + 3.0, mu).shift_ev == pytest.approx(-5.0, abs=1e-6)
+
+
+def test_flat_or_noisy_reference_is_refused():
+    rng = np.random.default_rng(1)
+    energy, mu = foil("cu0_Cu_foil_APS13BMD_2008.txt")
+    with pytest.raises(BadReference):  # an empty foil holder: noise on a slope
+        reference_calibration(energy, 0.1 - 1e-5 * energy + rng.normal(0, 0.01, energy.size))
+    step = mu[-1] - mu[0]
+    with pytest.raises(BadReference, match="noisy"):  # thick sample: It, hence Iref, starved
+        reference_calibration(energy, mu + rng.normal(0, abs(step) / 5, energy.size))
+
+
+def test_a_foil_of_another_edge_is_refused():
+    energy, mu = foil("cu0_Cu_foil_APS13BMD_2008.txt")
+    with pytest.raises(BadReference, match="Ni K"):  # Cu foil, sample declared as Ni
+        reference_calibration(energy, mu, "Ni", "K")
+    with pytest.raises(BadReference, match="from Cu K"):  # 20 eV off: not a drift
+        reference_calibration(energy + 20.0, mu, "Cu", "K")
