@@ -120,7 +120,9 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     for path in args.files:
         result = annotate_file(Path(path), settings, models, element=args.element,
                                edge=args.edge, energy_shift_ev=args.energy_shift,
-                               eels=args.eels)
+                               eels=args.eels,
+                               reference=Path(args.reference) if args.reference else None,
+                               reference_e0_ev=args.reference_e0)
         for a in result.annotations:
             print(json.dumps(a) if args.json else f"{path}: {annotation_line(a)}")
         for f in result.failures:
@@ -304,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--edge", help="edge when the file does not say")
     p.add_argument("--energy-shift", type=float,
                    help="eV added to the file's energies (e.g. from the day's foil scan)")
+    p.add_argument("--reference", metavar="FOIL_FILE",
+                   help="the reference foil measured in the same scan, in its own file: the "
+                   "energies are aligned on its edge (a file's own Iref or mu_ref column is "
+                   "used without this)")
+    p.add_argument("--reference-e0", type=float, metavar="EV",
+                   help="where the reference's edge belongs when it is not the element's foil "
+                   "(default: the tabulated edge, e.g. Cu K 8979.0)")
     p.add_argument("--eels", action="store_true",
                    help="EELS: columns are energy loss (eV) and counts (e.g. --element Cu "
                    "--edge L2,3)")

@@ -43,16 +43,35 @@ def _signals(data: ColumnFile) -> dict[str, np.ndarray]:
     return signals | _reference(data)
 
 
+def foil_on_axis(path: Path, energy: np.ndarray) -> np.ndarray:
+    """μ of a reference foil stored in its own file, interpolated onto ``energy`` (eV).
+
+    The foil must come from the same scan as the sample (the same mono axis): a foil scan
+    from another time carries that time's calibration, not this scan's.
+    """
+    foil = read_spectrum_file(path)
+    signals = _signals(foil)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = signals["mu"] if "mu" in signals else np.log(signals["I0"] / signals["It"])
+    order = np.argsort(foil.energy)
+    return np.interp(energy, foil.energy[order], mu[order])
+
+
 def file_documents(
     path: Path,
     element: str | None = None,
     edge: str | None = None,
     energy_shift_ev: float | None = None,
     eels: bool = False,
+    reference: Path | None = None,
+    reference_e0_ev: float | None = None,
 ) -> list[Document]:
     """start, descriptor, one array event and stop for the spectrum in ``path``.
 
-    ``eels``: the first column is energy loss (eV) and the other one counts."""
+    ``eels``: the first column is energy loss (eV) and the other one counts. ``reference``:
+    a file holding the reference foil measured in the same scan (its μ becomes ``mu_ref``);
+    ``reference_e0_ev``: where that reference's edge belongs when it is not the element's
+    foil (default: the tabulated edge)."""
     data = read_spectrum_file(path)
     md: dict[str, Any] = {"sample": data.meta("Sample.name") or path.stem,
                           "source_file": str(path), "plan_name": "edgestream_file"}
@@ -64,6 +83,8 @@ def file_documents(
         md["edge"] = edge
     if energy_shift_ev is not None:
         md["energy_shift_ev"] = energy_shift_ev
+    if reference_e0_ev is not None:
+        md["reference_e0_ev"] = reference_e0_ev
     if eels:
         md["modality"] = "eels"
         (counts,) = [v for v in data.columns.values() if v is not data.energy][:1] or [None]
@@ -72,6 +93,8 @@ def file_documents(
         signals = {"energy_loss": data.energy, "eels_counts": counts}
     else:
         signals = {"energy": data.energy, **_signals(data)}
+        if reference is not None:
+            signals["mu_ref"] = foil_on_axis(reference, data.energy)
     bundle = compose_run(metadata=md)
     keys = {
         k: {"source": "file", "dtype": "array", "shape": [int(v.size)],
@@ -93,10 +116,13 @@ def annotate_file(
     edge: str | None = None,
     energy_shift_ev: float | None = None,
     eels: bool = False,
+    reference: Path | None = None,
+    reference_e0_ev: float | None = None,
 ) -> Outcome:
     """Annotate one file with exactly the code the stream uses."""
     try:
-        docs = file_documents(path, element, edge, energy_shift_ev, eels)
+        docs = file_documents(path, element, edge, energy_shift_ev, eels, reference,
+                              reference_e0_ev)
     except StreamError as exc:
         return Outcome(failures=[Failure(exc)])
     pipeline = Pipeline(settings, models)

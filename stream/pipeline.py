@@ -168,7 +168,8 @@ class Pipeline:
         if s.reference is not None and self.settings.align_on_reference:
             try:
                 cal = reference_calibration(
-                    s.energy, s.reference, s.element, main_edge(s.edge) if s.edge else None
+                    s.energy, s.reference, s.element, main_edge(s.edge) if s.edge else None,
+                    reference_e0=self._reference_e0(s),
                 )
             except BadReference as exc:
                 log.warning("run %s: reference foil not used: %s", s.ids.run_uid, exc.message)
@@ -177,11 +178,20 @@ class Pipeline:
             else:
                 return {"shift_ev": round(cal.shift_ev, 4), "source": "reference",
                         "reference": cal.as_dict()}
-        beamline = str(s.metadata.get("beamline_id", self.settings.beamline))
+        beamline = self._beamline(s)
         if beamline in self.settings.energy_shift_ev:
             return {"shift_ev": float(self.settings.energy_shift_ev[beamline]),
                     "source": "settings", **note}
         return {"shift_ev": 0.0, "source": "none", **note}
+
+    def _beamline(self, s: RawSpectrum) -> str:
+        return str(s.metadata.get("beamline_id", self.settings.beamline))
+
+    def _reference_e0(self, s: RawSpectrum) -> float | None:
+        """Where the reference's edge belongs when it is not the element's foil."""
+        if "reference_e0_ev" in s.metadata:
+            return float(s.metadata["reference_e0_ev"])
+        return self.settings.reference_e0_ev.get(self._beamline(s))
 
     def _identify(self, s: RawSpectrum, e0: float) -> RawSpectrum:
         if s.element and s.edge:

@@ -86,6 +86,9 @@ class Settings:
     # Align each scan on its reference foil (ln(It/Iref)) when it has one: the foil's
     # inflection point goes to the tabulated edge. A run's energy_shift_ev metadata wins.
     align_on_reference: bool = True
+    # Per-beamline edge energy (eV) of the reference when it is not the element's foil (a
+    # GaAs powder for As); default: the tabulated edge. A run's reference_e0_ev wins.
+    reference_e0_ev: dict[str, float] = field(default_factory=dict)
     plugins: list[str] | None = None  # None: every installed plugin not marked opt_in
     run_timeout_s: float = 600.0
     # Bound on runs held open at once (memory); the oldest idle one is closed as partial.

@@ -77,3 +77,31 @@ def test_library_add_without_a_target_is_a_usage_error(capsys, tmp_path):
     assert main(["library", "add", str(tmp_path / "x.cif")]) == 2
     err = capsys.readouterr().err
     assert "--library" in err or "training extra" in err
+
+
+def test_cli_reference_foil_file_calibrates_the_scan(capsys):
+    """HASYLAB 2001: the Cu2O scan and its foil channel, stored as two files."""
+    sample = DATA / "measured-cu-k/cu1_Cu2O_HASYLAB_2001.txt"
+    foil = DATA / "measured-cu-k/ref_Cu_foil_channel_HASYLAB_2001_with_Cu2O.txt"
+    assert main(["annotate", "--json", str(sample), "--reference", str(foil)]) == 0
+    a = json.loads(capsys.readouterr().out)
+    annotation.validate(a)
+    cal = a["energy_calibration"]
+    assert cal["source"] == "reference"
+    assert cal["shift_ev"] == pytest.approx(MANIFEST[sample.name]
+                                            ["shift_to_put_reference_at_8979_eV"], abs=1e-3)
+    assert a["e0"] == pytest.approx(MANIFEST[sample.name]["larch_e0"] + cal["shift_ev"],
+                                    abs=1e-3)
+    assert main(["annotate", "--json", str(sample), "--reference", str(foil),
+                 "--reference-e0", "8980.0"]) == 0
+    given = json.loads(capsys.readouterr().out)["energy_calibration"]
+    assert given["shift_ev"] == pytest.approx(cal["shift_ev"] + 1.0, abs=1e-3)
+    assert given["reference"]["target_source"] == "given"
+
+
+def test_xdi_reference_channel_is_used():
+    """As2O5 (SSRL, 1997) with its GaAs reference in the irefer column."""
+    (a,) = annotate_file(DATA / "experimental/as2o5_roomt_scan1.xdi", Settings(), []).annotations
+    cal = a["energy_calibration"]
+    assert cal["source"] == "reference" and cal["reference"]["element"] == "As"
+    assert cal["shift_ev"] == pytest.approx(11867.0 - 11867.423, abs=1e-3)

@@ -169,6 +169,18 @@ def test_the_reference_foil_calibrates_each_scan():
     assert samples("edgestream_energy_calibrations_total", {"source": "reference"}) == 1
 
 
+def test_a_reference_that_is_not_the_foil_has_its_edge_given():
+    """The beamline's reference edge sits at 8980.0 eV (its own value for its foil)."""
+    settings = Settings(reference_e0_ev={"sim": 8980.0})
+    (a,), _ = run_all(Pipeline(settings), scan_docs(offset_ev=2.5, foil=foil_mu))
+    ref = a["energy_calibration"]["reference"]
+    assert (ref["target_e0"], ref["target_source"]) == (8980.0, "given")
+    assert abs(a["energy_calibration"]["shift_ev"] + 1.5) <= 0.25
+    docs = scan_docs(md={"reference_e0_ev": 8978.0}, offset_ev=2.5, foil=foil_mu)
+    (a,), _ = run_all(Pipeline(settings), docs)  # the run's own value wins
+    assert abs(a["energy_calibration"]["shift_ev"] + 3.5) <= 0.25
+
+
 def test_run_metadata_wins_and_the_foil_can_be_switched_off():
     docs = scan_docs(md={"energy_shift_ev": -2.0}, offset_ev=2.5, foil=foil_mu)
     (a,), _ = run_all(Pipeline(Settings()), docs)

@@ -5,7 +5,8 @@ a third chamber Iref, so every scan carries its own energy marker: μ_ref = ln(I
 The convention is that the foil's edge, the maximum of dμ/dE found as Larch's ``find_e0``
 finds it, sits at the tabulated edge energy of the neutral element (Cu K: 8979.0 eV). The
 shift that puts it there is added to the sample's energies, whatever the beamline's
-monochromator calibration of the day.
+monochromator calibration of the day. A reference that is not the element (a GaAs powder
+for As) takes its edge energy from the caller instead.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from edgestream.errors import BadReference, StreamError
 from edgestream.physics.edges import edge_energy, identify_edge
-from edgestream.physics.xas import find_e0, pre_edge
+from edgestream.physics.xas import pre_edge
 
 __all__ = [
     "MAX_REFERENCE_OFFSET_EV",
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 # eV. Monochromators drift by a few eV between calibrations; a foil edge farther than this
-# from the tabulated one is a different foil (or none), not a drift.
+# from its target is a different foil (or none), not a drift.
 MAX_REFERENCE_OFFSET_EV = 15.0
 # Edge step over point-to-point noise below which the foil's edge is not trusted.
 MIN_REFERENCE_SNR = 20.0
@@ -38,25 +39,27 @@ MIN_REFERENCE_EDGE_STEP = 0.05
 
 @dataclass(frozen=True)
 class ReferenceCalibration:
-    """The foil's edge on the measured axis and the shift that puts it at the tabulated one."""
+    """The foil's edge on the measured axis and the shift that puts it where it belongs."""
 
     element: str
     edge: str
     measured_e0: float  # eV, on the monochromator's axis
-    tabulated_e0: float  # eV
+    target_e0: float  # eV, where the foil's edge belongs
+    target_source: str  # "tabulated" (the neutral element's edge) or "given"
     snr: float  # foil edge step over point-to-point noise
 
     @property
     def shift_ev(self) -> float:
         """Add this to measured energies."""
-        return self.tabulated_e0 - self.measured_e0
+        return self.target_e0 - self.measured_e0
 
     def as_dict(self) -> dict[str, float | str]:
         return {
             "element": self.element,
             "edge": self.edge,
             "measured_e0": round(self.measured_e0, 4),
-            "tabulated_e0": self.tabulated_e0,
+            "target_e0": self.target_e0,
+            "target_source": self.target_source,
             "snr": round(self.snr, 1),
         }
 
@@ -76,30 +79,33 @@ def reference_calibration(
     mu_ref: np.ndarray,
     element: str | None = None,
     edge: str | None = None,
+    reference_e0: float | None = None,
     max_offset_ev: float = MAX_REFERENCE_OFFSET_EV,
     min_snr: float = MIN_REFERENCE_SNR,
 ) -> ReferenceCalibration:
-    """Locate a reference foil's edge and the tabulated edge it marks.
+    """Locate a reference foil's edge and the shift that puts it where it belongs.
 
     Arguments:
         energy: eV, ascending, the sample's (uncalibrated) axis.
         mu_ref: the foil's absorbance ln(It/Iref) on that axis.
         element, edge: the foil's edge when known (the sample's); else the tabulated edge
-            nearest the foil's inflection point.
-        max_offset_ev: refuse foils whose edge is farther than this from the tabulated one.
-        min_snr: refuse foils whose edge step is under this many times the point noise.
+            nearest the foil's edge.
+        reference_e0: eV, where the reference's edge belongs when it is not the neutral
+            element (e.g. a GaAs powder for As, or a beamline's own value for its foil);
+            None: the tabulated edge of ``element``/``edge``.
+        max_offset_ev: refuse references whose edge is farther than this from its target.
+        min_snr: refuse references whose edge step is under this many times the point noise.
 
-    Raises BadReference when the foil shows no usable edge: a step under
-    ``MIN_REFERENCE_EDGE_STEP``, too noisy, or too far from the tabulated edge.
+    Raises BadReference when the reference shows no usable edge: a step under
+    ``MIN_REFERENCE_EDGE_STEP``, too noisy, or too far from its target.
     """
     try:
+        # Larch's e0 (a measured energy, not interpolated): the rule the training data's
+        # FEFF-to-measured calibration was fitted with, on these same foils' manifest values.
         result = pre_edge(energy, mu_ref)
     except StreamError as exc:
         raise BadReference(f"reference channel: {exc.message}") from None
-    step = float(result.edge_step[0])
-    # Larch's e0 (a measured energy, not interpolated): the rule the training data's
-    # FEFF-to-measured calibration was fitted with, on these same foils' manifest values.
-    measured = float(find_e0(energy, mu_ref)[0])
+    step, measured = float(result.edge_step[0]), float(result.e0[0])
     if not np.isfinite(step) or step < MIN_REFERENCE_EDGE_STEP:
         raise BadReference(f"reference channel shows no absorption edge (step {step:.3g})",
                            edge_step=step)
@@ -111,15 +117,19 @@ def reference_calibration(
         if element and edge:
             tabulated = edge_energy(element, edge)
         else:
-            element, edge, tabulated = identify_edge(measured, tolerance=max_offset_ev)
+            element, edge, tabulated = identify_edge(
+                measured if reference_e0 is None else reference_e0, tolerance=max_offset_ev)
     except StreamError as exc:
         raise BadReference(f"reference edge: {exc.message}",
                            measured_e0=round(measured, 3)) from None
-    if abs(measured - tabulated) > max_offset_ev:
+    target = tabulated if reference_e0 is None else float(reference_e0)
+    if abs(measured - target) > max_offset_ev:
         raise BadReference(
-            f"reference edge at {measured:.2f} eV is {measured - tabulated:+.2f} eV from "
-            f"{element} {edge} ({tabulated:g} eV)",
+            f"reference edge at {measured:.2f} eV is {measured - target:+.2f} eV from "
+            f"{element} {edge} ({target:g} eV)",
             measured_e0=round(measured, 3), element=element, edge=edge,
         )
-    return ReferenceCalibration(element=element, edge=edge, measured_e0=measured,
-                                tabulated_e0=tabulated, snr=snr)
+    return ReferenceCalibration(
+        element=element, edge=edge, measured_e0=measured, target_e0=target,
+        target_source="tabulated" if reference_e0 is None else "given", snr=snr,
+    )

@@ -26,7 +26,8 @@ def test_measured_foils_give_their_sessions_shift(entry):
     """APS (-2.0 eV), MAX IV (+0.15) and both HASYLAB reference channels (+8.1, +8.2)."""
     energy, mu = foil(entry["file"])
     found = reference_calibration(energy, mu)
-    assert (found.element, found.edge, found.tabulated_e0) == ("Cu", "K", 8979.0)
+    assert (found.element, found.edge, found.target_e0) == ("Cu", "K", 8979.0)
+    assert found.target_source == "tabulated"
     assert found.shift_ev == pytest.approx(entry["shift_to_put_reference_at_8979_eV"], abs=1e-3)
     assert found.snr > 1000
     named = reference_calibration(energy, mu, "Cu", "K")
@@ -54,3 +55,22 @@ def test_a_foil_of_another_edge_is_refused():
         reference_calibration(energy, mu, "Ni", "K")
     with pytest.raises(BadReference, match="from Cu K"):  # 20 eV off: not a drift
         reference_calibration(energy + 20.0, mu, "Cu", "K")
+
+
+def test_a_compound_reference_takes_its_edge_from_the_caller():
+    """SSRL 4-1 (1997): As2O3 and As2O5 measured against a GaAs powder in Iref, whose As
+    edge sits 0.4 eV above elemental As in that session; both scans share it."""
+    from edgestream.files import channel
+
+    shifts = []
+    for name in ("as2o3_roomt_scan1.xdi", "as2o5_roomt_scan1.xdi"):
+        data = read_spectrum_file(MEASURED.parent / "experimental" / name)
+        assert data.meta("Sample.reference") == "GaAs powder"
+        mu_ref = np.log(channel(data, "itrans") / channel(data, "irefer"))
+        given = reference_calibration(data.energy, mu_ref, "As", "K", reference_e0=11867.4)
+        assert (given.target_e0, given.target_source) == (11867.4, "given")
+        shifts.append(given.shift_ev)
+    assert shifts[0] == pytest.approx(shifts[1], abs=1e-6)
+    assert shifts[0] == pytest.approx(11867.4 - 11867.423, abs=1e-3)
+    with pytest.raises(BadReference, match="from As K"):
+        reference_calibration(data.energy, mu_ref, "As", "K", reference_e0=11890.0)
