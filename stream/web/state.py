@@ -112,12 +112,16 @@ class LiveState:
     # -- derived views --------------------------------------------------------------------
     def _spectrum_view(self, a: dict[str, Any]) -> dict[str, Any]:
         g = a["spectrum"]["grid"]
+        calibration = a.get("energy_calibration") or {}
         return {
             "annotation_id": a["annotation_id"], "run_uid": a["ids"]["run_uid"],
             "seq_range": a["ids"]["seq_range"], "index_in_event": a["ids"]["index_in_event"],
             "sample": a.get("sample"), "beamline": a.get("beamline"),
             "element": a["element"], "edge": a["edge"], "modality": a["modality"],
             "kind": a["kind"], "e0": a["e0"], "edge_step": a["edge_step"],
+            # the raw view is on the measured axis: the page adds the shift to meet e0
+            "calibration": {"shift_ev": calibration.get("shift_ev", 0.0),
+                            "source": calibration.get("source", "none")},
             "grid": [g["start"], g["stop"], g["step"]], "norm": a["spectrum"]["norm"],
             "features": a["edge_features"],
             "predictions": [{"plugin": p["plugin"], "version": p["version"],

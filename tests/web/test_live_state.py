@@ -28,6 +28,8 @@ def annotation(run: str, seq: int = 1, px: int = 0, modality: str = "xas_transmi
             "modality": modality, "e0": 8980.0, "edge_step": 1.0,
             "spectrum": {"grid": {"start": -20.0, "stop": 80.0, "step": 0.5}, "norm": [0.0, 1.0]},
             "edge_features": {"white_line_energy": 8990.0}, "predictions": preds,
+            "energy_calibration": {"shift_ev": -2.5, "source": "reference",
+                                   "reference": {"measured_e0": 8981.5}},
             "timing": {"event_time": [1.0, 2.0]}}
 
 
@@ -44,6 +46,8 @@ def test_events_for_each_annotation_and_the_series_knows_the_current_run() -> No
     assert snap["series"]["run_uid"] == "r2"
     assert [p["run"] for p in snap["series"]["points"]] == ["r1", "r1", "r2"]
     assert snap["latest"]["predictions"][0]["outputs"] == {"edge_shift_ev": 1.5}  # no lists
+    # the raw spectrum is on the measured axis; the page adds the shift (and says why)
+    assert snap["latest"]["calibration"] == {"shift_ev": -2.5, "source": "reference"}
     live.unsubscribe(q)
     assert live.n_subscribers == 0
 

@@ -102,7 +102,8 @@ function fmt(v, d) { return v === null || v === undefined ? "–" : (+v).toFixed
 function drawRaw() {
   const a = S.latest, el = document.getElementById("raw");
   if (!a || !a.raw) return;
-  const x = a.raw.energy, y = a.raw.signal;
+  const cal = a.calibration || {shift_ev: 0, source: "none"};
+  const x = a.raw.energy.map((v) => v + cal.shift_ev), y = a.raw.signal;
   const f = frame(el, extent(x, 0), extent(y), a.modality === "eels" ? "energy loss (eV)"
     : "photon energy (eV)", a.modality === "eels" ? "counts" : "μ(E)");
   line(f, x, y, COLORS[0]);
@@ -110,7 +111,9 @@ function drawRaw() {
   el.dataset.points = x.length; S.drawn.raw = (S.drawn.raw || 0) + 1;
   document.getElementById("raw-caption").textContent =
     `${a.sample || "sample ?"}, run ${a.run_uid.slice(0, 8)}, seq ${a.seq_range.join("–")}` +
-    (a.index_in_event ? `, pixel ${a.index_in_event}` : "") + ` (${x.length} points)`;
+    (a.index_in_event ? `, pixel ${a.index_in_event}` : "") + ` (${x.length} points)` +
+    (cal.source === "none" ? "" : `; energy ${cal.shift_ev >= 0 ? "+" : ""}` +
+     `${fmt(cal.shift_ev)} eV (${cal.source === "reference" ? "reference foil" : cal.source})`);
 }
 
 function drawNorm() {
