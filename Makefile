@@ -9,7 +9,7 @@ TRAIN_VENV ?= .venv-train
 TRAIN_BIN := $(TRAIN_VENV)/bin
 WORKERS ?= 2
 
-.PHONY: demo test test-fast lint kafka bench train train-ledge clean
+.PHONY: demo test test-fast lint kafka bench train train-ledge feff10-archive clean
 
 demo: $(VENV)/.installed
 	$(BIN)/edgestream demo --duration $(DURATION)
@@ -38,8 +38,11 @@ bench: $(VENV)/.installed
 
 # Rebuilds the Cu K-edge models (plugins/valence, motif, screening: .onnx, library, cards)
 # from ../shared on CPU. Every step is cached in ~/.cache/edgestream and resumes where it
-# stopped; a fresh machine spends most of the time in FEFF10 (hours on 2 cores: WORKERS=N).
+# stopped. The FEFF10 runs (hours on 2 cores: WORKERS=N) come from the committed archive
+# models/data/feff10_<edge>_runs.tar.xz where it has them (`seed`); `make feff10-archive`
+# refreshes it after new runs.
 train: $(TRAIN_VENV)/.installed
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 seed
 	$(TRAIN_BIN)/python -m edgestream_models.labels --processes $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.site_features --omnixas
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 calibration --workers $(WORKERS)
@@ -56,11 +59,16 @@ train: $(TRAIN_VENV)/.installed
 # (about 4 h on 2 cores from nothing), cached and resumable.
 train-ledge: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.labels --valence-only --processes $(WORKERS)
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 seed
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 calibration --workers $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 omnixas --sites 600 --workers $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 generate --workers $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.ledge --fixture
 	$(TRAIN_BIN)/python -m edgestream_models.ledge
+
+feff10-archive: $(TRAIN_VENV)/.installed
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 pack
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 pack
 
 # torch (a CUDA build of several GB, run on the CPU here), matgl, pymatgen, feff10-rs: kept
 # out of the service's and the tests' environment.

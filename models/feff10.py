@@ -430,3 +430,79 @@ def iter_entries(edge: str = "K", root: Path | str | None = None, current_only: 
         meta["path"] = str(path)
         meta["poscar"] = (path / "POSCAR").read_text()
         yield (meta, *parse_xmu(path / "xmu.dat"))
+
+
+# Files of a finished entry worth keeping: FEFF's input is rebuilt from POSCAR and settings,
+# its console log only explains failures.
+ARCHIVED_FILES = ("meta.json", "POSCAR", "xmu.dat", "labels.json")
+
+
+def pack_entries(edge: str, out: Path | str, root: Path | str | None = None) -> int:
+    """Write the finished entries of ``edge`` made with today's settings to a tar.xz.
+
+    Byte-reproducible (sorted names, zero times and owners), so re-packing an unchanged
+    cache changes nothing in git. Returns the number of entries packed; with none, ``out``
+    is left as it was.
+    """
+    import io
+    import tarfile
+
+    base = cache_root(root) / edge
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    n = 0
+    with tarfile.open(tmp, "w:xz", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(base.iterdir()) if base.is_dir() else []:
+            if entry_state(path) != "done":
+                continue
+            if not matches_settings(json.loads((path / "meta.json").read_text()), edge):
+                continue
+            for name in ARCHIVED_FILES:
+                if not (path / name).exists():
+                    continue
+                data = (path / name).read_bytes()
+                info = tarfile.TarInfo(f"{path.name}/{name}")
+                info.size, info.mtime, info.mode = len(data), 0, 0o644
+                tar.addfile(info, io.BytesIO(data))
+            n += 1
+    if n:
+        tmp.replace(out)
+    else:  # an empty cache must not replace a committed archive
+        tmp.unlink()
+    return n
+
+
+def seed_entries(archive: Path | str, edge: str, root: Path | str | None = None) -> dict[str, int]:
+    """Put the archive's entries into the cache where the cache lacks them.
+
+    An entry already done in the cache is left alone; members that are not plain files named
+    ``<16 hex digits>/<one of ARCHIVED_FILES>`` are refused. ``{"seeded", "present"}``.
+    """
+    import re
+    import tarfile
+
+    base = cache_root(root) / edge
+    valid = re.compile(r"^[0-9a-f]{16}/(" + "|".join(map(re.escape, ARCHIVED_FILES)) + r")$")
+    seeded, present = set(), set()
+    with tarfile.open(archive, "r:xz") as tar:
+        for member in tar:
+            if not (member.isfile() and valid.match(member.name)):
+                raise ValueError(f"{archive}: unexpected member {member.name!r}")
+            entry, name = member.name.split("/")
+            path = base / entry
+            if entry in present or (entry not in seeded and entry_state(path) == "done"):
+                present.add(entry)
+                continue
+            path.mkdir(parents=True, exist_ok=True)
+            data = tar.extractfile(member).read()  # type: ignore[union-attr]
+            # meta.json last in the archive's order is not guaranteed: write it atomically
+            # and only after the spectrum, so a killed seed never leaves a "done" half-entry
+            target = path / (name + ".part" if name == "meta.json" else name)
+            target.write_bytes(data)
+            seeded.add(entry)
+    for entry in seeded:
+        part = base / entry / "meta.json.part"
+        if part.exists() and (base / entry / "xmu.dat").exists():
+            part.replace(base / entry / "meta.json")
+    return {"seeded": len(seeded), "present": len(present)}

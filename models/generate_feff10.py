@@ -8,6 +8,14 @@
 
 Everything is cached per input (:mod:`edgestream_models.feff10`), so ``calibration`` and
 ``generate`` are resumable: run them again after a kill and finished sites are skipped.
+
+    python -m edgestream_models.generate_feff10 seed    # before the runs: the archived ones
+    python -m edgestream_models.generate_feff10 pack    # after them: refresh the archive
+
+The finished runs (meta.json, POSCAR, xmu.dat, labels.json of each; ~4 kB a site compressed)
+are kept in the repository as ``models/data/feff10_<edge>_runs.tar.xz``: a fresh machine
+seeds its cache from it and computes only what is missing (``make train`` does), instead of
+the CPU-hours the runs cost. Delete the archive, or the cache entries, to recompute.
 ``--edge L3`` does the same for the Cu L3 edge (cached apart, under ``feff10/L3``).
 
     python -m edgestream_models.labels --valence-only     # ~4 min on 2 processes
@@ -44,6 +52,13 @@ GRID_STEP = 0.25  # eV, of the common absolute grid in the dataset
 # Displaced variants per prototype, by edge. K runs with SCF potentials (15-45 CPU-s a site):
 # 3 of them keep the K set at 352 sites (base, 4 strains, 3 x 64 displaced), ~1.5 h on 2 cores.
 DISPLACED_VARIANTS = {"K": 3}
+ARCHIVE_DIR = Path(__file__).resolve().parent / "data"
+
+
+def archive_path(edge: str) -> Path:
+    """The committed archive of finished runs of ``edge`` (``pack`` writes it, ``seed``
+    reads it), so that a fresh machine need not recompute hours of FEFF10."""
+    return ARCHIVE_DIR / f"feff10_{edge}_runs.tar.xz"
 
 
 def displaced_variants(edge: str) -> int:
@@ -305,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
                            help="open structures first within each stratum (cheapest FEFF)")
     p = sub.add_parser("status")
     p.add_argument("--prototypes", default="")
+    p = sub.add_parser("pack", help="archive the finished runs of today's settings")
+    p.add_argument("--out", type=Path, default=None, help="default: " + str(archive_path("K")))
+    p = sub.add_parser("seed", help="put archived runs into the cache where it lacks them")
+    p.add_argument("--archive", type=Path, default=None,
+                   help="default: " + str(archive_path("K")))
     p = sub.add_parser("collect")
     p.add_argument("--out", type=Path,
                    default=Path("~/.cache/edgestream/datasets/feff10_cu_k.npz"))
@@ -320,6 +340,19 @@ def main(argv: list[str] | None = None) -> int:
                     for v in prototypes.variants(p, n_displaced=displaced_variants(args.edge)))
             print(f"{p.name:20s} {p.formula:8s} {p.valence_class:7s} {n:4d} sites  "
                   f"{p.description}")
+        return 0
+    if args.cmd == "pack":
+        out = args.out or archive_path(args.edge)
+        n = feff10.pack_entries(args.edge, out, args.cache)
+        print(f"{n} {args.edge} entries -> {out} ({out.stat().st_size / 1e6:.2f} MB)" if n
+              else f"no finished {args.edge} runs of today's settings: {out} left as it was")
+        return 0
+    if args.cmd == "seed":
+        archive = args.archive or archive_path(args.edge)
+        if not archive.exists():
+            print(f"no archive {archive}: every run is computed", file=sys.stderr)
+            return 0
+        print(json.dumps(feff10.seed_entries(archive, args.edge, args.cache)))
         return 0
     if args.cmd == "collect":
         groups = ("prototype",) if args.no_calibration else (

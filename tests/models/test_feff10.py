@@ -188,6 +188,54 @@ def test_duplicate_inputs_run_once(tmp_path):
     assert res["jobs"] == 1 and len(CALLS) == 1
 
 
+def test_archived_runs_seed_a_fresh_cache(tmp_path):
+    """pack -> seed: a fresh machine gets the finished runs of today's settings and computes
+    only what is missing; other settings stay out; the archive is byte-reproducible."""
+    pytest.importorskip("tqdm")
+    today = feff10.settings("K")
+    jobs = [feff10.Job(key=k, edge="K", inp=f"TITLE {k}\nEDGE K\n", poscar="P\n", site_index=0,
+                       feff=today) for k in ("a", "b")]
+    old = feff10.Job(key="old", edge="K", inp="TITLE old\n", poscar="P\n", site_index=0,
+                     feff=today | {"scf": None})
+    feff10.run_jobs([*jobs, old], workers=1, root=tmp_path / "here", runner=fake_runner,
+                    progress=False)
+    archive = tmp_path / "K.tar.xz"
+    assert feff10.pack_entries("K", archive, tmp_path / "here") == 2
+    first = archive.read_bytes()
+    assert feff10.pack_entries("K", archive, tmp_path / "here") == 2
+    assert archive.read_bytes() == first
+
+    assert feff10.pack_entries("K", archive, tmp_path / "empty") == 0
+    assert archive.read_bytes() == first  # an empty cache leaves the archive alone
+    fresh = tmp_path / "fresh"
+    assert feff10.seed_entries(archive, "K", fresh) == {"seeded": 2, "present": 0}
+    assert feff10.seed_entries(archive, "K", fresh) == {"seeded": 0, "present": 2}
+    seeded = {m["key"]: e for m, e, _, _ in feff10.iter_entries("K", fresh)}
+    original = {m["key"]: e for m, e, _, _ in feff10.iter_entries("K", tmp_path / "here")}
+    assert sorted(seeded) == ["a", "b"]
+    assert all(np.array_equal(seeded[k], original[k]) for k in seeded)
+    CALLS.clear()
+    more = feff10.Job(key="c", edge="K", inp="TITLE c\nEDGE K\n", poscar="P\n",
+                      site_index=0, feff=today)
+    res = feff10.run_jobs([*jobs, more], workers=1, root=fresh, runner=fake_runner,
+                          progress=False)
+    assert (res["cached"], res["ok"], len(CALLS)) == (2, 1, 1)
+
+
+def test_a_tampered_archive_is_refused(tmp_path):
+    import io
+    import tarfile
+
+    bad = tmp_path / "bad.tar.xz"
+    with tarfile.open(bad, "w:xz") as tar:
+        info = tarfile.TarInfo("../../etc/passwd")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(ValueError, match="unexpected member"):
+        feff10.seed_entries(bad, "K", tmp_path / "cache")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*passwd*"))
+
+
 # ----------------------------------------------------------------------------- prototypes
 
 EXPECTED_CN = {"cu_fcc": 12, "cu3au": 12, "cuzn_b2": 8, "cucl": 4, "cubr": 4, "cui": 4,
