@@ -318,21 +318,17 @@ def test_l_edge_jobs_use_the_l_edge_settings(cu_fcc):
     assert cards["COREHOLE"] == feff10.L_COREHOLE == job.feff["corehole"] == "NONE"
     k = feff10.make_job(cu_fcc, 0, "cu")
     assert _cards(k.inp)["XANES"] == feff10.XANES and k.feff["scf"] == feff10.K_SCF_RADIUS
-    if feff10.K_SCF_RADIUS is None:
-        assert "SCF" not in _cards(k.inp)
-    else:
-        assert _cards(k.inp)["SCF"].split()[0] == f"{feff10.K_SCF_RADIUS:.1f}"
+    assert _cards(k.inp)["SCF"].split()[0] == f"{feff10.K_SCF_RADIUS:.1f}" == "3.5"
     # the K edge keeps pymatgen's full core hole
     assert _cards(k.inp)["COREHOLE"] == "FSR" == k.feff["corehole"]
     assert k.inp == feff10.feff_input(cu_fcc, 0, scf=feff10.K_SCF_RADIUS)
 
 
 def test_only_entries_with_todays_settings_are_collected(cu_fcc):
-    """Runs with other settings (an SCF trial for K, the old full-core-hole L3 runs) share
-    the cache but never a data set."""
+    """Runs with other settings (the K runs without SCF, the old full-core-hole L3 runs)
+    share the cache but never a data set."""
     k, l3 = feff10.make_job(cu_fcc, 0, "cu"), feff10.make_job(cu_fcc, 0, "cu", edge="L3")
-    other = 3.5 if feff10.K_SCF_RADIUS is None else 0  # 0: no SCF
-    k_other = feff10.make_job(cu_fcc, 0, "cu", scf=other or None)
+    k_other = feff10.make_job(cu_fcc, 0, "cu", scf=None)  # the runs before SCF
     assert feff10.matches_settings({"feff": k.feff}, "K")
     assert feff10.matches_settings({"feff": l3.feff}, "L3")
     assert not feff10.matches_settings({"feff": l3.feff}, "K")
