@@ -105,3 +105,9 @@ def test_xdi_reference_channel_is_used():
     cal = a["energy_calibration"]
     assert cal["source"] == "reference" and cal["reference"]["element"] == "As"
     assert cal["shift_ev"] == pytest.approx(11867.0 - 11867.423, abs=1e-3)
+
+
+def test_cli_line_names_the_energy_calibration(capsys):
+    path = DATA / "experimental/as2o5_roomt_scan1.xdi"
+    assert main(["annotate", str(path)]) == 0
+    assert "e0= 11872.30 (foil -0.42 eV)" in capsys.readouterr().out

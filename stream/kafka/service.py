@@ -358,9 +358,16 @@ def annotation_line(a: dict[str, Any]) -> str:
     where = f"seq {seq[0]}-{seq[1]}" if seq[0] != seq[1] else f"event {seq[0]}"
     if a["ids"]["index_in_event"]:
         where += f" px {a['ids']['index_in_event']}"
+    cal = a.get("energy_calibration") or {}
+    source = cal.get("source", "none")
+    shifted = "" if source == "none" else (
+        f" ({CALIBRATION_WORDS.get(source, source)} {cal.get('shift_ev', 0.0):+.2f} eV)")
     return (f"{a['beamline'] or '-':>6} {a['ids']['run_uid'][:8]} {where:<14} "
-            f"{a['modality']:<17} {a['element']} {a['edge']:<4} e0={a['e0']:9.2f} "
+            f"{a['modality']:<17} {a['element']} {a['edge']:<4} e0={a['e0']:9.2f}{shifted} "
             f"step={a['edge_step']:.3g}  {a['sample'] or ''}  {preds}")
+
+
+CALIBRATION_WORDS = {"reference": "foil", "metadata": "run", "settings": "beamline"}
 
 
 def _fmt(v: Any) -> str:
