@@ -16,6 +16,7 @@ from edgestream.documents.runs import RunRouter
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.errors import (
     BadReference,
+    MalformedDocument,
     PluginFailure,
     StreamError,
     TooFewPoints,
@@ -114,6 +115,9 @@ class Pipeline:
                 ready.append(self._prepare(s))
             except StreamError as exc:
                 self._fail(out, exc, s)
+            except Exception as exc:  # a bug costs this spectrum, never the batch
+                log.exception("could not prepare a spectrum of run %s", s.ids.run_uid)
+                self._fail(out, internal_error(exc), s)
         results = normalize_spectra(ready, self.grid)
         normalized = []
         for s, result in zip(ready, results, strict=True):
@@ -163,7 +167,7 @@ class Pipeline:
         then the beamline's configured shift; else none.
         """
         if "energy_shift_ev" in s.metadata:
-            return {"shift_ev": float(s.metadata["energy_shift_ev"]), "source": "metadata"}
+            return {"shift_ev": _energy_ev(s.metadata, "energy_shift_ev"), "source": "metadata"}
         note: dict[str, Any] = {}
         if s.reference is not None and self.settings.align_on_reference:
             try:
@@ -190,7 +194,7 @@ class Pipeline:
     def _reference_e0(self, s: RawSpectrum) -> float | None:
         """Where the reference's edge belongs when it is not the element's foil."""
         if "reference_e0_ev" in s.metadata:
-            return float(s.metadata["reference_e0_ev"])
+            return _energy_ev(s.metadata, "reference_e0_ev")
         return self.settings.reference_e0_ev.get(self._beamline(s))
 
     def _identify(self, s: RawSpectrum, e0: float) -> RawSpectrum:
@@ -289,6 +293,18 @@ class Pipeline:
             },
             "software": ann.software(),
         }
+
+
+def _energy_ev(metadata: dict[str, Any], key: str) -> float:
+    """A finite energy (eV) from the run's metadata; MalformedDocument otherwise."""
+    try:
+        value = float(metadata[key])
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value):
+        raise MalformedDocument(f"start document's {key} is not a finite number of eV",
+                                **{key: repr(metadata[key])[:80]})
+    return value
 
 
 def _run_uid(name: str, doc: Any) -> str | None:

@@ -201,3 +201,12 @@ def test_an_empty_foil_holder_is_reported_not_fatal():
     assert "no absorption edge" in cal["reference_rejected"] or "noisy" in cal["reference_rejected"]
     samples = pipeline.metrics.registry.get_sample_value
     assert samples("edgestream_errors_total", {"reason": "bad_reference"}) == 1
+
+
+@pytest.mark.parametrize("md", [{"energy_shift_ev": "a lot"}, {"reference_e0_ev": float("nan")}])
+def test_nonsense_calibration_metadata_is_a_failure_not_a_crash(md):
+    annotations, failures = run_all(Pipeline(Settings()),
+                                    scan_docs(md=md, offset_ev=2.5, foil=foil_mu))
+    assert annotations == []
+    (f,) = failures
+    assert f.error.reason == "malformed_document" and "finite number of eV" in f.error.message
