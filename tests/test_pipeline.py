@@ -162,7 +162,7 @@ def test_the_reference_foil_calibrates_each_scan():
     assert failures == []
     annotation.validate(a)
     cal = a["energy_calibration"]
-    assert cal["source"] == "reference" and abs(cal["shift_ev"] + 2.5) <= 0.25
+    assert cal["source"] == "reference" and abs(cal["shift_ev"] + 2.5) <= 0.1
     assert (cal["reference"]["element"], cal["reference"]["edge"]) == ("Cu", "K")
     assert abs(a["e0"] - E0) < 1.0
     samples = pipeline.metrics.registry.get_sample_value
@@ -175,10 +175,10 @@ def test_a_reference_that_is_not_the_foil_has_its_edge_given():
     (a,), _ = run_all(Pipeline(settings), scan_docs(offset_ev=2.5, foil=foil_mu))
     ref = a["energy_calibration"]["reference"]
     assert (ref["target_e0"], ref["target_source"]) == (8980.0, "given")
-    assert abs(a["energy_calibration"]["shift_ev"] + 1.5) <= 0.25
+    assert abs(a["energy_calibration"]["shift_ev"] + 1.5) <= 0.1
     docs = scan_docs(md={"reference_e0_ev": 8978.0}, offset_ev=2.5, foil=foil_mu)
     (a,), _ = run_all(Pipeline(settings), docs)  # the run's own value wins
-    assert abs(a["energy_calibration"]["shift_ev"] + 3.5) <= 0.25
+    assert abs(a["energy_calibration"]["shift_ev"] + 3.5) <= 0.1
 
 
 def test_run_metadata_wins_and_the_foil_can_be_switched_off():

@@ -101,7 +101,9 @@ def test_standards_calibrate_on_their_own_reference_foil(plugins, tmp_path, comp
     (a,) = result.annotations
     cal = a["energy_calibration"]
     assert cal["source"] == "reference"
-    assert cal["shift_ev"] == pytest.approx(entry["shift_to_put_reference_at_8979_eV"], abs=1e-3)
+    # the manifest's is Larch's e0 (an energy point); refined, within half a 0.3 eV step
+    assert cal["shift_ev"] == pytest.approx(entry["shift_to_put_reference_at_8979_eV"],
+                                            abs=0.15)
     (pred,) = a["predictions"]
     assert abs(pred["outputs"]["value"] - entry["formal_valence"]) <= VALENCE_TOLERANCE_MEASURED
 
