@@ -95,7 +95,7 @@ def _snr(energy: np.ndarray, mu: np.ndarray, e0: float, edge_step: float) -> flo
         below = mu[: max(5, mu.size // 10)]
     # the second difference of white noise has variance 6 σ²; smooth backgrounds cancel
     noise = float(np.std(np.diff(below, 2)) / np.sqrt(6.0))
-    return float("inf") if noise == 0 else abs(edge_step) / noise
+    return abs(edge_step) / max(noise, 1e-9)  # finite: it goes into JSON
 
 
 def reference_calibration(
