@@ -1,4 +1,6 @@
-"""The files door: a spectrum file becomes a Bluesky run, then takes the stream's own path."""
+"""The files door: a spectrum file becomes Bluesky runs, then takes the stream's own path.
+
+XDI and column files hold one spectrum; an Athena project one per μ(E) group."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 import numpy as np
 from event_model import compose_run
 
+from edgestream.athena import is_athena, read_athena
 from edgestream.errors import MissingChannel, StreamError
 from edgestream.files import ColumnFile, channel, read_spectrum_file
 from edgestream.pipeline import Failure, Outcome, Pipeline
@@ -57,6 +60,11 @@ def foil_on_axis(path: Path, energy: np.ndarray) -> np.ndarray:
     return np.interp(energy, foil.energy[order], mu[order])
 
 
+def read_records(path: Path) -> list[ColumnFile]:
+    """The spectra in a file: every μ(E) group of an Athena project, else the one spectrum."""
+    return read_athena(path).groups if is_athena(path) else [read_spectrum_file(path)]
+
+
 def file_documents(
     path: Path,
     element: str | None = None,
@@ -66,35 +74,41 @@ def file_documents(
     reference: Path | None = None,
     reference_e0_ev: float | None = None,
 ) -> list[Document]:
-    """start, descriptor, one array event and stop for the spectrum in ``path``.
+    """start, descriptor, one array event and stop for each spectrum in ``path`` (one for
+    XDI and column files, one per μ(E) group for an Athena project).
 
     ``eels``: the first column is energy loss (eV) and the other one counts. ``reference``:
     a file holding the reference foil measured in the same scan (its μ becomes ``mu_ref``);
     ``reference_e0_ev``: where that reference's edge belongs when it is not the element's
     foil (default: the tabulated edge)."""
-    data = read_spectrum_file(path)
-    md: dict[str, Any] = {"sample": data.meta("Sample.name") or path.stem,
-                          "source_file": str(path), "plan_name": "edgestream_file"}
-    element = element or data.element
-    edge = edge or data.edge
-    if element:
-        md["element"] = element
-    if edge:
-        md["edge"] = edge
-    if energy_shift_ev is not None:
-        md["energy_shift_ev"] = energy_shift_ev
-    if reference_e0_ev is not None:
-        md["reference_e0_ev"] = reference_e0_ev
-    if eels:
-        md["modality"] = "eels"
-        (counts,) = [v for v in data.columns.values() if v is not data.energy][:1] or [None]
-        if counts is None:
-            raise MissingChannel("an EELS file needs an energy-loss and a counts column")
-        signals = {"energy_loss": data.energy, "eels_counts": counts}
-    else:
-        signals = {"energy": data.energy, **_signals(data)}
-        if reference is not None:
-            signals["mu_ref"] = foil_on_axis(reference, data.energy)
+    docs: list[Document] = []
+    for data in read_records(path):
+        md: dict[str, Any] = {"sample": data.meta("Sample.name") or path.stem,
+                              "source_file": data.path, "plan_name": "edgestream_file"}
+        if element or data.element:
+            md["element"] = element or data.element
+        if edge or data.edge:
+            md["edge"] = edge or data.edge
+        if energy_shift_ev is not None:
+            md["energy_shift_ev"] = energy_shift_ev
+        if reference_e0_ev is not None:
+            md["reference_e0_ev"] = reference_e0_ev
+        if eels:
+            md["modality"] = "eels"
+            (counts,) = [v for v in data.columns.values() if v is not data.energy][:1] or [None]
+            if counts is None:
+                raise MissingChannel("an EELS file needs an energy-loss and a counts column")
+            signals = {"energy_loss": data.energy, "eels_counts": counts}
+        else:
+            signals = {"energy": data.energy, **_signals(data)}
+            if reference is not None:
+                signals["mu_ref"] = foil_on_axis(reference, data.energy)
+        docs += _run(md, signals)
+    return docs
+
+
+def _run(md: dict[str, Any], signals: dict[str, np.ndarray]) -> list[Document]:
+    """One run of one array event holding ``signals``."""
     bundle = compose_run(metadata=md)
     keys = {
         k: {"source": "file", "dtype": "array", "shape": [int(v.size)],

@@ -108,6 +108,37 @@ def test_standards_calibrate_on_their_own_reference_foil(plugins, tmp_path, comp
     assert abs(pred["outputs"]["value"] - entry["formal_valence"]) <= VALENCE_TOLERANCE_MEASURED
 
 
+ATHENA = MEASURED.parent / "athena" / "athena4.prj"
+# APS 13-BM-D 2008 (tests/data/athena/README.md): formal valences. Covellite CuS is 4/3 by
+# charge balance (Cu3(S2)S) and Cu(I)-like by XPS/XAS: either reading is right.
+ATHENA_STANDARDS = {"cu_cuprite.001": 1, "cu_tenorite.001": 2, "cu_azurite.001": 2,
+                    "cus_cu_xafs.001": 4 / 3, "cu2s_cu_xafs.001": 1,
+                    "cusulfate_cu_xafs.001": 2, "cucl2_5h2o_cu_xafs.001": 2}
+ATHENA_SESSION_SHIFT_EV = -2.06  # the session's Cu foil (cufoil.001), refined edge -> 8979
+
+
+@pytest.fixture(scope="module")
+def athena_readings(plugins):
+    out = annotate_file(ATHENA, Settings(), [plugins["valence"]],
+                        energy_shift_ev=ATHENA_SESSION_SHIFT_EV)
+    assert out.failures == []
+    return {a["sample"]: a["predictions"][0]["outputs"] for a in out.annotations}
+
+
+@pytest.mark.parametrize("name", ATHENA_STANDARDS)
+def test_measured_oxides_sulfides_and_salts(athena_readings, name):
+    """Measured spectra the models never saw: Cu(I) and Cu(II) oxides, sulfides, a
+    carbonate, a chloride and a sulfate, foil-calibrated like the training standards."""
+    out, formal = athena_readings[name], ATHENA_STANDARDS[name]
+    if name == "cusulfate_cu_xafs.001":
+        pytest.xfail(f"CuSO4 reads {out['value']:.2f} (Cu(II)), over-read and not flagged: "
+                     "a known miss of the current model on this measured sulfate")
+    if name == "cus_cu_xafs.001":
+        assert 1 - VALENCE_TOLERANCE_MEASURED <= out["value"] <= formal + VALENCE_TOLERANCE_MEASURED
+    else:
+        assert abs(out["value"] - formal) <= VALENCE_TOLERANCE_MEASURED, out
+
+
 def test_a_two_phase_sample_reads_between_its_phases(plugins):
     """Measured Cu2O and CuO (one APS session) mixed in known fractions, as a sample of the
     two would absorb: the valence never falls as CuO is added, the ends read Cu(I) and Cu(II),
