@@ -31,19 +31,21 @@ def _reference(data: ColumnFile) -> dict[str, np.ndarray]:
 
 
 def _signals(data: ColumnFile) -> dict[str, np.ndarray]:
-    """Transmission channels when present, else a stored μ (two-column files: column 2);
-    with the reference foil's channel when the file has one."""
-    try:
-        signals = {"I0": channel(data, "i0"), "It": channel(data, "itrans")}
-    except MissingChannel:
+    """Transmission channels when present, else fluorescence (I0 and If), else a stored μ
+    (two-column files: column 2); with the reference foil's channel when the file has one."""
+    for kinds, keys in ((("i0", "itrans"), ("I0", "It")), (("i0", "ifluor"), ("I0", "If")),
+                        (("mutrans",), ("mu",)), (("mufluor",), ("mu",))):
         try:
-            signals = {"mu": channel(data, "mutrans")}
+            signals = {key: channel(data, kind) for kind, key in zip(kinds, keys, strict=True)}
         except MissingChannel:
-            others = [k for k in data.columns if data.columns[k] is not data.energy]
-            if len(others) == 1:  # energy + one column: that column is μ
-                return {"mu": data.columns[others[0]]}
-            raise
-    return signals | _reference(data)
+            continue
+        return signals | _reference(data)
+    others = [k for k in data.columns if data.columns[k] is not data.energy]
+    if len(others) == 1:  # energy + one column: that column is μ
+        return {"mu": data.columns[others[0]]}
+    raise MissingChannel(
+        f"{data.path}: no I0/It, I0/If or μ column among {sorted(data.columns)}",
+        path=data.path, columns=sorted(data.columns))
 
 
 def foil_on_axis(path: Path, energy: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgestream import annotation
@@ -113,3 +114,20 @@ def test_cli_line_names_the_energy_calibration(capsys):
     path = DATA / "experimental/as2o5_roomt_scan1.xdi"
     assert main(["annotate", str(path)]) == 0
     assert re.search(r"e0= 1187\d\.\d\d \(foil -0\.\d\d eV\) step", capsys.readouterr().out)
+
+
+def test_fluorescence_xdi_file(tmp_path):
+    """I0 and If only (a dilute sample): annotated as fluorescence, If/I0."""
+    zno = (DATA / "experimental/ZnO.xdi").read_text().splitlines()
+    header = [line.replace("itrans", "ifluor") for line in zno if line.startswith("#")]
+    rows = []
+    for line in zno:
+        if line.startswith("#") or not line.strip():
+            continue
+        e, i0, it = map(float, line.split())
+        rows.append(f"{e:.5f} {i0:.3f} {0.05 * i0 * np.log(i0 / it):.4f}")  # If ∝ I0·μ
+    path = tmp_path / "ZnO_fluor.xdi"
+    path.write_text("\n".join(header + rows) + "\n")
+    (a,) = annotate_file(path, Settings(), []).annotations
+    assert a["modality"] == "xas_fluorescence" and a["element"] == "Zn"
+    assert abs(a["e0"] - 9664.498) < 0.5
