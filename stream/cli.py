@@ -110,16 +110,29 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
+    from edgestream.errors import StreamError
     from edgestream.kafka.service import annotation_line
-    from edgestream.offline import annotate_file
+    from edgestream.offline import annotate_file, foil_scan_calibration
     from edgestream.plugins import discover
 
     settings = _settings(args)
     models = discover(settings.plugins)
+    shift = args.energy_shift
+    if args.foil_scan:
+        try:
+            foil = foil_scan_calibration(args.foil_scan, [Path(p) for p in args.files],
+                                         args.element, args.edge, args.reference_e0)
+        except StreamError as exc:
+            print(f"foil scan {args.foil_scan}: {exc.reason}: {exc.message}", file=sys.stderr)
+            return 1
+        shift = foil.shift_ev
+        print(f"foil scan {args.foil_scan}: {foil.element} {foil.edge} edge at "
+              f"{foil.measured_e0:.2f} eV -> shift {shift:+.2f} eV for every spectrum",
+              file=sys.stderr)
     failed = 0
     for path in args.files:
         result = annotate_file(Path(path), settings, models, element=args.element,
-                               edge=args.edge, energy_shift_ev=args.energy_shift,
+                               edge=args.edge, energy_shift_ev=shift,
                                eels=args.eels,
                                reference=Path(args.reference) if args.reference else None,
                                reference_e0_ev=args.reference_e0)
@@ -310,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the reference foil measured in the same scan, in its own file: the "
                    "energies are aligned on its edge (a file's own Iref or mu_ref column is "
                    "used without this)")
+    p.add_argument("--foil-scan", metavar="FOIL",
+                   help="a foil scanned on its own in the same session (a file, or a group "
+                   "label of an Athena project given): its edge sets the shift of every "
+                   "spectrum (instead of --energy-shift)")
     p.add_argument("--reference-e0", type=float, metavar="EV",
                    help="where the reference's edge belongs when it is not the element's foil "
                    "(default: the tabulated edge, e.g. Cu K 8979.0)")

@@ -13,6 +13,7 @@ from event_model import compose_run
 from edgestream.athena import is_athena, read_athena
 from edgestream.errors import MissingChannel, StreamError
 from edgestream.files import ColumnFile, channel, read_spectrum_file
+from edgestream.physics.calibration import ReferenceCalibration, reference_calibration
 from edgestream.pipeline import Failure, Outcome, Pipeline
 from edgestream.plugins import SpectrumModel
 from edgestream.settings import Settings
@@ -48,6 +49,17 @@ def _signals(data: ColumnFile) -> dict[str, np.ndarray]:
         path=data.path, columns=sorted(data.columns))
 
 
+def _mu(data: ColumnFile) -> np.ndarray:
+    """μ(E) of a file's spectrum: stored, ln(I0/It) or If/I0."""
+    signals = _signals(data)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if "mu" in signals:
+            return np.asarray(signals["mu"], dtype=float)
+        if "It" in signals:
+            return np.log(signals["I0"] / signals["It"])
+        return signals["If"] / signals["I0"]
+
+
 def foil_on_axis(path: Path, energy: np.ndarray) -> np.ndarray:
     """μ of a reference foil stored in its own file, interpolated onto ``energy`` (eV).
 
@@ -55,11 +67,33 @@ def foil_on_axis(path: Path, energy: np.ndarray) -> np.ndarray:
     from another time carries that time's calibration, not this scan's.
     """
     foil = read_spectrum_file(path)
-    signals = _signals(foil)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mu = signals["mu"] if "mu" in signals else np.log(signals["I0"] / signals["It"])
     order = np.argsort(foil.energy)
-    return np.interp(energy, foil.energy[order], mu[order])
+    return np.interp(energy, foil.energy[order], _mu(foil)[order])
+
+
+def foil_scan_calibration(
+    foil: str, files: list[Path], element: str | None = None, edge: str | None = None,
+    reference_e0_ev: float | None = None,
+) -> ReferenceCalibration:
+    """The session's energy calibration from a foil scanned on its own (the day's foil scan).
+
+    ``foil``: a spectrum file, or the label of a group in one of ``files``' Athena projects.
+    Its edge goes to the tabulated one (or ``reference_e0_ev``), as a reference channel's
+    would; the shift then holds for every scan of that session. Raises BadReference when the
+    foil has no usable edge, MissingChannel when no file or group of that name exists.
+    """
+    path = Path(foil)
+    if path.is_file():
+        records = read_records(path)
+    else:
+        records = [g for f in files if is_athena(f) for g in read_athena(f).groups
+                   if g.meta("Sample.name") == foil]
+    if len(records) != 1:
+        raise MissingChannel(f"foil scan {foil!r}: {len(records)} spectra by that name (a file "
+                             "with one spectrum, or one Athena group label, is needed)")
+    data = records[0]
+    return reference_calibration(data.energy, _mu(data), element or data.element,
+                                 edge or data.edge, reference_e0=reference_e0_ev)
 
 
 def read_records(path: Path) -> list[ColumnFile]:

@@ -160,11 +160,13 @@ def read_facility_kafka_yml(path: Path = FACILITY_KAFKA_YML) -> dict[str, Any]:
 
 def _merge(target: Any, updates: Mapping[str, Any], source: str) -> None:
     """Merge a nested mapping into a dataclass tree, refusing unknown keys."""
-    names = {f.name for f in fields(target)}
+    types = {f.name: str(f.type) for f in fields(target)}
     for key, value in updates.items():
-        if key not in names:
+        if key not in types:
             raise SettingsError(f"{source}: unknown setting {key!r}")
         current = getattr(target, key)
+        if current is None and types[key].startswith("list["):
+            current = []  # an optional list given as text (EDGESTREAM_PLUGINS=a,b) is a list
         if is_dataclass(current) and isinstance(value, Mapping):
             _merge(current, value, source)
         elif isinstance(current, dict) and isinstance(value, Mapping):

@@ -67,3 +67,18 @@ def test_each_group_is_annotated_as_its_own_run():
     foil = out.annotations[0]
     assert (foil["element"], foil["edge"]) == ("Cu", "K")
     assert foil["e0"] == pytest.approx(8979.0, abs=0.01)  # Larch e0 8981.0, shifted -2.0
+
+
+def test_cli_foil_scan_of_the_session_calibrates_every_group(capsys):
+    from edgestream.cli import main
+
+    assert main(["annotate", "--json", str(PRJ), "--foil-scan", "cufoil.001"]) == 0
+    captured = capsys.readouterr()
+    assert "shift -2.06 eV for every spectrum" in captured.err
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(lines) == 21
+    assert all(a["energy_calibration"]["shift_ev"] == pytest.approx(-2.0646, abs=1e-3)
+               for a in lines)
+    assert lines[0]["e0"] == pytest.approx(8979.0, abs=0.1)  # the foil itself
+    assert main(["annotate", str(PRJ), "--foil-scan", "no-such-group"]) == 1
+    assert "0 spectra by that name" in capsys.readouterr().err

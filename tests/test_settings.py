@@ -79,3 +79,16 @@ def test_unknown_setting_names_its_source(tmp_path):
 def test_bad_number_in_environment(tmp_path):
     with pytest.raises(SettingsError, match="environment"):
         load_settings(env={"EDGESTREAM_MIN_POINTS": "many"}, facility_file=tmp_path / "x")
+
+
+def test_plugins_from_the_environment_are_a_list_of_names(tmp_path):
+    """EDGESTREAM_PLUGINS=a,b names plugins; it used to stay a string, so that names were
+    matched as substrings of it and a missing one was reported letter by letter."""
+    s = load_settings(env={"EDGESTREAM_PLUGINS": "cu_k_valence, cu_k_motif"},
+                      facility_file=tmp_path / "x")
+    assert s.plugins == ["cu_k_valence", "cu_k_motif"]
+    from edgestream.plugins import discover
+
+    assert sorted(m.name for m in discover(s.plugins)) == ["cu_k_motif", "cu_k_valence"]
+    assert discover(load_settings(env={"EDGESTREAM_PLUGINS": "valence"},
+                                  facility_file=tmp_path / "x").plugins) == []
