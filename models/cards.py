@@ -58,6 +58,38 @@ def standards_predictions(plugin: SpectrumModel) -> list[dict[str, Any]]:
     return out
 
 
+ATHENA = REPO / "tests" / "data" / "athena" / "athena4.prj"
+ATHENA_FOIL = "cufoil.001"  # the session's own foil scan sets its shift
+# APS 13-BM-D 2008 groups of athena4.prj (tests/data/athena/README.md): formal valence and
+# motif as the compounds are known. Covellite CuS: 4/3 by charge balance (Cu3(S2)S), its Cu
+# Cu(I)-like by XPS/XAS; Cu2S chalcocite: mostly trigonal Cu.
+ATHENA_STANDARDS = {
+    "cu_cuprite.001": ("Cu2O", 1.0), "cu_tenorite.001": ("CuO", 2.0),
+    "cu_azurite.001": ("Cu3(CO3)2(OH)2", 2.0), "cus_cu_xafs.001": ("CuS", 4 / 3),
+    "cu2s_cu_xafs.001": ("Cu2S", 1.0), "cusulfate_cu_xafs.001": ("CuSO4", 2.0),
+    "cucl2_5h2o_cu_xafs.001": ("CuCl2 hydrate", 2.0), "cufoil.001": ("Cu", 0.0),
+}
+
+
+def athena_predictions(plugin: SpectrumModel) -> list[dict[str, Any]]:
+    """The plugin's outputs on measured oxides, sulfides and salts it was not trained on:
+    the APS 2008 groups of ``athena4.prj``, calibrated on that session's foil scan."""
+    from edgestream.offline import annotate_file, foil_scan_calibration
+
+    shift = foil_scan_calibration(ATHENA_FOIL, [ATHENA]).shift_ev
+    result = annotate_file(ATHENA, Settings(), [plugin], energy_shift_ev=shift)
+    out = []
+    for a in result.annotations:
+        if a["sample"] not in ATHENA_STANDARDS:
+            continue
+        formula, valence = ATHENA_STANDARDS[a["sample"]]
+        outputs = next((p["outputs"] for p in a["predictions"] if p["plugin"] == plugin.name),
+                       None)
+        out.append({"group": a["sample"], "compound": formula, "formal_valence": valence,
+                    "energy_shift_ev": round(shift, 4), "outputs": outputs})
+    return out
+
+
 def standards_batch(n: int = 256, seed: int = 0) -> SpectrumBatch:
     """``n`` spectra as the pipeline hands them over: the standards (shifted, pre_edge
     normalized, flattened μ on e0 + the service grid), repeated with added noise."""

@@ -76,6 +76,7 @@ def _plugin(cls_path: str) -> object:
 
 def _finish(folder: Path, plugin: object, card: dict, panels: dict, family: str) -> dict:
     card["standards"] = cards.standards_predictions(plugin)
+    card["standards_not_trained_on"] = cards.athena_predictions(plugin)
     card["throughput_cpu"] = cards.throughput(plugin)
     panels["standards"] = card["standards"]
     cards.write_card(folder, card)

@@ -246,3 +246,15 @@ def test_manifest_lists_every_file_with_its_sha256(family):
         assert sha256_of(folder / entry["path"]) == entry["sha256"]
     card = json.loads((folder / "card.json").read_text())
     assert len(card["standards"]) == 6 and (folder / "card.png").exists()
+
+
+def test_cards_report_the_athena_standards(plugins):
+    """What the next card will hold (``cards.athena_predictions``), from the shipped models."""
+    from edgestream_models import cards
+
+    rows = cards.athena_predictions(plugins["valence"])
+    assert sorted(r["group"] for r in rows) == sorted(cards.ATHENA_STANDARDS)
+    assert all(r["energy_shift_ev"] == pytest.approx(-2.0646, abs=1e-3) for r in rows)
+    read = {r["group"]: r["outputs"]["value"] for r in rows}
+    assert abs(read["cu_tenorite.001"] - 2) < VALENCE_TOLERANCE_MEASURED
+    assert abs(read["cu_cuprite.001"] - 1) < VALENCE_TOLERANCE_MEASURED
