@@ -222,6 +222,25 @@ def test_archived_runs_seed_a_fresh_cache(tmp_path):
     assert (res["cached"], res["ok"], len(CALLS)) == (2, 1, 1)
 
 
+K_ARCHIVED_AT_LEAST = 356  # 352 prototype sites and 4 calibration references (SCF 3.5 Å)
+
+
+def test_the_committed_k_archive_seeds_runs_of_todays_settings(tmp_path):
+    """models/data/feff10_K_runs.tar.xz: every entry well formed, made with today's K
+    settings, its spectrum readable; the calibration references and the prototypes there."""
+    from edgestream_models.generate_feff10 import archive_path
+
+    archive = archive_path("K")
+    assert archive.exists(), f"{archive} is missing (make feff10-archive)"
+    seeded = feff10.seed_entries(archive, "K", tmp_path)
+    assert seeded["seeded"] >= K_ARCHIVED_AT_LEAST and seeded["present"] == 0
+    entries = list(feff10.iter_entries("K", tmp_path, current_only=True))
+    assert len(entries) == seeded["seeded"]
+    assert all(e.size > 50 and np.all(np.isfinite(mu)) for _, e, _, mu in entries)
+    groups = {m["labels"].get("group") for m, *_ in entries}
+    assert {"calibration", "prototype"} <= groups
+
+
 def test_a_tampered_archive_is_refused(tmp_path):
     import io
     import tarfile
