@@ -9,13 +9,6 @@
 Everything is cached per input (:mod:`edgestream_models.feff10`), so ``calibration`` and
 ``generate`` are resumable: run them again after a kill and finished sites are skipped.
 
-    python -m edgestream_models.generate_feff10 seed    # before the runs: the archived ones
-    python -m edgestream_models.generate_feff10 pack    # after them: refresh the archive
-
-The finished runs (meta.json, POSCAR, xmu.dat, labels.json of each; ~4 kB a site compressed)
-are kept in the repository as ``models/data/feff10_<edge>_runs.tar.xz``: a fresh machine
-seeds its cache from it and computes only what is missing (``make train`` does), instead of
-the CPU-hours the runs cost. Delete the archive, or the cache entries, to recompute.
 ``--edge L3`` does the same for the Cu L3 edge (cached apart, under ``feff10/L3``).
 
     python -m edgestream_models.labels --valence-only     # ~4 min on 2 processes
@@ -25,6 +18,14 @@ runs absorbing sites of the OmniXAS structures (the L-edge data set): ``--sites`
 one per material, drawn round-robin over (valence, motif) strata from the cached labels
 (the full ones when present, else the valence-only ones; motif None is one stratum) so that
 a run stopped early is still balanced.
+
+    python -m edgestream_models.generate_feff10 seed    # before the runs: the archived ones
+    python -m edgestream_models.generate_feff10 pack    # after them: refresh the archive
+
+The finished runs (meta.json, POSCAR, xmu.dat, labels.json of each; ~4 kB a site compressed)
+are kept in the repository as ``models/data/feff10_<edge>_runs.tar.xz``: a fresh machine
+seeds its cache from it and computes only what is missing (``make train`` does), instead of
+the CPU-hours the runs cost. Delete the archive, or the cache entries, to recompute.
 """
 
 from __future__ import annotations
@@ -321,10 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("status")
     p.add_argument("--prototypes", default="")
     p = sub.add_parser("pack", help="archive the finished runs of today's settings")
-    p.add_argument("--out", type=Path, default=None, help="default: " + str(archive_path("K")))
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"default: {ARCHIVE_DIR}/feff10_<edge>_runs.tar.xz")
     p = sub.add_parser("seed", help="put archived runs into the cache where it lacks them")
     p.add_argument("--archive", type=Path, default=None,
-                   help="default: " + str(archive_path("K")))
+                   help=f"default: {ARCHIVE_DIR}/feff10_<edge>_runs.tar.xz")
     p = sub.add_parser("collect")
     p.add_argument("--out", type=Path,
                    default=Path("~/.cache/edgestream/datasets/feff10_cu_k.npz"))

@@ -118,13 +118,13 @@ def _floats(values: Any) -> np.ndarray | None:
 def _group(path: Path, name: str, fields: dict[str, Any]) -> ColumnFile | str:
     """A μ(E) group as a ColumnFile, or why it is left out."""
     args = fields.get("args") or {}
-    flag = {k: str(args.get(k, "0")) == "1" for k in ("is_xmu", "is_chi", "is_kev", "is_nor")}
-    if flag["is_chi"] or str(args.get("recordtype", "mu(E)")).lower().startswith("chi"):
+    is_chi, is_kev = (str(args.get(k, "0")) == "1" for k in ("is_chi", "is_kev"))
+    if is_chi or str(args.get("recordtype", "mu(E)")).lower().startswith("chi"):
         return "χ(k) record"
     x, y = _floats(fields.get("x")), _floats(fields.get("y"))
     if x is None or y is None or x.size != y.size:
         return "no x/y arrays of one length"
-    energy = x * (1000.0 if flag["is_kev"] else 1.0)
+    energy = x * (1000.0 if is_kev else 1.0)
     columns = {"energy": energy, "mu": y}
     i0 = _floats(fields.get("i0"))
     if i0 is not None and i0.size == x.size:

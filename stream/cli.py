@@ -317,16 +317,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config")
     p.add_argument("--element", help="absorbing element when the file does not say")
     p.add_argument("--edge", help="edge when the file does not say")
-    p.add_argument("--energy-shift", type=float,
-                   help="eV added to the file's energies (e.g. from the day's foil scan)")
+    shift = p.add_mutually_exclusive_group()
+    shift.add_argument("--energy-shift", type=float,
+                       help="eV added to the file's energies (e.g. from the day's foil scan)")
     p.add_argument("--reference", metavar="FOIL_FILE",
                    help="the reference foil measured in the same scan, in its own file: the "
                    "energies are aligned on its edge (a file's own Iref or mu_ref column is "
                    "used without this)")
-    p.add_argument("--foil-scan", metavar="FOIL",
-                   help="a foil scanned on its own in the same session (a file, or a group "
-                   "label of an Athena project given): its edge sets the shift of every "
-                   "spectrum (instead of --energy-shift)")
+    shift.add_argument("--foil-scan", metavar="FOIL",
+                       help="a foil scanned on its own in the same session (a file, or a "
+                       "group label of an Athena project given): its edge sets the shift of "
+                       "every spectrum")
     p.add_argument("--reference-e0", type=float, metavar="EV",
                    help="where the reference's edge belongs when it is not the element's foil "
                    "(default: the tabulated edge, e.g. Cu K 8979.0)")

@@ -83,8 +83,8 @@ class Settings:
     channels: dict[str, dict[str, str]] = field(default_factory=dict)
     # Per-beamline energy shifts (eV) added to measured energies, e.g. from a foil scan.
     energy_shift_ev: dict[str, float] = field(default_factory=dict)
-    # Align each scan on its reference foil (ln(It/Iref)) when it has one: the foil's
-    # inflection point goes to the tabulated edge. A run's energy_shift_ev metadata wins.
+    # Align each scan on its reference foil (ln(It/Iref)) when it has one: the foil's edge
+    # (max of dμ/dE) goes to the tabulated edge. A run's energy_shift_ev metadata wins.
     align_on_reference: bool = True
     # Per-beamline edge energy (eV) of the reference when it is not the element's foil (a
     # GaAs powder for As); default: the tabulated edge. A run's reference_e0_ev wins.
