@@ -11,7 +11,7 @@ Athena (Demeter) writes a project as gzip-compressed Perl statements, one record
 
 and newer versions the same as JSON (``{"<group>": {"args": {...}, "x": [...], ...}}``).
 Nothing is evaluated: the lists are read as quoted strings and bare numbers. Each μ(E)
-group becomes a ``ColumnFile`` (``energy``, ``mu``, ``i0`` when stored) whose metadata uses
+group becomes a ``ColumnFile`` (``energy`` and ``mu``, the μ Athena formed) whose metadata uses
 the XDI names the files door reads (``Sample.name`` = label, ``Element.symbol`` = ``bkg_z``,
 ``Element.edge`` = ``fft_edge``) plus ``Athena.group`` and ``Athena.bkg_eshift``. Athena's
 energy shift is kept but not applied: it is whatever convention that user aligned to.
@@ -34,6 +34,7 @@ from edgestream.files import ColumnFile
 
 __all__ = ["AthenaProject", "is_athena", "read_athena"]
 
+_HEAD_BYTES = 400  # the "# Athena project file" header line sits in the first lines
 _ITEM = re.compile(r"'((?:[^'\\]|\\.)*)'|([^,\s()]+)")
 _STATEMENT = re.compile(r"^\s*([@$])(\w+)\s*=\s*(.*?);?\s*$")
 
@@ -61,10 +62,15 @@ def _text(path: Path) -> str:
 
 
 def is_athena(path: str | Path) -> bool:
-    """True when the file opens like an Athena project (Perl or JSON flavour)."""
+    """True when the file opens like an Athena project (Perl or JSON flavour); reads only
+    its first bytes."""
     try:
-        head = _text(Path(path))[:400]
-    except BadSpectrum:
+        with Path(path).open("rb") as handle:
+            magic = handle.read(2)
+        opener = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(path, "rb") as handle:
+            head = handle.read(_HEAD_BYTES).decode("utf-8", errors="replace")
+    except (OSError, EOFError):
         return False
     return "Athena project file" in head
 
@@ -126,9 +132,6 @@ def _group(path: Path, name: str, fields: dict[str, Any]) -> ColumnFile | str:
         return "no x/y arrays of one length"
     energy = x * (1000.0 if is_kev else 1.0)
     columns = {"energy": energy, "mu": y}
-    i0 = _floats(fields.get("i0"))
-    if i0 is not None and i0.size == x.size:
-        columns["i0_athena"] = i0  # a monitor for reference; μ is already formed in y
     metadata = {"Athena.group": name, "Athena.bkg_eshift": str(args.get("bkg_eshift", "0"))}
     if args.get("label"):
         metadata["Sample.name"] = str(args["label"])
@@ -147,7 +150,7 @@ def read_athena(path: str | Path) -> AthenaProject:
     """
     path = Path(path)
     text = _text(path)
-    if "Athena project file" not in text[:400]:
+    if "Athena project file" not in text[:_HEAD_BYTES]:
         raise BadSpectrum(f"{path}: not an Athena project file", path=str(path))
     records = (_json_records(text, path) if text.lstrip().startswith("{")
                else _perl_records(text))

@@ -11,6 +11,7 @@ import numpy as np
 from event_model import compose_run
 
 from edgestream.athena import is_athena, read_athena
+from edgestream.documents.assemble import xas_signal
 from edgestream.errors import MissingChannel, StreamError
 from edgestream.files import ColumnFile, channel, read_spectrum_file
 from edgestream.physics.calibration import ReferenceCalibration, reference_calibration
@@ -50,14 +51,11 @@ def _signals(data: ColumnFile) -> dict[str, np.ndarray]:
 
 
 def _mu(data: ColumnFile) -> np.ndarray:
-    """μ(E) of a file's spectrum: stored, ln(I0/It) or If/I0."""
-    signals = _signals(data)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if "mu" in signals:
-            return np.asarray(signals["mu"], dtype=float)
-        if "It" in signals:
-            return np.log(signals["I0"] / signals["It"])
-        return signals["If"] / signals["I0"]
+    """μ(E) of a file's spectrum (ln(I0/It), If/I0 or stored), as the stream forms it."""
+    columns = {key.lower(): values for key, values in _signals(data).items()}
+    modality = ("xas_transmission" if "it" in columns else
+                "xas_fluorescence" if "if" in columns else "xas_mu")
+    return xas_signal(modality, columns)
 
 
 def foil_on_axis(path: Path, energy: np.ndarray) -> np.ndarray:
