@@ -9,7 +9,7 @@ TRAIN_VENV ?= .venv-train
 TRAIN_BIN := $(TRAIN_VENV)/bin
 WORKERS ?= 2
 
-.PHONY: demo test test-fast lint kafka bench train train-ledge feff10-archive clean
+.PHONY: demo test test-fast lint kafka bench train train-ledge feff10-archive cache-archive clean
 
 demo: $(VENV)/.installed
 	$(BIN)/edgestream demo --duration $(DURATION)
@@ -39,9 +39,11 @@ bench: $(VENV)/.installed
 # Rebuilds the Cu K-edge models (plugins/valence, motif, screening: .onnx, library, cards)
 # from ../shared on CPU. Every step is cached in ~/.cache/edgestream and resumes where it
 # stopped. The FEFF10 runs (hours on 2 cores: WORKERS=N) come from the committed archive
-# models/data/feff10_<edge>_runs.tar.xz where it has them (`seed`); `make feff10-archive`
-# refreshes it after new runs.
+# models/data/feff10_<edge>_runs.tar.xz where it has them (`seed`), the structure labels and
+# M3GNet features from models/data/{labels,features}_*.jsonl.xz; `make feff10-archive` and
+# `make cache-archive` refresh them after new runs.
 train: $(TRAIN_VENV)/.installed
+	$(TRAIN_BIN)/python -m edgestream_models.cache_archive seed
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 seed
 	$(TRAIN_BIN)/python -m edgestream_models.labels --processes $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.site_features --omnixas
@@ -58,6 +60,7 @@ train: $(TRAIN_VENV)/.installed
 # Cu(II), Cu(III)) and of the non-oxide prototypes (Cu(0) ...), 10-90 CPU-s per site with SCF
 # (about 4 h on 2 cores from nothing), cached and resumable.
 train-ledge: $(TRAIN_VENV)/.installed
+	$(TRAIN_BIN)/python -m edgestream_models.cache_archive seed
 	$(TRAIN_BIN)/python -m edgestream_models.labels --valence-only --processes $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 seed
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 calibration --workers $(WORKERS)
@@ -69,6 +72,11 @@ train-ledge: $(TRAIN_VENV)/.installed
 feff10-archive: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 pack
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 pack
+
+# The structure labels and M3GNet site features (~30 CPU-min from ../shared) as committed
+# models/data/{labels,features}_*.jsonl.xz, which `make train` seeds its cache from.
+cache-archive: $(TRAIN_VENV)/.installed
+	$(TRAIN_BIN)/python -m edgestream_models.cache_archive pack
 
 # torch (a CUDA build of several GB, run on the CPU here), matgl, pymatgen, feff10-rs: kept
 # out of the service's and the tests' environment.

@@ -158,8 +158,9 @@ def omnixas_jobs(edge: str = "L3", n_sites: int = 600, seed: int = 0,
                          "--valence-only` first")
     poscars, sites = _load_omnixas(root)
     strata: dict[tuple[str, str], list[tuple[str, int, dict[str, Any], str]]] = {}
-    for line in path.read_text().splitlines():
-        rec = json.loads(line)
+    # by structure id, not cache order (parallel labelling appends in completion order), so
+    # the selection is the same on every machine and an archived run set stays valid
+    for rec in sorted(map(json.loads, path.read_text().splitlines()), key=lambda r: r["id"]):
         # integer valences only: a fractional one is a composition average (oxi-state guess
         # or mixed-valence BVA), not this site's; mixtures are made synthetically instead
         # and confident ones (BVA agrees with the composition's guess: labels.valence_confident)

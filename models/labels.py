@@ -398,6 +398,26 @@ def coverage(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def derive_valence_only(full: Path, path: Path) -> int:
+    """Append to the valence-only cache ``path`` what the full cache ``full`` already knows
+    (the same bond-valence labels, motifs dropped), so ``make train-ledge`` after ``make
+    train`` does not label every structure twice. Returns how many records it added."""
+    have = read_cache(path)
+    new = []
+    for sid, rec in sorted(read_cache(full).items()):
+        if sid in have or "error" in rec:
+            continue
+        sites = {i: {"valence": lab.get("valence"), "valence_method": lab.get("valence_method"),
+                     "element": lab.get("element"), "motif": None, "cn": None}
+                 for i, lab in rec.get("sites", {}).items()}
+        new.append({"id": sid, "sha1": rec["sha1"], "sites": sites,
+                    "formula": rec.get("formula", ""), "seconds": 0.0})
+    if new:
+        with path.open("a") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in new)
+    return len(new)
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: label the OmniXAS set (cached, resumable) and print the coverage as JSON."""
     parser = argparse.ArgumentParser(prog="python -m edgestream_models.labels")
@@ -414,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     name = "omnixas_cu_k_valence" if args.valence_only else "omnixas_cu_k"
     func = valence_structure if args.valence_only else label_structure
     path = cache_dir("labels") / f"{name}.jsonl"
+    if args.valence_only:
+        derive_valence_only(cache_dir("labels") / "omnixas_cu_k.jsonl", path)
     records = cached_map(func, items, path, processes=args.processes, desc=name)
     wanted = {it[0] for it in items}
     stats = coverage({k: v for k, v in records.items() if k in wanted})

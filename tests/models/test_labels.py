@@ -169,3 +169,18 @@ def test_confident_mask_is_valence_confident_row_by_row():
                           np.array(["bva", "bva", "formal", "failed", "guess"]),
                           np.array(["KCuO2", "CsCuO2", "Cu", "CuO", "CuO"]))
     assert mask.tolist() == [True, False, True, False, False]
+
+
+def test_valence_only_labels_derived_from_the_full_ones(omnixas: dict[str, str], tmp_path):
+    """What ``labels --valence-only`` takes from the full cache is what it would compute."""
+    items = [("mp-361", omnixas["mp-361"], [0]), ("mp-3982", omnixas["mp-3982"], [2])]
+    full = tmp_path / "full.jsonl"
+    full.write_text("".join(json.dumps(labels.label_structure(it)) + "\n" for it in items))
+    path = tmp_path / "valence.jsonl"
+    assert labels.derive_valence_only(full, path) == 2
+    assert labels.derive_valence_only(full, path) == 0
+    derived = labels.read_cache(path)
+    for item in items:
+        computed = labels.valence_structure(item)
+        for key in ("sha1", "sites", "formula"):
+            assert derived[item[0]][key] == computed[key]
