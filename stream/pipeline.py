@@ -25,7 +25,7 @@ from edgestream.errors import (
 from edgestream.metrics import Metrics
 from edgestream.normalize import main_edge, normalize_spectra
 from edgestream.physics import edge_energy, identify_edge
-from edgestream.physics.calibration import reference_calibration
+from edgestream.physics.calibration import reference_calibration, reference_edges
 from edgestream.plugins import SpectrumBatch, SpectrumModel
 from edgestream.settings import Settings
 
@@ -110,9 +110,10 @@ class Pipeline:
         t0 = time.perf_counter()
         self.metrics.batch_size.observe(len(spectra))
         ready: list[RawSpectrum] = []
-        for s in spectra:
+        foils = self._locate_references(spectra)
+        for i, s in enumerate(spectra):
             try:
-                ready.append(self._prepare(s))
+                ready.append(self._prepare(s, foils.get(i)))
             except StreamError as exc:
                 self._fail(out, exc, s)
             except Exception as exc:  # a bug costs this spectrum, never the batch
@@ -149,31 +150,55 @@ class Pipeline:
         self.metrics.errors.labels(exc.reason).inc()
         out.failures.append(Failure(exc, s.ids.run_uid))
 
-    def _prepare(self, s: RawSpectrum) -> RawSpectrum:
+    def _uses_reference(self, s: RawSpectrum) -> bool:
+        return (s.reference is not None and self.settings.align_on_reference
+                and "energy_shift_ev" not in s.metadata)
+
+    def _locate_references(self, spectra: list[RawSpectrum]) -> dict[int, Any]:
+        """The reference foils' edges, located in batches of equal length (one ``pre_edge``
+        per batch, as the samples): {spectrum index: (e0, step) or its error}."""
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i, s in enumerate(spectra):
+            if (self._uses_reference(s) and s.energy.size >= self.settings.min_points
+                    and s.reference.shape == s.energy.shape):
+                groups[s.energy.size].append(i)
+        located: dict[int, Any] = {}
+        for idx in groups.values():
+            try:
+                edges = reference_edges(np.stack([spectra[i].energy for i in idx]),
+                                        np.stack([spectra[i].reference for i in idx]))
+            except Exception:  # located one by one in _prepare, where a bug costs one spectrum
+                log.exception("could not locate %d reference edges at once", len(idx))
+                continue
+            located.update(zip(idx, edges, strict=True))
+        return located
+
+    def _prepare(self, s: RawSpectrum, foil: Any = None) -> RawSpectrum:
         if s.energy.size < self.settings.min_points:
             raise TooFewPoints(
                 f"{s.energy.size} points, at least {self.settings.min_points} needed"
             )
-        calibration = self._energy_calibration(s)
+        calibration = self._energy_calibration(s, foil)
         self.metrics.energy_calibrations.labels(calibration["source"]).inc()
         if calibration["shift_ev"]:
             s = replace(s, energy=s.energy + calibration["shift_ev"])
         return replace(s, metadata=s.metadata | {"_calibration": calibration})
 
-    def _energy_calibration(self, s: RawSpectrum) -> dict[str, Any]:
+    def _energy_calibration(self, s: RawSpectrum, foil: Any = None) -> dict[str, Any]:
         """The shift added to measured energies, and where it came from.
 
-        An explicit shift in the run's metadata wins; then the scan's own reference foil;
-        then the beamline's configured shift; else none.
+        An explicit shift in the run's metadata wins; then the scan's own reference foil
+        (``foil``: its edge when already located with its batch); then the beamline's
+        configured shift; else none.
         """
         if "energy_shift_ev" in s.metadata:
             return {"shift_ev": _energy_ev(s.metadata, "energy_shift_ev"), "source": "metadata"}
         note: dict[str, Any] = {}
-        if s.reference is not None and self.settings.align_on_reference:
+        if self._uses_reference(s):
             try:
                 cal = reference_calibration(
                     s.energy, s.reference, s.element, main_edge(s.edge) if s.edge else None,
-                    reference_e0=self._reference_e0(s),
+                    reference_e0=self._reference_e0(s), located=foil,
                 )
             except BadReference as exc:
                 log.warning("run %s: reference foil not used: %s", s.ids.run_uid, exc.message)

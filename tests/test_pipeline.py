@@ -210,3 +210,26 @@ def test_nonsense_calibration_metadata_is_a_failure_not_a_crash(md):
     assert annotations == []
     (f,) = failures
     assert f.error.reason == "malformed_document" and "finite number of eV" in f.error.message
+
+
+def test_a_batch_of_sweeps_is_calibrated_as_each_sweep_alone():
+    """QEXAFS: foils located in one batch; an empty holder falls back to the settings."""
+    from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
+
+    energy = np.linspace(8900.0, 9200.0, 600)
+    offsets = [-2.0, 0.6, None, 2.4]
+    raws = [RawSpectrum(SpectrumIds("qexafs", "d", "primary", (i, i)), "xas_transmission",
+                        energy, cu_like_mu(energy - (d or 0.0)), "Cu", "K",
+                        reference=(0.3 + 0 * energy if d is None else foil_mu(energy - d)))
+            for i, d in enumerate(offsets)]
+    settings = Settings(energy_shift_ev={"sim": 1.0})
+    batch = Pipeline(settings).annotate(raws)
+    alone = [Pipeline(settings).annotate([r]).annotations[0] for r in raws]
+    assert batch.failures == [] and len(batch.annotations) == len(raws)
+    for a, b, d in zip(batch.annotations, alone, offsets, strict=True):
+        assert a["energy_calibration"] == b["energy_calibration"]
+        cal = a["energy_calibration"]
+        if d is None:
+            assert (cal["source"], cal["shift_ev"]) == ("settings", 1.0)
+        else:
+            assert cal["source"] == "reference" and abs(cal["shift_ev"] + d) <= 0.1

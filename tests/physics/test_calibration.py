@@ -92,3 +92,30 @@ def test_the_edge_is_found_between_energy_points():
         found = reference_calibration(energy, reference_foil_mu(energy - (true - 8979.0)))
         assert abs(found.measured_e0 - true) < 0.1, (true, found)
         assert np.isfinite(found.snr)  # noiseless, and still a number JSON can carry
+
+
+def test_foils_located_in_one_batch_read_as_one_by_one():
+    """A QEXAFS batch of foils with different offsets, one empty holder and one NaN sweep:
+    the batch's edges are each foil's own, the broken rows fail alone."""
+    from edgestream.errors import StreamError
+    from edgestream.physics.calibration import reference_edges
+    from edgestream.sim.spectra import reference_foil_mu
+
+    energy = np.linspace(8900.0, 9300.0, 1200)
+    offsets = [-3.0, -0.4, 0.0, 1.7, 2.9]
+    rows = [reference_foil_mu(energy - d) for d in offsets]
+    rows.insert(2, 0.3 + 0.0 * energy)                 # empty foil holder
+    rows.insert(4, np.where(energy > 9000, np.nan, 1.0))  # a torn sweep
+    edges = reference_edges(np.tile(energy, (len(rows), 1)), np.stack(rows))
+    for row, got in zip(rows, edges, strict=True):
+        alone = reference_edges(energy, row)[0]
+        if isinstance(alone, StreamError):
+            assert isinstance(got, StreamError) and got.reason == alone.reason
+        else:
+            assert got == pytest.approx(alone, abs=1e-9)
+    good = [e for e in edges if not isinstance(e, StreamError)]
+    assert len(good) >= len(offsets)
+    found = [reference_calibration(energy, r, "Cu", "K", located=e).shift_ev
+             for r, e in zip(rows, edges, strict=True) if not isinstance(e, StreamError)
+             and e[1] > 0.05]
+    np.testing.assert_allclose(found, [-d for d in offsets], atol=0.1)
