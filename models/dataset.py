@@ -23,6 +23,7 @@ Fields, one row per absorbing site (n rows; strings are numpy unicode, no pickle
     cross_split_duplicate: the material's structure also occurs (another id) in another split;
     site_features [n, 64] float32: raw M3GNet gc_3 features (NaN where featurization failed);
     site_features_scale: 1000 (OmniXAS multiplies the raw features by it);
+    site_geometry [n, 92] float32: the absorber's radial distribution (``site_geometry``);
     poscar_blob (uint8, UTF-8) + poscar_offsets [m + 1]: the structures' POSCAR texts.
 
 Splits: OmniXAS's ``splits.json`` for its sites; its unsplit sites go to train unless their
@@ -54,6 +55,7 @@ from edgestream_models.labels import (
     poscar_hash,
 )
 from edgestream_models.site_features import N_FEATURES, OMNIXAS_SCALE, features_for
+from edgestream_models.site_geometry import N_GEOMETRY, site_geometry
 
 STEP = 0.25            # eV, common grid step
 SEED = 20261125        # FEFF10 material split
@@ -248,6 +250,21 @@ def site_labels(src: dict[str, Any], name: str, processes: int) -> dict[str, np.
     return {k: np.asarray(v) for k, v in out.items()}
 
 
+def geometry_of(poscars: list[str] | np.ndarray, sites: np.ndarray) -> np.ndarray:
+    """Radial descriptors (``site_geometry``) of every row: ``[n, N_GEOMETRY]``."""
+    from pymatgen.core import Structure
+    from tqdm.auto import tqdm
+
+    out = np.empty((len(sites), N_GEOMETRY), dtype=np.float32)
+    rows_of: dict[str, list[int]] = {}
+    for r, text in enumerate(poscars):
+        rows_of.setdefault(str(text), []).append(r)
+    for text, rows in tqdm(rows_of.items(), desc="site geometry", leave=False):
+        structure = Structure.from_str(text, fmt="poscar")
+        out[rows] = site_geometry(structure, [int(sites[r]) for r in rows])
+    return out
+
+
 def on_grid(energy: list[np.ndarray] | np.ndarray, mu: list[np.ndarray] | np.ndarray,
             grid: np.ndarray) -> np.ndarray:
     """Spectra (own energy axes) on ``grid`` (linear; NaN outside each one's range)."""
@@ -327,6 +344,7 @@ def build(out: Path | None = None, feff10_path: Path | None = None, processes: i
     for src in sources:
         name = "omnixas_cu_k" if src["code"] == "feff9" else "feff10_cu_k"
         lab = site_labels(src, name, processes)
+        lab["site_geometry"] = geometry_of(src["poscar"], src["site_index"])
         lab["valence_structure"] = lab["valence"].copy()
         lab["valence_structure_method"] = lab["valence_method"].copy()
         if src["code"] == "feff10":
@@ -356,7 +374,8 @@ def build(out: Path | None = None, feff10_path: Path | None = None, processes: i
     cat = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in (
         "key", "material", "source", "split", "formula", "site_index", "valence",
         "valence_method", "formal_valence", "motif", "cn", "cn_crystalnn", "multiplicity",
-        "site_features", "energy_shift", "cross_split_duplicate", "valence_structure",
+        "site_features", "site_geometry", "energy_shift", "cross_split_duplicate",
+        "valence_structure",
         "valence_structure_method")}
     if len(set(cat["key"].tolist())) != len(cat["key"]):
         raise ValueError("duplicate site keys across the sources")

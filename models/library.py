@@ -9,8 +9,9 @@ shipped one (plugins/screening/library.npz); users add their own structures with
 
     python -m edgestream_models.library add a.cif b/POSCAR ... --library my_library.npz
 
-which featurizes every Cu site of each structure with M3GNet (``site_features``), runs the
-shipped forward model and site encoder (ONNX Runtime), and appends the materials to
+which featurizes every Cu site of each structure (M3GNet ``site_features`` and the radial
+distribution ``site_geometry``), runs the shipped forward model and site encoder (ONNX
+Runtime), and appends the materials to
 ``--library`` (created if missing; an entry with the same material id is replaced). Point
 the service at it with ``EDGESTREAM_CU_K_LIBRARY=my_library.npz``.
 """
@@ -66,8 +67,9 @@ def _run(onnx_path: Path, x: np.ndarray) -> np.ndarray:
 
 
 def entry(features: np.ndarray, models: Path = SCREENING) -> dict[str, np.ndarray]:
-    """Spectrum, spread and embedding of one material from the raw site features of all its
-    Cu atoms ``[n_sites, 64]`` (equal weights: every atom listed once)."""
+    """Spectrum, spread and embedding of one material from the structure inputs of all its
+    Cu atoms ``[n_sites, 64 + N_GEOMETRY]`` (``site_geometry.structure_input``; equal
+    weights: every atom listed once)."""
     out = _run(models / "forward.onnx", features)  # [n_sites, members, n_grid]
     emb = _run(models / "site_encoder.onnx", features).mean(axis=0)  # [members, dim]
     return {"spectrum": out.mean(axis=(0, 1)),
@@ -83,6 +85,7 @@ def structure_entries(paths: list[Path], element: str = "Cu",
     from tqdm.auto import tqdm
 
     from edgestream_models.site_features import site_features
+    from edgestream_models.site_geometry import site_geometry, structure_input
 
     rows: dict[str, list] = {k: [] for k in KEYS}
     for path in tqdm(paths, desc="structures"):
@@ -90,7 +93,8 @@ def structure_entries(paths: list[Path], element: str = "Cu",
         sites = [i for i, s in enumerate(structure) if s.specie.symbol == element]
         if not sites:
             raise ValueError(f"{path}: no {element} site")
-        for key, value in entry(site_features(structure, sites), models).items():
+        x = structure_input(site_features(structure, sites), site_geometry(structure, sites))
+        for key, value in entry(x, models).items():
             rows[key].append(value)
         generic = path.stem.upper() in ("POSCAR", "CONTCAR")
         rows["material_id"].append(path.parent.name if generic else path.stem)

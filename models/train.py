@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from edgestream_models.augment import AugmentConfig, augment, clean, to_work_axis
+from edgestream_models.site_geometry import structure_input
 from edgestream_plugins.cu_k import GRID
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,10 +49,16 @@ class CuKData:
     motif: np.ndarray
     cn: np.ndarray
     features: np.ndarray  # [n, 64] raw M3GNet gc_3 node features
+    geometry: np.ndarray  # [n, N_GEOMETRY] the absorber's radial distribution
     work: np.ndarray  # [n, len(WORK_AXIS)] calibrated spectra on the augmentation axis
     valid: np.ndarray  # [n, len(GRID)] inside the computed FEFF range
     weight: np.ndarray  # [n] site multiplicity within its material (1 when unknown)
     path: Path
+
+    @property
+    def structure_x(self) -> np.ndarray:
+        """The forward model's and site encoder's input: features then geometry."""
+        return structure_input(self.features, self.geometry)
 
     def rows(self, split: str) -> np.ndarray:
         return np.nonzero(self.split == split)[0]
@@ -90,6 +97,7 @@ def load_dataset(path: Path | None = None) -> CuKData:
         valence_method=d["valence_method"][keep].astype(str),
         motif=d["motif"][keep].astype(str), cn=np.asarray(d["cn"], dtype=float)[keep],
         features=np.asarray(d["site_features"], dtype=np.float32)[keep],
+        geometry=np.asarray(d["site_geometry"], dtype=np.float32)[keep],
         work=to_work_axis(energy, mu[keep]),
         valid=(GRID[None] >= first[:, None] - 0.25) & (GRID[None] <= last[:, None] + 0.25),
         weight=np.asarray(weight, dtype=float)[keep], path=path,

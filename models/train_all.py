@@ -54,7 +54,7 @@ from edgestream_models.train_screening import (
 from edgestream_models.train_valence import train_valence
 from edgestream_plugins.cu_k import GRID, OodReference
 
-VERSION = "1.2.0"
+VERSION = "1.3.0"
 MODALITY_NOTE = "Cu K-edge XANES (transmission, fluorescence or mu)"
 OUTPUTS_COMMON = {"ood": "true when outside the training distribution (see card.json)",
                   "ood_score": "max of PCA Mahalanobis and residual distances / their 99.5% "
@@ -179,10 +179,10 @@ def run_screening(data: CuKData, ref: OodReference, args: argparse.Namespace,
                         seed=args.seed)
     inv = train_inverse(data, members=args.members, epochs=args.inverse_epochs,
                         seed=args.seed)
-    probe = data.features[data.rows("val")][:512]
-    diffs = {"forward": export_onnx(res.model, data.features.shape[1], folder / "forward.onnx",
-                                    probe),
-             "site_encoder": export_onnx(inv.site_encoder, data.features.shape[1],
+    probe = data.structure_x[data.rows("val")][:512]
+    n_in = probe.shape[1]
+    diffs = {"forward": export_onnx(res.model, n_in, folder / "forward.onnx", probe),
+             "site_encoder": export_onnx(inv.site_encoder, n_in,
                                          folder / "site_encoder.onnx", probe),
              "spectrum_encoder": export_onnx(inv.spectrum_encoder, len(GRID),
                                              folder / "spectrum_encoder.onnx",
@@ -252,11 +252,12 @@ def run_screening(data: CuKData, ref: OodReference, args: argparse.Namespace,
             "metrics": metrics, "library": {"candidates": len(names),
                                             "by_split": _counts(lib["split"]),
                                             "by_source": _counts(lib["source"])},
-            "models": {"forward": f"MLP 64 -> {' -> '.join(map(str, FORWARD_HIDDEN))} -> "
+            "models": {"forward": f"MLP {n_in} -> {' -> '.join(map(str, FORWARD_HIDDEN))} -> "
                                   f"{len(GRID)} (BatchNorm, SiLU, Dropout 0.1) on raw M3GNet "
-                                  "gc_3 site features (standardized in the net)",
+                                  "gc_3 site features and the absorber's radial distribution "
+                                  "(edgestream_models.site_geometry; standardized in the net)",
                        "inverse": f"spectrum encoder {len(GRID)} -> {inv_layers} and site "
-                                  f"encoder 64 -> {inv_layers}, CLIP-style InfoNCE on "
+                                  f"encoder {n_in} -> {inv_layers}, CLIP-style InfoNCE on "
                                   "training materials"},
             "onnx_parity_max_abs_diff": diffs, "ood": {"min_score": min_score}}
     pick = te[np.argsort(spearman_rows(res.predicted[te], res.target[te], data.valid[te]))]

@@ -1,9 +1,10 @@
 """Forward model (M3GNet site features → spectrum) and the screening evaluation.
 
 The forward model is OmniXAS-style: an MLP (BatchNorm, SiLU, Dropout) from the 64 raw gc_3
-site features (standardized inside the network) to the calibrated FEFF spectrum on the
-Cu K grid. Its ensemble-mean predictions, averaged over each material's Cu sites (weighted
-by multiplicity), are the screening library's candidate spectra.
+site features and the absorber's radial distribution (``site_geometry``; standardized inside
+the network) to the calibrated FEFF spectrum on the Cu K grid. Its ensemble-mean
+predictions, averaged over each material's Cu sites (weighted by multiplicity), are the
+screening library's candidate spectra.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def train_forward(data: CuKData, *, members: int = 5, epochs: int = 400, seed: i
                   hidden: tuple[int, ...] = FORWARD_HIDDEN, dropout: float = 0.1,
                   feature_noise: float = 0.05) -> ForwardResult:
     target = clean(data.work)
-    feats = data.features.astype(np.float32)
+    feats = data.structure_x
     tr, va, te = data.rows("train"), data.rows("val"), data.rows("test")
     mean, std = feats[tr].mean(0), feats[tr].std(0)
     x_tr, y_tr = feats[tr], target[tr]

@@ -1,8 +1,9 @@
 """Inverse model for screening: spectrum → embedding, structure → embedding, trained together.
 
 Two encoders map into one unit sphere: a spectrum encoder (model input on the Cu K grid →
-``dim`` numbers) and a site encoder (raw M3GNet site features → ``dim`` numbers; a material's
-embedding is the multiplicity-weighted mean over its Cu sites, normalized). They are trained
+``dim`` numbers) and a site encoder (raw M3GNet site features and the radial distribution,
+``site_geometry`` → ``dim`` numbers; a material's embedding is the multiplicity-weighted mean
+over its Cu sites, normalized). They are trained
 with a symmetric InfoNCE loss (CLIP-style) on training materials: the augmented, site-
 averaged FEFF spectrum of a material must lie nearest its own structure among the batch.
 Candidates are then ranked by ``embedding similarity + weight × spectral similarity`` (the
@@ -69,8 +70,9 @@ def train_inverse(data: CuKData, *, members: int = 5, epochs: int = 300, dim: in
     pool = np.stack([augment(work, rng) for _ in tqdm(range(copies), desc="augment inverse",
                                                      leave=False)], axis=1)
     site_mat = data.material[tr]
-    feats = torch.from_numpy(data.features[tr].astype(np.float32))
-    fstd = data.features[tr].std(0)
+    structure_x = data.structure_x[tr]
+    feats = torch.from_numpy(structure_x)
+    fstd = structure_x.std(0)
     site_w = torch.from_numpy(data.weight[tr].astype(np.float32))
     flat = pool.reshape(-1, pool.shape[-1])
     spec_nets, site_nets = [], []
@@ -80,7 +82,7 @@ def train_inverse(data: CuKData, *, members: int = 5, epochs: int = 300, dim: in
             torch.manual_seed(seed + 1000 * m)
             r = np.random.default_rng(seed + 1000 * m)
             f = MLP(flat.mean(0), flat.std(0), dim, hidden=hidden, dropout=0.1)
-            g = MLP(data.features[tr].mean(0), fstd, dim, hidden=hidden, dropout=0.1)
+            g = MLP(structure_x.mean(0), fstd, dim, hidden=hidden, dropout=0.1)
             opt = torch.optim.AdamW([*f.parameters(), *g.parameters()], lr=1e-3,
                                     weight_decay=1e-4)
             sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-3, total_steps=epochs * steps)
@@ -114,7 +116,7 @@ def train_inverse(data: CuKData, *, members: int = 5, epochs: int = 300, dim: in
 
 def library_embeddings(model: InverseModel, data: CuKData, names: np.ndarray) -> np.ndarray:
     """``[len(names), members, dim]`` material embeddings of the data set's materials."""
-    return pool_sites(predict(model.site_encoder, data.features), data.material, data.weight,
+    return pool_sites(predict(model.site_encoder, data.structure_x), data.material, data.weight,
                       names)
 
 

@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
 from edgestream_models.export import PARITY_TOLERANCE, export_onnx  # noqa: E402
+from edgestream_models.site_geometry import N_GEOMETRY  # noqa: E402
 from edgestream_models.train import CACHE, MLP, Ensemble  # noqa: E402
 from edgestream_plugins.cu_k import GRID  # noqa: E402
 
@@ -24,7 +25,7 @@ PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 ARCHITECTURES = {
     "valence": ("valence/valence.onnx", GRID.size, 4, (128, 64), "median"),
     "motif": ("motif/motif.onnx", GRID.size, 6, (128, 64), "softmax"),
-    "forward": ("screening/forward.onnx", 64, GRID.size, (256, 256), "identity"),
+    "forward": ("screening/forward.onnx", 64 + N_GEOMETRY, GRID.size, (512, 512), "identity"),
 }
 
 
