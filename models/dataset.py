@@ -375,8 +375,7 @@ def build(out: Path | None = None, feff10_path: Path | None = None, processes: i
         "key", "material", "source", "split", "formula", "site_index", "valence",
         "valence_method", "formal_valence", "motif", "cn", "cn_crystalnn", "multiplicity",
         "site_features", "site_geometry", "energy_shift", "cross_split_duplicate",
-        "valence_structure",
-        "valence_structure_method")}
+        "valence_structure", "valence_structure_method")}
     if len(set(cat["key"].tolist())) != len(cat["key"]):
         raise ValueError("duplicate site keys across the sources")
     mu = np.concatenate([on_grid(p["energy_cal"], p["mu"], grid) for p in parts])

@@ -82,6 +82,9 @@ def load_dataset(path: Path | None = None) -> CuKData:
         raise FileNotFoundError(f"{path}: build it first (python -m edgestream_models.dataset)")
     with np.load(path, allow_pickle=False) as z:
         d = {k: z[k] for k in z.files}
+    if "site_geometry" not in d:
+        raise ValueError(f"{path} predates site_geometry (models 1.3.0): rebuild it "
+                         "(python -m edgestream_models.dataset build)")
     energy = np.asarray(d.get("energy", d.get("grid")), dtype=float)
     mu = np.asarray(d["mu"], dtype=float)
     keep = np.isfinite(mu).sum(axis=1) >= 20

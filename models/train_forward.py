@@ -100,15 +100,15 @@ def train_forward(data: CuKData, *, members: int = 5, epochs: int = 400, seed: i
     return ForwardResult(model, metrics, pred, spread, target)
 
 
-def queries(data: CuKData, split: str, *, copies: int = 3, seed: int = 0) -> tuple[
-    np.ndarray, np.ndarray
-]:
+def queries(data: CuKData, split: str, *, copies: int = 3, seed: int = 0,
+            conditions: AugmentConfig = QUERY) -> tuple[np.ndarray, np.ndarray]:
     """Screening queries: each material's site-averaged FEFF spectrum (multiplicity
-    weights) under ``QUERY`` conditions, ``copies`` draws each: (material ids, inputs)."""
+    weights) under ``conditions`` (default: the target's, ``QUERY``; ``AugmentConfig()``:
+    measured-like), ``copies`` draws each: (material ids, inputs)."""
     rows = data.rows(split)
     names, spectra = material_mean(data.work[rows], data.material[rows], data.weight[rows])
     rng = np.random.default_rng(seed)
-    x = np.concatenate([augment(spectra, rng, QUERY) for _ in range(copies)])
+    x = np.concatenate([augment(spectra, rng, conditions) for _ in range(copies)])
     return np.tile(names, copies), x
 
 
