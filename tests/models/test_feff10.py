@@ -241,6 +241,25 @@ def test_the_committed_k_archive_seeds_runs_of_todays_settings(tmp_path):
     assert {"calibration", "prototype"} <= groups
 
 
+L3_ARCHIVED_AT_LEAST = 94  # a start: 4 calibration references, Cu fcc, 89 OmniXAS sites
+
+
+def test_the_committed_l3_archive_is_a_start_of_the_l3_runs(tmp_path):
+    """models/data/feff10_L3_runs.tar.xz, partial (the L3 set is ~4 h on 2 cores): entries
+    of today's L3 settings that ``make train-ledge`` seeds and then completes."""
+    from edgestream_models.generate_feff10 import archive_path
+
+    archive = archive_path("L3")
+    assert archive.exists(), f"{archive} is missing (make feff10-archive)"
+    seeded = feff10.seed_entries(archive, "L3", tmp_path)
+    assert seeded["seeded"] >= L3_ARCHIVED_AT_LEAST
+    entries = list(feff10.iter_entries("L3", tmp_path, current_only=True))
+    assert len(entries) == seeded["seeded"]
+    assert all(e.size > 50 and np.all(np.isfinite(mu)) for _, e, _, mu in entries)
+    groups = {m["labels"].get("group") for m, *_ in entries}
+    assert {"calibration", "omnixas"} <= groups
+
+
 def test_a_tampered_archive_is_refused(tmp_path):
     import io
     import tarfile
