@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections import Counter
 
 import msgpack
 import numpy as np
@@ -91,11 +92,16 @@ def wrong_types(rng) -> list[bytes]:
     return [encode(*WRONG_TYPES[int(rng.integers(0, len(WRONG_TYPES)))])]
 
 
+# run uid -> kind of every bad run made, to say per kind what the service answered
+BAD_RUN_KINDS_BY_UID: dict[str, str] = {}
+
+
 def bad_run(kind: str, seed: int) -> list[bytes]:
     """A run whose single event is bad in one way; the rest of it is well formed."""
     rng = np.random.default_rng(seed)
     docs = fly_run(rng, sweeps=1, n=300)
     start, desc, (_, event), stop = docs[0], docs[1], docs[2], docs[3]
+    BAD_RUN_KINDS_BY_UID[start[1]["uid"]] = kind
     data = {k: np.array(v, dtype=float) for k, v in event["data"].items()}
     if kind == "nan":
         data["It"][rng.integers(0, 300)] = np.nan
@@ -186,5 +192,8 @@ def test_fuzzed_documents_are_dead_lettered_and_good_runs_flow(broker):
           f"{json.dumps(sorted(reasons))}")
     assert len(dead) == N_BAD
     assert reasons <= set(REASONS) and all(d["message"] for d in dead)
+    by_kind = Counter((BAD_RUN_KINDS_BY_UID[d["run_uid"]], d["reason"]) for d in dead
+                      if d.get("run_uid") in BAD_RUN_KINDS_BY_UID)
     assert {"malformed_document", "unknown_document_name", "unknown_descriptor", "unknown_run",
-            "bad_spectrum", "too_few_points", "unknown_element"} <= reasons
+            "bad_spectrum", "too_few_points", "unknown_element"} <= reasons, (
+        f"bad runs by (kind, reason): {sorted(by_kind.items())}")
