@@ -1,10 +1,11 @@
 """Cu K-edge structure screening: rank candidate materials of a library for a spectrum.
 
 Each candidate (library.npz) carries the spectrum the forward model (M3GNet site features and
-the absorber's radial distribution → spectrum, forward.onnx) predicts for it and its inverse-model embedding (site_encoder.onnx),
-both averaged over its Cu sites. A spectrum is embedded by spectrum_encoder.onnx; the score
-of a candidate is its embedding similarity plus ``ranking.spectral_weight`` times the
-shift-tolerant spectral similarity (``edgestream_plugins.cu_k.similarity``, ±3 eV).
+the absorber's radial distribution → spectrum, forward.onnx) predicts for it and its
+inverse-model embedding (site_encoder.onnx), both averaged over its Cu sites. A spectrum is
+embedded by spectrum_encoder.onnx; the score of a candidate is its embedding similarity plus
+``ranking.spectral_weight`` times the shift-tolerant spectral similarity
+(``edgestream_plugins.cu_k.similarity``, ±3 eV).
 Libraries built with ``python -m edgestream_models.library add FILES... --library PATH``
 are searched too when listed in ``$EDGESTREAM_CU_K_LIBRARY`` (``os.pathsep``-separated).
 
