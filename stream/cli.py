@@ -135,7 +135,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
                                edge=args.edge, energy_shift_ev=shift,
                                eels=args.eels,
                                reference=Path(args.reference) if args.reference else None,
-                               reference_e0_ev=args.reference_e0)
+                               reference_e0_ev=args.reference_e0,
+                               composition=args.composition)
         for a in result.annotations:
             print(json.dumps(a) if args.json else f"{path}: {annotation_line(a)}")
         for f in result.failures:
@@ -334,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eels", action="store_true",
                    help="EELS: columns are energy loss (eV) and counts (e.g. --element Cu "
                    "--edge L2,3)")
+    p.add_argument("--composition", metavar="FORMULA",
+                   help="what the sample is made of (e.g. CuFe2O4 or 'Cu,Fe,O'): structure "
+                   "screening ranks only candidates of these elements (default: the XDI "
+                   "Sample.stoichiometry or Sample.formula)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_annotate)
 

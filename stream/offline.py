@@ -107,6 +107,7 @@ def file_documents(
     eels: bool = False,
     reference: Path | None = None,
     reference_e0_ev: float | None = None,
+    composition: str | None = None,
 ) -> list[Document]:
     """start, descriptor, one array event and stop for each spectrum in ``path`` (one for
     XDI and column files, one per μ(E) group for an Athena project).
@@ -114,7 +115,8 @@ def file_documents(
     ``eels``: the first column is energy loss (eV) and the other one counts. ``reference``:
     a file holding the reference foil measured in the same scan (its μ becomes ``mu_ref``);
     ``reference_e0_ev``: where that reference's edge belongs when it is not the element's
-    foil (default: the tabulated edge)."""
+    foil (default: the tabulated edge). ``composition``: what the sample is made of (a formula
+    or element symbols), else the XDI ``Sample.stoichiometry`` or ``Sample.formula``."""
     docs: list[Document] = []
     for data in read_records(path):
         md: dict[str, Any] = {"sample": data.meta("Sample.name") or path.stem,
@@ -127,6 +129,10 @@ def file_documents(
             md["energy_shift_ev"] = energy_shift_ev
         if reference_e0_ev is not None:
             md["reference_e0_ev"] = reference_e0_ev
+        formula = (composition or data.meta("Sample.stoichiometry")
+                   or data.meta("Sample.formula"))
+        if formula:
+            md["composition"] = formula
         if eels:
             md["modality"] = "eels"
             (counts,) = [v for v in data.columns.values() if v is not data.energy][:1] or [None]
@@ -166,11 +172,12 @@ def annotate_file(
     eels: bool = False,
     reference: Path | None = None,
     reference_e0_ev: float | None = None,
+    composition: str | None = None,
 ) -> Outcome:
     """Annotate one file with exactly the code the stream uses."""
     try:
         docs = file_documents(path, element, edge, energy_shift_ev, eels, reference,
-                              reference_e0_ev)
+                              reference_e0_ev, composition)
     except StreamError as exc:
         return Outcome(failures=[Failure(exc)])
     pipeline = Pipeline(settings, models)

@@ -248,6 +248,7 @@ class Pipeline:
                 edge_step=np.array([items[i][1].edge_step for i in idx]),
                 energy=[items[i][1].energy for i in idx],
                 measured=[items[i][1].norm for i in idx],
+                metadata=[items[i][0].metadata for i in idx],
             )
             for model in models:
                 t0 = time.perf_counter()

@@ -37,6 +37,7 @@ class SpectrumBatch:
     edge_step: np.ndarray
     energy: list[np.ndarray]
     measured: list[np.ndarray]
+    metadata: list[dict[str, Any]] | None = None
 
     def __len__(self) -> int:
         return int(self.e0.size)

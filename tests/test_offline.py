@@ -131,3 +131,15 @@ def test_fluorescence_xdi_file(tmp_path):
     (a,) = annotate_file(path, Settings(), []).annotations
     assert a["modality"] == "xas_fluorescence" and a["element"] == "Zn"
     assert abs(a["e0"] - 9664.498) < 0.5
+
+
+def test_sample_composition_reaches_the_start_document():
+    """XDI ``Sample.formula`` (or ``Sample.stoichiometry``) unless ``composition`` is given:
+    structure screening reads it there."""
+    path = DATA / "experimental/Chorover13BM_ZnS_aldrich_rt_01.xdi"
+    start = dict(file_documents(path))["start"]
+    assert start["composition"] == "ZnS"
+    start = dict(file_documents(path, composition="ZnS, Fe"))["start"]
+    assert start["composition"] == "ZnS, Fe"
+    plain = DATA / "measured-cu-k/cu2_CuO_HASYLAB_2001.txt"
+    assert "composition" not in dict(file_documents(plain, element="Cu", edge="K"))["start"]

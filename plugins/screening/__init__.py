@@ -13,19 +13,31 @@ Output per spectrum: ``value`` (best material id), ``candidates`` (top ``top_k``
 id, formula, score, spectral similarity, shift_ev), ``uncertainty`` (forward-ensemble spread
 of the best candidate's spectrum), ``margin`` (best minus second score), ``ood`` and
 ``ood_score`` (input outside the training spectra, or best score below ``ood.min_score``).
+
+When the run says what the sample contains (start document or XDI ``composition``, a formula
+or element symbols, :func:`edgestream.physics.elements_in`), only candidates made of those
+elements are ranked, and ``composition`` reports the elements and how many candidates
+matched; with no match, or a composition that cannot be read (``composition.error``), every
+candidate is ranked.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgestream.errors import UnknownElement
+from edgestream.physics import elements_in
 from edgestream.plugins import GPU_FIRST, SpectrumBatch
 from edgestream_plugins.cu_k import CuKModel, rounded
 from edgestream_plugins.cu_k.similarity import Profiles, profile, similarity
+
+log = logging.getLogger(__name__)
 
 LIBRARY_ENV = "EDGESTREAM_CU_K_LIBRARY"
 KEYS = ("material_id", "formula", "spectrum", "spread", "embedding")
@@ -37,6 +49,49 @@ REFINE = 64
 def read_library(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in KEYS}
+
+
+class ElementFilter:
+    """Which candidates are made only of a sample's elements (one bit per element)."""
+
+    def __init__(self, formulas: np.ndarray) -> None:
+        self.symbols: dict[str, int] = {}
+        rows = []
+        for f in formulas:
+            try:
+                rows.append([self._bit(e) for e in elements_in(str(f))])
+            except UnknownElement:  # never matches: its elements are not known
+                rows.append([self._bit("?")])
+        self.contains = np.zeros((len(rows), len(self.symbols)), dtype=bool)
+        for i, bits in enumerate(rows):
+            self.contains[i, bits] = True
+        self.allowed = lru_cache(maxsize=256)(self._allowed)
+
+    def _bit(self, symbol: str) -> int:
+        return self.symbols.setdefault(symbol, len(self.symbols))
+
+    def _allowed(self, elements: frozenset[str]) -> np.ndarray:
+        """``[n_candidates]`` bool: the candidate's elements are all in ``elements``."""
+        sample = np.zeros(self.contains.shape[1], dtype=bool)
+        sample[[self.symbols[e] for e in elements if e in self.symbols]] = True
+        return ~np.any(self.contains & ~sample, axis=1)
+
+    def for_sample(self, composition: Any) -> tuple[np.ndarray | None, dict[str, Any] | None]:
+        """The mask for a run's ``composition`` (None: rank every candidate) and the report
+        for the output (None when the run gives no composition)."""
+        if composition is None or composition == "":
+            return None, None
+        if not isinstance(composition, str | list | tuple):
+            return None, {"error": f"composition {composition!r}: give a formula or a list "
+                                   "of element symbols"}
+        try:
+            elements = elements_in(composition)
+        except UnknownElement as exc:
+            log.warning("screening: %s; every candidate is ranked", exc.message)
+            return None, {"error": exc.message}
+        mask = self.allowed(elements)
+        matched = int(mask.sum())
+        return (mask if matched else None), {"elements": sorted(elements), "matching": matched}
 
 
 class CuKScreening(CuKModel):
@@ -51,6 +106,7 @@ class CuKScreening(CuKModel):
         self.profiles = Profiles(profile(self.library["spectrum"].astype(np.float32),
                                          self.grid))
         self.embeddings = self.library["embedding"].astype(np.float32)
+        self.element_filter = ElementFilter(self.library["formula"])
 
     def predict(self, batch: SpectrumBatch) -> list[dict[str, Any]]:
         x, idx, score, flag = self.inputs(batch)
@@ -66,23 +122,32 @@ class CuKScreening(CuKModel):
             emb = np.einsum("nmd,kmd->nk", query[start:start + 256], self.embeddings,
                             optimize=True) / query.shape[1]
             total = emb + weight * sims
+            reports = {}
+            for row, i in enumerate(idx[start:start + 256]):
+                meta = batch.metadata[i] if batch.metadata else {}
+                mask, reports[row] = self.element_filter.for_sample(meta.get("composition"))
+                if mask is not None:
+                    total[row, ~mask] = -np.inf
             part = np.argpartition(-total, min(k, total.shape[1] - 1), axis=1)[:, :k + 1]
             order = np.argsort(-np.take_along_axis(total, part, 1), axis=1, kind="stable")
             top = np.take_along_axis(part, order, 1)
             for row, i in enumerate(idx[start:start + 256]):
-                best = total[row, top[row]]
+                ranked = top[row][np.isfinite(total[row, top[row]])]
+                best = total[row, ranked]
                 out[i] = {
-                    "value": str(lib["material_id"][top[row, 0]]),
+                    "value": str(lib["material_id"][ranked[0]]),
                     "candidates": [
                         {"material_id": str(lib["material_id"][c]),
                          "formula": str(lib["formula"][c]), "score": rounded(total[row, c]),
                          "similarity": rounded(sims[row, c]),
                          "shift_ev": rounded(shifts[row, c], 2)}
-                        for c in top[row, :k]
+                        for c in ranked[:k]
                     ],
-                    "uncertainty": rounded(lib["spread"][top[row, 0]], 4),
+                    "uncertainty": rounded(lib["spread"][ranked[0]], 4),
                     "margin": rounded(best[0] - best[1]) if len(best) > 1 else None,
                     "ood": bool(flag[i] or best[0] < self.manifest["ood"]["min_score"]),
                     "ood_score": rounded(score[i], 3),
                 }
+                if reports[row] is not None:
+                    out[i]["composition"] = reports[row]
         return out

@@ -73,7 +73,7 @@ class RunAssembler(DocumentRouter):
     def _base(self, descriptor: Mapping[str, Any]) -> RawSpectrum:
         element, edge = element_and_edge(self.start_doc)
         keep = ("beamline_id", "sample", "sample_name", "scan_id", "plan_name", "sample_truth",
-                "energy_shift_ev", "reference_e0_ev")
+                "energy_shift_ev", "reference_e0_ev", "composition")
         return RawSpectrum(
             ids=SpectrumIds(
                 run_uid=self.start_doc["uid"],

@@ -8,7 +8,7 @@ parameters out. Bad input raises the typed errors of ``edgestream.errors`` (BadS
 TooFewPoints, UnknownElement).
 """
 
-from edgestream.physics.edges import EDGES, edge_energy, edge_table, identify_edge
+from edgestream.physics.edges import EDGES, edge_energy, edge_table, elements_in, identify_edge
 from edgestream.physics.eels import (
     EelsNormalization,
     PowerLawFit,
@@ -31,6 +31,7 @@ __all__ = [
     "edge_energy",
     "edge_features",
     "edge_table",
+    "elements_in",
     "find_e0",
     "find_edge_onset",
     "fit_power_law",

@@ -7,12 +7,15 @@ Z = 3..98, from xraydb (Elam, Ravel and Sieber); its header names source and lic
 from __future__ import annotations
 
 import csv
+import re
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
 from edgestream.errors import UnknownElement
 
-__all__ = ["EDGES", "PREFERRED_EDGES", "edge_energy", "edge_table", "identify_edge"]
+__all__ = ["EDGES", "PREFERRED_EDGES", "edge_energy", "edge_table", "elements_in",
+           "identify_edge"]
 
 EDGES = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
 # The edges most often measured (K; L3, the onset of an L2,3 edge): they win ties, K first.
@@ -23,6 +26,8 @@ PREFERENCE_MARGIN = 5.0
 _MIN_EDGE_ENERGY = 20.0
 
 _TABLE = Path(__file__).with_name("edges.csv")
+_SYMBOL = re.compile(r"[A-Z][a-z]?")
+_LIGHT = ("H", "He")  # below the table's Z = 3, common in hydroxides and hydrates
 
 
 @cache
@@ -96,3 +101,31 @@ def identify_edge(e0: float, tolerance: float = 20.0) -> tuple[str, str, float]:
             f"no absorption edge within {tolerance} eV of {e0} eV", e0=e0, tolerance=tolerance
         )
     return best[3], best[4], best[5]
+
+
+def elements_in(composition: str | Iterable[str]) -> frozenset[str]:
+    """The element symbols of a sample composition.
+
+    ``composition`` is a chemical formula (``"CuFe2O4"``, ``"La1.85Sr0.15CuO4"``,
+    ``"CuSO4·5H2O"``, ``"Cu(OH)2"``), symbols separated by spaces or commas (``"Cu, Fe, O"``)
+    or a list of symbols (any case). Symbols in a formula must be capitalized as usual
+    (``"CO"`` is carbon and oxygen); x, y, z and δ may stand for amounts
+    (``"La2-xSrxCuO4"``). Raises UnknownElement for a symbol that is not an element
+    or a composition without any.
+    """
+    if isinstance(composition, str):
+        tokens = _SYMBOL.findall(composition)
+        stray = _SYMBOL.sub("", composition)
+        # e.g. "cuo", "Cuo2": not a formula we can trust; x, y, z, δ are doping variables
+        if re.search(r"[a-wA-Z]", stray):
+            raise UnknownElement(f"cannot read the composition {composition!r}",
+                                 composition=composition)
+    else:
+        tokens = [_symbol(str(t)) for t in composition]
+    known = set(edge_table()) | set(_LIGHT)
+    unknown = sorted(set(tokens) - known)
+    if unknown or not tokens:
+        raise UnknownElement(f"composition {composition!r}: "
+                             + (f"not elements: {unknown}" if unknown else "no element symbols"),
+                             composition=str(composition))
+    return frozenset(tokens)

@@ -115,6 +115,7 @@ def xas_step_scan(
         element="Cu" if with_edge_md else None,
         edge="K" if with_edge_md else None,
         md={
+            "composition": truth["compound"],  # what a scientist knows of a pellet
             "energy_units": motor.egu,
             "direction": "descending" if descending else "ascending",
             **(md or {}),
@@ -146,7 +147,8 @@ def fly_scan(
         truth=truth,
         element="Cu" if with_edge_md else None,
         edge="K" if with_edge_md else None,
-        md={"hints": {"dimensions": [([energy_key], "primary")]}, **(md or {})},
+        md={"composition": truth["compound"],
+            "hints": {"dimensions": [([energy_key], "primary")]}, **(md or {})},
     )
     return (yield from bp.count([qexafs], num=n_sweeps, md=start_md))
 

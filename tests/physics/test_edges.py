@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgestream.errors import UnknownElement
-from edgestream.physics import EDGES, edge_energy, edge_table, identify_edge
+from edgestream.physics import EDGES, edge_energy, edge_table, elements_in, identify_edge
 
 from .conftest import manifest_entries
 
@@ -57,3 +57,21 @@ def test_nothing_within_tolerance():
         identify_edge(8940.0 + 20, tolerance=5.0)
     with pytest.raises(UnknownElement):
         identify_edge(1.0e6)
+
+
+@pytest.mark.parametrize(
+    ("composition", "elements"),
+    [("CuFe2O4", {"Cu", "Fe", "O"}), ("La1.85Sr0.15CuO4", {"La", "Sr", "Cu", "O"}),
+     ("CuSO4·5H2O", {"Cu", "S", "O", "H"}), ("Cu(OH)2", {"Cu", "O", "H"}),
+     ("Cu, Fe, O", {"Cu", "Fe", "O"}), (["cu", "O"], {"Cu", "O"}), ("Cu", {"Cu"}),
+     ("La2-xSrxCuO4", {"La", "Sr", "Cu", "O"}), ("YBa2Cu3O7-δ", {"Y", "Ba", "Cu", "O"}),
+     ("CO", {"C", "O"}), ("Co", {"Co"})],
+)
+def test_elements_in_a_composition(composition, elements):
+    assert elements_in(composition) == elements
+
+
+@pytest.mark.parametrize("composition", ["cuo", "Cuo2", "Xx2O", "CuQ", "", "Cu copper", []])
+def test_unreadable_composition(composition):
+    with pytest.raises(UnknownElement):
+        elements_in(composition)

@@ -17,12 +17,12 @@ import pytest
 from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
 from edgestream.normalize import normalize_spectra
 from edgestream.offline import annotate_file
-from edgestream.physics import mu_transmission, pre_edge
+from edgestream.physics import elements_in, mu_transmission, pre_edge
 from edgestream.plugins import SpectrumBatch, read_plugin_toml, sha256_of
 from edgestream.settings import Settings
 from edgestream.sim.spectra import XasConditions, XasSimulator, load_fixture
 from edgestream_plugins.motif import CuKMotif
-from edgestream_plugins.screening import CuKScreening
+from edgestream_plugins.screening import CuKScreening, ElementFilter
 from edgestream_plugins.valence import CuKValence
 
 MEASURED = Path(__file__).resolve().parents[1] / "data" / "measured-cu-k"
@@ -209,6 +209,48 @@ def test_screening_outputs_are_well_formed(plugins, standards):
         assert all(-1 <= c["similarity"] <= 1 for c in out["candidates"])
         assert out["value"] == out["candidates"][0]["material_id"] in ids
         assert all(c["formula"] and abs(c["shift_ev"]) <= 3 for c in out["candidates"])
+
+
+def test_element_filter_keeps_candidates_made_of_the_samples_elements():
+    f = ElementFilter(np.array(["Cu2O", "CuFe2O4", "Cu", "LaCuO3", "Cu(OH)2", "cu2o"]))
+    mask, report = f.for_sample("CuO")
+    assert mask.tolist() == [True, False, True, False, False, False]
+    assert report == {"elements": ["Cu", "O"], "matching": 2}
+    assert f.for_sample(["Cu", "Fe", "O", "La"])[0].tolist() == [True] * 4 + [False] * 2
+    assert f.for_sample(None) == (None, None)
+    assert f.for_sample("Ne") == (None, {"elements": ["Ne"], "matching": 0})
+    for bad in ("cuo", 3.5, {"Cu": 1}):
+        mask, report = f.for_sample(bad)
+        assert mask is None and "error" in report
+
+
+def test_screening_ranks_only_candidates_of_the_samples_elements(plugins):
+    """The run's ``composition`` (here the measured cuprite standard's, Cu2O) restricts the
+    ranking to candidates made of Cu and O; a composition nothing matches, or one that cannot
+    be read, leaves the ranking as it was and says so."""
+    entry = next(e for e in STANDARDS if e["file"].startswith("cu1_Cu2O_cuprite"))
+
+    def screen(composition):
+        (a,) = annotate_file(MEASURED / entry["file"], Settings(), [plugins["screening"]],
+                             element="Cu", edge="K", composition=composition,
+                             energy_shift_ev=entry["shift_to_put_reference_at_8979_eV"]
+                             ).annotations
+        return a["predictions"][0]["outputs"]
+
+    cu_o = {"Cu", "O"}
+    n_cu_o = sum(elements_in(str(f)) <= cu_o for f in plugins["screening"].library["formula"])
+    out, everything = screen("Cu2O"), screen(None)
+    assert out["composition"] == {"elements": ["Cu", "O"], "matching": n_cu_o} and n_cu_o >= 10
+    assert all(elements_in(c["formula"]) <= cu_o for c in out["candidates"])
+    assert "Cu2O" in [c["formula"] for c in out["candidates"]]  # cuprite among the best 5
+    assert "composition" not in everything
+    assert any(not elements_in(c["formula"]) <= cu_o for c in everything["candidates"])
+    assert [c["formula"] for c in screen("Cu")["candidates"]] == ["Cu"]
+    for unmatched in ("Ne", "copper"):
+        out = screen(unmatched)
+        assert out["candidates"] == everything["candidates"]
+        assert out["composition"] == ({"elements": ["Ne"], "matching": 0} if unmatched == "Ne"
+                                      else {"error": "cannot read the composition 'copper'"})
 
 
 def test_screening_library_is_large_and_small():
