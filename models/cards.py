@@ -41,20 +41,24 @@ def standards_predictions(plugin: SpectrumModel) -> list[dict[str, Any]]:
     """The plugin's outputs for each standard, through the stream's own file path."""
     from edgestream.offline import annotate_file
 
+    def outputs(entry: dict[str, Any], composition: str | None) -> tuple[Any, list[str]]:
+        result = annotate_file(STANDARDS / entry["file"], Settings(), [plugin], element="Cu",
+                               edge="K", composition=composition,
+                               energy_shift_ev=float(entry["shift_to_put_reference_at_8979_eV"]))
+        found = [p["outputs"] for a in result.annotations for p in a["predictions"]
+                 if p["plugin"] == plugin.name]
+        return (found[-1] if found else None), [f.error.message for f in result.failures]
+
     out = []
     for entry in standards_manifest():
-        shift = float(entry["shift_to_put_reference_at_8979_eV"])
-        result = annotate_file(STANDARDS / entry["file"], Settings(), [plugin], element="Cu",
-                               edge="K", energy_shift_ev=shift)
-        outputs = None
-        for a in result.annotations:
-            for p in a["predictions"]:
-                if p["plugin"] == plugin.name:
-                    outputs = p["outputs"]
-        out.append({"file": entry["file"], "compound": entry["compound"],
-                    "formal_valence": entry["formal_valence"], "energy_shift_ev": shift,
-                    "outputs": outputs,
-                    "failures": [f.error.message for f in result.failures]})
+        given, failures = outputs(entry, None)
+        row = {"file": entry["file"], "compound": entry["compound"],
+               "formal_valence": entry["formal_valence"],
+               "energy_shift_ev": float(entry["shift_to_put_reference_at_8979_eV"]),
+               "outputs": given, "failures": failures}
+        if getattr(plugin, "reads_composition", False):  # screening: also with the formula
+            row["outputs_composition_given"] = outputs(entry, entry["formula"])[0]
+        out.append(row)
     return out
 
 
@@ -166,6 +170,10 @@ def _standards_axis(ax: Any, rows: list[dict], title: str) -> None:
         else:
             text = f"{o.get('value')} (p={o.get('probability')})"
         text += " (OOD)" if o.get("ood") else ""
+        known = rows[i].get("outputs_composition_given")
+        if known and known.get("candidates"):
+            text += "\nelements given: " + ", ".join(
+                f"{c['formula']} {c['material_id']}" for c in known["candidates"][:3])
         ax.text(0.02, i, text, va="center", fontsize=7, transform=ax.get_yaxis_transform())
     ax.set_yticks(y, labels, fontsize=6)
     ax.set_title(title, fontsize=9)

@@ -96,6 +96,7 @@ class ElementFilter:
 
 class CuKScreening(CuKModel):
     folder = Path(__file__).parent
+    reads_composition = True  # ranks only candidates of the run's elements when it names them
 
     def load(self, providers: tuple[str, ...] = GPU_FIRST) -> None:
         super().load(providers)
