@@ -435,14 +435,27 @@ def iter_entries(edge: str = "K", root: Path | str | None = None, current_only: 
 # Files of a finished entry worth keeping: FEFF's input is rebuilt from POSCAR and settings,
 # its console log only explains failures.
 ARCHIVED_FILES = ("meta.json", "POSCAR", "xmu.dat", "labels.json")
+# A FEFF stage that crashed on this input (e.g. xsph exit 29 on ~18 % of OmniXAS sites for
+# L3) crashes again on the same input, which the folder's hash fixes: archived as error.txt
+# so that a fresh machine does not spend ~35 CPU-s per such site to learn it again
+# (``--retry-failed`` still recomputes them, e.g. after a feff10-rs upgrade). Other failures
+# (a killed worker, a full disk) are not archived.
+DETERMINISTIC_FAILURE = "FeffPipelineError"
+
+
+def _archived_failure(path: Path) -> bool:
+    error = path / "error.txt"
+    return (entry_state(path) == "failed" and (path / "POSCAR").exists()
+            and DETERMINISTIC_FAILURE in error.read_text(errors="replace"))
 
 
 def pack_entries(edge: str, out: Path | str, root: Path | str | None = None) -> int:
     """Write the finished entries of ``edge`` made with today's settings to a tar.xz.
 
     Byte-reproducible (sorted names, zero times and owners), so re-packing an unchanged
-    cache changes nothing in git. Returns the number of entries packed; with none, ``out``
-    is left as it was.
+    cache changes nothing in git. Deterministic FEFF failures go in too (POSCAR and
+    error.txt, ``DETERMINISTIC_FAILURE``). Returns the number of finished entries packed;
+    with none, ``out`` is left as it was.
     """
     import io
     import tarfile
@@ -454,18 +467,20 @@ def pack_entries(edge: str, out: Path | str, root: Path | str | None = None) -> 
     n = 0
     with tarfile.open(tmp, "w:xz", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(base.iterdir()) if base.is_dir() else []:
-            if entry_state(path) != "done":
+            failed = _archived_failure(path)
+            if not failed and entry_state(path) != "done":
                 continue
-            if not matches_settings(json.loads((path / "meta.json").read_text()), edge):
+            if not failed and not matches_settings(
+                    json.loads((path / "meta.json").read_text()), edge):
                 continue
-            for name in ARCHIVED_FILES:
+            for name in ("POSCAR", "error.txt") if failed else ARCHIVED_FILES:
                 if not (path / name).exists():
                     continue
                 data = (path / name).read_bytes()
                 info = tarfile.TarInfo(f"{path.name}/{name}")
                 info.size, info.mtime, info.mode = len(data), 0, 0o644
                 tar.addfile(info, io.BytesIO(data))
-            n += 1
+            n += not failed
     if n:
         tmp.replace(out)
     else:  # an empty cache must not replace a committed archive
@@ -477,13 +492,16 @@ def seed_entries(archive: Path | str, edge: str, root: Path | str | None = None)
     """Put the archive's entries into the cache where the cache lacks them.
 
     An entry already done in the cache is left alone; members that are not plain files named
-    ``<16 hex digits>/<one of ARCHIVED_FILES>`` are refused. ``{"seeded", "present"}``.
+    ``<16 hex digits>/<one of ARCHIVED_FILES or error.txt>`` are refused. ``{"seeded",
+    "present", "failed"}`` (failed: archived deterministic failures put in as failed
+    entries, which ``run_jobs`` skips unless ``retry_failed``).
     """
     import re
     import tarfile
 
     base = cache_root(root) / edge
-    valid = re.compile(r"^[0-9a-f]{16}/(" + "|".join(map(re.escape, ARCHIVED_FILES)) + r")$")
+    names = (*ARCHIVED_FILES, "error.txt")
+    valid = re.compile(r"^[0-9a-f]{16}/(" + "|".join(map(re.escape, names)) + r")$")
     seeded, present = set(), set()
     with tarfile.open(archive, "r:xz") as tar:
         for member in tar:
@@ -501,8 +519,10 @@ def seed_entries(archive: Path | str, edge: str, root: Path | str | None = None)
             target = path / (name + ".part" if name == "meta.json" else name)
             target.write_bytes(data)
             seeded.add(entry)
+    failed = 0
     for entry in seeded:
         part = base / entry / "meta.json.part"
         if part.exists() and (base / entry / "xmu.dat").exists():
             part.replace(base / entry / "meta.json")
-    return {"seeded": len(seeded), "present": len(present)}
+        failed += entry_state(base / entry) == "failed"
+    return {"seeded": len(seeded) - failed, "present": len(present), "failed": failed}

@@ -208,8 +208,8 @@ def test_archived_runs_seed_a_fresh_cache(tmp_path):
     assert feff10.pack_entries("K", archive, tmp_path / "empty") == 0
     assert archive.read_bytes() == first  # an empty cache leaves the archive alone
     fresh = tmp_path / "fresh"
-    assert feff10.seed_entries(archive, "K", fresh) == {"seeded": 2, "present": 0}
-    assert feff10.seed_entries(archive, "K", fresh) == {"seeded": 0, "present": 2}
+    assert feff10.seed_entries(archive, "K", fresh) == {"seeded": 2, "present": 0, "failed": 0}
+    assert feff10.seed_entries(archive, "K", fresh) == {"seeded": 0, "present": 2, "failed": 0}
     seeded = {m["key"]: e for m, e, _, _ in feff10.iter_entries("K", fresh)}
     original = {m["key"]: e for m, e, _, _ in feff10.iter_entries("K", tmp_path / "here")}
     assert sorted(seeded) == ["a", "b"]
@@ -220,6 +220,41 @@ def test_archived_runs_seed_a_fresh_cache(tmp_path):
     res = feff10.run_jobs([*jobs, more], workers=1, root=fresh, runner=fake_runner,
                           progress=False)
     assert (res["cached"], res["ok"], len(CALLS)) == (2, 1, 1)
+
+
+class FeffPipelineError(RuntimeError):
+    """Named as feff10-rs names a crashed FEFF stage."""
+
+
+def crashing_runner(inp: str, workdir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``fake_runner``, but FEFF's xsph crashes on inputs that say XSPH_CRASH."""
+    if "XSPH_CRASH" in inp:
+        CALLS.append(inp)
+        raise FeffPipelineError("stage 'xsph' failed (exit code: 29)")
+    return fake_runner(inp, workdir)
+
+
+def test_deterministic_failures_are_archived_and_not_rerun(tmp_path):
+    """A FEFF stage that crashed on an input is archived (POSCAR, error.txt) and seeded as a
+    failed entry, so a fresh machine skips it; other failures are not archived."""
+    pytest.importorskip("tqdm")
+    today = feff10.settings("K")
+    jobs = [feff10.Job(key=k, edge="K", inp=f"TITLE {k}\nEDGE K\n{extra}", poscar="P\n",
+                       site_index=0, feff=today)
+            for k, extra in (("ok", ""), ("crash", "XSPH_CRASH\n"), ("flaky", "FAIL\n"))]
+    feff10.run_jobs(jobs, workers=1, root=tmp_path / "here", runner=crashing_runner,
+                    progress=False)
+    archive = tmp_path / "K.tar.xz"
+    assert feff10.pack_entries("K", archive, tmp_path / "here") == 1
+    fresh = tmp_path / "fresh"
+    assert feff10.seed_entries(archive, "K", fresh) == {"seeded": 1, "present": 0, "failed": 1}
+    assert "xsph" in (feff10.entry_dir(jobs[1], fresh) / "error.txt").read_text()
+    CALLS.clear()
+    res = feff10.run_jobs(jobs, workers=1, root=fresh, runner=crashing_runner, progress=False)
+    assert (res["cached"], res["skipped_failed"], res["failed"]) == (1, 1, 1)
+    ran = list(CALLS)
+    assert ran == [jobs[2].inp]  # only the failure that was not archived ran again
+    assert [e[0]["key"] for e in feff10.iter_entries("K", fresh)] == ["ok"]
 
 
 K_ARCHIVED_AT_LEAST = 356  # 352 prototype sites and 4 calibration references (SCF 3.5 Å)
