@@ -10,6 +10,7 @@ import pytest
 from edgestream import annotation
 from edgestream.cli import build_parser, main
 from edgestream.offline import annotate_file, file_documents
+from edgestream.physics import elements_in
 from edgestream.settings import Settings
 
 DATA = Path(__file__).parent / "data"
@@ -143,3 +144,15 @@ def test_sample_composition_reaches_the_start_document():
     assert start["composition"] == "ZnS, Fe"
     plain = DATA / "measured-cu-k/cu2_CuO_HASYLAB_2001.txt"
     assert "composition" not in dict(file_documents(plain, element="Cu", edge="K"))["start"]
+
+
+def test_cli_annotate_screens_with_the_given_composition(capsys, monkeypatch):
+    monkeypatch.setenv("EDGESTREAM_PLUGINS", "cu_k_screening")
+    path = DATA / "measured-cu-k/cu2_CuO_HASYLAB_2001.txt"
+    shift = MANIFEST[path.name]["shift_to_put_reference_at_8979_eV"]
+    assert main(["annotate", "--json", "--element", "Cu", "--edge", "K", "--energy-shift",
+                 str(shift), "--composition", "CuO", str(path)]) == 0
+    (screening,) = json.loads(capsys.readouterr().out)["predictions"]
+    assert screening["outputs"]["composition"]["elements"] == ["Cu", "O"]
+    candidates = screening["outputs"]["candidates"]
+    assert candidates and all(elements_in(c["formula"]) <= {"Cu", "O"} for c in candidates)
