@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,20 +95,30 @@ def beamline_topics(bootstrap: str, beamline: str, partitions: int = 3,
 
 
 def publish_runs(bootstrap: str, topic: str, runs: list[list], pause_s: float = 0.0,
-                 interleave: list[bytes] | None = None, rng=None) -> None:
-    """Publish runs (keyed by start uid), optionally slipping raw bad messages in between."""
+                 interleave: list[list[bytes]] | None = None, rng=None) -> None:
+    """Publish runs (keyed by start uid), optionally slipping bad items in between.
+
+    A bad item is a list of raw messages (one garbage message, or a whole bad run) sent in
+    order under one key of its own: like a run, it lands on one partition in order, so what
+    the service answers does not depend on how it happens to interleave partitions."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
     bad = list(interleave or [])
+
+    def send_bad(item: list[bytes]) -> None:
+        key = uuid.uuid4().hex.encode()
+        for raw in item:
+            producer.send(topic, key=key, value=raw)
+
     for docs in runs:
         uid = docs[0][1]["uid"].encode()
         for name, doc in docs:
             producer.send(topic, key=uid, value=encode(name, doc))
             if bad and rng is not None and rng.random() < 0.2:
-                producer.send(topic, value=bad.pop())
+                send_bad(bad.pop(0))
         if pause_s:
             time.sleep(pause_s)
-    for raw in bad:
-        producer.send(topic, value=raw)
+    for item in bad:
+        send_bad(item)
     producer.flush()
     producer.close()
 

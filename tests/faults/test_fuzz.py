@@ -127,6 +127,8 @@ def bad_run(kind: str, seed: int) -> list[bytes]:
     return [encode(*start), encode(*desc), encode("event", event), encode(*stop)]
 
 
+# the dead letter's reason per kind of bad run (every other kind: bad_spectrum)
+RUN_REASON = {"too_few": "too_few_points", "unknown_element": "unknown_element"}
 BAD_RUN_KINDS = ["nan", "inf", "zigzag", "duplicate_energy", "mismatched", "too_few",
                  "negative_intensity", "unknown_element", "not_numbers"]
 
@@ -172,7 +174,7 @@ def test_fuzzed_documents_are_dead_lettered_and_good_runs_flow(broker):
     expected = Expected.of(good)
     flat = [raw for item in items for raw in item]
     try:
-        publish_runs(bootstrap, topic, good, interleave=flat, rng=rng)
+        publish_runs(bootstrap, topic, good, interleave=items, rng=rng)
         annotations = read_topic(bootstrap, f"{beamline}.xas.annotations", complete(expected),
                                  timeout=240)
         dead = read_topic(bootstrap, f"{beamline}.xas.deadletter",
@@ -197,3 +199,7 @@ def test_fuzzed_documents_are_dead_lettered_and_good_runs_flow(broker):
     assert {"malformed_document", "unknown_document_name", "unknown_descriptor", "unknown_run",
             "bad_spectrum", "too_few_points", "unknown_element"} <= reasons, (
         f"bad runs by (kind, reason): {sorted(by_kind.items())}")
+    # each bad run arrives in order on one partition, so it gets its own kind's reason, once
+    assert all(reason == RUN_REASON.get(kind, "bad_spectrum")
+               for (kind, reason) in by_kind), sorted(by_kind.items())
+    assert sum(by_kind.values()) == len(BAD_RUN_KINDS_BY_UID), sorted(by_kind.items())
