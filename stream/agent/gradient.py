@@ -197,5 +197,6 @@ def gradient_xas_scan(
     return (yield from xas_step_scan(
         ic, motor, stage, float(x), energies_ev=energies, sample_name=sample_name,
         beamline_id=beamline_id,
-        md={"sample_position": {"x": round(float(x), 4)}, "position_units": "mm", **(md or {})},
+        md={"sample_position": {"x": round(float(x), 4)}, "position_units": "mm",
+            "composition": "Cu, O", **(md or {})},  # Cu, Cu2O and CuO along the bar
     ))
