@@ -435,7 +435,7 @@ def iter_entries(edge: str = "K", root: Path | str | None = None, current_only: 
 # Files of a finished entry worth keeping: FEFF's input is rebuilt from POSCAR and settings,
 # its console log only explains failures.
 ARCHIVED_FILES = ("meta.json", "POSCAR", "xmu.dat", "labels.json")
-# A FEFF stage that crashed on this input (e.g. xsph exit 29 on ~18 % of OmniXAS sites for
+# A FEFF stage that crashed on this input (e.g. xsph exit 29 on ~16 % of OmniXAS sites for
 # L3) crashes again on the same input, which the folder's hash fixes: archived as error.txt
 # so that a fresh machine does not spend ~35 CPU-s per such site to learn it again
 # (``--retry-failed`` still recomputes them, e.g. after a feff10-rs upgrade). Other failures

@@ -84,6 +84,14 @@ class ElementFilter:
         if not isinstance(composition, str | list | tuple):
             return None, {"error": f"composition {composition!r}: give a formula or a list "
                                    "of element symbols"}
+        # every row of a run carries the same composition: parse and log it once, not per row
+        key = composition if isinstance(composition, str) else tuple(map(str, composition))
+        mask, report = self._for_composition(key)
+        return mask, {k: list(v) if isinstance(v, list) else v for k, v in report.items()}
+
+    @lru_cache(maxsize=256)  # noqa: B019 (one filter per plugin, kept for its lifetime)
+    def _for_composition(self, composition: str | tuple[str, ...]) -> tuple[
+            np.ndarray | None, dict[str, Any]]:
         try:
             elements = elements_in(composition)
         except UnknownElement as exc:
