@@ -176,6 +176,7 @@ def _standards_axis(ax: Any, rows: list[dict], title: str) -> None:
                 f"{c['formula']} {c['material_id']}" for c in known["candidates"][:3])
         ax.text(0.02, i, text, va="center", fontsize=7, transform=ax.get_yaxis_transform())
     ax.set_yticks(y, labels, fontsize=6)
+    ax.set_ylim(-0.8, len(rows) - 0.2)  # room for two-line texts below the title
     ax.set_title(title, fontsize=9)
 
 

@@ -18,9 +18,14 @@ PARITY_TOLERANCE = 1e-5
 
 
 def export_onnx(model: torch.nn.Module, n_in: int, path: Path, probe: np.ndarray,
-                input_name: str = "x", output_name: str = "y") -> float:
+                input_name: str = "x", output_name: str = "y", *,
+                half_weights: bool = False) -> float:
     """Write ``model`` (batch axis dynamic) to ``path``; return the max |torch - ONNX| on
-    ``probe``. Raises if it exceeds ``PARITY_TOLERANCE``."""
+    ``probe``. Raises if it exceeds ``PARITY_TOLERANCE``.
+
+    ``half_weights``: store the weight matrices as float16 (cast to float32 in the graph),
+    half the file; the model's weights must already be float16 values
+    (``train.round_weights_to_half``), so the computation is unchanged."""
     import onnxruntime as ort
 
     model = model.eval()
@@ -32,6 +37,8 @@ def export_onnx(model: torch.nn.Module, n_in: int, path: Path, probe: np.ndarray
             output_names=[output_name], opset_version=OPSET, dynamo=False,
             dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
         )
+    if half_weights:
+        store_weights_as_half(path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (onnx_out,) = session.run(None, {input_name: probe.astype(np.float32)})
     with torch.no_grad():
@@ -47,6 +54,38 @@ def export_onnx(model: torch.nn.Module, n_in: int, path: Path, probe: np.ndarray
 
 
 PROBE_ROWS = 32
+HALF_MIN_SIZE = 4096  # smaller initializers (biases, BatchNorm, scalers) stay float32
+
+
+def store_weights_as_half(path: Path) -> None:
+    """Rewrite the ONNX file at ``path`` with its large float32 initializers stored as
+    float16 and cast back at the top of the graph. Raises if a value is not exactly a
+    float16 value (the model was not rounded), since that would change its outputs."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    kept, casts = [], []
+    for init in graph.initializer:
+        w = numpy_helper.to_array(init)
+        if init.data_type != TensorProto.FLOAT or w.size < HALF_MIN_SIZE:
+            kept.append(init)
+            continue
+        half = w.astype(np.float16)
+        if not np.array_equal(half.astype(np.float32), w):
+            raise ValueError(f"{path.name}: initializer {init.name} is not float16-exact; "
+                             "round the model first (train.round_weights_to_half)")
+        kept.append(numpy_helper.from_array(half, init.name + "_fp16"))
+        casts.append(helper.make_node("Cast", [init.name + "_fp16"], [init.name],
+                                      to=TensorProto.FLOAT, name=f"cast_{init.name}"))
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
 
 
 def parity_probe_path(onnx_path: Path) -> Path:

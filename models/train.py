@@ -162,6 +162,19 @@ def class_median(p: torch.Tensor) -> torch.Tensor:
     return torch.clamp((0.5 - below) / p.clamp_min(1e-9), 0.0, 1.0).sum(dim=-1) - 0.5
 
 
+def round_weights_to_half(model: nn.Module) -> nn.Module:
+    """Round every weight matrix of ``model`` to the nearest float16 value, in place.
+
+    For models exported with float16 weight storage (``export_onnx(half_weights=True)``):
+    the network that is evaluated and shipped is then exactly the one in the file, so the
+    card's metrics and the ONNX parity hold for it. Biases and BatchNorm stay float32."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim >= 2:
+                p.copy_(p.half().float())
+    return model
+
+
 class EnsembleMean(nn.Module):
     """The ensemble's mean over members as one net (validation of a whole ensemble)."""
 

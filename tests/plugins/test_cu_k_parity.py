@@ -17,7 +17,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from edgestream_models.export import PARITY_TOLERANCE, export_onnx  # noqa: E402
 from edgestream_models.site_geometry import N_GEOMETRY  # noqa: E402
-from edgestream_models.train import CACHE, MLP, Ensemble  # noqa: E402
+from edgestream_models.train import CACHE, MLP, Ensemble, round_weights_to_half  # noqa: E402
 from edgestream_plugins.cu_k import GRID  # noqa: E402
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
@@ -48,6 +48,20 @@ def test_export_path_parity(family, tmp_path):
     probe = np.random.default_rng(1).normal(0, 1, (300, n_in)).astype(np.float32)
     diff = export_onnx(model, n_in, tmp_path / "m.onnx", probe)
     assert diff <= PARITY_TOLERANCE
+
+
+def test_half_weight_export_halves_the_file_and_keeps_parity(tmp_path):
+    _, n_in, n_out, hidden, head = ARCHITECTURES["forward"]
+    model = fresh_ensemble(n_in, n_out, hidden, head)
+    probe = np.random.default_rng(1).normal(0, 1, (300, n_in)).astype(np.float32)
+    export_onnx(model, n_in, tmp_path / "full.onnx", probe)
+    with pytest.raises(ValueError, match="not float16-exact"):
+        export_onnx(model, n_in, tmp_path / "unrounded.onnx", probe, half_weights=True)
+    round_weights_to_half(model)
+    diff = export_onnx(model, n_in, tmp_path / "half.onnx", probe, half_weights=True)
+    assert diff <= PARITY_TOLERANCE
+    ratio = (tmp_path / "half.onnx").stat().st_size / (tmp_path / "full.onnx").stat().st_size
+    assert 0.45 < ratio < 0.55
 
 
 def ensemble_from_state(state: dict, head: str) -> Ensemble:
