@@ -56,15 +56,15 @@ train: $(TRAIN_VENV)/.installed
 	$(MAKE) train-ledge
 
 # Rebuilds the Cu L2,3 model (plugins/cu_l: valence and mixture fractions, card) and the
-# simulated microscope's spectra: FEFF10 L3 of 600 OmniXAS sites (one per material, Cu(I),
-# Cu(II), Cu(III)) and of the non-oxide prototypes (Cu(0) ...), 10-90 CPU-s per site with SCF
+# simulated microscope's spectra: FEFF10 L3 of 720 OmniXAS sites (one per material, Cu(I),
+# Cu(II), Cu(III); ~16 % crash in FEFF's xsph, ~600 finish) and of the non-oxide prototypes (Cu(0) ...), 10-90 CPU-s per site with SCF
 # (about 4 h on 2 cores from nothing), cached and resumable.
 train-ledge: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.cache_archive seed
 	$(TRAIN_BIN)/python -m edgestream_models.labels --valence-only --processes $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 seed
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 calibration --workers $(WORKERS)
-	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 omnixas --sites 600 --workers $(WORKERS)
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 omnixas --sites 720 --workers $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 generate --workers $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.ledge --fixture
 	$(TRAIN_BIN)/python -m edgestream_models.ledge

@@ -2,7 +2,7 @@
 random forests → ONNX with every tree's output → ``plugins/cu_l`` (model, OOD, card, manifest).
 
     python -m edgestream_models.generate_feff10 --edge L3 calibration   # FEFF10 runs, cached
-    python -m edgestream_models.generate_feff10 --edge L3 omnixas --sites 600
+    python -m edgestream_models.generate_feff10 --edge L3 omnixas --sites 720
     python -m edgestream_models.generate_feff10 --edge L3 generate
     python -m edgestream_models.ledge                                   # this: ~3 min
 
