@@ -238,6 +238,26 @@ def train_member(
     return net, history
 
 
+def train_ensemble(
+    make_net: Callable[[], nn.Module],
+    draw: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    validate: Callable[[nn.Module], float],
+    *, members: int, epochs: int, seed: int, head: str = "identity", desc: str = "train",
+    **member_options: float,
+) -> Ensemble:
+    """``members`` nets from ``make_net``, each trained by :func:`train_member` with its own
+    seed (``seed + 1000 * m``, for the initial weights too), as one :class:`Ensemble`."""
+    nets = []
+    with tqdm(total=members * epochs, desc=desc) as bar:
+        for m in range(members):
+            torch.manual_seed(seed + 1000 * m)  # the init too, whatever ran before
+            net, _ = train_member(make_net(), draw, loss_fn, validate, epochs=epochs,
+                                  seed=seed + 1000 * m, bar=bar, **member_options)
+            nets.append(net)
+    return Ensemble(nets, head=head).eval()
+
+
 def material_mean(values: np.ndarray, material: np.ndarray, weight: np.ndarray) -> tuple[
     np.ndarray, np.ndarray
 ]:

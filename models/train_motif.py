@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from edgestream_models.augment import augment, clean
 from edgestream_models.train import (
@@ -22,7 +21,7 @@ from edgestream_models.train import (
     EnsembleMean,
     Pool,
     predict,
-    train_member,
+    train_ensemble,
 )
 
 MOTIFS = ("linear", "trigonal", "tetrahedral", "square_planar", "square_pyramidal",
@@ -79,15 +78,9 @@ def train_motif(data: CuKData, pools: dict[str, Pool], *, members: int = 5, epoc
         return 1.0 - balanced_accuracy(y_val, predict(net, x_val).argmax(1), val_classes)
 
     mean, std = x_tr.mean(0), x_tr.std(0)
-    nets = []
-    with tqdm(total=members * epochs, desc="motif") as bar:
-        for m in range(members):
-            torch.manual_seed(seed + 1000 * m)  # the init too, whatever ran before
-            net = MLP(mean, std, len(classes), hidden=(128, 64), dropout=0.1)
-            net, _ = train_member(net, draw, loss_fn, validate, epochs=epochs,
-                                  seed=seed + 1000 * m, bar=bar)
-            nets.append(net)
-    model = Ensemble(nets, head="softmax").eval()
+    model = train_ensemble(lambda: MLP(mean, std, len(classes), hidden=(128, 64), dropout=0.1),
+                           draw, loss_fn, validate, members=members, epochs=epochs, seed=seed,
+                           head="softmax", desc="motif")
 
     te = np.nonzero((data.split == "test") & (label >= 0))[0]
     y_te = label[te]

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from edgestream_models.augment import augment, clean, mix
 from edgestream_models.labels import confident_mask
@@ -29,7 +28,7 @@ from edgestream_models.train import (
     Pool,
     class_median,
     predict,
-    train_member,
+    train_ensemble,
 )
 from edgestream_plugins.cu_k import regression_summary
 
@@ -110,15 +109,9 @@ def train_valence(data: CuKData, pools: dict[str, Pool], *, members: int = 5, ep
         return float(np.mean(np.abs(class_median(p).numpy() - y_val)))
 
     mean, std = x_pure.mean(0), x_pure.std(0)
-    nets = []
-    with tqdm(total=members * epochs, desc="valence") as bar:
-        for m in range(members):
-            torch.manual_seed(seed + 1000 * m)  # the init too, whatever ran before
-            net = MLP(mean, std, len(VALENCES), hidden=(128, 64), dropout=0.1)
-            net, _ = train_member(net, draw, loss_fn, validate, epochs=epochs,
-                                  seed=seed + 1000 * m, bar=bar)
-            nets.append(net)
-    model = Ensemble(nets, head="median").eval()
+    model = train_ensemble(lambda: MLP(mean, std, len(VALENCES), hidden=(128, 64), dropout=0.1),
+                           draw, loss_fn, validate, members=members, epochs=epochs, seed=seed,
+                           head="median", desc="valence")
 
     def point(out: np.ndarray) -> np.ndarray:  # the plugin's reading of the members
         return regression_summary(out)[0]
