@@ -136,7 +136,12 @@ def run_motif(data: CuKData, pools: dict, ref: OodReference, args: argparse.Name
         "outputs": {"value": "most probable motif class", "probability": "its probability",
                     "probabilities": "ensemble-mean probability of every class",
                     "uncertainty": "spread over members of the chosen class's probability",
-                    "entropy": "predictive entropy (nats)", **OUTPUTS_COMMON},
+                    "entropy": "predictive entropy (nats)",
+                    "family": "most probable motif family (edgestream_plugins.motif.FAMILIES: "
+                              "square planar, square pyramidal and octahedral are one, "
+                              "'planar', the Jahn-Teller family)",
+                    "family_probability": "summed probability of the family's classes",
+                    **OUTPUTS_COMMON},
         "ood": {"max_spread": max_spread},
     }, {"model": "motif.onnx", "ood": "ood.npz"})
     torch.save(res.model.state_dict(), CACHE / "models" / "cu_k_motif.pt")

@@ -23,14 +23,15 @@ from edgestream_models.train import (
     predict,
     train_ensemble,
 )
+from edgestream_plugins.motif import FAMILIES
 
 MOTIFS = ("linear", "trigonal", "tetrahedral", "square_planar", "square_pyramidal",
           "octahedral", "other")
 ENOUGH_TRAIN = 50
 ENOUGH_TEST = 10
-# What K-edge XANES resolves least: whether a Jahn-Teller Cu(II) square plane has 0, 1 or 2
-# long axial ligands. The grouped metric merges those three into one "planar" class.
-GROUPS = {"square_planar": "planar", "square_pyramidal": "planar", "octahedral": "planar"}
+# The grouped metric merges the classes into the plugin's families (the Jahn-Teller planar
+# family: square planar with 0, 1 or 2 long axial ligands), as its ``family`` output does.
+GROUPS = FAMILIES
 
 
 @dataclass

@@ -5,7 +5,9 @@ square_planar, octahedral. Output per spectrum: ``value`` (most probable class),
 ``probability`` and ``probabilities`` (ensemble-mean class probabilities), ``uncertainty``
 (spread over members of the chosen class's probability), ``entropy`` (nats), ``ood`` and
 ``ood_score`` (as the valence plugin; also true when the members disagree more than
-``ood.max_spread``). Trained and exported by ``python -m edgestream_models train``.
+``ood.max_spread``), and ``family`` with ``family_probability``: the most probable of the
+coarser families (``FAMILIES``), which K-edge XANES tells apart more surely than the classes.
+Trained and exported by ``python -m edgestream_models train``.
 """
 
 from __future__ import annotations
@@ -13,8 +15,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgestream.plugins import SpectrumBatch
 from edgestream_plugins.cu_k import CuKModel, class_summary, rounded
+
+# What K-edge XANES resolves least is whether a Jahn-Teller Cu(II) square plane has 0, 1 or 2
+# long axial ligands, so those three classes form one family; every other class is its own.
+FAMILIES = {"square_planar": "planar", "square_pyramidal": "planar", "octahedral": "planar"}
+
+
+def family_of(motif: str) -> str:
+    return FAMILIES.get(motif, motif)
 
 
 class CuKMotif(CuKModel):
@@ -26,7 +38,10 @@ class CuKMotif(CuKModel):
         if not len(idx):
             return out
         classes = self.manifest["classes"]
+        families = sorted({family_of(c) for c in classes})
+        member = np.array([[family_of(c) == f for f in families] for c in classes], float)
         s = class_summary(self.run("model", x))
+        family_probs = s["probs"] @ member
         disagree = s["spread"] > self.manifest["ood"]["max_spread"]
         for j, i in enumerate(idx):
             top = int(s["top"][j])
@@ -39,5 +54,7 @@ class CuKMotif(CuKModel):
                 "entropy": rounded(s["entropy"][j], 3),
                 "ood": bool(flag[i] or disagree[j]),
                 "ood_score": rounded(score[i], 3),
+                "family": families[int(family_probs[j].argmax())],
+                "family_probability": rounded(family_probs[j].max(), 3),
             }
         return out
