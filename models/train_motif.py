@@ -23,15 +23,12 @@ from edgestream_models.train import (
     predict,
     train_ensemble,
 )
-from edgestream_plugins.motif import FAMILIES
+from edgestream_plugins.motif import family_of
 
 MOTIFS = ("linear", "trigonal", "tetrahedral", "square_planar", "square_pyramidal",
           "octahedral", "other")
 ENOUGH_TRAIN = 50
 ENOUGH_TEST = 10
-# The grouped metric merges the classes into the plugin's families (the Jahn-Teller planar
-# family: square planar with 0, 1 or 2 long axial ligands), as its ``family`` output does.
-GROUPS = FAMILIES
 
 
 @dataclass
@@ -111,7 +108,8 @@ def train_motif(data: CuKData, pools: dict[str, Pool], *, members: int = 5, epoc
         "test_counts": {classes[c]: int(te_counts[c]) for c in range(len(classes))},
         "val_balanced_accuracy": 1.0 - validate(EnsembleMean(model)),
     }
-    group = np.array([GROUPS.get(c, c) for c in classes])
+    # grouped: the plugin's motif families (the Jahn-Teller planar family merged)
+    group = np.array([family_of(c) for c in classes])
     g_true, g_pred = group[y_te], group[pred]
     g_enough = np.unique(group[enough])
     metrics["test_balanced_accuracy_grouped"] = float(np.mean(
