@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgestream.plugins import SpectrumBatch
-from edgestream_plugins.cu_k import CuKModel, class_summary, rounded
+from edgestream_plugins.cu_k import GPU_FIRST, CuKModel, class_summary, rounded
 
 # What K-edge XANES resolves least is whether a Jahn-Teller Cu(II) square plane has 0, 1 or 2
 # long axial ligands, so those three classes form one family; every other class is its own.
@@ -32,16 +32,22 @@ def family_of(motif: str) -> str:
 class CuKMotif(CuKModel):
     folder = Path(__file__).parent
 
+    def load(self, providers: tuple[str, ...] = GPU_FIRST) -> None:
+        super().load(providers)
+        classes = self.manifest["classes"]
+        self.families = sorted({family_of(c) for c in classes})
+        # [class, family] membership: class probabilities @ it = family probabilities
+        self.family_matrix = np.array([[family_of(c) == f for f in self.families]
+                                       for c in classes], dtype=float)
+
     def predict(self, batch: SpectrumBatch) -> list[dict[str, Any]]:
         x, idx, score, flag = self.inputs(batch)
         out = [self.unusable() for _ in range(len(batch))]
         if not len(idx):
             return out
-        classes = self.manifest["classes"]
-        families = sorted({family_of(c) for c in classes})
-        member = np.array([[family_of(c) == f for f in families] for c in classes], float)
+        classes, families = self.manifest["classes"], self.families
         s = class_summary(self.run("model", x))
-        family_probs = s["probs"] @ member
+        family_probs = s["probs"] @ self.family_matrix
         disagree = s["spread"] > self.manifest["ood"]["max_spread"]
         for j, i in enumerate(idx):
             top = int(s["top"][j])
