@@ -60,6 +60,11 @@ FINE_STEP = 0.05          # eV, grid on which spectra are mixed and broadened
 FINE = np.round(np.arange(900.0, 1030.0 + FINE_STEP / 2, FINE_STEP), 4)
 REFERENCE_PROTOTYPES = {"cu_fcc"}  # always in training (split_families)
 PUBLISHED_GRID = np.arange(925.0, 970.0 + 0.25, 0.5)  # the published RF's absolute grid
+REFERENCE_SITES = {  # compound -> cache key prefix of its reference entry (experimental cells)
+    "Cu": "cu_fcc/base/",
+    "Cu2O": "calib/cu2o_cuprite/",
+    "CuO": "calib/cuo_tenorite/",
+}
 
 
 @dataclass
@@ -207,6 +212,16 @@ def mixtures(spectra: Spectra, n: int, rng: np.random.Generator) -> tuple[np.nda
     return mu, frac
 
 
+def reference_rows(spectra: Spectra) -> np.ndarray:
+    """Indices of the Cu, Cu2O and CuO reference sites (``REFERENCE_SITES``) in ``spectra``,
+    in that order (the end members of a partly oxidized Cu sample)."""
+    rows = [next((i for i, k in enumerate(spectra.key) if str(k).startswith(prefix)), None)
+            for prefix in REFERENCE_SITES.values()]
+    if None in rows:
+        raise SystemExit(f"reference sites missing from the L3 data: {REFERENCE_SITES}")
+    return np.array(rows)
+
+
 def _gaussian_rows(y: np.ndarray, sigma_ev: np.ndarray) -> np.ndarray:
     """Gaussian broadening of rows on ``FINE`` by ``sigma_ev`` each (FFT, edges padded)."""
     pad = 400
@@ -347,8 +362,14 @@ def r2(y: np.ndarray, p: np.ndarray) -> float:
 # ----------------------------------------------------------------------------- main
 
 def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_trees: int = 48,
-                    seed: int = 0, cache: Path | None = None) -> dict[str, Any]:
-    """Everything from the FEFF10 cache to the plugin folder; returns the card."""
+                    seed: int = 0, cache: Path | None = None,
+                    n_reference_mix: int = 4000) -> dict[str, Any]:
+    """Everything from the FEFF10 cache to the plugin folder; returns the card.
+
+    ``n_mix`` mixtures of random training sites and ``n_reference_mix`` of the Cu, Cu2O and
+    CuO references (the published recipe's mixtures: a partly oxidized Cu sample) are
+    trained on; the test has both kinds, the first of test sites only.
+    """
     from edgestream_plugins.cu_k.ood import OodReference
 
     t_start = time.perf_counter()
@@ -369,6 +390,10 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
     xv, src = np.concatenate([xv, xc]), np.concatenate([src, csrc])
     yv = train.valence[src]
     mix_mu, mix_f = mixtures(train, n_mix, rng)
+    refs = train.take(reference_rows(train))
+    if n_reference_mix:
+        ref_mu, ref_f = mixtures(refs, n_reference_mix, rng)
+        mix_mu, mix_f = np.concatenate([mix_mu, ref_mu]), np.concatenate([mix_f, ref_f])
     xm, msrc = simulate_many(mix_mu, 1, rng, "train mixtures")
     fm = mix_f[msrc]
     integer = np.isin(train.valence[src], (0.0, 1.0, 2.0))
@@ -396,6 +421,14 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
     pf = np.clip(pf, 0, None)
     pf /= np.clip(pf.sum(axis=1, keepdims=True), 1e-9, None)
     pmv, _ = median_summary(per_tree_sklearn(valence_rf, xtm), VALENCE_CLASSES)
+    # held-out mixtures of the references: new fractions, new measurements
+    tref_mu, tref_f = mixtures(refs, 1500, rng)
+    xtr, trsrc = simulate_many(tref_mu, 1, rng, "test reference mixtures")
+    ftr = tref_f[trsrc]
+    pfr, _ = tree_summary(per_tree_sklearn(fraction_rf, xtr), 3)
+    pfr = np.clip(pfr, 0, None)
+    pfr /= np.clip(pfr.sum(axis=1, keepdims=True), 1e-9, None)
+    pmvr, _ = median_summary(per_tree_sklearn(valence_rf, xtr), VALENCE_CLASSES)
 
     # the published recipe on the same split, for reference: RF on cumulative sums on the
     # absolute 925-970 eV grid, noise-free, no energy-scale error
@@ -431,9 +464,10 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
                     "r2": round(r2(yt[tgroup == g], pv[tgroup == g]), 3)}
                 for g in np.unique(tgroup)}
     # 1.0: full core hole (FSR); 1.1: no core hole, confident labels, 15 Cu(0) prototypes;
-    # 1.2: the valence forest over Cu(0)..Cu(III) weights, each tree read as the median
+    # 1.2: the valence forest over Cu(0)..Cu(III) weights, each tree read as the median;
+    # 1.3: + mixtures of the Cu/Cu2O/CuO references, trained on the archived L3 runs
     card = {
-        "name": "cu_l_valence", "version": "1.2.0",
+        "name": "cu_l_valence", "version": "1.3.0",
         "task": "Cu valence and Cu(0)/Cu(I)/Cu(II) fractions from Cu L2,3 EELS or soft-XAS "
                 "spectra",
         "model": f"random forests ({n_trees} trees each, min_samples_leaf 5, max_features "
@@ -456,7 +490,11 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
             "dataset": str(dataset),
             "augmentation": simulate_eels.__doc__.split("\n\n")[1].strip(),
             "train_rows": int(len(xv) + len(xm)), "train_mixtures": len(xm),
+            "train_reference_mixtures": n_reference_mix,
+            "reference_sites": {c: str(k) for c, k in zip(REFERENCE_SITES, refs.key,
+                                                          strict=True)},
             "test_rows": len(xt), "test_mixtures": len(xtm),
+            "test_reference_mixtures": len(xtr),
         },
         "test_mae": round(float(np.mean(np.abs(pv - yt))), 4),
         "test_rmse": round(float(np.sqrt(np.mean((pv - yt) ** 2))), 4),
@@ -472,6 +510,9 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
                                        for k, c in enumerate(FRACTION_CLASSES)},
         "test_mixture_valence_mae": round(float(np.mean(np.abs(pmv - ftm @ np.arange(
             3.0)))), 4),
+        "test_reference_fraction_mae": round(float(np.mean(np.abs(pfr - ftr))), 4),
+        "test_reference_mixture_valence_mae": round(float(np.mean(np.abs(
+            pmvr - ftr @ np.arange(3.0)))), 4),
         "baseline_published_recipe": {
             "what": "RF on cumulative sums, absolute 925-970 eV grid, noise-free FEFF spectra",
             "test_mae": round(float(np.mean(np.abs(base_pred - test.valence))), 4),
@@ -485,7 +526,7 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
     card["throughput"] = throughput(out, xt)
     write_manifest(out, files, card)
     (out / "card.json").write_text(json.dumps(card, indent=1) + "\n")
-    plot_card(out / "card.png", card, yt, pv, sv, ftm, pf, spectra, part)
+    plot_card(out / "card.png", card, yt, pv, sv, (ftm, pf), (ftr, pfr), spectra)
     return card
 
 
@@ -549,43 +590,43 @@ def write_manifest(folder: Path, files: dict[str, str], card: dict[str, Any]) ->
 
 
 def plot_card(path: Path, card: dict[str, Any], yt: np.ndarray, pv: np.ndarray,
-              sv: np.ndarray, ftm: np.ndarray, pf: np.ndarray, spectra: Spectra,
-              part: np.ndarray) -> None:
+              sv: np.ndarray, test_mix: tuple[np.ndarray, np.ndarray],
+              reference_mix: tuple[np.ndarray, np.ndarray], spectra: Spectra) -> None:
+    """Parity of the test sites, true vs predicted fractions of both kinds of mixtures, and
+    training spectra by valence; ``*_mix`` are (true, predicted) fractions ``[n, 3]``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(1, 3, figsize=(16, 5))
+    fig, ax = plt.subplots(1, 4, figsize=(21, 5))
     jitter = np.random.default_rng(0).normal(0, 0.04, len(yt))
     ax[0].errorbar(yt + jitter, pv, yerr=sv, fmt=".", alpha=0.3, ms=3)
     ax[0].plot([0, 3], [0, 3], "k--", lw=1)
     ax[0].set(xlabel="formal valence (label)", ylabel="predicted valence",
               title=f"test sites: MAE {card['test_mae']:.3f}, R² {card['test_r2']:.2f}")
-    for k, c in enumerate(FRACTION_CLASSES):
-        ax[1].plot(ftm[:, k], pf[:, k], ".", alpha=0.3, ms=3, label=c)
-    ax[1].plot([0, 1], [0, 1], "k--", lw=1)
-    ax[1].set(xlabel="true fraction", ylabel="predicted fraction",
-              title=f"test mixtures: fraction MAE {card['test_fraction_mae']:.3f}")
-    ax[1].legend()
+    titles = (f"mixtures of test sites: fraction MAE {card['test_fraction_mae']:.3f}",
+              "held-out mixtures of Cu, Cu2O, CuO: fraction MAE "
+              f"{card['test_reference_fraction_mae']:.3f}")
+    for a, (truth, pred), title in zip(ax[1:3], (test_mix, reference_mix), titles, strict=True):
+        for k, c in enumerate(FRACTION_CLASSES):
+            a.plot(truth[:, k], pred[:, k], ".", alpha=0.3, ms=3, label=c)
+        a.plot([0, 1], [0, 1], "k--", lw=1)
+        a.set(xlabel="true fraction", ylabel="predicted fraction", title=title)
+        a.legend()
     for v, color in ((0.0, "C0"), (1.0, "C1"), (2.0, "C2"), (3.0, "C3")):
         rows = np.nonzero(np.isclose(spectra.valence, v))[0][:25]
         for j, r in enumerate(rows):
-            ax[2].plot(FINE, spectra.mu[r], color=color, alpha=0.3, lw=0.8,
+            ax[3].plot(FINE, spectra.mu[r], color=color, alpha=0.3, lw=0.8,
                        label=f"Cu valence {v:g}" if j == 0 else None)
-    ax[2].set(xlim=(925, 975), xlabel="energy (eV, calibrated)", ylabel="L2,3 (FEFF10)",
+    ax[3].set(xlim=(925, 975), xlabel="energy (eV, calibrated)", ylabel="L2,3 (FEFF10)",
               title="training spectra by valence")
-    ax[2].legend()
+    ax[3].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
-FIXTURE_SITES = {  # compound -> cache key prefix of its calibration entry (experimental cells)
-    "Cu": "cu_fcc/base/",
-    "Cu2O": "calib/cu2o_cuprite/",
-    "CuO": "calib/cuo_tenorite/",
-}
 FIXTURE = REPO / "stream" / "sim" / "data" / "cu_l23_feff10.npz"
 
 
@@ -596,7 +637,7 @@ def write_fixture(out: Path = FIXTURE, cache: Path | None = None) -> dict[str, A
     shift = calibration_shift(entries)
     energy = np.round(np.arange(910.0, 1020.0 + 0.05, 0.1), 3)
     names, mus, keys, valences = [], [], [], []
-    for compound, prefix in FIXTURE_SITES.items():
+    for compound, prefix in REFERENCE_SITES.items():
         meta, e, y = next(x for x in entries if x[0]["key"].startswith(prefix))
         names.append(compound)
         keys.append(meta["key"])
@@ -619,6 +660,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=PLUGIN)
     ap.add_argument("--copies", type=int, default=8, help="simulated measurements per site")
     ap.add_argument("--mixtures", type=int, default=6000)
+    ap.add_argument("--reference-mixtures", type=int, default=4000,
+                    help="training mixtures of the Cu, Cu2O and CuO references")
     ap.add_argument("--trees", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=None)
@@ -628,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(write_fixture(cache=args.cache), indent=1))
         return 0
     card = build_and_train(args.out, args.copies, args.mixtures, args.trees, args.seed,
-                           args.cache)
+                           args.cache, args.reference_mixtures)
     print(json.dumps({k: v for k, v in card.items() if k.startswith(("test", "baseline",
                                                                       "throughput"))},
                      indent=1))

@@ -276,14 +276,15 @@ def test_the_committed_k_archive_seeds_runs_of_todays_settings(tmp_path):
     assert {"calibration", "prototype"} <= groups
 
 
-L3_ARCHIVED_AT_LEAST = 712  # 4 calibration references, 103 prototype sites, 605 OmniXAS sites
+L3_ARCHIVED_AT_LEAST = 1083  # 2 calibration references, 471 prototype sites, 610 OmniXAS sites
 L3_OMNIXAS_SITES = 600  # the issue's "at least 600 sites" of the OmniXAS structures
+L3_PROTOTYPE_SITES = 471  # every base, strained and displaced variant that FEFF10 finishes
 
 
-def test_the_committed_l3_archive_is_a_start_of_the_l3_runs(tmp_path):
-    """models/data/feff10_L3_runs.tar.xz: entries of today's L3 settings that ``make
-    train-ledge`` seeds and then completes (the displaced prototype variants are still to
-    run); the OmniXAS sites are all there."""
+def test_the_committed_l3_archive_holds_every_l3_run(tmp_path):
+    """models/data/feff10_L3_runs.tar.xz: every entry of today's L3 settings, which ``make
+    train-ledge`` seeds so that it has nothing left to compute; the OmniXAS sites and the
+    prototypes with all their variants are there."""
     from edgestream_models.generate_feff10 import archive_path
 
     archive = archive_path("L3")
@@ -296,6 +297,7 @@ def test_the_committed_l3_archive_is_a_start_of_the_l3_runs(tmp_path):
     groups = [m["labels"].get("group") for m, *_ in entries]
     assert {"calibration", "omnixas", "prototype"} <= set(groups)
     assert groups.count("omnixas") >= L3_OMNIXAS_SITES
+    assert groups.count("prototype") >= L3_PROTOTYPE_SITES
 
 
 def test_a_tampered_archive_is_refused(tmp_path):

@@ -62,6 +62,24 @@ def test_mixtures_are_convex_combinations_of_one_split():
     assert np.all(mu[:, 0] >= lo - 1e-9) and np.all(mu[:, 0] <= lo + 3 + 1e-9)
 
 
+def test_reference_mixtures_mix_exactly_the_cu_cu2o_cuo_references():
+    """The published recipe's mixtures: only the three reference spectra, in their order."""
+    keys = ["omnixas/mp-5/site000", "calib/cuo_tenorite/Cu1-000", "cu_fcc/strain/Cu1-000",
+            "calib/cu2o_cuprite/Cu1-002", "cu_fcc/base/Cu1-000"]
+    n = len(keys)
+    spectra = ledge.Spectra(
+        key=np.array(keys), group=np.array(["x"] * n), material=np.array(keys),
+        family=np.array(keys), formula=np.array(["X"] * n),
+        valence=np.array([2.0, 2.0, 0.0, 1.0, 0.0]),
+        mu=np.array([9.0, 2.0, 7.0, 1.0, 0.0])[:, None] * np.ones((n, ledge.FINE.size)))
+    rows = ledge.reference_rows(spectra)
+    assert list(rows) == [4, 3, 1]                                   # Cu, Cu2O, CuO
+    mu, frac = ledge.mixtures(spectra.take(rows), 200, np.random.default_rng(0))
+    assert np.allclose(mu[:, 0], frac @ np.array([0.0, 1.0, 2.0]))    # nothing else mixed in
+    with pytest.raises(SystemExit, match="reference sites missing"):
+        ledge.reference_rows(spectra.take(np.array([0, 1, 2])))
+
+
 def test_split_keeps_prototype_families_and_omnixas_materials_together(tmp_path):
     import json
 
