@@ -54,7 +54,7 @@ from edgestream_models.train_screening import (
     train_inverse,
 )
 from edgestream_models.train_valence import train_valence
-from edgestream_plugins.cu_k import GRID, OodReference
+from edgestream_plugins.cu_k import GRID, OodReference, meets_targets
 from edgestream_plugins.screening import ElementFilter
 
 VERSION = "1.3.0"
@@ -101,6 +101,7 @@ def run_valence(data: CuKData, pools: dict, ref: OodReference, args: argparse.Na
         "description": f"Absorber valence from {MODALITY_NOTE}: ensemble of MLP classifiers "
                        "over Cu(0)..Cu(III), each read as the continuous median",
         "value_range": [lo, hi], "members": args.members,
+        "opt_in": not meets_targets("cu_k_valence", res.metrics),
         "outputs": {"value": "formal valence of the absorbing Cu (ensemble mean)",
                     "uncertainty": "ensemble spread (std over members)",
                     "members": "each member's prediction", **OUTPUTS_COMMON},
@@ -132,7 +133,7 @@ def run_motif(data: CuKData, pools: dict, ref: OodReference, args: argparse.Name
     write_manifest(folder, {
         "name": "cu_k_motif", "version": VERSION, "classes": res.classes,
         "description": f"Local motif of the absorber from {MODALITY_NOTE}: MLP ensemble",
-        "members": args.members,
+        "members": args.members, "opt_in": not meets_targets("cu_k_motif", res.metrics),
         "outputs": {"value": "most probable motif class", "probability": "its probability",
                     "probabilities": "ensemble-mean probability of every class",
                     "uncertainty": "spread over members of the chosen class's probability",
@@ -287,7 +288,7 @@ def run_screening(data: CuKData, ref: OodReference, args: argparse.Namespace,
         "name": "cu_k_screening", "version": VERSION, "top_k": 5,
         "description": f"Candidate structures for {MODALITY_NOTE}: inverse-model embedding "
                        "plus shift-tolerant similarity to forward-model library spectra",
-        "members": args.members,
+        "members": args.members, "opt_in": not meets_targets("cu_k_screening", metrics),
         "outputs": {"value": "best candidate's material id",
                     "candidates": "top_k candidates: material_id, formula, score (the "
                                   "ranking), similarity (spectral, -1..1), shift_ev",

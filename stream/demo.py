@@ -167,8 +167,8 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
     if plugins is None:
         from edgestream.plugins import default_names
 
-        # the Cu K and L2,3 models are opt-in (their cards are below target); the demo shows
-        # what they read
+        # the Cu K motif/screening and Cu L2,3 models are opt-in (their cards are below
+        # target); the demo shows what they read
         defaults = default_names()
         plugins = [*defaults, *[n for n in DEMO_OPT_IN if n not in defaults]]
     comparison = _start_comparison() if compare else None

@@ -53,14 +53,45 @@ def test_spectrum_batch_length():
     assert len(b) == 2
 
 
+CU_K_FOLDERS = {"cu_k_valence": "valence", "cu_k_motif": "motif",
+                "cu_k_screening": "screening"}
+
+
+@pytest.mark.parametrize("name", sorted(CU_K_FOLDERS))
+def test_a_cu_k_model_runs_by_default_exactly_when_its_card_meets_its_targets(name):
+    """``opt_in`` (plugin.toml, written by the training) follows the card's test metrics: a
+    model below its targets is installed but runs only when named in ``plugins``."""
+    import json
+    from pathlib import Path
+
+    from edgestream.plugins import read_plugin_toml
+    from edgestream_plugins.cu_k import meets_targets
+
+    folder = Path(__file__).resolve().parents[1] / "plugins" / CU_K_FOLDERS[name]
+    meets = meets_targets(name, json.loads((folder / "card.json").read_text())["metrics"])
+    assert read_plugin_toml(folder)["opt_in"] is (not meets)
+    assert (name in {m.name for m in discover()}) is meets
+    assert [m.name for m in discover([name])] == [name]
+
+
+def test_meets_targets_reads_each_bound_its_way():
+    from edgestream_plugins.cu_k import meets_targets
+
+    assert meets_targets("cu_k_valence", {"test_mae": 0.15})
+    assert not meets_targets("cu_k_valence", {"test_mae": 0.151})
+    ok = {"test_spearman_mean": 0.96, "test500_top1": 0.80, "test500_top5": 0.95}
+    assert meets_targets("cu_k_screening", ok)
+    assert not meets_targets("cu_k_screening", ok | {"test500_top5": 0.94})
+
+
 def test_opt_in_plugins_run_only_when_named():
-    """The Cu K-edge models are installed but opt-in: not in the default set, loaded when
-    named (the name in ``plugins`` is the entry-point name and the plugin's ``name``)."""
+    """Motif and screening (below their targets) are installed but opt-in: not in the default
+    set, loaded when named (the name in ``plugins`` is the entry-point name and the plugin's
+    ``name``); the valence model (its MAE met) runs by default."""
     default = {m.name for m in discover()}
-    assert "edge_features" in default
-    assert not default & {"cu_k_valence", "cu_k_motif", "cu_k_screening"}
+    assert {"edge_features", "cu_k_valence"} <= default
+    assert not default & {"cu_k_motif", "cu_k_screening"}
     named = discover(["edge_features", "cu_k_valence", "cu_k_motif", "cu_k_screening"])
-    assert [m.name for m in named if m.name.startswith("cu_k")] and all(
-        m.opt_in for m in named if m.name.startswith("cu_k"))
+    assert all(m.opt_in for m in named if m.name in ("cu_k_motif", "cu_k_screening"))
     assert {m.name for m in named} == {"edge_features", "cu_k_valence", "cu_k_motif",
                                        "cu_k_screening"}

@@ -32,8 +32,8 @@ from edgestream.plugins import (
 from .ood import OodReference
 
 __all__ = [
-    "CU_K_EDGE_EV", "GRID", "MIN_COVERAGE", "CuKModel", "OodReference", "class_summary",
-    "regression_summary", "represent", "represent_batch",
+    "CU_K_EDGE_EV", "GRID", "MIN_COVERAGE", "TARGETS", "CuKModel", "OodReference",
+    "class_summary", "meets_targets", "regression_summary", "represent", "represent_batch",
 ]
 
 CU_K_EDGE_EV = 8979.0  # tabulated Cu K edge (metal), eV
@@ -41,6 +41,23 @@ GRID = np.round(np.arange(8970.0, 9040.0 + 0.25, 0.5), 3)  # eV, absolute: 141 p
 # Fraction of GRID a spectrum must cover (the rest is filled with its end values, as in
 # training's limited-range augmentation); below it a spectrum is flagged out of distribution.
 MIN_COVERAGE = 0.6
+# The issue's targets on the held-out test split. A model whose card meets all of its own runs
+# by default; the others are installed but run only when named in `plugins` (``opt_in`` in
+# plugin.toml, written by the training from the card).
+TARGETS: dict[str, dict[str, tuple[str, float]]] = {
+    "cu_k_valence": {"test_mae": ("<=", 0.15)},
+    "cu_k_motif": {"test_balanced_accuracy": (">=", 0.95)},
+    "cu_k_screening": {"test_spearman_mean": (">=", 0.95), "test500_top1": (">=", 0.80),
+                       "test500_top5": (">=", 0.95)},
+}
+
+
+def meets_targets(name: str, metrics: dict[str, Any]) -> bool:
+    """Whether the test ``metrics`` of model ``name`` meet every one of its ``TARGETS``."""
+    def met(value: float, op: str, bound: float) -> bool:
+        return value <= bound if op == "<=" else value >= bound
+
+    return all(met(float(metrics[k]), op, bound) for k, (op, bound) in TARGETS[name].items())
 
 
 def represent(
@@ -152,12 +169,17 @@ class CuKModel(SpectrumModel):
     ``folder`` and implement ``predict`` with ``inputs``, ``run`` and ``unusable``."""
 
     folder: Path
-    # Installed, but run only when named in `plugins`: the cards (test split, measured
-    # standards) do not meet the issue's targets yet, and a Cu foil reads ~1 (flagged OOD).
+    # Run by default when the model's card meets its TARGETS, else only when named in
+    # `plugins`; each subclass reads this from its plugin.toml.
     opt_in = True
     elements = frozenset({"Cu"})
     edges = frozenset({"K"})
     modalities = frozenset({"xas_transmission", "xas_fluorescence", "xas_mu"})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "folder" in cls.__dict__:
+            cls.opt_in = bool(read_plugin_toml(cls.folder).get("opt_in", True))
 
     def __init__(self) -> None:
         self.manifest = read_plugin_toml(self.folder)
