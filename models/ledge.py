@@ -506,6 +506,8 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
         "test_by_group": by_group,
         "test_mean_uncertainty": round(float(sv.mean()), 4),
         "test_fraction_mae": round(float(np.mean(np.abs(pf - ftm))), 4),
+        # what guessing a third each reads on the same mixtures: the floor's reference
+        "test_fraction_mae_guessing_thirds": round(float(np.mean(np.abs(1 / 3 - ftm))), 4),
         "test_fraction_mae_by_class": {c: round(float(np.mean(np.abs(pf - ftm)[:, k])), 4)
                                        for k, c in enumerate(FRACTION_CLASSES)},
         "test_mixture_valence_mae": round(float(np.mean(np.abs(pmv - ftm @ np.arange(
