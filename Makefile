@@ -57,8 +57,9 @@ train: $(TRAIN_VENV)/.installed
 
 # Rebuilds the Cu L2,3 model (plugins/cu_l: valence and mixture fractions, card) and the
 # simulated microscope's spectra: FEFF10 L3 of 720 OmniXAS sites (one per material, Cu(I),
-# Cu(II), Cu(III); ~16 % crash in FEFF's xsph, ~600 finish) and of the non-oxide prototypes (Cu(0) ...), 10-90 CPU-s per site with SCF
-# (about 4 h on 2 cores from nothing), cached and resumable.
+# Cu(II), Cu(III); ~16 % crash in FEFF's xsph, 610 finish) and of the non-oxide prototypes
+# (Cu(0) ...), 10-90 CPU-s per site with SCF (about 4.5 h on 2 cores from nothing), cached and
+# resumable. The committed archive holds every run: seeded from it, ~1.5 min, byte-identical.
 train-ledge: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.cache_archive seed
 	$(TRAIN_BIN)/python -m edgestream_models.labels --valence-only --processes $(WORKERS)
