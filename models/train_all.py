@@ -12,6 +12,7 @@ plugins/valence, plugins/motif, plugins/screening: the .onnx files, ood.npz, plu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import time
@@ -19,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from edgestream.physics import elements_in
 from edgestream_models import cards
-from edgestream_models.augment import AugmentConfig, clean
+from edgestream_models.augment import AugmentConfig, augment, clean
 from edgestream_models.export import export_onnx, write_manifest
 from edgestream_models.library import load_library, save_library
 from edgestream_models.train import (
@@ -55,9 +57,11 @@ from edgestream_models.train_screening import (
 )
 from edgestream_models.train_valence import train_valence
 from edgestream_plugins.cu_k import GRID, OodReference, meets_targets
+from edgestream_plugins.cu_k.similarity import Whitening, window
 from edgestream_plugins.screening import ElementFilter
 
 VERSION = "1.3.0"
+SCREENING_VERSION = "1.4.0"  # 1.4: the whitened-distance ranking
 MODALITY_NOTE = "Cu K-edge XANES (transmission, fluorescence or mu)"
 OUTPUTS_COMMON = {"ood": "true when outside the training distribution (see card.json)",
                   "ood_score": "max of PCA Mahalanobis and residual distances / their 99.5% "
@@ -169,21 +173,74 @@ def _subset_500(names: np.ndarray, test_names: np.ndarray, seed: int) -> np.ndar
     return np.sort(np.concatenate([np.nonzero(is_test)[0], others]))
 
 
-def _screen_metrics(spec: np.ndarray, emb: np.ndarray, weight: float, truth: np.ndarray,
-                    names: np.ndarray, subset: np.ndarray | None = None,
-                    allowed: np.ndarray | None = None) -> dict:
-    """Top-k of the true material among ``subset`` (default: all); ``allowed`` ``[n_queries,
-    n_candidates]`` bool masks out the candidates a query may not be matched with."""
+def _screen_metrics(scores: dict[str, np.ndarray], truth: np.ndarray, names: np.ndarray,
+                    subset: np.ndarray | None = None, allowed: np.ndarray | None = None
+                    ) -> dict:
+    """Top-k of the true material among ``subset`` (default: all) for each score matrix
+    ``[n_queries, n_candidates]`` of ``scores`` (key: the metric's suffix); ``allowed``
+    (bool, same shape) masks out the candidates a query may not be matched with."""
     lib = np.arange(len(names)) if subset is None else subset
     where = {m: i for i, m in enumerate(names[lib])}
     idx = np.array([where[m] for m in truth])
     out = {}
-    for key, score in (("", emb[:, lib] + weight * spec[:, lib]), ("_spectral", spec[:, lib]),
-                       ("_embedding", emb[:, lib])):
+    for key, score in scores.items():
+        score = score[:, lib]
         if allowed is not None:
             score = np.where(allowed[:, lib], score, -np.inf)
         out |= {f"test_{k}{key}": v for k, v in rank_metrics(score, idx).items()}
     return out
+
+
+# The whitened ranking's choices, tried on validation queries of both kinds: how much the
+# measured-like distortions weigh against the forward model's errors, and the embedding's weight
+WHITENING_BETAS = (0.3, 1.0, 3.0)
+EMBEDDING_WEIGHTS = (0.25, 0.5, 1.0, 2.0)
+PREVIOUS_SPECTRAL_WEIGHT = 8.0  # models <= 1.3.0 ranked by embedding + 8 x Pearson similarity
+
+
+def _ranking_covariances(data: CuKData, spectra: np.ndarray, names: np.ndarray, seed: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """On the window points, over the validation materials (which the forward model never
+    trained on): the covariance of FEFF minus predicted spectra and its mean, and the
+    covariance of the training augmentation's distortions without their shift (the shift is
+    searched): ``(cov_forward, cov_distortion, bias)``."""
+    va = data.rows("val")
+    val_names, work = material_mean(data.work[va], data.material[va], data.weight[va])
+    truth = clean(work)
+    inside = window(GRID)
+    residual = (truth - spectra[np.searchsorted(names, val_names)])[:, inside]
+    no_shift = dataclasses.replace(AugmentConfig(), shift_sigma=0.0, shift_wide=0.0)
+    rng = np.random.default_rng(seed + 5)
+    distortion = np.concatenate([augment(work, rng, no_shift) - truth
+                                 for _ in range(10)])[:, inside]
+    return np.cov(residual.T), np.cov(distortion.T), residual.mean(axis=0)
+
+
+def _choose_ranking(query_sets: dict, spectra: np.ndarray, names: np.ndarray,
+                    covariances: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict:
+    """The whitening and embedding weight with the best validation top-1 + top-5, summed over
+    both query kinds, and every query set's whitened scores under it."""
+    cov_fwd, cov_aug, bias = covariances
+    val = ("val", "val_measured_like")
+    emb_scale = float(np.median(np.concatenate([query_sets[k][3].std(1) for k in val])))
+    best: dict = {"value": -1.0, "tried": {}}
+    for beta in tqdm(WHITENING_BETAS, desc="whitened ranking", leave=False):
+        whitening = Whitening.fit(cov_fwd + beta * cov_aug, bias)
+        candidates = whitening.candidates(spectra, GRID)
+        dist = {k: whitening.scores(q[1], candidates, GRID) for k, q in query_sets.items()}
+        dist_scale = float(np.median(np.concatenate([dist[k].std(1) for k in val])))
+        for weight in EMBEDDING_WEIGHTS:
+            value = 0.0
+            for k in val:
+                truth, _, _, emb = query_sets[k]
+                score = dist[k] / dist_scale + weight * emb / emb_scale
+                value += sum(rank_metrics(score, np.searchsorted(names, truth), (1, 5)).values())
+            best["tried"][f"beta {beta:g}, embedding weight {weight:g}"] = value
+            if value > best["value"]:
+                best |= {"value": value, "beta": beta, "embedding_weight": weight,
+                         "whitening": whitening, "distance_scale": dist_scale,
+                         "embedding_scale": emb_scale, "distances": dist}
+    return best
 
 
 def _known_elements(lib: dict[str, np.ndarray], truth: np.ndarray) -> np.ndarray:
@@ -220,56 +277,52 @@ def run_screening(data: CuKData, ref: OodReference, args: argparse.Namespace,
            "embedding": library_embeddings(inv, data, names)}
     save_library(folder / "library.npz", lib)
     lib = load_library(folder / "library.npz")  # what the plugin will see (float16)
-    profiles = library_profiles(lib["spectrum"].astype(np.float32))
-    emb = lib["embedding"].astype(np.float32)
-    scores = {}
+    spectra = lib["spectrum"].astype(np.float32)
+    profiles = library_profiles(spectra)
+    lib_emb = lib["embedding"].astype(np.float32)
+    query_sets = {}
     for split in ("val", "test"):
         for kind, cond in (("", QUERY), ("_measured_like", AugmentConfig())):
             truth, x = queries(data, split, seed=args.seed + 11, conditions=cond)
-            scores[split + kind] = (truth, spectral_scores(x, profiles),
-                                    embedding_similarity(predict(inv.spectrum_encoder, x), emb))
-    # The weight is chosen on both kinds of validation query: FEFF spectra that are only
-    # shifted and noisy favour the spectral term (top-1 + top-5 best at 16), measured-like
-    # ones (broadened, range- and normalization-limited) the embedding (best at 2-4); on the
-    # measured Cu2O standards the true material ranked 67-101 of 2,620 at 16, 2-10 by the
-    # embedding alone (models 1.3.0).
-    weights = [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
-    val_top = [0.0] * len(weights)
-    for kind in ("val", "val_measured_like"):
-        truth, spec, em = scores[kind]
-        idx = np.searchsorted(names, truth)
-        for i, w in enumerate(weights):
-            val_top[i] += sum(rank_metrics(em + w * spec, idx, (1, 5)).values())
-    weight = weights[int(np.argmax(val_top))]
-    truth, spec, em = scores["test_measured_like"]
+            query_sets[split + kind] = (truth, x, spectral_scores(x, profiles),
+                                        embedding_similarity(predict(inv.spectrum_encoder, x),
+                                                             lib_emb))
+    ranking = _choose_ranking(query_sets, spectra, names,
+                              _ranking_covariances(data, spectra, names, args.seed))
+    ranking["whitening"].save(folder / "whitening.npz")
+
+    def scores(key: str) -> dict[str, np.ndarray]:
+        _, _, spec, emb = query_sets[key]
+        dist = ranking["distances"][key]
+        return {"": dist / ranking["distance_scale"]
+                + ranking["embedding_weight"] * emb / ranking["embedding_scale"],
+                "_whitened": dist, "_spectral": spec, "_embedding": emb,
+                "_previous_ranking": emb + PREVIOUS_SPECTRAL_WEIGHT * spec}
+
+    truth = query_sets["test"][0]
+    assert np.array_equal(truth, query_sets["test_measured_like"][0])
     sub = _subset_500(names, np.unique(truth), args.seed)
     known = _known_elements(lib, truth)  # both test query kinds share their truth order
-    measured_like = {k.replace("test_", "test500_measured_like_"): v for k, v in
-                     _screen_metrics(spec, em, weight, truth, names, sub).items()}
-    measured_like |= {k.replace("test_", "test500_measured_like_known_elements_"): v
-                      for k, v in _screen_metrics(spec, em, weight, truth, names, sub,
-                                                  known).items()}
-    truth_measured_like = truth
-    truth, spec, em = scores["test"]
-    assert np.array_equal(truth, truth_measured_like)
     idx_t = np.searchsorted(names, truth)
     metrics = dict(res.metrics)
-    metrics |= _screen_metrics(spec, em, weight, truth, names)
-    metrics |= {k.replace("test_", "test500_"): v
-                for k, v in _screen_metrics(spec, em, weight, truth, names, sub).items()}
-    metrics |= {k.replace("test_", "test500_known_elements_"): v
-                for k, v in _screen_metrics(spec, em, weight, truth, names, sub, known).items()}
+    metrics |= _screen_metrics(scores("test"), truth, names)
+    for prefix, key in (("test500_", "test"), ("test500_measured_like_", "test_measured_like")):
+        metrics |= {k.replace("test_", prefix): v
+                    for k, v in _screen_metrics(scores(key), truth, names, sub).items()}
+        metrics |= {k.replace("test_", prefix + "known_elements_"): v
+                    for k, v in _screen_metrics(scores(key), truth, names, sub,
+                                                known).items()}
     metrics["test500_known_elements_candidates_median"] = float(np.median(known[:, sub].sum(1)))
-    metrics |= measured_like
     feff = library_profiles(material_mean(clean(data.work), data.material, data.weight)[1])
     metrics |= {f"test_{k}_oracle_feff_library": v for k, v in rank_metrics(
-        spectral_scores(queries(data, "test", seed=args.seed + 11)[1], feff), idx_t).items()}
-    _, val_spec, val_em = scores["val"]  # the flag's threshold from validation, not test
-    min_score = float(np.quantile((val_em + weight * val_spec).max(axis=1), 0.005))
+        spectral_scores(query_sets["test"][1], feff), idx_t).items()}
+    # the flag's threshold from validation, not test
+    min_score = float(np.quantile(scores("val")[""].max(axis=1), 0.005))
     metrics |= {"candidates": len(names), "candidates_subset": len(sub),
                 "test_queries": len(truth), "test_materials": len(np.unique(truth)),
-                "spectral_weight": weight, "val_top1_plus_top5_by_weight": dict(zip(
-                    map(str, weights), val_top, strict=True)),
+                "ranking": {k: ranking[k] for k in ("beta", "embedding_weight",
+                                                     "distance_scale", "embedding_scale")},
+                "val_top1_plus_top5_by_ranking": ranking["tried"],
                 "query_conditions": "site-averaged (multiplicity-weighted) FEFF spectrum of "
                                     "each test material, shifted uniformly within ±2 eV, "
                                     "white noise 1e-3..1e-2 (log-uniform), 3 draws each",
@@ -281,29 +334,36 @@ def run_screening(data: CuKData, ref: OodReference, args: argparse.Namespace,
                                              "candidates made of the true material's elements "
                                              "(the run's composition given, as the plugin "
                                              "does); a separate figure, not the target's",
-                "spectral_weight_chosen_on": "validation top-1 + top-5, summed over both "
-                                             "query conditions"}
+                "ranking_chosen_on": "validation top-1 + top-5, summed over both query "
+                                     "conditions",
+                "previous_ranking": "embedding + 8 x Pearson profile similarity (models "
+                                    "<= 1.3.0)"}
     _ood(folder, ref)
     write_manifest(folder, {
-        "name": "cu_k_screening", "version": VERSION, "top_k": 5,
-        "description": f"Candidate structures for {MODALITY_NOTE}: inverse-model embedding "
-                       "plus shift-tolerant similarity to forward-model library spectra",
+        "name": "cu_k_screening", "version": SCREENING_VERSION, "top_k": 5,
+        "description": f"Candidate structures for {MODALITY_NOTE}: whitened distance to "
+                       "forward-model library spectra (best of +-3 eV shifts) plus "
+                       "inverse-model embedding similarity",
         "members": args.members, "opt_in": not meets_targets("cu_k_screening", metrics),
         "outputs": {"value": "best candidate's material id",
                     "candidates": "top_k candidates: material_id, formula, score (the "
-                                  "ranking), similarity (spectral, -1..1), shift_ev",
+                                  "ranking), similarity (Pearson profile, -1..1) and the "
+                                  "shift_ev that gave it",
                     "uncertainty": "forward-ensemble spread of the best candidate's spectrum",
                     "margin": "best minus second-best score", **OUTPUTS_COMMON},
-        "ranking": {"spectral_weight": weight},
+        "ranking": {k: ranking[k] for k in ("beta", "embedding_weight", "distance_scale",
+                                             "embedding_scale")},
         "ood": {"min_score": min_score},
     }, {"model": "spectrum_encoder.onnx", "forward": "forward.onnx",
-        "site_encoder": "site_encoder.onnx", "library": "library.npz", "ood": "ood.npz"})
+        "site_encoder": "site_encoder.onnx", "library": "library.npz",
+        "whitening": "whitening.npz", "ood": "ood.npz"})
     for key, model in (("forward", res.model), ("site_encoder", inv.site_encoder),
                        ("spectrum_encoder", inv.spectrum_encoder)):
         torch.save(model.state_dict(), CACHE / "models" / f"cu_k_{key}.pt")
     te = data.rows("test")
     inv_layers = " -> ".join(map(str, (*INVERSE_HIDDEN, INVERSE_DIM)))
-    card = {"family": "screening", "name": "cu_k_screening", "version": VERSION, **base,
+    card = {"family": "screening", "name": "cu_k_screening", "version": SCREENING_VERSION,
+            **base,
             "metrics": metrics, "library": {"candidates": len(names),
                                             "by_split": _counts(lib["split"]),
                                             "by_source": _counts(lib["source"])},

@@ -1,13 +1,22 @@
-"""Shift-tolerant spectral similarity for screening candidates (numpy).
+"""Shift-tolerant comparisons of a query spectrum with screening candidates (numpy).
 
 A query (model input on ``GRID``) is compared with each candidate spectrum over the window
-``WINDOW_EV``, after shifting the query by every energy in ``SHIFTS_EV``; the similarity is
-the best Pearson correlation over shifts of the profile ``[μ, w · dμ/dE]`` (each part
-centred, the whole scaled to unit norm), so edge position errors of a few eV (calibration,
-FEFF) cost little while the shape of the edge and of the first oscillations decides.
+``WINDOW_EV``, after shifting the query by every energy in ``SHIFTS_EV``, so edge position
+errors of a few eV (calibration, FEFF) cost little:
+
+- ``similarity``: the best Pearson correlation over shifts of the profile ``[μ, w · dμ/dE]``
+  (each part centred, the whole scaled to unit norm): the shape of the edge and of the first
+  oscillations decides.
+- ``Whitening``: minus the smallest squared distance over shifts after whitening with a
+  covariance of what separates a measured spectrum from its candidate's predicted one (the
+  forward model's errors, measured-like distortions), so the energy ranges where the library
+  is unreliable count less.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -100,3 +109,56 @@ def _best_over_shifts(q: np.ndarray, reduced: np.ndarray, shifts: np.ndarray
         np.maximum(best, sims, out=best)
         np.putmask(which, better, j)
     return best, shifts[which]
+
+
+def window(grid: np.ndarray) -> np.ndarray:
+    """Mask of the ``grid`` points inside ``WINDOW_EV``."""
+    return (grid >= WINDOW_EV[0]) & (grid <= WINDOW_EV[1])
+
+
+@dataclass(frozen=True)
+class Whitening:
+    """Whitened distance on the window points of the grid.
+
+    ``transform`` ``[k, k]``: a factor L of the inverse covariance (``L Lᵀ = C⁻¹``), so that
+    ``|(a - b) L|²`` is the squared Mahalanobis distance; ``bias`` ``[k]``: the mean of
+    measured minus predicted, added to every candidate.
+    """
+
+    transform: np.ndarray
+    bias: np.ndarray
+
+    @classmethod
+    def fit(cls, covariance: np.ndarray, bias: np.ndarray, ridge: float = 0.01) -> Whitening:
+        """From a covariance ``[k, k]``, regularized by ``ridge`` times its mean variance."""
+        c = np.asarray(covariance, dtype=np.float64)
+        c = c + ridge * np.trace(c) / len(c) * np.eye(len(c))
+        return cls(np.linalg.cholesky(np.linalg.inv(c)).astype(np.float32),
+                   np.asarray(bias, dtype=np.float32))
+
+    def save(self, path: Path | str) -> None:
+        np.savez(path, transform=self.transform, bias=self.bias)
+
+    @classmethod
+    def load(cls, path: Path | str) -> Whitening:
+        with np.load(path, allow_pickle=False) as z:
+            return cls(z["transform"], z["bias"])
+
+    def candidates(self, spectra: np.ndarray, grid: np.ndarray) -> np.ndarray:
+        """Whitened candidate spectra ``[N, k]`` (float32) from spectra ``[N, len(grid)]``."""
+        y = np.asarray(spectra, dtype=np.float32)[:, window(grid)] + self.bias
+        return y @ self.transform
+
+    def scores(self, x: np.ndarray, candidates: np.ndarray, grid: np.ndarray,
+               shifts: np.ndarray = SHIFTS_EV) -> np.ndarray:
+        """``[n, N]``: minus the smallest whitened squared distance over ``shifts`` between
+        each query ``x [n, len(grid)]`` and each whitened candidate (:meth:`candidates`)."""
+        q = shifted(np.asarray(x, dtype=np.float32), grid, shifts)[:, :, window(grid)]
+        q = q @ self.transform  # [n, n_shifts, k]
+        c2 = np.einsum("nk,nk->n", candidates, candidates)
+        best = np.full((len(q), len(candidates)), -np.inf, dtype=np.float32)
+        for j in range(q.shape[1]):  # a running max: no [n, n_shifts, N] array
+            qj = q[:, j]
+            d = np.einsum("nk,nk->n", qj, qj)[:, None] + c2[None, :] - 2 * (qj @ candidates.T)
+            np.maximum(best, -d, out=best)
+        return best

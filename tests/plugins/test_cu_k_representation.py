@@ -14,7 +14,13 @@ from edgestream_plugins.cu_k import (
     represent,
     represent_batch,
 )
-from edgestream_plugins.cu_k.similarity import SHIFTS_EV, profile, similarity
+from edgestream_plugins.cu_k.similarity import (
+    SHIFTS_EV,
+    Whitening,
+    profile,
+    similarity,
+    window,
+)
 
 
 def edge(e, e0=8984.0):
@@ -86,6 +92,45 @@ def test_similarity_recovers_a_shift():
     sims, shifts = similarity(query, profile(lib, GRID), GRID)
     assert sims[0, 0] == pytest.approx(1.0, abs=1e-3) and shifts[0, 0] == pytest.approx(1.5)
     assert sims[0, 1] < sims[0, 0] and SHIFTS_EV.max() == 3.0
+
+
+def test_whitened_distance_with_identity_covariance_is_the_euclidean_one_over_shifts(tmp_path):
+    """Identity covariance, no bias: minus the squared distance on the window points at the
+    best shift; a shifted copy of a candidate scores (nearly) 0 at the right shift."""
+    k = int(window(GRID).sum())
+    whitening = Whitening.fit(np.eye(k), np.zeros(k), ridge=0.0)
+    lib = np.stack([edge(GRID, 8984.0), edge(GRID, 8986.0) + 0.05])
+    query = edge(GRID, 8985.5)[None]
+    scores = whitening.scores(query, whitening.candidates(lib, GRID), GRID)
+    assert scores[0, 0] == pytest.approx(0.0, abs=1e-4)               # +1.5 eV is a shift
+    inside = window(GRID)
+    direct = min(float(np.sum((np.interp(GRID + s, GRID, query[0]) - lib[1])[inside] ** 2))
+                 for s in SHIFTS_EV)
+    assert scores[0, 1] == pytest.approx(-direct, rel=1e-4)
+    whitening.save(tmp_path / "w.npz")
+    again = Whitening.load(tmp_path / "w.npz")
+    assert np.array_equal(again.transform, whitening.transform)
+
+
+def test_whitening_discounts_the_directions_the_covariance_says_are_unreliable():
+    """A candidate off the query only where the covariance has large variance (an error the
+    forward model is known to make there) outranks one off by a smaller amount elsewhere."""
+    inside = window(GRID)
+    k = int(inside.sum())
+    variance = np.full(k, 1e-4)
+    noisy = slice(0, k // 4)
+    variance[noisy] = 1.0
+    whitening = Whitening.fit(np.diag(variance), np.zeros(k), ridge=0.0)
+    base = edge(GRID)
+    far_where_unreliable, near_elsewhere = base.copy(), base.copy()
+    far_where_unreliable[np.nonzero(inside)[0][noisy]] += 0.3
+    near_elsewhere[np.nonzero(inside)[0][k // 2:]] += 0.03
+    lib = np.stack([far_where_unreliable, near_elsewhere])
+    scores = whitening.scores(base[None], whitening.candidates(lib, GRID), GRID,
+                              shifts=np.zeros(1))
+    assert scores[0, 0] > scores[0, 1]
+    # plain squared distance would rank them the other way
+    assert np.sum((lib[0] - base) ** 2) > np.sum((lib[1] - base) ** 2)
 
 
 def test_batch_fast_path_equals_row_by_row():
