@@ -417,18 +417,19 @@ def build_and_train(out: Path = PLUGIN, copies: int = 8, n_mix: int = 6000, n_tr
     tmix_mu, tmix_f = mixtures(test, 1500, rng)
     xtm, tmsrc = simulate_many(tmix_mu, 1, rng, "test mixtures")
     ftm = tmix_f[tmsrc]
-    pf, _ = tree_summary(per_tree_sklearn(fraction_rf, xtm), 3)
-    pf = np.clip(pf, 0, None)
-    pf /= np.clip(pf.sum(axis=1, keepdims=True), 1e-9, None)
-    pmv, _ = median_summary(per_tree_sklearn(valence_rf, xtm), VALENCE_CLASSES)
+
+    def read_mixtures(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The fraction forest's fractions (normalized) and the valence forest's reading."""
+        f = np.clip(tree_summary(per_tree_sklearn(fraction_rf, x), 3)[0], 0, None)
+        f /= np.clip(f.sum(axis=1, keepdims=True), 1e-9, None)
+        return f, median_summary(per_tree_sklearn(valence_rf, x), VALENCE_CLASSES)[0]
+
+    pf, pmv = read_mixtures(xtm)
     # held-out mixtures of the references: new fractions, new measurements
     tref_mu, tref_f = mixtures(refs, 1500, rng)
     xtr, trsrc = simulate_many(tref_mu, 1, rng, "test reference mixtures")
     ftr = tref_f[trsrc]
-    pfr, _ = tree_summary(per_tree_sklearn(fraction_rf, xtr), 3)
-    pfr = np.clip(pfr, 0, None)
-    pfr /= np.clip(pfr.sum(axis=1, keepdims=True), 1e-9, None)
-    pmvr, _ = median_summary(per_tree_sklearn(valence_rf, xtr), VALENCE_CLASSES)
+    pfr, pmvr = read_mixtures(xtr)
 
     # the published recipe on the same split, for reference: RF on cumulative sums on the
     # absolute 925-970 eV grid, noise-free, no energy-scale error
