@@ -149,21 +149,19 @@ class CuKScreening(CuKModel):
             part = np.argpartition(-total, min(k, total.shape[1] - 1), axis=1)[:, :k + 1]
             order = np.argsort(-np.take_along_axis(total, part, 1), axis=1, kind="stable")
             top = np.take_along_axis(part, order, 1)
-            sims, shifts = np.full(total.shape, np.nan), np.full(total.shape, np.nan)
-            found = self.similarity_of(xb, top)
-            np.put_along_axis(sims, top, found[0], 1)
-            np.put_along_axis(shifts, top, found[1], 1)
+            sims, shifts = self.similarity_of(xb, top)  # [n, k + 1], as ``top``
             for row, i in enumerate(idx[start:start + 256]):
-                ranked = top[row][np.isfinite(total[row, top[row]])]
+                keep = np.isfinite(total[row, top[row]])
+                ranked = top[row][keep]
                 best = total[row, ranked]
                 out[i] = {
                     "value": str(lib["material_id"][ranked[0]]),
                     "candidates": [
                         {"material_id": str(lib["material_id"][c]),
                          "formula": str(lib["formula"][c]), "score": rounded(total[row, c]),
-                         "similarity": rounded(sims[row, c]),
-                         "shift_ev": rounded(shifts[row, c], 2)}
-                        for c in ranked[:k]
+                         "similarity": rounded(sim), "shift_ev": rounded(shift, 2)}
+                        for c, sim, shift in zip(ranked[:k], sims[row][keep],
+                                                 shifts[row][keep], strict=False)
                     ],
                     "uncertainty": rounded(lib["spread"][ranked[0]], 4),
                     "margin": rounded(best[0] - best[1]) if len(best) > 1 else None,
