@@ -14,8 +14,8 @@ the same materials) give ``S_aug``. A query ``q`` then scores each candidate ``p
 
 (``b`` the mean residual), scaled by its median spread over candidates and added to ``w``
 times the inverse model's embedding similarity (scaled the same way). ``beta`` and ``w`` are
-chosen on validation queries, as ``train_all`` chooses the spectral weight. Measured
-2026-12-07 against the shipped ranking (embedding + 8 x Pearson), test500 top-1 / top-5:
+chosen on validation queries (``train_all._choose_ranking``). Measured
+2026-12-07 against the 1.3.0 ranking (embedding + 8 x Pearson), test500 top-1 / top-5:
 
     target queries (FEFF, +-2 eV, noise)       0.489 / 0.748  ->  0.546 / 0.795 (beta 1, w 0.5)
     measured-like queries (augmentation)       0.410 / 0.709  ->  0.459 / 0.729
@@ -31,7 +31,6 @@ measured-like 0.428 / 0.713.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -40,54 +39,25 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENING = REPO / "plugins" / "screening"
 
 
-def whitened_scores(x: np.ndarray, library: np.ndarray, cov: np.ndarray, bias: np.ndarray,
-                    grid: np.ndarray, inside: np.ndarray, lam: float = 0.01) -> np.ndarray:
-    """``[n, n_candidates]``: minus the smallest whitened squared distance over the
-    similarity module's shifts between each query and each candidate, on ``grid[inside]``."""
-    from edgestream_plugins.cu_k.similarity import shifted
-
-    ridge = lam * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
-    whiten = np.linalg.cholesky(np.linalg.inv(cov + ridge))
-    p = (library[:, inside] + bias) @ whiten
-    q = shifted(x.astype(np.float64), grid)[:, :, inside] @ whiten  # [n, shifts, k]
-    p2 = (p ** 2).sum(1)
-    best = np.full((len(x), len(p)), -np.inf)
-    for s in range(q.shape[1]):
-        qs = q[:, s]
-        np.maximum(best, -((qs ** 2).sum(1)[:, None] + p2[None] - 2 * qs @ p.T), out=best)
-    return best
-
-
 def main() -> int:
     import onnxruntime as ort
 
-    from edgestream_models.augment import AugmentConfig, augment, clean
+    from edgestream_models.augment import AugmentConfig
     from edgestream_models.library import load_library
-    from edgestream_models.train import load_dataset, material_mean
+    from edgestream_models.train import load_dataset
+    from edgestream_models.train_all import _ranking_covariances
     from edgestream_models.train_forward import library_profiles, queries, spectral_scores
     from edgestream_models.train_screening import rank_metrics
     from edgestream_plugins.cu_k import GRID
-    from edgestream_plugins.cu_k.similarity import WINDOW_EV
+    from edgestream_plugins.cu_k.similarity import Whitening
 
     data = load_dataset()
     lib = load_library(SCREENING / "library.npz")
-    names, spectra = lib["material_id"], lib["spectrum"].astype(np.float64)
-    grid = GRID
-    inside = (grid >= WINDOW_EV[0]) & (grid <= WINDOW_EV[1])
+    names, spectra = lib["material_id"], lib["spectrum"].astype(np.float32)
     encoder = ort.InferenceSession(str(SCREENING / "spectrum_encoder.onnx"),
                                    providers=["CPUExecutionProvider"])
     embeddings = lib["embedding"].astype(np.float32)
-
-    val = data.rows("val")
-    val_names, val_work = material_mean(data.work[val], data.material[val], data.weight[val])
-    val_clean = clean(val_work)
-    residual = (val_clean - spectra[np.searchsorted(names, val_names)])[:, inside]
-    cov_fwd, bias = np.cov(residual.T), residual.mean(0)
-    rng = np.random.default_rng(5)
-    no_shift = dataclasses.replace(AugmentConfig(), shift_sigma=0.0, shift_wide=0.0)
-    distortion = np.concatenate([augment(val_work, rng, no_shift) - val_clean
-                                 for _ in range(10)])[:, inside]
-    cov_aug = np.cov(distortion.T)
+    cov_fwd, cov_aug, bias = _ranking_covariances(data, spectra, names, seed=0)
 
     rows = []
     for split in ("val", "test"):
@@ -104,10 +74,10 @@ def main() -> int:
             emb = np.einsum("nmd,kmd->nk", out, embeddings[sub]) / out.shape[1]
             spec = spectral_scores(x, library_profiles(spectra[sub].astype(np.float32)))
             row = {"split": split, "queries": kind,
-                   "shipped": rank_metrics(emb + 8 * spec, idx, (1, 5))}
+                   "1.3.0 ranking": rank_metrics(emb + 8 * spec, idx, (1, 5))}
             for beta in (0.0, 0.3, 1.0):
-                d = whitened_scores(x, spectra[sub], cov_fwd + beta * cov_aug, bias, GRID,
-                                    inside)
+                whitening = Whitening.fit(cov_fwd + beta * cov_aug, bias)
+                d = whitening.scores(x, whitening.candidates(spectra[sub], GRID), GRID)
                 for w in (0.0, 0.5, 1.0):
                     score = d / np.median(d.std(1)) + w * emb / np.median(emb.std(1))
                     row[f"beta {beta} w {w}"] = rank_metrics(score, idx, (1, 5))
