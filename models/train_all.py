@@ -198,7 +198,7 @@ EMBEDDING_WEIGHTS = (0.25, 0.5, 1.0, 2.0)
 PREVIOUS_SPECTRAL_WEIGHT = 8.0  # models <= 1.3.0 ranked by embedding + 8 x Pearson similarity
 
 
-def _ranking_covariances(data: CuKData, spectra: np.ndarray, names: np.ndarray, seed: int
+def ranking_covariances(data: CuKData, spectra: np.ndarray, names: np.ndarray, seed: int
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """On the window points, over the validation materials (which the forward model never
     trained on): the covariance of FEFF minus predicted spectra and its mean, and the
@@ -288,7 +288,7 @@ def run_screening(data: CuKData, ref: OodReference, args: argparse.Namespace,
                                         embedding_similarity(predict(inv.spectrum_encoder, x),
                                                              lib_emb))
     ranking = _choose_ranking(query_sets, spectra, names,
-                              _ranking_covariances(data, spectra, names, args.seed))
+                              ranking_covariances(data, spectra, names, args.seed))
     ranking["whitening"].save(folder / "whitening.npz")
 
     def scores(key: str) -> dict[str, np.ndarray]:

@@ -45,7 +45,7 @@ def main() -> int:
     from edgestream_models.augment import AugmentConfig
     from edgestream_models.library import load_library
     from edgestream_models.train import load_dataset
-    from edgestream_models.train_all import _ranking_covariances
+    from edgestream_models.train_all import ranking_covariances
     from edgestream_models.train_forward import library_profiles, queries, spectral_scores
     from edgestream_models.train_screening import rank_metrics
     from edgestream_plugins.cu_k import GRID
@@ -57,7 +57,7 @@ def main() -> int:
     encoder = ort.InferenceSession(str(SCREENING / "spectrum_encoder.onnx"),
                                    providers=["CPUExecutionProvider"])
     embeddings = lib["embedding"].astype(np.float32)
-    cov_fwd, cov_aug, bias = _ranking_covariances(data, spectra, names, seed=0)
+    cov_fwd, cov_aug, bias = ranking_covariances(data, spectra, names, seed=0)
 
     rows = []
     for split in ("val", "test"):
