@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from typing import Any
 
 import numpy as np
-from event_model import compose_run, pack_event_page
+from event_model import compose_run, pack_event_page, unpack_event_page
 
 from edgestream.annotation import ANNOTATION_NAMESPACE
 
@@ -27,6 +28,14 @@ SCALARS = {
 def derived_uid(original_run_uid: str) -> str:
     """Deterministic, so a redelivered run produces the same derived run uid."""
     return str(uuid.uuid5(ANNOTATION_NAMESPACE, f"derived/{original_run_uid}"))
+
+
+def split_event_page(page: dict[str, Any], pieces: int) -> list[dict[str, Any]]:
+    """``page`` as ``pieces`` event pages of consecutive events, as even as they can be
+    (at most one per event)."""
+    events = list(unpack_event_page(page))
+    bounds = np.linspace(0, len(events), max(1, min(pieces, len(events))) + 1).astype(int)
+    return [pack_event_page(*events[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 class DerivedRuns:

@@ -67,6 +67,12 @@ class PluginFailure(StreamError, RuntimeError):
     reason = "plugin_failure"
 
 
+class OutputTooLarge(StreamError, ValueError):
+    """An output message (annotation or derived document) larger than the broker takes."""
+
+    reason = "output_too_large"
+
+
 class BadReference(StreamError, ValueError):
     """The reference-foil channel shows no usable edge.
 

@@ -52,6 +52,11 @@ class KafkaSettings:
     dead_letter_topic: str = "{beamline}.xas.deadletter"
     derived_topic: str = "{beamline}.xas.derived.documents"
     publish_derived: bool = True
+    # Largest output message sent, in bytes. Apache Kafka refuses records over its
+    # message.max.bytes (1,048,588 by default, per topic max.message.bytes): derived event
+    # pages above this are split, any other output is dead-lettered (output_too_large). A
+    # broker that refuses a smaller message lowers it at run time (logged).
+    max_message_bytes: int = 1_000_000
     auto_offset_reset: str = "earliest"
     session_timeout_ms: int = 10000
     heartbeat_interval_ms: int = 3000

@@ -2,7 +2,7 @@
 
 import event_model
 
-from edgestream.derived import DerivedRuns, derived_uid
+from edgestream.derived import DerivedRuns, derived_uid, split_event_page
 
 
 def annotation(run_uid, n=3):
@@ -46,3 +46,22 @@ def test_a_batch_becomes_one_event_page_per_run():
     assert page["descriptor"] == out[1][2]["uid"]
     later = derived.on_annotations([annotation("r1") | {"annotation_id": "a3"}])
     assert [n for _, n, _ in later] == ["event_page"] and later[0][2]["seq_num"] == [3]
+
+
+def test_an_event_page_splits_into_consecutive_valid_pages():
+    derived = DerivedRuns()
+    batch = [annotation("r1") | {"annotation_id": f"a{i}"} for i in range(7)]
+    (_, _, _), (_, _, _), (_, _, page) = derived.on_annotations(batch)
+    pieces = split_event_page(page, 3)
+    assert [len(p["seq_num"]) for p in pieces] == [2, 2, 3]
+    for p in pieces:
+        event_model.schema_validators[event_model.DocumentNames.event_page].validate(p)
+        assert p["descriptor"] == page["descriptor"]
+    def joined(get):
+        return [v for p in pieces for v in get(p)]
+
+    assert joined(lambda p: p["seq_num"]) == page["seq_num"]
+    assert joined(lambda p: p["uid"]) == page["uid"]
+    assert joined(lambda p: p["data"]["annotation_id"]) == [f"a{i}" for i in range(7)]
+    # never more pieces than events, never none
+    assert len(split_event_page(page, 50)) == 7 and len(split_event_page(page, 0)) == 1

@@ -6,6 +6,7 @@ import contextlib
 import gc
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -16,14 +17,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
+from kafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RebalanceInProgressError,
+)
 
 from edgestream.annotation import to_json
-from edgestream.derived import DerivedRuns
+from edgestream.derived import DerivedRuns, split_event_page
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.documents.wire import decode, encode
-from edgestream.errors import StreamError, internal_error
-from edgestream.kafka.clients import make_consumer, make_producer
+from edgestream.errors import OutputTooLarge, StreamError, internal_error
+from edgestream.kafka.clients import PRODUCER_DEFAULTS, make_consumer, make_producer
 from edgestream.kafka.deadletter import dead_letter
 from edgestream.kafka.offsets import OffsetTracker
 from edgestream.pipeline import Failure, Outcome, Pipeline
@@ -32,6 +38,10 @@ from edgestream.settings import Settings, SettingsError
 log = logging.getLogger(__name__)
 
 DOCUMENTS_SUFFIX = re.compile(r"\.bluesky\.runengine\.documents$")
+# Below this, a broker's refusal is not followed down: it is a broker set up wrongly.
+MIN_MESSAGE_BYTES = 64 * 1024
+# How long the sends of one poll batch may take after the flush before they count as failed
+FLUSH_TIMEOUT_S = 60.0
 
 
 class PublishFailed(RuntimeError):
@@ -57,7 +67,7 @@ def run_uid_of(name: str, doc: dict[str, Any], descriptor_run: dict[str, str]) -
 class _Pending:
     """Output of one poll batch, published together before the offsets move."""
 
-    futures: list[Any] = field(default_factory=list)
+    futures: list[tuple[Any, int]] = field(default_factory=list)  # (future, message bytes)
     annotations: int = 0
 
 
@@ -87,17 +97,21 @@ class AnnotationService(ConsumerRebalanceListener):
         self.derived = DerivedRuns()
         self.run_beamline: dict[str, str] = {}
         self.consumer = make_consumer(settings.kafka)
+        self.max_message_bytes = settings.kafka.max_message_bytes
         self.producer = self._new_producer()
         self._pending = _Pending()
         self._in_transaction = False
 
     def _new_producer(self) -> Any:
+        # A record batch counts against the broker's limit as one message
+        configured = self.settings.kafka.client.get("batch_size", PRODUCER_DEFAULTS["batch_size"])
+        self._batch_bytes = min(int(configured), self.max_message_bytes)
         if not self.exactly_once:
-            return make_producer(self.settings.kafka)
+            return make_producer(self.settings.kafka, batch_size=self._batch_bytes)
         # A short timeout: a transaction orphaned by a crash must not hold back
         # read_committed readers for the broker's default minute.
         producer = make_producer(self.settings.kafka, transactional_id=self._transactional_id(),
-                                 transaction_timeout_ms=15000)
+                                 transaction_timeout_ms=15000, batch_size=self._batch_bytes)
         producer.init_transactions()
         return producer
 
@@ -199,7 +213,31 @@ class AnnotationService(ConsumerRebalanceListener):
     def _send(self, topic: str, key: str | None, value: bytes) -> None:
         self._begin()
         fut = self.producer.send(topic, key=key.encode() if key else None, value=value)
-        self._pending.futures.append(fut)
+        self._pending.futures.append((fut, len(value)))
+
+    def _send_output(self, topic: str, run_uid: str, value: bytes, what: str) -> None:
+        """An annotation or derived document, or its dead letter when it is over the limit."""
+        if len(value) <= self.max_message_bytes:
+            self._send(topic, run_uid, value)
+            return
+        self.metrics.errors.labels(OutputTooLarge.reason).inc()
+        self._failure(Failure(OutputTooLarge(
+            f"{what} of {len(value):,} bytes is over kafka.max_message_bytes "
+            f"({self.max_message_bytes:,})", topic=topic, size=len(value),
+            limit=self.max_message_bytes), run_uid=run_uid, document_name=what))
+
+    def _send_derived(self, run_uid: str, name: str, doc: dict[str, Any]) -> None:
+        """A derived document; an event page over the size limit goes as several."""
+        value = encode(name, doc)
+        if (name == "event_page" and len(value) > self.max_message_bytes
+                and len(doc["seq_num"]) > 1):
+            # 10 % headroom: the events differ in size (predictions, NaN-padded spectra)
+            pieces = math.ceil(len(value) / (0.9 * self.max_message_bytes))
+            for page in split_event_page(doc, pieces):
+                self._send_derived(run_uid, name, page)
+            return
+        self._send_output(self._topic(self.settings.kafka.derived_topic, run_uid), run_uid,
+                          value, name)
 
     def _dead_letter(self, exc: StreamError, msg: Any, name: str | None, run_uid: str | None
                      ) -> None:
@@ -227,14 +265,15 @@ class AnnotationService(ConsumerRebalanceListener):
         for a in out.annotations:
             run_uid = a["ids"]["run_uid"]
             a["timing"]["published_at"] = now
-            self._send(self._topic(k.annotations_topic, run_uid), run_uid, to_json(a))
+            self._send_output(self._topic(k.annotations_topic, run_uid), run_uid, to_json(a),
+                              "annotation")
         if k.publish_derived:
             for run_uid, name, doc in self.derived.on_annotations(out.annotations):
-                self._send(self._topic(k.derived_topic, run_uid), run_uid, encode(name, doc))
+                self._send_derived(run_uid, name, doc)
         for run_uid in ended_runs:
             if k.publish_derived:
                 for name, doc in self.derived.on_run_end(run_uid):
-                    self._send(self._topic(k.derived_topic, run_uid), run_uid, encode(name, doc))
+                    self._send_derived(run_uid, name, doc)
             self.run_beamline.pop(run_uid, None)
         self._pending.annotations += len(out.annotations)
         self._flush()
@@ -250,11 +289,39 @@ class AnnotationService(ConsumerRebalanceListener):
         pending, self._pending = self._pending, _Pending()
         if not pending.futures:
             return
-        self.producer.flush()
-        failed = [f.exception for f in pending.futures if f.failed()]
-        if failed:
-            raise PublishFailed(f"{len(failed)} of {len(pending.futures)} sends failed: "
-                                f"{failed[0]}")
+        try:
+            self.producer.flush()
+        except KafkaError as exc:
+            # kafka-python 3.0 gives up waiting on a batch it split after a "too large"
+            # refusal ("Future not done"); each record's own future follows the split
+            log.debug("flush: %s; waiting on each send", exc)
+        failed = []
+        deadline = time.monotonic() + FLUSH_TIMEOUT_S
+        for fut, size in pending.futures:
+            try:
+                fut.get(timeout=max(0.0, deadline - time.monotonic()))
+            except KafkaError as exc:
+                failed.append((exc, size))
+        if not failed:
+            return
+        if any(isinstance(exc, MessageSizeTooLargeError) for exc, _ in failed):
+            self._follow_broker_limit(max(size for _, size in failed))
+        raise PublishFailed(f"{len(failed)} of {len(pending.futures)} sends failed: "
+                            f"{failed[0][0]}")
+
+    def _follow_broker_limit(self, refused_bytes: int) -> None:
+        """The broker refused a record batch as too large: its limit (a topic's
+        max.message.bytes) is below ours, and replaying with the same limit would fail the
+        same way forever. Halve ours (messages and producer batches) until it takes them."""
+        if self.max_message_bytes <= MIN_MESSAGE_BYTES:
+            log.error("the broker refuses records of %s bytes and less: check the topics' "
+                      "max.message.bytes", f"{refused_bytes:,}")
+            return
+        self.max_message_bytes = max(MIN_MESSAGE_BYTES, self.max_message_bytes // 2)
+        log.warning("the broker refused a record batch as too large (largest record %s "
+                    "bytes): outputs and batches now stay under %s bytes; set "
+                    "kafka.max_message_bytes to the topics' max.message.bytes",
+                    f"{refused_bytes:,}", f"{self.max_message_bytes:,}")
 
     # -- offsets ----------------------------------------------------------------------------
     def _begin(self) -> None:
@@ -299,6 +366,9 @@ class AnnotationService(ConsumerRebalanceListener):
                 self.producer.close(timeout=5)
                 self.producer = self._new_producer()
             self._in_transaction = False
+        if self._batch_bytes > self.max_message_bytes:  # the limit came down
+            self.producer.close(timeout=5)
+            self.producer = self._new_producer()
         self.pipeline.router.runs.clear()
         self.pipeline.router.descriptor_run.clear()
         self.derived = DerivedRuns()

@@ -138,3 +138,80 @@ def test_runengine_scans_come_back_as_annotations(kafka_broker, topic_prefix, de
         consumer.close()
     published = sum(summary.published["sent"].values()) + len(GARBAGE)
     assert committed == published
+
+
+def _derived_events(bootstrap: str, topic: str, expected: int) -> tuple[dict, list[int]]:
+    """Derived events by uid (each event page unpacked) and every message's size."""
+    from edgestream.documents.wire import decode
+
+    def events(msgs):
+        uids = set()
+        for m in msgs:
+            name, doc = decode(m.value)
+            uids |= set(doc["uid"]) if name == "event_page" else set()
+        return uids
+
+    msgs = read_all(bootstrap, topic, lambda msgs: len(events(msgs)) >= expected)
+    return events(msgs), [len(m.value) for m in msgs]
+
+
+def _serve_eels_run(settings: Settings, bootstrap: str, beamline: str,
+                    topic_config: dict[str, str] | None = None):
+    """One 8 x 64-pixel spectrum image through the service: (service, annotations by id,
+    derived event uids, derived message sizes, dead letters)."""
+    k = settings.kafka
+    out = [t.format(beamline=beamline) for t in (k.annotations_topic, k.dead_letter_topic)]
+    derived_topic = k.derived_topic.format(beamline=beamline)
+    create_topics(bootstrap, [k.topics[0], *out], partitions=1)
+    create_topics(bootstrap, [derived_topic], partitions=1, config=topic_config)
+    service = AnnotationService(settings, Pipeline(settings, discover()))
+    stop = threading.Event()
+    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        summary = run_beamline(bootstrap, beamline=beamline, n_step=0, n_fly=0, n_eels=1,
+                               si_pixels=64, si_rows=8, seed=5)
+        assert summary.eels_spectra == 512
+        def ids(msgs):  # a replay after a refused batch repeats annotations (same ids)
+            return {json.loads(m.value)["annotation_id"] for m in msgs}
+
+        annotations = {a["annotation_id"]: a for a in (json.loads(m.value) for m in read_all(
+            bootstrap, out[0], lambda msgs: len(ids(msgs)) >= 512))}
+        uids, sizes = _derived_events(bootstrap, derived_topic, len(annotations))
+        dead = [json.loads(m.value) for m in read_all(bootstrap, out[1], lambda m: False,
+                                                      timeout=2.0)]
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    return service, annotations, uids, sizes, dead
+
+
+def test_derived_event_pages_are_split_under_the_message_limit(kafka_broker, topic_prefix):
+    """A batch's event page of 512 EELS annotations (~MBs) goes out as pages of at most
+    ``kafka.max_message_bytes``; every annotation still has its derived event."""
+    bootstrap = kafka_broker.bootstrap_servers
+    settings = settings_for(bootstrap, topic_prefix)
+    settings.kafka.max_message_bytes = 100_000
+    service, annotations, uids, sizes, dead = _serve_eels_run(settings, bootstrap,
+                                                              topic_prefix)
+    assert len(annotations) == 512 and len(uids) == 512
+    assert max(sizes) <= 100_000 and len(sizes) > 10
+    assert not dead and service.max_message_bytes == 100_000
+
+
+@pytest.mark.apache
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_a_broker_that_refuses_large_messages_is_followed_down(apache_broker, topic_prefix,
+                                                                delivery):
+    """The derived topic takes at most 200 kB per record batch (max.message.bytes) while the
+    service starts at 1 MB: the broker refuses, the service halves its limit until the broker
+    takes its messages (1 MB -> 500 kB -> 250 kB -> 125 kB) instead of replaying the same
+    refused batch for ever, and nothing is lost."""
+    bootstrap = apache_broker.bootstrap_servers
+    settings = settings_for(bootstrap, topic_prefix, delivery)
+    service, annotations, uids, sizes, dead = _serve_eels_run(
+        settings, bootstrap, topic_prefix, {"max.message.bytes": "200000"})
+    assert service.max_message_bytes == 125_000
+    assert len(annotations) == 512 and len(uids) == 512
+    assert max(sizes) <= 125_000
+    assert not dead
