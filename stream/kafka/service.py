@@ -38,6 +38,7 @@ from edgestream.settings import Settings, SettingsError
 log = logging.getLogger(__name__)
 
 DOCUMENTS_SUFFIX = re.compile(r"\.bluesky\.runengine\.documents$")
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 # Below this, a broker's refusal is not followed down: it is a broker set up wrongly.
 MIN_MESSAGE_BYTES = 64 * 1024
 # How long the sends of one poll batch may take after the flush before they count as failed
@@ -51,6 +52,23 @@ class PublishFailed(RuntimeError):
 def beamline_of(topic: str, default: str) -> str:
     """``<beamline>.bluesky.runengine.documents`` -> ``<beamline>``."""
     return DOCUMENTS_SUFFIX.sub("", topic) if DOCUMENTS_SUFFIX.search(topic) else default
+
+
+def check_outputs(k: Any) -> None:
+    """Refuse output settings that could only fail later, once per message: topic templates
+    that make illegal Kafka topic names, a size limit no broker setup needs."""
+    for key in ("annotations_topic", "dead_letter_topic", "derived_topic"):
+        try:
+            name = getattr(k, key).format(beamline="bl")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise SettingsError(f"kafka.{key} {getattr(k, key)!r}: only {{beamline}} may be "
+                                f"filled in ({exc})") from None
+        if not TOPIC_NAME.fullmatch(name):
+            raise SettingsError(f"kafka.{key} {getattr(k, key)!r}: a Kafka topic name has "
+                                "1-249 of the characters a-z A-Z 0-9 . _ -")
+    if k.max_message_bytes < MIN_MESSAGE_BYTES:
+        raise SettingsError(f"kafka.max_message_bytes {k.max_message_bytes}: at least "
+                            f"{MIN_MESSAGE_BYTES} (64 KiB)")
 
 
 def run_uid_of(name: str, doc: dict[str, Any], descriptor_run: dict[str, str]) -> str | None:
@@ -92,6 +110,7 @@ class AnnotationService(ConsumerRebalanceListener):
         if settings.kafka.delivery not in ("at_least_once", "exactly_once"):
             raise SettingsError(f"kafka.delivery must be at_least_once or exactly_once, "
                                 f"not {settings.kafka.delivery!r}")
+        check_outputs(settings.kafka)
         self.exactly_once = settings.kafka.delivery == "exactly_once"
         self.tracker = OffsetTracker()
         self.derived = DerivedRuns()
@@ -212,7 +231,10 @@ class AnnotationService(ConsumerRebalanceListener):
 
     def _send(self, topic: str, key: str | None, value: bytes) -> None:
         self._begin()
-        fut = self.producer.send(topic, key=key.encode() if key else None, value=value)
+        try:
+            fut = self.producer.send(topic, key=key.encode() if key else None, value=value)
+        except KafkaError as exc:  # e.g. no metadata for a topic the broker will not create
+            raise PublishFailed(f"cannot send to {topic}: {exc}") from exc
         self._pending.futures.append((fut, len(value)))
 
     def _send_output(self, topic: str, run_uid: str, value: bytes, what: str) -> None:
