@@ -237,16 +237,18 @@ class AnnotationService(ConsumerRebalanceListener):
             raise PublishFailed(f"cannot send to {topic}: {exc}") from exc
         self._pending.futures.append((fut, len(value)))
 
-    def _send_output(self, topic: str, run_uid: str, value: bytes, what: str) -> None:
-        """An annotation or derived document, or its dead letter when it is over the limit."""
+    def _send_output(self, topic: str, run_uid: str, value: bytes, what: str) -> bool:
+        """An annotation or derived document, or its dead letter when it is over the limit
+        (then False)."""
         if len(value) <= self.max_message_bytes:
             self._send(topic, run_uid, value)
-            return
+            return True
         self.metrics.errors.labels(OutputTooLarge.reason).inc()
         self._failure(Failure(OutputTooLarge(
             f"{what} of {len(value):,} bytes is over kafka.max_message_bytes "
             f"({self.max_message_bytes:,})", topic=topic, size=len(value),
             limit=self.max_message_bytes), run_uid=run_uid, document_name=what))
+        return False
 
     def _send_derived(self, run_uid: str, name: str, doc: dict[str, Any]) -> None:
         """A derived document; an event page over the size limit goes as several."""
@@ -284,22 +286,24 @@ class AnnotationService(ConsumerRebalanceListener):
         for f in out.failures:
             self._failure(f)
         now = time.time()
+        published = []
         for a in out.annotations:
             run_uid = a["ids"]["run_uid"]
             a["timing"]["published_at"] = now
-            self._send_output(self._topic(k.annotations_topic, run_uid), run_uid, to_json(a),
-                              "annotation")
+            if self._send_output(self._topic(k.annotations_topic, run_uid), run_uid,
+                                 to_json(a), "annotation"):
+                published.append(a)
         if k.publish_derived:
-            for run_uid, name, doc in self.derived.on_annotations(out.annotations):
+            for run_uid, name, doc in self.derived.on_annotations(published):
                 self._send_derived(run_uid, name, doc)
         for run_uid in ended_runs:
             if k.publish_derived:
                 for name, doc in self.derived.on_run_end(run_uid):
                     self._send_derived(run_uid, name, doc)
             self.run_beamline.pop(run_uid, None)
-        self._pending.annotations += len(out.annotations)
+        self._pending.annotations += len(published)
         self._flush()
-        for a in out.annotations:
+        for a in published:
             self.metrics.annotations.labels(a["kind"]).inc()
             t_event = a["timing"]["event_time"][1]
             if t_event > 0:

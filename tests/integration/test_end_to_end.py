@@ -215,3 +215,33 @@ def test_a_broker_that_refuses_large_messages_is_followed_down(apache_broker, to
     assert len(annotations) == 512 and len(uids) == 512
     assert max(sizes) <= 125_000
     assert not dead
+
+
+def test_an_annotation_over_the_limit_is_dead_lettered_not_lost(tansu_broker, topic_prefix):
+    """A 20,000-point output grid makes each annotation a few hundred kB: over a 64 KiB
+    limit it goes to the dead-letter topic with its reason and size, and no derived event
+    claims it was published."""
+    bootstrap = tansu_broker.bootstrap_servers
+    settings = settings_for(bootstrap, topic_prefix)
+    settings.kafka.max_message_bytes = 65536
+    settings.grid.step = 0.005
+    k = settings.kafka
+    out = [t.format(beamline=topic_prefix) for t in (k.annotations_topic, k.dead_letter_topic,
+                                                      k.derived_topic)]
+    create_topics(bootstrap, [k.topics[0], *out])
+    service = AnnotationService(settings, Pipeline(settings, discover()))
+    stop = threading.Event()
+    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        run_beamline(bootstrap, beamline=topic_prefix, n_step=1, n_fly=0, n_eels=0, seed=2)
+        dead = [json.loads(m.value) for m in read_all(bootstrap, out[1], lambda m: len(m) >= 1)]
+        annotations = read_all(bootstrap, out[0], lambda m: False, timeout=2.0)
+        derived = read_all(bootstrap, out[2], lambda m: False, timeout=2.0)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    (letter,) = {d["context"]["size"]: d for d in dead}.values()
+    assert letter["reason"] == "output_too_large" and letter["document_name"] == "annotation"
+    assert letter["context"]["size"] > 65536 == letter["context"]["limit"]
+    assert not annotations and not derived
