@@ -30,14 +30,16 @@ from edgestream_models.labels import AXIAL_ANGLE_MAX, AXIAL_RATIO_MAX, TRANS_ANG
 REPO = Path(__file__).resolve().parents[2]
 MOTIF = REPO / "plugins" / "motif"
 AXIAL_SEARCH = 1.8  # × the equatorial mean: farther axial contacts are far from the line
+NEIGHBOUR_RADIUS = 5.0  # Å: 1.8 × the longest equatorial Cu-ligand bonds (~2.6 Å, Cu-Se/I)
 
 
 def axial_ratios(structure, index: int, species: set[str]) -> list[float]:
     """Nearest axial contact over the mean equatorial bond, one per side of the square plane
-    of the four shortest bonds (sides with no contact within ``AXIAL_SEARCH`` left out)."""
+    of the four nearest ligands (``species``; sides with no contact within ``AXIAL_SEARCH``
+    left out)."""
     centre = structure[index].coords
-    near = sorted(structure.get_neighbors(structure[index], AXIAL_SEARCH * 2.6),
-                  key=lambda n: n.nn_distance)
+    near = sorted((n for n in structure.get_neighbors(structure[index], NEIGHBOUR_RADIUS)
+                   if n.specie.symbol in species), key=lambda n: n.nn_distance)
     eq = np.array([n.coords - centre for n in near[:4]])
     d_eq = float(np.linalg.norm(eq, axis=1).mean())
     normal = np.linalg.svd(eq)[2][-1]
@@ -46,7 +48,7 @@ def axial_ratios(structure, index: int, species: set[str]) -> list[float]:
         v = n.coords - centre
         r = float(np.linalg.norm(v))
         angle = np.degrees(np.arccos(min(1.0, abs(float(v @ normal)) / r)))
-        if n.specie.symbol not in species or angle > AXIAL_ANGLE_MAX or r > AXIAL_SEARCH * d_eq:
+        if angle > AXIAL_ANGLE_MAX or r > AXIAL_SEARCH * d_eq:
             continue
         side = 1 if float(v @ normal) > 0 else -1
         best[side] = min(best.get(side, np.inf), r / d_eq)
