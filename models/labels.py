@@ -134,6 +134,31 @@ def classify_geometry(vectors: np.ndarray) -> tuple[str, float]:
     return "other", float("nan")
 
 
+def _is_axial(v: np.ndarray, normal: np.ndarray) -> bool:
+    """Within ``AXIAL_ANGLE_MAX`` of the square plane's normal."""
+    cos = abs(float(v @ normal)) / float(np.linalg.norm(v))
+    return bool(np.degrees(np.arccos(min(1.0, cos))) <= AXIAL_ANGLE_MAX)
+
+
+def nearest_axial(structure: Any, index: int, eq: np.ndarray, species: Iterable[str],
+                  radius: float) -> dict[int, tuple[np.ndarray, str]]:
+    """The nearest axial neighbour on each side (+1, -1) of the plane of the equatorial bond
+    vectors ``eq [4, 3]``: ``{side: (vector, symbol)}``, among ``species`` within ``radius``
+    (Å) of site ``index``; a side with none is left out."""
+    species = set(species)
+    normal = np.linalg.svd(eq)[2][-1]  # normal of the best-fit plane through the centre
+    centre = structure[index].coords
+    best: dict[int, tuple[np.ndarray, str]] = {}
+    for n in structure.get_neighbors(structure[index], radius):
+        v = n.coords - centre
+        if n.specie.symbol not in species or not _is_axial(v, normal):
+            continue
+        side = 1 if float(v @ normal) > 0 else -1
+        if side not in best or np.linalg.norm(v) < np.linalg.norm(best[side][0]):
+            best[side] = (v, n.specie.symbol)
+    return best
+
+
 def _axial_recount(structure: Any, index: int, vecs: np.ndarray, species: list[str]) -> (
     tuple[np.ndarray, list[str]] | None
 ):
@@ -143,23 +168,10 @@ def _axial_recount(structure: Any, index: int, vecs: np.ndarray, species: list[s
     if len(vecs) not in (4, 5, 6) or tau4(eq) > 0.5:
         return None
     d_eq = float(np.linalg.norm(eq, axis=1).mean())
-    normal = np.linalg.svd(eq)[2][-1]  # normal of the best-fit plane through the centre
-
-    def axial(v: np.ndarray) -> bool:
-        cos = abs(float(v @ normal)) / float(np.linalg.norm(v))
-        return bool(np.degrees(np.arccos(min(1.0, cos))) <= AXIAL_ANGLE_MAX)
-
-    if any(not axial(v) for v in vecs[order[4:]]):
+    normal = np.linalg.svd(eq)[2][-1]
+    if any(not _is_axial(v, normal) for v in vecs[order[4:]]):
         return None  # CrystalNN counts a non-axial 5th/6th ligand: not the JT family
-    centre = structure[index].coords
-    best: dict[int, tuple[np.ndarray, str]] = {}
-    for n in structure.get_neighbors(structure[index], AXIAL_RATIO_MAX * d_eq):
-        v = n.coords - centre
-        if n.specie.symbol not in species or not axial(v):
-            continue
-        side = 1 if float(v @ normal) > 0 else -1
-        if side not in best or np.linalg.norm(v) < np.linalg.norm(best[side][0]):
-            best[side] = (v, n.specie.symbol)
+    best = nearest_axial(structure, index, eq, species, AXIAL_RATIO_MAX * d_eq)
     return (np.vstack([eq, *(b[0] for b in best.values())]),
             [species[i] for i in order[:4]] + [b[1] for b in best.values()])
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgestream_models.labels import AXIAL_ANGLE_MAX, AXIAL_RATIO_MAX, TRANS_ANGLE_MIN
+from edgestream.physics.edges import elements_in
+from edgestream_models.labels import AXIAL_RATIO_MAX, TRANS_ANGLE_MIN, nearest_axial
 
 REPO = Path(__file__).resolve().parents[2]
 MOTIF = REPO / "plugins" / "motif"
@@ -42,17 +43,8 @@ def axial_ratios(structure, index: int, species: set[str]) -> list[float]:
                    if n.specie.symbol in species), key=lambda n: n.nn_distance)
     eq = np.array([n.coords - centre for n in near[:4]])
     d_eq = float(np.linalg.norm(eq, axis=1).mean())
-    normal = np.linalg.svd(eq)[2][-1]
-    best: dict[int, float] = {}
-    for n in near[4:]:
-        v = n.coords - centre
-        r = float(np.linalg.norm(v))
-        angle = np.degrees(np.arccos(min(1.0, abs(float(v @ normal)) / r)))
-        if angle > AXIAL_ANGLE_MAX or r > AXIAL_SEARCH * d_eq:
-            continue
-        side = 1 if float(v @ normal) > 0 else -1
-        best[side] = min(best.get(side, np.inf), r / d_eq)
-    return list(best.values())
+    best = nearest_axial(structure, index, eq, species, AXIAL_SEARCH * d_eq)
+    return [float(np.linalg.norm(v)) / d_eq for v, _ in best.values()]
 
 
 def margin(record: dict, structure, index: int) -> float:
@@ -65,19 +57,8 @@ def margin(record: dict, structure, index: int) -> float:
         out.append(abs(shape - TRANS_ANGLE_MIN) / (180.0 - TRANS_ANGLE_MIN))
     if motif in ("square_planar", "square_pyramidal", "octahedral"):
         out += [abs(r - AXIAL_RATIO_MAX) / (AXIAL_RATIO_MAX - 1.0)
-                for r in axial_ratios(structure, index, _symbols(record["ligands"]))]
+                for r in axial_ratios(structure, index, elements_in(record["ligands"]))]
     return float(min(out))
-
-
-def _symbols(ligands: str) -> set[str]:
-    """Element symbols of a concatenated ligand string ("OOOOCl" → {"O", "Cl"})."""
-    out, cur = set(), ""
-    for ch in ligands:
-        if ch.isupper() and cur:
-            out.add(cur)
-            cur = ""
-        cur += ch
-    return out | ({cur} if cur else set())
 
 
 def picture(report: dict, margins: np.ndarray, truth: np.ndarray, classes: list[str],

@@ -33,7 +33,7 @@ from edgestream.kafka.clients import PRODUCER_DEFAULTS, make_consumer, make_prod
 from edgestream.kafka.deadletter import dead_letter
 from edgestream.kafka.offsets import OffsetTracker
 from edgestream.pipeline import Failure, Outcome, Pipeline
-from edgestream.settings import Settings, SettingsError
+from edgestream.settings import KafkaSettings, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def beamline_of(topic: str, default: str) -> str:
     return DOCUMENTS_SUFFIX.sub("", topic) if DOCUMENTS_SUFFIX.search(topic) else default
 
 
-def check_outputs(k: Any) -> None:
+def check_outputs(k: KafkaSettings) -> None:
     """Refuse output settings that could only fail later, once per message: topic templates
     that make illegal Kafka topic names, a size limit no broker setup needs."""
     for key in ("annotations_topic", "dead_letter_topic", "derived_topic"):
@@ -124,13 +124,13 @@ class AnnotationService(ConsumerRebalanceListener):
     def _new_producer(self) -> Any:
         # A record batch counts against the broker's limit as one message
         configured = self.settings.kafka.client.get("batch_size", PRODUCER_DEFAULTS["batch_size"])
-        self._batch_bytes = min(int(configured), self.max_message_bytes)
+        batch = min(int(configured), self.max_message_bytes)
         if not self.exactly_once:
-            return make_producer(self.settings.kafka, batch_size=self._batch_bytes)
+            return make_producer(self.settings.kafka, batch_size=batch)
         # A short timeout: a transaction orphaned by a crash must not hold back
         # read_committed readers for the broker's default minute.
         producer = make_producer(self.settings.kafka, transactional_id=self._transactional_id(),
-                                 transaction_timeout_ms=15000, batch_size=self._batch_bytes)
+                                 transaction_timeout_ms=15000, batch_size=batch)
         producer.init_transactions()
         return producer
 
@@ -392,7 +392,7 @@ class AnnotationService(ConsumerRebalanceListener):
                 self.producer.close(timeout=5)
                 self.producer = self._new_producer()
             self._in_transaction = False
-        if self._batch_bytes > self.max_message_bytes:  # the limit came down
+        if self.producer.config["batch_size"] > self.max_message_bytes:  # the limit came down
             self.producer.close(timeout=5)
             self.producer = self._new_producer()
         self.pipeline.router.runs.clear()
