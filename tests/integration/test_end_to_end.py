@@ -245,3 +245,60 @@ def test_an_annotation_over_the_limit_is_dead_lettered_not_lost(tansu_broker, to
     assert letter["reason"] == "output_too_large" and letter["document_name"] == "annotation"
     assert letter["context"]["size"] > 65536 == letter["context"]["limit"]
     assert not annotations and not derived
+
+
+def test_the_bluesky_kafka_publisher_is_understood(kafka_broker, topic_prefix):
+    """Wire compatibility with facilities: the RunEngine publishes through the
+    ``bluesky-kafka`` package's own ``Publisher`` (confluent-kafka/librdkafka underneath),
+    configured as nslsii configures it (msgpack with msgpack-numpy, one random key for the
+    whole session, flush at each stop), and the service annotates every run."""
+    import uuid
+    from functools import partial
+
+    import msgpack
+    import msgpack_numpy as mpn
+    from bluesky_kafka import Publisher
+
+    bootstrap, beamline = kafka_broker.bootstrap_servers, topic_prefix
+    settings = settings_for(bootstrap, beamline)
+    docs_topic = settings.kafka.topics[0]
+    out_topics = [t.format(beamline=beamline) for t in (
+        settings.kafka.annotations_topic, settings.kafka.dead_letter_topic,
+        settings.kafka.derived_topic)]
+    create_topics(bootstrap, [docs_topic, *out_topics], partitions=2)
+
+    publisher = Publisher(topic=docs_topic, bootstrap_servers=bootstrap,
+                          key=str(uuid.uuid4()),
+                          producer_config={"acks": "all", "enable.idempotence": False},
+                          flush_on_stop_doc=True,
+                          serializer=partial(msgpack.dumps, default=mpn.encode))
+    service = AnnotationService(settings, Pipeline(settings, discover()))
+    stop = threading.Event()
+    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        summary = run_beamline(None, beamline=beamline, n_step=2, n_fly=1, n_eels=1, seed=4,
+                               on_document=publisher)
+        publisher.flush()
+        runs = {r["uid"]: r["kind"] for r in summary.run_uids}
+        assert sorted(runs.values()) == ["eels", "fly", "step", "step"]
+
+        def complete(msgs):
+            return set(runs) <= {json.loads(m.value)["ids"]["run_uid"] for m in msgs}
+        annotations = [json.loads(m.value) for m in read_all(bootstrap, out_topics[0], complete)]
+        dead = read_all(bootstrap, out_topics[1], lambda m: False, timeout=2.0)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+    by_run = defaultdict(dict)
+    for a in annotations:
+        by_run[a["ids"]["run_uid"]][a["annotation_id"]] = a
+    assert set(by_run) == set(runs), "every run published by bluesky-kafka is annotated"
+    for uid, kind in runs.items():
+        for a in by_run[uid].values():
+            assert a["element"] == "Cu"
+            if kind != "eels":
+                assert 8975 < a["e0"] < 8995
+    assert len(by_run[next(u for u, k in runs.items() if k == "fly")]) == 4
+    assert not dead, [json.loads(m.value)["reason"] for m in dead]
