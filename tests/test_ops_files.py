@@ -88,3 +88,30 @@ def test_systemd_units_run_real_commands(unit: str) -> None:
     assert argv[0].endswith("/edgestream")
     build_parser().parse_args(argv[1:])
     assert "Restart=on-failure" in text and "NoNewPrivileges=true" in text
+
+
+def test_the_dockerfile_builds_the_image_the_kubernetes_example_runs() -> None:
+    """No Docker engine on CI machines: what can break silently is pinned here instead. The
+    image copies every folder the wheel is built from (pyproject's package-dir), runs the
+    console script as the non-root uid of the Deployment, and exposes its ports. (The build
+    steps themselves were run by hand in a clean venv: wheel, install, `edgestream plugins`.)"""
+    import tomllib
+
+    text = (OPS.parent / "Dockerfile").read_text()
+    pyproject = tomllib.loads((OPS.parent / "pyproject.toml").read_text())
+    copied = set(re.findall(r"^COPY (\w+) \1$", text, re.M))
+    assert copied == set(pyproject["tool"]["setuptools"]["package-dir"].values())
+    assert 'ENTRYPOINT ["edgestream"]' in text
+    final = text.split("\nFROM ")[-1]
+    (uid,) = re.findall(r"^USER (\d+)$", final, re.M)
+    images = set()
+    for name in ("edgestream", "edgestream-agent"):
+        pod = {(d["kind"], d["metadata"]["name"]): d for d in k8s()}[("Deployment", name)]
+        spec = pod["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsUser"] == int(uid)
+        images |= {c["image"] for c in spec["containers"]}
+    assert len(images) == 1  # one image for the service and the agent
+    exposed = {int(p) for p in re.findall(r"^EXPOSE (.+)$", final, re.M)[0].split()}
+    assert exposed == {9464, 8765}
+    ignored = (OPS.parent / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and ".git" in ignored

@@ -1,0 +1,26 @@
+# The service image that ops/kubernetes/edgestream.yaml runs: the `edgestream` console script with
+# the service's runtime dependencies only (numpy, onnxruntime, kafka-python, ...; no torch, no
+# training code's dependencies) and the built-in model plugins.
+#
+#   docker build -t registry.example.org/edgestream:0.1.0 .
+#   docker run --rm -v /etc/bluesky:/etc/bluesky:ro registry.example.org/edgestream:0.1.0 \
+#       serve --kafka-yml /etc/bluesky/kafka.yml --metrics-port 9464
+FROM python:3.11-slim AS build
+WORKDIR /src
+# Only what the wheel is built from (see .dockerignore): a checkout's .venv or caches never enter.
+COPY pyproject.toml README.md LICENSE ./
+COPY stream stream
+COPY plugins plugins
+COPY models models
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim
+# The Kubernetes example runs as this non-root uid (securityContext runAsUser: 10001).
+RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin edgestream
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+USER 10001
+WORKDIR /home/edgestream
+EXPOSE 9464 8765
+ENTRYPOINT ["edgestream"]
+CMD ["serve"]
