@@ -38,8 +38,19 @@ def test_grafana_dashboard_is_provisioning_ready() -> None:
     known = metric_names()
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
     assert len(exprs) >= 15 and dash["uid"] and "id" not in dash
+    # The data source is a dashboard variable, so the file works both provisioned (the
+    # variable falls back to the default Prometheus, which provisioning makes ``uid``) and
+    # imported through the UI (``__inputs`` asks for the data source and fills the variable).
+    (ds_input,) = dash["__inputs"]
+    assert ds_input["type"] == "datasource" and ds_input["pluginId"] == "prometheus"
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    assert variables["datasource"]["current"]["value"] == "${" + ds_input["name"] + "}"
+    assert ds["datasources"][0]["isDefault"] and uid not in json.dumps(dash)
     for p in dash["panels"]:
-        assert p["datasource"]["uid"] == uid
+        assert p["datasource"]["uid"] == "${datasource}"
+        assert all(t["datasource"]["uid"] == "${datasource}" for t in p["targets"])
     for e in exprs:
         assert used_metrics(e) and used_metrics(e) <= known, e
     covered = set().union(*map(used_metrics, exprs))
