@@ -83,6 +83,15 @@ class BadReference(StreamError, ValueError):
     reason = "bad_reference"
 
 
+class ExternalDataUnavailable(StreamError, OSError):
+    """Detector data written to a file (HDF5 via resource/datum or stream_resource/
+    stream_datum) that could not be read: the file or frame did not appear within
+    ``external_data_timeout_s``, the path is not mounted here (see ``data_roots``), or the
+    file format is not one edgestream reads. The context names the path."""
+
+    reason = "external_data_unavailable"
+
+
 def internal_error(exc: BaseException) -> StreamError:
     """Wrap an unexpected exception (a bug) so it is dead-lettered as ``internal``."""
     err = StreamError(f"{type(exc).__name__}: {exc}")
@@ -105,6 +114,7 @@ REASONS = sorted(
             MissingChannel,
             PluginFailure,
             BadReference,
+            ExternalDataUnavailable,
         )
     }
 )
