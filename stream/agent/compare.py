@@ -16,7 +16,9 @@ samples, for a uniform grid, the bmm-agents k-means baseline and ours.
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,18 +254,24 @@ def compare(n_samples: int = 20, tolerance: float = 0.5, seed: int = 1,
             spec: QuantitySpec | None = None,
             response: Response | list[Response] | None = None, sessions: int = 4,
             max_scans: int = 121, kmeans_budget: int = 121, eval_step: int = 1,
-            ours_budget: int = 40) -> Comparison:
+            ours_budget: int = 40,
+            progress: Callable[[str, int, int], None] | None = None) -> Comparison:
     """Run the three methods on ``n_samples`` random samples (see the module docstring).
 
     The grid is tried with N = 5, 5 + eval_step, ... points and k-means judged after every
     ``eval_step`` scans (1: every N; larger is faster and coarser). Ours stops at its
-    confidence rule or after ``ours_budget`` scans, whichever comes first."""
+    confidence rule or after ``ours_budget`` scans, whichever comes first. ``progress(stage,
+    done, total)`` is called after each session's response table and each sample."""
     t0 = time.perf_counter()
+    tell = progress or (lambda stage, done, total: None)
     spec = spec or QuantitySpec()
     if isinstance(response, Response):
         responses = [response]
     else:  # each session draws its own flux and edge step: the noise differs between them
-        responses = response or [measure_response(spec, seed=seed + k) for k in range(sessions)]
+        responses = list(response or [])
+        for k in range(0 if responses else sessions):
+            responses.append(measure_response(spec, seed=seed + k))
+            tell("responses", k + 1, sessions)
     rng = np.random.default_rng(seed)
     samples = [GradientSample.random(rng) for _ in range(n_samples)]
     bounds = Bounds(0.0, 60.0)
@@ -293,6 +301,7 @@ def compare(n_samples: int = 20, tolerance: float = 0.5, seed: int = 1,
         for n in range(km.n_seed, len(ktr.x) + 1, eval_step):
             km_hits[n] = km_hits.get(n, 0) + _located(ktr.measurements(n), sample, tolerance,
                                                       floor)
+        tell("samples", i + 1, n_samples)
     return Comparison(
         tolerance, n_samples, responses, ours_scans, ours_ok,
         {n: h / n_samples for n, h in grid_hits.items()},
@@ -352,6 +361,28 @@ def plot(c: Comparison, path: Path) -> Path:
     return path
 
 
+PROGRESS_LABELS = {"responses": "detector response tables (pipeline on simulated mixtures)",
+                   "samples": "gradient samples (ours, grid, k-means)"}
+
+
+class ProgressLine:
+    """Progress on stderr, one line per step: what is done, elapsed and an estimate of what
+    is left (the comparison takes minutes; stdout keeps only the table)."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream
+        self.last = time.perf_counter()  # a new stage starts where the previous one ended
+        self.started: dict[str, float] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        elapsed = now - self.started.setdefault(stage, self.last)
+        self.last = now
+        left = f", ~{elapsed / done * (total - done):.0f} s left" if 0 < done < total else ""
+        print(f"[compare-agents] {PROGRESS_LABELS.get(stage, stage)}: {done}/{total}, "
+              f"{elapsed:.0f} s{left}", file=self.stream or sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m edgestream.agent.compare`` (also ``edgestream compare-agents``)."""
     import argparse
@@ -368,7 +399,7 @@ def run_command(args: Any) -> int:
 
     spec = QuantitySpec.parse(args.quantity, uncertainty="uncertainty")
     c = compare(n_samples=args.samples, tolerance=args.tolerance, seed=args.seed, spec=spec,
-                eval_step=args.eval_step)
+                eval_step=args.eval_step, progress=ProgressLine())
     print(c.table(), flush=True)
     if str(args.plot) != "-":
         try:

@@ -83,7 +83,10 @@ def test_comparison_on_a_few_samples_and_its_plot(tmp_path) -> None:
     r = measure_response(QuantitySpec(), n_fractions=21, repeats=6, seed=2)
     assert r.values.shape == (2, 21, 6) and r.source == "edge_area"
     assert np.isfinite(r.values).all() and 0 < r.noise() < 0.5
-    c = compare(n_samples=3, response=r, seed=2, max_scans=41, kmeans_budget=30, eval_step=4)
+    steps = []
+    c = compare(n_samples=3, response=r, seed=2, max_scans=41, kmeans_budget=30, eval_step=4,
+                progress=lambda *step: steps.append(step))
+    assert steps == [("samples", 1, 3), ("samples", 2, 3), ("samples", 3, 3)]
     assert c.precision >= 2 / 3
     assert max(c.ours_scans) < 41
     table = c.table()
@@ -99,8 +102,12 @@ def test_compare_command_writes_json(tmp_path, capsys) -> None:
         plot, json, eval_step = "-", tmp_path / "c.json", 8
 
     run_command(Args())
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "ours (boundary posterior)" in out
+    # minutes of work show progress on stderr: response tables (4 sessions), then samples
+    lines = [x for x in err.splitlines() if x.startswith("[compare-agents]")]
+    assert len(lines) == 4 + 2 and "1/4" in lines[0] and "s left" in lines[0]
+    assert "2/2" in lines[-1] and "left" not in lines[-1]
     assert json.loads((tmp_path / "c.json").read_text())["tolerance_mm"] == 1.0
 
 
