@@ -10,7 +10,12 @@ that set removed from the written ``feff.inp`` (``DROPPED_CARDS``):
 - ``LDOS``: the l-projected DOS is not part of xmu.dat but costs as much as the FMS step
   (Cu fcc: ldos 41 s of 95 s). Checked: Cu fcc xmu.dat with and without it is bit-identical.
 
-Cache: one folder per input text, ``${EDGESTREAM_CACHE:-~/.cache/edgestream}/feff10/<edge>/
+Absorbers: Cu by default; any element with ``absorber=`` (the 3d K-edge runs, Ti...Zn, with
+the Cu K settings). Cu runs are cached under ``<edge>``, the others under ``<Element>_<edge>``
+(:func:`cache_set`: ``Fe_K``), so the Cu K archive, data set and calibration never see them
+and the Cu input texts, hashes and folders are what they always were.
+
+Cache: one folder per input text, ``${EDGESTREAM_CACHE:-~/.cache/edgestream}/feff10/<set>/
 <hash>/`` with ``feff.inp``, ``POSCAR``, ``xmu.dat``, ``feff.log`` (FEFF's console output) and
 ``meta.json`` (key, labels, site index, FEFF parameters and versions, wall and CPU seconds),
 written last; a failed run leaves ``error.txt`` instead. ``<hash>`` is the first 16 hex digits
@@ -67,6 +72,7 @@ L_COREHOLE = "NONE"
 K_SCF_RADIUS: float | None = 3.5
 DROPPED_CARDS = ("SCF", "LDOS")
 EDGES = ("K", "L3", "L2", "L1")
+DEFAULT_ABSORBER = "Cu"
 Runner = Callable[[str, Path], tuple[np.ndarray, np.ndarray]]
 
 
@@ -78,16 +84,33 @@ def cache_root(root: Path | str | None = None) -> Path:
     return base.expanduser() / "feff10"
 
 
+def cache_set(edge: str, absorber: str = DEFAULT_ABSORBER) -> str:
+    """The cache folder (and archive) name of ``absorber``'s ``edge`` runs: ``edge`` for Cu
+    (the folders the Cu runs always had), ``<Element>_<edge>`` otherwise (``Fe_K``)."""
+    if edge not in EDGES:
+        raise ValueError(f"edge must be one of {EDGES}, got {edge!r}")
+    return edge if absorber == DEFAULT_ABSORBER else f"{absorber}_{edge}"
+
+
+def set_edge(name: str) -> str:
+    """The edge of a cache set name (``"Fe_K"`` -> ``"K"``, ``"L3"`` -> ``"L3"``)."""
+    edge = name.rsplit("_", 1)[-1]
+    if edge not in EDGES:
+        raise ValueError(f"{name!r} is not an edge or <Element>_<edge> (edges: {EDGES})")
+    return edge
+
+
 def feff_input(structure: Any, site_index: int, edge: str = "K", radius: float = RADIUS,
                fms: float = FMS_RADIUS, xanes: str = XANES,
                drop: Iterable[str] = DROPPED_CARDS, scf: float | None = None,
-               corehole: str | None = None) -> str:
+               corehole: str | None = None, absorber: str = DEFAULT_ABSORBER) -> str:
     """The ``feff.inp`` text for absorbing site ``site_index`` of a pymatgen ``Structure``.
 
     ``radius``: cluster radius in Å; ``fms``: FMS radius in Å; ``xanes``: the XANES card;
     ``drop``: cards removed from the text (default: SCF and LDOS, see module docstring);
     ``scf``: a radius (Å) writes ``SCF <scf> 0 30 0.2 1`` instead (self-consistent potentials);
-    ``corehole``: ``COREHOLE`` card value (``None``: pymatgen's, ``FSR``).
+    ``corehole``: ``COREHOLE`` card value (``None``: pymatgen's, ``FSR``);
+    ``absorber``: the element the site must be (a guard against a wrong index).
     """
     import tempfile
 
@@ -95,8 +118,9 @@ def feff_input(structure: Any, site_index: int, edge: str = "K", radius: float =
 
     if edge not in EDGES:
         raise ValueError(f"edge must be one of {EDGES}, got {edge!r}")
-    if structure[site_index].specie.symbol != "Cu":
-        raise ValueError(f"site {site_index} is {structure[site_index].specie}, not Cu")
+    if structure[site_index].specie.symbol != absorber:
+        raise ValueError(f"site {site_index} is {structure[site_index].specie}, "
+                         f"not {absorber}")
     tags = {"FMS": f"{fms:.1f} 0", "XANES": xanes}
     if corehole is not None:
         tags["COREHOLE"] = corehole
@@ -185,21 +209,28 @@ class Job:
     site_index: int
     labels: dict[str, Any] = field(default_factory=dict)
     feff: dict[str, Any] = field(default_factory=dict)
+    absorber: str = DEFAULT_ABSORBER
 
     @property
     def hash(self) -> str:
         return input_hash(self.inp)
 
+    @property
+    def set(self) -> str:
+        """The cache folder name (:func:`cache_set`)."""
+        return cache_set(self.edge, self.absorber)
+
 
 def make_job(structure: Any, site_index: int, key: str, labels: dict[str, Any] | None = None,
              edge: str = "K", radius: float = RADIUS, fms: float | None = None,
              xanes: str | None = None, scf: float | str | None = "default",
-             corehole: str | None = "default") -> Job:
+             corehole: str | None = "default", absorber: str = DEFAULT_ABSORBER) -> Job:
     """A :class:`Job` with its input text and POSCAR built from ``structure``.
 
     ``fms``/``xanes``/``scf``/``corehole`` default to ``FMS_RADIUS``/``XANES``/no SCF/
     pymatgen's core hole for the K edge and to ``L_FMS_RADIUS``/``L_XANES``/``L_SCF_RADIUS``/
-    ``L_COREHOLE`` for the L edges.
+    ``L_COREHOLE`` for the L edges, whatever the ``absorber`` (same card settings for every
+    element, so that the per-element energy offset is fitted the same way for each).
     """
     from pymatgen.io.vasp import Poscar
 
@@ -211,17 +242,24 @@ def make_job(structure: Any, site_index: int, key: str, labels: dict[str, Any] |
     if corehole == "default":
         corehole = L_COREHOLE if l_edge else None
     inp = feff_input(structure, site_index, edge=edge, radius=radius, fms=fms, xanes=xanes,
-                     scf=scf, corehole=corehole)
+                     scf=scf, corehole=corehole, absorber=absorber)
     dropped = [c for c in DROPPED_CARDS if not (c == "SCF" and scf is not None)]
     params = {"set": "MPXANESSet", "edge": edge, "radius": radius, "fms": fms,
               "xanes": xanes, "scf": scf, "corehole": corehole or "FSR",
               "dropped_cards": dropped}
+    # the absorber is recorded only off Cu, so a Cu job's parameters (and meta.json) are
+    # exactly what they were before other absorbers existed
+    if absorber != DEFAULT_ABSORBER:
+        params["absorber"] = absorber
     return Job(key=key, edge=edge, inp=inp, poscar=Poscar(structure).get_str(),
-               site_index=site_index, labels=dict(labels or {}), feff=params)
+               site_index=site_index, labels=dict(labels or {}), feff=params,
+               absorber=absorber)
 
 
 def settings(edge: str) -> dict[str, Any]:
-    """The FEFF parameters (as recorded in ``meta.json``) that today's jobs of ``edge`` use."""
+    """The FEFF parameters (as recorded in ``meta.json``) that today's jobs of ``edge`` use
+    (an edge or a cache set name: ``Fe_K`` has the K settings)."""
+    edge = set_edge(edge)
     if edge.startswith("L"):
         return {"fms": L_FMS_RADIUS, "xanes": L_XANES, "scf": L_SCF_RADIUS,
                 "corehole": L_COREHOLE}
@@ -238,8 +276,8 @@ def matches_settings(meta: dict[str, Any], edge: str) -> bool:
 
 
 def entry_dir(job: Job, root: Path | str | None = None) -> Path:
-    """``<root>/<edge>/<hash>``."""
-    return cache_root(root) / job.edge / job.hash
+    """``<root>/<set>/<hash>`` (``<set>``: :attr:`Job.set`, the edge for Cu)."""
+    return cache_root(root) / job.set / job.hash
 
 
 def entry_state(path: Path) -> str:
@@ -361,16 +399,18 @@ def _nice_worker() -> None:
 
 def run_jobs(jobs: Iterable[Job], workers: int = 2, root: Path | str | None = None,
              runner: Runner | None = None, retry_failed: bool = False,
-             progress: bool = True, desc: str = "feff10") -> dict[str, Any]:
+             progress: bool = True, desc: str = "feff10", log_each: bool = False
+             ) -> dict[str, Any]:
     """Run the jobs not yet in the cache on ``workers`` processes (1: in this process).
 
     Done entries are skipped (resumable); failed ones too unless ``retry_failed``. Returns
     counts by status, the failures (key, error) and the mean wall/CPU seconds of new runs.
-    A tqdm bar shows progress and the ETA.
+    A tqdm bar shows progress and the ETA; ``log_each`` adds one line per finished job
+    (time, status, key, wall and CPU seconds), for a log that a person reads hours later.
     """
     from tqdm import tqdm
 
-    jobs = list({j.hash: j for j in jobs}.values())  # one run per distinct input
+    jobs = list({(j.set, j.hash): j for j in jobs}.values())  # one run per distinct input
     counts = {"cached": 0, "ok": 0, "failed": 0, "busy": 0, "skipped_failed": 0}
     todo = []
     for job in jobs:
@@ -392,6 +432,11 @@ def run_jobs(jobs: Iterable[Job], workers: int = 2, root: Path | str | None = No
             tqdm.write(f"FAILED {res['key']}: {res['error']} ({res['path']})")
         elif res["status"] == "ok":
             times.append((res["elapsed_s"], res["cpu_s"]))
+        if log_each and res["status"] != "failed":
+            took = (f" {res['elapsed_s']:.1f} s wall {res['cpu_s']:.1f} s CPU"
+                    if res["status"] == "ok" else "")
+            tqdm.write(f"{time.strftime('%H:%M:%S')} {res['status']} {res['key']}{took}",
+                       file=sys.stderr)
 
     bar = tqdm(total=len(todo), desc=desc, disable=not progress, mininterval=2.0,
                smoothing=0.05, file=sys.stderr)
@@ -415,7 +460,8 @@ def run_jobs(jobs: Iterable[Job], workers: int = 2, root: Path | str | None = No
 
 def iter_entries(edge: str = "K", root: Path | str | None = None, current_only: bool = False
                  ) -> Iterator[tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]]:
-    """``(meta, energy, energy_rel, mu)`` of every finished cache entry of ``edge``;
+    """``(meta, energy, energy_rel, mu)`` of every finished cache entry of ``edge`` (an edge,
+    or a set name such as ``Fe_K`` for another absorber: :func:`cache_set`);
     ``current_only``: only those made with today's settings (:func:`matches_settings`), the
     others not even read past their meta.json."""
     base = cache_root(root) / edge
@@ -450,7 +496,8 @@ def _archived_failure(path: Path) -> bool:
 
 
 def pack_entries(edge: str, out: Path | str, root: Path | str | None = None) -> int:
-    """Write the finished entries of ``edge`` made with today's settings to a tar.xz.
+    """Write the finished entries of ``edge`` (or set, ``Fe_K``) made with today's settings
+    to a tar.xz.
 
     Byte-reproducible (sorted names, zero times and owners), so re-packing an unchanged
     cache changes nothing in git. Deterministic FEFF failures go in too (POSCAR and

@@ -22,6 +22,17 @@ a run stopped early is still balanced.
     python -m edgestream_models.generate_feff10 seed    # before the runs: the archived ones
     python -m edgestream_models.generate_feff10 pack    # after them: refresh the archive
 
+``--element`` runs the K edge of other 3d absorbers (Ti V Cr Mn Fe Co Ni Zn, a comma list, or
+``all``; :mod:`edgestream_models.elements3d`), cached under ``feff10/<Element>_K``:
+
+    python -m edgestream_models.generate_feff10 --element all calibration   # the metals
+    python -m edgestream_models.generate_feff10 --element all omnixas       # co-cation sites
+    python -m edgestream_models.generate_feff10 --element all k3d --workers 2  # both, in order
+    python -m edgestream_models.generate_feff10 --element all pack          # one archive each
+
+``k3d`` is the background run: the metals first, then every inequivalent co-cation site of
+the OmniXAS structures, round-robin over the elements.
+
 The finished runs (meta.json, POSCAR, xmu.dat, labels.json of each; ~4 kB a site compressed)
 are kept in the repository as ``models/data/feff10_<edge>_runs.tar.xz``: a fresh machine
 seeds its cache from it and computes only what is missing (``make train`` does), instead of
@@ -41,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from edgestream_models import feff10, prototypes
+from edgestream_models import elements3d, feff10, prototypes
 
 OMNIXAS_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "omnixas-cu-k"
 CALIBRATION_MP = {  # Materials Project id → (formula, formal valence, expected motif, note)
@@ -58,7 +69,8 @@ ARCHIVE_DIR = Path(__file__).resolve().parent / "data"
 
 def archive_path(edge: str) -> Path:
     """The committed archive of finished runs of ``edge`` (``pack`` writes it, ``seed``
-    reads it), so that a fresh machine need not recompute hours of FEFF10."""
+    reads it), so that a fresh machine need not recompute hours of FEFF10; ``edge`` may be a
+    cache set name (``Fe_K``: :func:`feff10.cache_set`)."""
     return ARCHIVE_DIR / f"feff10_{edge}_runs.tar.xz"
 
 
@@ -307,12 +319,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--edge", default="K", choices=feff10.EDGES)
     ap.add_argument("--cache", default=None, help="cache root (default: "
                     "${EDGESTREAM_CACHE:-~/.cache/edgestream}/feff10)")
+    ap.add_argument("--element", default="Cu",
+                    help="absorbing element(s): Cu (default: the Cu runs), or a comma list of "
+                    f"{', '.join(elements3d.ELEMENTS)} or 'all' (K edge only)")
     ap.add_argument("--scf", type=float, default=None,
                     help="SCF radius (Å) of the potentials (default: the edge's: "
                     f"{feff10.K_SCF_RADIUS} for K, {feff10.L_SCF_RADIUS} for L); 0: none. "
                     "`collect` takes only runs made with the edge's defaults.")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("calibration", "generate", "omnixas"):
+    for name in ("calibration", "generate", "omnixas", "k3d"):
         p = sub.add_parser(name)
         p.add_argument("--workers", type=int, default=2)
         p.add_argument("--retry-failed", action="store_true")
@@ -320,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         if name == "generate":
             p.add_argument("--prototypes", default="", help="comma-separated names (all)")
             p.add_argument("--limit", type=int, default=0, help="first N jobs only")
+        if name in ("omnixas", "k3d"):
+            p.add_argument("--limit", type=int, default=0,
+                           help="--element other than Cu: the first N co-cation sites only")
+            p.add_argument("--log-each", action="store_true",
+                           help="one line per finished site (key, status, seconds)")
         if name == "omnixas":
             p.add_argument("--sites", type=int, default=OMNIXAS_SITES)
             p.add_argument("--seed", type=int, default=0)
@@ -341,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")  # pymatgen's CIF/symmetry chatter
+    if args.element != "Cu":
+        return _main_3d(args)
+    if args.cmd == "k3d":
+        ap.error("k3d needs --element (Ti ... Zn, or all)")
 
     if args.cmd == "list":
         for p in prototypes.PROTOTYPES:
@@ -390,6 +414,68 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "calibration":
         for j in jobs:
             print(f"{j.key:40s} {feff10.entry_dir(j, args.cache)}")
+    return 0 if not summary["failures"] else 1
+
+
+def jobs_3d(cmd: str, elements: list[str], limit: int = 0) -> list[feff10.Job]:
+    """The K-edge jobs of ``cmd`` for 3d absorbers other than Cu: ``calibration`` (metals),
+    ``omnixas`` (co-cation sites, the first ``limit``), ``k3d`` (both, metals first)."""
+    jobs = []
+    if cmd in ("calibration", "k3d", "status"):
+        jobs += elements3d.calibration_jobs(elements)
+    if cmd in ("omnixas", "k3d", "status"):
+        jobs += elements3d.omnixas_jobs(elements, limit=limit)
+    return jobs
+
+
+def _main_3d(args: argparse.Namespace) -> int:
+    """``main`` for ``--element`` other than Cu (K edge, sets ``<Element>_K``)."""
+    try:
+        elements = elements3d.parse_elements(args.element)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    if args.edge != "K":
+        raise SystemExit(f"--element {args.element}: K edge only (got --edge {args.edge})")
+    if args.scf is not None:
+        raise SystemExit("--element: the runs use the Cu K settings; --scf is for Cu only")
+    sets = [feff10.cache_set("K", el) for el in elements]
+    if args.cmd == "pack":
+        if args.out is not None and len(sets) > 1:
+            raise SystemExit("--out names one archive: give one --element")
+        for name in sets:
+            out = args.out or archive_path(name)
+            n = feff10.pack_entries(name, out, args.cache)
+            print(f"{n} {name} entries -> {out} ({out.stat().st_size / 1e6:.2f} MB)" if n
+                  else f"no finished {name} runs of today's settings: {out} left as it was")
+        return 0
+    if args.cmd == "seed":
+        for name in sets:
+            archive = args.archive or archive_path(name)
+            if not archive.exists():
+                print(f"no archive {archive}: every {name} run is computed", file=sys.stderr)
+                continue
+            print(name, json.dumps(feff10.seed_entries(archive, name, args.cache)))
+        return 0
+    if args.cmd not in ("calibration", "omnixas", "k3d", "status"):
+        raise SystemExit(f"{args.cmd} is not available with --element yet "
+                         "(calibration, omnixas, k3d, status, pack, seed)")
+    t0 = time.perf_counter()
+    jobs = jobs_3d(args.cmd, elements, getattr(args, "limit", 0))
+    print(f"{len(jobs)} jobs prepared in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    if args.cmd == "status" or args.dry_run:
+        table: dict[str, dict[str, int]] = {}
+        for j in jobs:
+            state = feff10.entry_state(feff10.entry_dir(j, args.cache))
+            row = table.setdefault(j.absorber, {"jobs": 0, "done": 0, "failed": 0,
+                                                "pending": 0})
+            row["jobs"] += 1
+            row[state] += 1
+        print(json.dumps(table))
+        return 0
+    summary = feff10.run_jobs(jobs, workers=args.workers, root=args.cache,
+                              retry_failed=args.retry_failed, desc=args.cmd,
+                              log_each=getattr(args, "log_each", False))
+    _print_summary(summary, jobs, args.cache)
     return 0 if not summary["failures"] else 1
 
 
