@@ -29,6 +29,12 @@ class Metrics:
             "edgestream_dead_letters_total", "Messages sent to the dead-letter topic",
             ["reason"], registry=r,
         )
+        self.skipped_runs = Counter(
+            "edgestream_runs_skipped_total",
+            "Runs that ended with no spectrum and nothing wrong (not_spectroscopy: no "
+            "energy-like axis or a fixed energy; no_events: an energy scan with no data)",
+            ["reason"], registry=r,
+        )
         self.energy_calibrations = Counter(
             "edgestream_energy_calibrations_total",
             "Spectra by the source of their energy shift (metadata, reference, settings, none)",

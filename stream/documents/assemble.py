@@ -111,8 +111,8 @@ class StepAssembler:
 
     def add_event(self, event: Mapping[str, Any]) -> None:
         data = event.get("data") or {}
-        try:
-            row = [float(data[self.channels.keys[r]]) for r in self.roles]
+        try:  # a role may sum several keys (the elements of a fluorescence detector)
+            row = [sum(float(data[k]) for k in self.channels.keys_of(r)) for r in self.roles]
         except KeyError as exc:
             raise MissingChannel(
                 f"event lacks data key {exc}", seq_num=event.get("seq_num")
@@ -165,13 +165,19 @@ class ArrayAssembler:
         return [self._xas(data, ids, t)]
 
     def _column(self, data: Mapping[str, Any], role: str) -> np.ndarray:
-        key = self.channels.keys[role]
-        if key not in data:
-            raise MissingChannel(f"event lacks data key {key!r}")
-        try:
-            return np.asarray(data[key], dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise BadSpectrum(f"{key!r} is not a numeric array: {exc}") from None
+        total: np.ndarray | None = None
+        for key in self.channels.keys_of(role):
+            if key not in data:
+                raise MissingChannel(f"event lacks data key {key!r}")
+            try:
+                column = np.asarray(data[key], dtype=float)
+            except (TypeError, ValueError) as exc:
+                raise BadSpectrum(f"{key!r} is not a numeric array: {exc}") from None
+            if total is not None and column.shape != total.shape:
+                raise BadSpectrum(f"{key!r} differs in shape from the other {role} arrays")
+            total = column if total is None else total + column
+        assert total is not None  # every role used has at least one key
+        return total
 
     def _xas(self, data: Mapping[str, Any], ids: SpectrumIds, t: float) -> RawSpectrum:
         modality = xas_modality(self.channels)

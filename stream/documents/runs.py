@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from event_model import DocumentRouter, unpack_event_page
 
-from edgestream.documents.assemble import ArrayAssembler, StepAssembler
-from edgestream.documents.channels import find_channels
+from edgestream.documents.assemble import (
+    ArrayAssembler,
+    StepAssembler,
+    average_repeats,
+    to_ev,
+)
+from edgestream.documents.channels import ChannelMap, Discovery, discover
+from edgestream.documents.infer import (
+    FIXED_ENERGY_SPAN_EV,
+    energy_scale_from_values,
+    infer_channels,
+)
 from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
-from edgestream.errors import MalformedDocument, StreamError, UnknownDescriptor, UnknownRun
+from edgestream.errors import (
+    MalformedDocument,
+    MissingChannel,
+    StreamError,
+    UnknownDescriptor,
+    UnknownRun,
+)
 
 ChannelMapping = Callable[[Mapping[str, Any]], Mapping[str, str] | None]
 
@@ -59,18 +75,144 @@ def eels_loss_axis(
     return axis - found.get("zero_loss", 0.0)
 
 
+@dataclass(frozen=True)
+class Skip:
+    """A run that ends with no spectrum and nothing wrong: not spectroscopy, or no data."""
+
+    run_uid: str
+    reason: str  # not_spectroscopy | no_events
+    detail: str
+    partial: bool = False
+
+
+class PendingStream:
+    """A stream whose names did not settle the spectrum: its events wait for the run's stop,
+    when the data decide (an axis that looks like energy, counters that show an edge)."""
+
+    def __init__(self, found: Discovery, descriptor: Mapping[str, Any], mapping: Mapping[str, str]
+                 ) -> None:
+        self.found = found
+        self.descriptor = descriptor
+        self.mapping = mapping
+        self.wanted = {*found.counters, *found.maybe_energy, *(
+            [found.energy] if found.energy else [])} | set(found.partial_keys.values())
+        self.events: list[dict[str, Any]] = []
+        self.energy_like = found.energy is not None  # known before any data
+        self.why = ""
+
+    def add_event(self, event: Mapping[str, Any]) -> None:
+        data = event.get("data") or {}
+        self.events.append({**event, "data": {k: v for k, v in data.items() if k in self.wanted}})
+
+    def _values(self, key: str) -> np.ndarray | None:
+        try:
+            return np.asarray([e["data"][key] for e in self.events], dtype=float)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _axis(self) -> tuple[str, float | None, np.ndarray] | None:
+        """The energy key, its unit factor and its values in eV; None without one."""
+        if self.found.energy is not None:
+            key, scale = self.found.energy, self.found.energy_scale
+            first = self._first(key)
+            values = first if self.found.is_array else self._values(key)
+            if values is None:
+                return None
+            return key, scale, to_ev(values.ravel(), scale)
+        for key in self.found.maybe_energy:
+            values = self._first(key) if self.found.is_array else self._values(key)
+            scale = None if values is None else energy_scale_from_values(values.ravel())
+            if scale is not None:
+                self.energy_like = True
+                return key, scale, values.ravel() * scale
+        return None
+
+    def _first(self, key: str) -> np.ndarray | None:
+        try:
+            return np.asarray(self.events[0]["data"][key], dtype=float)
+        except (IndexError, KeyError, TypeError, ValueError):
+            return None
+
+    def resolve(self) -> ChannelMap | None:
+        """Channels decided from the data; None with ``why`` (and ``energy_like``) set."""
+        if not self.events:
+            self.why = "no events"
+            return None
+        axis = self._axis()
+        if axis is None:
+            self.why = "no energy-like axis (no hinted dimension in eV/keV or named energy, "\
+                       "no scanned values spanning a tabulated edge)"
+            return None
+        key, scale, energy = axis
+        if energy.size == 0 or not np.all(np.isfinite(energy)) or \
+                np.ptp(energy) < FIXED_ENERGY_SPAN_EV:
+            self.energy_like = False
+            self.why = f"energy {key!r} did not move ({_span(energy)})"
+            return None
+        columns = {}
+        for counter in self.found.counters:
+            values = self._first(counter) if self.found.is_array else self._values(counter)
+            if values is not None and values.ravel().shape == energy.shape:
+                columns[counter] = values.ravel()
+        order = np.argsort(energy, kind="stable")
+        if columns:
+            e, table = average_repeats(energy, np.stack([columns[c] for c in columns]))
+            inferred = infer_channels(e, dict(zip(columns, table, strict=True)))
+        else:
+            order, inferred = order, None
+        if inferred is None:
+            self.why = "no pair of counters shows an absorption edge at a tabulated edge"
+            return None
+        keys = {"energy": key, **inferred.keys}
+        keys |= {r: k for r, k in self.mapping.items() if k in (
+            self.descriptor.get("data_keys") or {})}
+        return ChannelMap(keys, scale, self.found.is_array, "inferred")
+
+    def missing(self, beamline: str) -> MissingChannel:
+        """The dead letter of an energy scan whose channels could not be resolved."""
+        energy = self.found.energy or next(iter(self.found.maybe_energy), "<energy key>")
+        counters = list(self.found.counters)
+        known = self.found.partial_keys
+        guess = [known.get("i0") or (counters[0] if counters else "<I0 key>"),
+                 known.get("it") or known.get("if") or next(
+                     (c for c in counters[1:] if c != known.get("i0")), "<It key>")]
+        role = "if" if "if" in known and "it" not in known else "it"
+        snippet = (f"channels:\n  {beamline}: {{energy: {energy}, i0: {guess[0]}, "
+                   f"{role}: {guess[1]}}}   # fluorescence: if: <key>; reference: ir: <key>\n")
+        stream = self.descriptor.get("name", "primary")
+        return MissingChannel(
+            f"stream {stream!r} scans energy ({energy}) but its detector channels could not "
+            f"be resolved ({self.why or 'names unknown'}); candidate fields: "
+            f"{', '.join(counters) or 'none'}. Name them in the settings:\n{snippet}",
+            stream=stream, energy=energy, candidates=counters,
+            resolved={r: k for r, k in known.items()}, settings_snippet=snippet,
+        )
+
+
+def _span(energy: np.ndarray) -> str:
+    if energy.size == 0:
+        return "no values"
+    return f"{float(np.nanmin(energy)):.1f}-{float(np.nanmax(energy)):.1f} eV"
+
+
 class RunAssembler(DocumentRouter):
     """All the documents of one run; finished spectra collect in ``self.finished``."""
 
-    def __init__(self, start: Mapping[str, Any], mapping: Mapping[str, str] | None) -> None:
+    def __init__(self, start: Mapping[str, Any], mapping: Mapping[str, str] | None,
+                 beamline: str = "sim") -> None:
         super().__init__()
         self.start_doc = start
         self.mapping = mapping
-        self.streams: dict[str, StepAssembler | ArrayAssembler | None] = {}
+        self.beamline = str(start.get("beamline_id") or beamline)
+        self.streams: dict[str, StepAssembler | ArrayAssembler | PendingStream | None] = {}
+        self.stream_names: dict[str, str] = {}
         self.finished: list[RawSpectrum] = []
+        self.produced = 0  # spectra handed out so far (fly scans: one per event)
+        self.skipped: Skip | None = None
         self.last_seen = time.monotonic()
 
-    def _base(self, descriptor: Mapping[str, Any]) -> RawSpectrum:
+    def _base(self, descriptor: Mapping[str, Any], channels: ChannelMap | None = None
+              ) -> RawSpectrum:
         element, edge = element_and_edge(self.start_doc)
         keep = ("beamline_id", "sample", "sample_name", "scan_id", "plan_name", "sample_truth",
                 "energy_shift_ev", "reference_e0_ev", "composition")
@@ -88,20 +230,29 @@ class RunAssembler(DocumentRouter):
             edge=edge,
             element_source="metadata" if element and edge else None,
             metadata={k: self.start_doc[k] for k in keep if k in self.start_doc},
+            channels=None if channels is None else channels.describe(),
         )
 
+    def _assembler(self, channels: ChannelMap, doc: Mapping[str, Any]
+                   ) -> StepAssembler | ArrayAssembler:
+        if not channels.is_array:
+            return StepAssembler(channels, self._base(doc, channels))
+        loss = None
+        if channels.get("eels") and not channels.get("energy_loss"):
+            shape = doc["data_keys"][channels.keys["eels"]].get("shape") or [0]
+            loss = eels_loss_axis(self.start_doc, doc, int(shape[-1]))
+        return ArrayAssembler(channels, self._base(doc, channels), loss)
+
     def descriptor(self, doc: dict[str, Any]) -> None:
-        channels = find_channels(self.start_doc, doc, self.mapping)
-        if channels is None:  # e.g. a baseline stream: nothing to assemble, not an error
+        self.stream_names[doc["uid"]] = str(doc.get("name", "primary"))
+        if doc.get("name") == "baseline":  # readings before and after: never a spectrum
             self.streams[doc["uid"]] = None
-        elif channels.is_array:
-            loss = None
-            if channels.get("eels") and not channels.get("energy_loss"):
-                shape = doc["data_keys"][channels.keys["eels"]].get("shape") or [0]
-                loss = eels_loss_axis(self.start_doc, doc, int(shape[-1]))
-            self.streams[doc["uid"]] = ArrayAssembler(channels, self._base(doc), loss)
+            return
+        found = discover(self.start_doc, doc, self.mapping)
+        if found.channels is not None:
+            self.streams[doc["uid"]] = self._assembler(found.channels, doc)
         else:
-            self.streams[doc["uid"]] = StepAssembler(channels, self._base(doc))
+            self.streams[doc["uid"]] = PendingStream(found, doc, self.mapping or {})
 
     def event(self, doc: dict[str, Any]) -> None:
         uid = doc.get("descriptor")
@@ -110,7 +261,9 @@ class RunAssembler(DocumentRouter):
                                     descriptor=uid)
         assembler = self.streams[uid]
         if isinstance(assembler, ArrayAssembler):
-            self.finished.extend(assembler.add_event(doc))
+            spectra = assembler.add_event(doc)
+            self.produced += len(spectra)
+            self.finished.extend(spectra)
         elif assembler is not None:
             assembler.add_event(doc)
 
@@ -119,17 +272,65 @@ class RunAssembler(DocumentRouter):
             self.event(event)
 
     def finish(self, partial: bool = False) -> list[RawSpectrum]:
-        """Close the step-scan streams (at stop, or at expiry with ``partial``)."""
-        for assembler in self.streams.values():
+        """Close the streams (at stop, or at expiry with ``partial``) and decide the run:
+        its spectra; else MissingChannel for an energy scan whose channels are unknown;
+        else a skip (``self.skipped``) with its reason."""
+        spectra: list[RawSpectrum] = []
+        missing: list[MissingChannel] = []
+        notes: list[str] = []
+        energy_scan = False
+        for uid, assembler in self.streams.items():
+            name = self.stream_names.get(uid, "?")
+            if isinstance(assembler, PendingStream):
+                channels = assembler.resolve()
+                if channels is None:
+                    energy_scan |= assembler.energy_like
+                    if assembler.energy_like and assembler.events:
+                        missing.append(assembler.missing(self.beamline))
+                    notes.append(f"{name}: {assembler.why}")
+                    continue
+                pending, assembler = assembler, self._assembler(channels, assembler.descriptor)
+                for event in pending.events:
+                    if isinstance(assembler, ArrayAssembler):
+                        spectra += assembler.add_event(event)
+                    else:
+                        assembler.add_event(event)
             if isinstance(assembler, StepAssembler):
+                n_points = len(assembler.points)
                 spectrum = assembler.finish(partial=partial)
-                if spectrum is not None:
-                    self.finished.append(spectrum)
+                if spectrum is None:
+                    energy_scan = True
+                    notes.append(f"{name}: no events")
+                elif (n_points >= 3 or self._over_time(name)) and spectrum.energy.size and \
+                        np.ptp(spectrum.energy) < FIXED_ENERGY_SPAN_EV:
+                    notes.append(f"{name}: energy did not move ({_span(spectrum.energy)})")
+                else:
+                    spectra.append(spectrum)
+            elif isinstance(assembler, ArrayAssembler):
+                energy_scan = True
+            elif assembler is None:
+                notes.append(f"{name}: not a spectrum stream")
+        spectra = [replace(s, partial=partial) if partial and not s.partial else s
+                   for s in spectra]
+        self.finished.extend(spectra)
+        self.produced += len(spectra)
+        if self.produced == 0:
+            if missing:
+                raise missing[0]
+            reason = "no_events" if energy_scan else "not_spectroscopy"
+            detail = "; ".join(notes) or "no event streams"
+            self.skipped = Skip(self.start_doc["uid"], reason, detail, partial)
         return self.drain()
 
     def drain(self) -> list[RawSpectrum]:
         out, self.finished = self.finished, []
         return out
+
+    def _over_time(self, stream: str) -> bool:
+        """The start hints this stream's dimension as time: a count, not a scan."""
+        dims = (self.start_doc.get("hints") or {}).get("dimensions") or []
+        return any(isinstance(d, list | tuple) and len(d) == 2 and d[1] == stream
+                   and list(d[0]) == ["time"] for d in dims)
 
 
 @dataclass
@@ -143,6 +344,10 @@ class RunRouter:
     mapping_for: ChannelMapping = lambda start: None
     runs: dict[str, RunAssembler] = field(default_factory=dict)
     descriptor_run: dict[str, str] = field(default_factory=dict)
+    # the beamline named in a missing_channel's settings snippet when the start has none
+    beamline: str = "sim"
+    # runs that ended without a spectrum and without an error; the pipeline drains them
+    skipped: list[Skip] = field(default_factory=list)
 
     def __call__(self, name: str, doc: dict[str, Any]) -> list[RawSpectrum]:
         handler = getattr(self, f"_{name}", None)
@@ -162,7 +367,7 @@ class RunRouter:
         if not isinstance(uid, str):
             raise MalformedDocument("start uid is not a string")
         self.forget(uid)
-        self.runs[uid] = RunAssembler(doc, self.mapping_for(doc))
+        self.runs[uid] = RunAssembler(doc, self.mapping_for(doc), self.beamline)
         return []
 
     def _run_of(self, uid: Any, what: str) -> RunAssembler:
@@ -195,7 +400,13 @@ class RunRouter:
         try:
             return run.finish()
         finally:
+            self._note_skip(run)
             self.forget(doc["run_start"])
+
+    def _note_skip(self, run: RunAssembler) -> None:
+        if run.skipped is not None:
+            self.skipped.append(run.skipped)
+            run.skipped = None
 
     def forget(self, uid: str) -> None:
         run = self.runs.pop(uid, None)
@@ -221,5 +432,6 @@ class RunRouter:
             except StreamError as exc:
                 out.append((uid, exc))
             finally:
+                self._note_skip(self.runs[uid])
                 self.forget(uid)
         return out

@@ -46,3 +46,6 @@ class RawSpectrum:
     reference: np.ndarray | None = None
     # Event timestamps (seconds since epoch) of the first and last point, for latency.
     time_range: tuple[float, float] = (0.0, 0.0)
+    # Which data keys gave μ and how they were found: {"source": configured | hints | names |
+    # inferred, "keys": {role: key or [keys summed]}}; None outside the document doors.
+    channels: dict[str, Any] | None = None

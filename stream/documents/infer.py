@@ -1,0 +1,186 @@
+"""Decide from the data what the names could not: is an axis an X-ray energy, and which
+counters are I0 and It (or If). Pure numpy; the run router calls it at a run's stop.
+
+The rule: among the scalar counters, the ratio that shows the clearest absorption edge at a
+tabulated edge inside the scanned range gives μ — the log ratio ln(I0/It) for transmission,
+the plain ratio If/I0 for fluorescence. I0 is the beam monitor: it carries (almost) no edge of
+its own, while It drops and If rises at the edge, which tells the two geometries apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from edgestream.physics.edges import edge_table
+
+# eV: below this, tabulated values are shallow levels no beamline scans as an edge
+MIN_EDGE_EV = 100.0
+# An axis is a plausible XAS energy scan when it spans this much (eV) ...
+MIN_SPAN_EV, MAX_SPAN_EV = 10.0, 4000.0
+# ... and values under this are taken to be keV (no hard X-ray edge lies under 150 eV)
+KEV_BELOW = 150.0
+# An energy that moves less than this (eV) over a run is a fixed-energy measurement
+FIXED_ENERGY_SPAN_EV = 1.0
+# Edge-step windows around a tabulated edge (eV): skip the edge region itself, which sits a
+# few eV off the tabulated value (chemical shift, mono calibration)
+PRE_WINDOW = (-200.0, -12.0)
+POST_WINDOW = (20.0, 200.0)
+# Smallest edge step over point-to-point noise accepted as "an edge"
+MIN_EDGE_SNR = 8.0
+# I0 may carry at most this fraction of the signal channel's own ln-step at the edge
+MAX_MONITOR_STEP = 0.2
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """Roles found from the data: ``keys`` maps i0/it/if/ir to counter names."""
+
+    keys: dict[str, str]
+    modality: str  # xas_transmission | xas_fluorescence
+    edge_ev: float  # the tabulated edge the step was found at
+    snr: float
+
+
+@cache
+def _edges() -> np.ndarray:
+    energies = {e for edges in edge_table().values() for e in edges.values() if e >= MIN_EDGE_EV}
+    return np.array(sorted(energies))
+
+
+def edges_inside(lo: float, hi: float) -> np.ndarray:
+    """Tabulated edges with room for a pre- and a post-edge window inside [lo, hi]."""
+    e = _edges()
+    return e[(e > lo - PRE_WINDOW[1]) & (e < hi - POST_WINDOW[0])]
+
+
+def energy_scale_from_values(values: np.ndarray) -> float | None:
+    """1 (eV) or 1000 (keV) when unit-less values look like an XAS scan over a tabulated
+    edge; None when they do not (a motor position, a count index)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 3 or np.any(v <= 0):
+        return None
+    scale = 1000.0 if v.max() < KEV_BELOW else 1.0
+    lo, hi = v.min() * scale, v.max() * scale
+    if not MIN_SPAN_EV <= hi - lo <= MAX_SPAN_EV or hi < MIN_EDGE_EV:
+        return None
+    return scale if edges_inside(lo, hi).size else None
+
+
+def noise(y: np.ndarray) -> float:
+    """Point-to-point noise: robust spread of second differences (white noise: 6 σ²)."""
+    if y.size < 5:
+        return float("inf")
+    d2 = np.diff(y, 2)
+    mad = float(np.median(np.abs(d2 - np.median(d2)))) * 1.4826 / np.sqrt(6.0)
+    return max(mad, 1e-9 * float(np.median(np.abs(y))) + 1e-15)
+
+
+def steps(energy: np.ndarray, y: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Edge step of ``y`` at each edge: post-edge line minus pre-edge line, both at the
+    edge; NaN where a window has fewer than three points."""
+    out = np.full(edges.size, np.nan)
+    for i, e in enumerate(edges):
+        rel = energy - e
+        pre = (rel >= PRE_WINDOW[0]) & (rel <= PRE_WINDOW[1])
+        post = (rel >= POST_WINDOW[0]) & (rel <= POST_WINDOW[1])
+        if pre.sum() < 3 or post.sum() < 3:
+            continue
+        out[i] = _line_at(rel[post], y[post]) - _line_at(rel[pre], y[pre])
+    return out
+
+
+def _line_at(x: np.ndarray, y: np.ndarray) -> float:
+    """Value at x = 0 of the least-squares line through (x, y)."""
+    if np.ptp(x) == 0:
+        return float(np.mean(y))
+    _slope, intercept = np.polyfit(x, y, 1)
+    return float(intercept)
+
+
+def _usable(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Counters that can be intensities: finite, positive, not constant (dead channels)."""
+    out = {}
+    for key, col in columns.items():
+        col = np.asarray(col, dtype=float)
+        if col.ndim != 1 or not np.all(np.isfinite(col)) or np.any(col <= 0):
+            continue
+        if np.unique(col).size < 3 or np.std(col) <= 1e-9 * abs(np.mean(col)):
+            continue
+        out[key] = col
+    return out
+
+
+def infer_channels(energy: np.ndarray, columns: Mapping[str, np.ndarray]) -> Inferred | None:
+    """I0 and It or If (and a reference chamber Ir) from the counters' data.
+
+    ``energy`` is ascending and unique (eV); ``columns`` hold one value per energy. Returns
+    None when no ratio shows an edge at a tabulated edge (then the names must be given).
+    """
+    edges = edges_inside(float(energy[0]), float(energy[-1])) if energy.size else np.empty(0)
+    counters = _usable(columns)
+    if edges.size == 0 or len(counters) < 2:
+        return None
+    logs = {k: np.log(c) for k, c in counters.items()}
+    own = {k: steps(energy, v, edges) for k, v in logs.items()}
+    best: tuple[float, str, str, str, int] | None = None  # (snr, modality, a, b, edge index)
+    for a in counters:
+        for b in counters:
+            if a == b:
+                continue
+            for modality, mu, sign in (("xas_transmission", logs[a] - logs[b], -1.0),
+                                       ("xas_fluorescence", counters[b] / counters[a], 1.0)):
+                snr, i = _edge_snr(energy, mu, edges)
+                if i is None or snr < MIN_EDGE_SNR:
+                    continue
+                s_a, s_b = own[a][i], own[b][i]
+                # the signal channel carries the edge, in its direction; the monitor hardly
+                if not (sign * s_b > 0 and abs(s_a) <= MAX_MONITOR_STEP * abs(s_b)):
+                    continue
+                if best is None or snr > best[0]:
+                    best = (snr, modality, a, b, i)
+    if best is None:
+        return None
+    snr, modality, i0, sig, i = best
+    if modality == "xas_fluorescence":
+        return Inferred({"i0": i0, "if": sig}, modality, float(edges[i]), snr)
+    keys = _transmission_chain(energy, logs, own, i0, sig, edges, i)
+    return Inferred(keys, modality, float(edges[i]), snr)
+
+
+def _edge_snr(energy: np.ndarray, mu: np.ndarray, edges: np.ndarray) -> tuple[float, int | None]:
+    """Largest positive edge step over noise among the tabulated edges, and its index."""
+    s = steps(energy, mu, edges) / noise(mu)
+    if not np.any(np.isfinite(s)):
+        return 0.0, None
+    i = int(np.nanargmax(s))
+    return float(s[i]), i
+
+
+def _transmission_chain(
+    energy: np.ndarray, logs: Mapping[str, np.ndarray], own: Mapping[str, np.ndarray],
+    i0: str, sig: str, edges: np.ndarray, i: int,
+) -> dict[str, str]:
+    """I0 → It → Ir: the counter that drops least at the edge is It, one that drops more
+    behind it (a reference foil) is Ir."""
+    drops = {k: -own[k][i] for k in logs if k != i0 and np.isfinite(own[k][i])}
+    chain = sorted((k for k, d in drops.items() if d > 0 and _clear(
+        energy, logs[i0] - logs[k], edges[i])), key=drops.get)
+    if sig not in chain:
+        chain = [sig]
+    it = chain[0]
+    keys = {"i0": i0, "it": it}
+    for k in chain[1:]:
+        if _clear(energy, logs[it] - logs[k], edges[i]):
+            keys["ir"] = k
+            break
+    return keys
+
+
+def _clear(energy: np.ndarray, mu: np.ndarray, edge: float) -> bool:
+    snr, i = _edge_snr(energy, mu, np.array([edge]))
+    return i is not None and snr >= MIN_EDGE_SNR
