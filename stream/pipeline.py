@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from edgestream import annotation as ann
-from edgestream.documents.runs import RunRouter
+from edgestream.documents.external import ExternalFiller, Item
+from edgestream.documents.runs import RunRouter, Skip
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.errors import (
     BadReference,
@@ -30,6 +31,8 @@ from edgestream.plugins import SpectrumBatch, SpectrumModel
 from edgestream.settings import Settings
 
 log = logging.getLogger(__name__)
+# Skips kept until a door drains them (each is also counted and logged when it happens)
+MAX_KEPT_SKIPS = 100
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Failure:
 class Outcome:
     annotations: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    # runs that ended with no spectrum and nothing wrong (counted and logged, not dead letters)
+    skips: list[Skip] = field(default_factory=list)
 
 
 class Pipeline:
@@ -59,7 +64,11 @@ class Pipeline:
         self.settings = settings
         self.models = list(models)
         self.metrics = metrics or Metrics()
-        self.router = RunRouter(mapping_for=self._mapping_for)
+        # External detector data (HDF5) is read in front of the router: it sees values
+        self.filler = ExternalFiller(settings.data_roots, settings.external_data_timeout_s)
+        self._deferred: list[Failure] = []  # errors of held documents, out with expire()
+        self.router = RunRouter(mapping_for=self._mapping_for, beamline=settings.beamline)
+        self.skips: list[Skip] = []  # drained into Outcomes by __call__ and expire
         self.grid = np.arange(
             settings.grid.start, settings.grid.stop + settings.grid.step / 2, settings.grid.step
         )
@@ -72,17 +81,64 @@ class Pipeline:
     def ingest(self, name: str, doc: dict[str, Any]) -> list[RawSpectrum]:
         """Route one document; return the spectra it finished. Raises StreamError."""
         self.metrics.documents.labels(name).inc()
-        spectra = self.router(name, doc)
+        items = self.filler(name, doc)
+        if len(items) == 1 and items[0].doc is doc:  # the usual case: routed as it came
+            spectra = self.router(name, doc)
+        else:  # filled, or held documents released (their errors go out with expire())
+            spectra = self._route(items, raise_current=True)
         self.metrics.open_runs.set(len(self.router.runs))
+        self._note_skips()
+        return spectra
+
+    def _note_skips(self) -> None:
+        """Count and log, once per run, the runs that ended without a spectrum."""
+        for skip in self.router.skipped:
+            self.metrics.skipped_runs.labels(skip.reason).inc()
+            log.info("run %s skipped (%s%s): %s", skip.run_uid, skip.reason,
+                     ", expired" if skip.partial else "", skip.detail)
+            self.skips.append(skip)
+        self.router.skipped.clear()
+        del self.skips[:-MAX_KEPT_SKIPS]  # the Kafka door only reads the metric and the log
+
+    def drain_skips(self) -> list[Skip]:
+        """The skips noted since the last call."""
+        self._note_skips()
+        out, self.skips = self.skips, []
+        return out
+
+    def _route(self, items: list[Item], raise_current: bool = False) -> list[RawSpectrum]:
+        """Route what the filler let through. An error of the document being ingested is
+        raised (``raise_current``, after the rest is routed); others are deferred."""
+        spectra: list[RawSpectrum] = []
+        current: StreamError | None = None
+        for item in items:
+            try:
+                if item.error is not None:
+                    raise item.error
+                if item.doc is not None and item.name is not None:
+                    spectra += self.router(item.name, item.doc)
+            except StreamError as exc:
+                if item.name is None:  # the filler gave the run up: it ends here
+                    self.router.forget(item.run_uid or "")
+                if raise_current and item.current and current is None:
+                    current = exc
+                    continue
+                self.metrics.errors.labels(exc.reason).inc()
+                self._deferred.append(Failure(exc, item.run_uid, item.name))
+        if current is not None:
+            raise current
         return spectra
 
     def expire(self) -> Outcome:
-        """Partial annotations for runs idle longer than ``run_timeout_s``."""
+        """Partial annotations for runs idle longer than ``run_timeout_s``; runs waiting
+        for external data retried, or dead-lettered after ``external_data_timeout_s``."""
         out = Outcome()
-        spectra: list[RawSpectrum] = []
+        spectra: list[RawSpectrum] = self._route(self.filler.tick())
+        out.failures, self._deferred = self._deferred, []
         for uid, finished in self.router.expire(self.settings.run_timeout_s,
                                                     self.settings.max_open_runs):
             log.warning("run %s expired without a stop; publishing partial annotations", uid)
+            self.filler.forget(uid)
             if isinstance(finished, StreamError):
                 self.metrics.errors.labels(finished.reason).inc()
                 out.failures.append(Failure(finished, uid, "stop"))
@@ -91,6 +147,7 @@ class Pipeline:
         more = self.annotate(spectra)
         out.annotations += more.annotations
         out.failures += more.failures
+        out.skips += self.drain_skips()
         return out
 
     def __call__(self, name: str, doc: dict[str, Any]) -> Outcome:
@@ -99,8 +156,18 @@ class Pipeline:
             spectra = self.ingest(name, doc)
         except StreamError as exc:
             self.metrics.errors.labels(exc.reason).inc()
-            return Outcome(failures=[Failure(exc, _run_uid(name, doc), name)])
-        return self.annotate(spectra)
+            return Outcome(failures=[Failure(exc, _run_uid(name, doc), name)],
+                           skips=self.drain_skips())
+        if self.filler.held_runs or self._deferred:  # no tick in these doors: retry here
+            spectra += self._route(self.filler.tick())
+            deferred, self._deferred = self._deferred, []
+            out = self.annotate(spectra)
+            out.failures = deferred + out.failures
+            out.skips = self.drain_skips()
+            return out
+        out = self.annotate(spectra)
+        out.skips = self.drain_skips()
+        return out
 
     def annotate(self, spectra: list[RawSpectrum]) -> Outcome:
         """Normalize and run plugins on a batch of spectra, grouped for vectorized work."""
@@ -298,6 +365,8 @@ class Pipeline:
             "e0": round(float(r.e0), 4),
             "edge_step": float(r.edge_step),
             "energy_calibration": s.metadata["_calibration"],
+            "channels_source": s.channels["source"] if s.channels else None,
+            "channels": s.channels["keys"] if s.channels else {},
             "edge_features": {k: ann.finite_or_none(v) for k, v in r.features.items()},
             "normalization": {"method": r.method, "parameters": r.parameters},
             "spectrum": {

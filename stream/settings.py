@@ -98,6 +98,12 @@ class Settings:
     run_timeout_s: float = 600.0
     # Bound on runs held open at once (memory); the oldest idle one is closed as partial.
     max_open_runs: int = 200
+    # Detector files (HDF5 named by resource/stream_resource documents): prefix as the
+    # documents spell it -> where it is mounted here, e.g. {"/nsls2/data": "/mnt/nsls2"}.
+    data_roots: dict[str, str] = field(default_factory=dict)
+    # A run whose external data is not readable for this long (s) is dead-lettered
+    # (external_data_unavailable); until then its documents wait, other runs flow.
+    external_data_timeout_s: float = 60.0
     min_points: int = 20
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"

@@ -23,6 +23,8 @@ _EXPORTS = {
     "decode_document": "publisher",
     "xas_step_scan": "plans",
     "fly_scan": "plans",
+    "fluorescence_scan": "plans",
+    "FluorescenceDetector": "fluorescence",
     "eels_acquisition": "plans",
     "load_fixture": "spectra",
     "FEFF9_ENERGY_SHIFT_EV": "spectra",

@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,15 +33,18 @@ from .devices import (
     QexafsDetector,
     XasSampleStage,
 )
-from .plans import Plan, eels_acquisition, fly_scan, xas_step_scan
+from .fluorescence import FluorescenceDetector
+from .plans import Plan, eels_acquisition, fluorescence_scan, fly_scan, xas_step_scan
 from .publisher import KafkaPublisher, ProducerLike, topic_for
 from .spectra import FEFF9_ENERGY_SHIFT_EV, load_fixture
 
 log = logging.getLogger(__name__)
 
 DocumentCallback = Callable[[str, dict[str, Any]], None]
-RUN_KINDS = ("step", "fly", "eels")
-DEFAULT_COUNTS = {"step": 6, "fly": 3, "eels": 3}
+RUN_KINDS = ("step", "fly", "eels", "fluor")
+DEFAULT_COUNTS = {"step": 6, "fly": 3, "eels": 3, "fluor": 0}
+# Where the fluorescence detector writes its HDF5 files unless told otherwise.
+DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "edgestream-sim-data"
 
 # Step-scan variants, cycled: units, direction, repeated points, element/edge metadata.
 STEP_VARIANTS: tuple[dict[str, Any], ...] = (
@@ -65,6 +70,8 @@ class SimBeamline:
     eels_stage: EelsSpecimenStage
     eels: EelsDetector  # single spectra, energy-loss axis array included
     eels_si: EelsDetector  # spectrum-image rows
+    fl_chambers: IonChambers  # I0 only: the fluorescence station's chamber
+    fluor: FluorescenceDetector  # 4-element SDD writing HDF5 (stream_resource/stream_datum)
 
     @classmethod
     def build(
@@ -75,11 +82,19 @@ class SimBeamline:
         fly_points: int = 1200,
         si_pixels: int = 32,
         shift_ev: float = FEFF9_ENERGY_SHIFT_EV,
+        data_dir: str | Path | None = None,
+        published_root: str | None = None,
     ) -> SimBeamline:
         rng = np.random.default_rng(seed)
         beam = PhotonBeam()
         stage = XasSampleStage(library=load_fixture(), rng=rng, shift_ev=shift_ev)
         eels_stage = EelsSpecimenStage(rng=rng)
+        fl_chambers = IonChambers(name="fl_ic", stage=stage, beam=beam, delay_s=delay_s,
+                                  channels=("I0",))
+        fluor = FluorescenceDetector(chambers=fl_chambers, beam=beam,
+                                     data_dir=data_dir or DEFAULT_DATA_DIR,
+                                     published_root=published_root,
+                                     rng=np.random.default_rng(seed + 1), delay_s=delay_s)
         return cls(
             beam=beam,
             dcm_energy=EnergyAxis(beam=beam, egu="eV"),
@@ -90,6 +105,8 @@ class SimBeamline:
             eels_stage=eels_stage,
             eels=EelsDetector(stage=eels_stage, include_axis=True, delay_s=delay_s),
             eels_si=EelsDetector(stage=eels_stage, n_pixels=si_pixels, delay_s=delay_s),
+            fl_chambers=fl_chambers,
+            fluor=fluor,
         )
 
     @property
@@ -111,7 +128,7 @@ class RunSchedule:
     ) -> None:
         self.bl = bl
         self.beamline_id = beamline_id
-        self.remaining = dict(counts)
+        self.remaining = {k: counts.get(k, 0) for k in RUN_KINDS}
         self.n_sweeps = n_sweeps
         self.n_eels_events = n_eels_events
         self.si_rows = si_rows or n_eels_events
@@ -161,6 +178,11 @@ class RunSchedule:
             sample_name=None if with_md else f"fly-{i:03d}",
             beamline_id=self.beamline_id,
         )
+
+    def _fluor(self, i: int) -> Plan:
+        mid = self.bl.materials[(2 * i + 1) % len(self.bl.materials)]
+        return fluorescence_scan(self.bl.fl_chambers, self.bl.fluor, self.bl.dcm_energy,
+                                 self.bl.xas_stage, mid, beamline_id=self.beamline_id)
 
     def _eels(self, i: int) -> Plan:
         if i % 2 == 0:  # spectrum-image rows across Cu | Cu2O | CuO layers
@@ -236,8 +258,16 @@ def run_beamline(
     shift_ev: float = FEFF9_ENERGY_SHIFT_EV,
     si_pixels: int = 32,
     si_rows: int | None = None,
+    n_fluor: int | None = 0,
+    data_dir: str | Path | None = None,
+    published_root: str | None = None,
 ) -> BeamlineSummary:
     """Run step, fly and EELS runs until the counts are reached or ``duration`` (s) elapsed.
+
+    Fluorescence runs (HDF5 external data, ``stream_resource``/``stream_datum``) take part
+    only when asked: ``n_fluor`` runs, or None for no limit within ``duration``. Their files
+    go to ``data_dir`` (default: ``DEFAULT_DATA_DIR``), named in the documents under
+    ``published_root`` instead when given.
 
     Spectrum images are ``si_rows`` events (default: as many as other EELS runs, 4) of
     ``si_pixels`` spectra each.
@@ -250,7 +280,10 @@ def run_beamline(
     counts = {"step": n_step, "fly": n_fly, "eels": n_eels}
     if duration is None:
         counts = {k: DEFAULT_COUNTS[k] if v is None else v for k, v in counts.items()}
-    bl = SimBeamline.build(seed, delay_s=point_delay_s, shift_ev=shift_ev, si_pixels=si_pixels)
+    if n_fluor != 0:
+        counts["fluor"] = n_fluor
+    bl = SimBeamline.build(seed, delay_s=point_delay_s, shift_ev=shift_ev, si_pixels=si_pixels,
+                           data_dir=data_dir, published_root=published_root)
     topic = topic_for(beamline)
     publisher = None
     if producer is not None or bootstrap_servers is not None:
@@ -295,7 +328,7 @@ def run_beamline(
         if publisher is not None:
             publisher.close()
             summary.published = publisher.stats.as_dict()
-    summary.runs = {k: schedule.done[k] for k in RUN_KINDS}
+    summary.runs = {k: schedule.done[k] for k in RUN_KINDS if k in counts}
     summary.eels_spectra = bl.eels.spectra_emitted + bl.eels_si.spectra_emitted
     summary.documents = dict(emitted)
     summary.elapsed_s = round(time.monotonic() - t0, 3)

@@ -193,11 +193,16 @@ class IonChambers(Device):
         stage: XasSampleStage,
         beam: PhotonBeam,
         delay_s: float = 0.0,
+        channels: Sequence[str] = XasSimulator.CHANNELS,
         **kwargs: Any,
     ) -> None:
+        """``channels``: the ones read into events; the others are still counted (a
+        fluorescence detector takes If from them) but omitted from the documents."""
         super().__init__(name=name, **kwargs)
         for attr in XasSimulator.CHANNELS:  # data keys are the bare channel names
             getattr(self, attr).name = attr
+            if attr not in channels:
+                getattr(self, attr).kind = "omitted"
         self.sample_stage = stage
         self.beam = beam
         self.delay_s = delay_s

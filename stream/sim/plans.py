@@ -24,6 +24,7 @@ from .devices import (
     QexafsDetector,
     XasSampleStage,
 )
+from .fluorescence import FluorescenceDetector
 from .spectra import CU_K_EDGE_EV
 
 Plan = Generator[Msg, Any, Any]
@@ -122,6 +123,42 @@ def xas_step_scan(
         },
     )
     return (yield from bp.list_scan([ic], motor, points, md=start_md))
+
+
+def fluorescence_scan(
+    chambers: IonChambers,
+    detector: FluorescenceDetector,
+    motor: EnergyAxis,
+    stage: XasSampleStage,
+    material_id: str,
+    *,
+    energies_ev: np.ndarray | None = None,
+    with_edge_md: bool = True,
+    sample_name: str | None = None,
+    beamline_id: str = "sim",
+    md: dict[str, Any] | None = None,
+) -> Plan:
+    """Cu K-edge fluorescence step scan: I0 in line, the multi-element detector in HDF5.
+
+    ``chambers`` is triggered before ``detector`` at each point (``bp.list_scan`` triggers
+    in order), so the detector counts the fluorescence the chambers just simulated.
+    """
+    yield from bps.mv(stage, material_id)
+    truth = stage.truth()
+    energies = step_energies_ev() if energies_ev is None else np.asarray(energies_ev, float)
+    points = [round(float(e) / motor.scale_to_ev, 7) for e in energies]
+    start_md = _start_md(
+        beamline_id=beamline_id,
+        modality="xas_fluorescence",
+        scan_type="step",
+        sample=sample_name or f"{truth['compound']} (dilute, fluorescence)",
+        truth=truth,
+        element="Cu" if with_edge_md else None,
+        edge="K" if with_edge_md else None,
+        md={"composition": truth["compound"], "energy_units": motor.egu,
+            "detectors_external": [detector.name], **(md or {})},
+    )
+    return (yield from bp.list_scan([chambers, detector], motor, points, md=start_md))
 
 
 def fly_scan(

@@ -1,0 +1,444 @@
+"""The filler: external detector data read from HDF5, in front of the run router.
+
+Detectors that write files (area detectors, multi-element fluorescence detectors, EELS
+cameras, PandA boxes) put references in the documents instead of values. This stage, in
+the spirit of event-model's ``Filler`` (written here, not copied), takes ``resource``,
+``datum``, ``datum_page`` (ophyd) and ``stream_resource``, ``stream_datum`` (ophyd-async, both
+the ``spec``/``root``/``resource_path``/``resource_kwargs`` layout and the newer
+``mimetype``/``uri``/``parameters`` one) and passes every other document on; events and
+event pages leave it with the values read from the files, so the router and assemblers see
+ordinary in-line data. Descriptors leave it rewritten to match: no ``external`` marks, and
+each fluorescence detector replaced as below.
+
+Paths go through ``data_roots`` (``{"/nsls2/data": "/mnt/nsls2"}``: the detector's prefix to
+where it is mounted here). A file, dataset, frame or datum that is not there yet holds the
+run's documents back, in order, without holding back any other run; they are retried on the
+run's next document and on every ``tick``. After ``timeout_s`` without progress the run is
+given up: :class:`~edgestream.errors.ExternalDataUnavailable` naming the path.
+
+**Fluorescence convention** (what channel discovery sees). A multi-element fluorescence
+detector (see :mod:`edgestream.documents.detectors`) comes out as ONE scalar data key per
+event, the dead-time-corrected sum over elements of the counts in the ROI of the absorber's
+emission line:
+
+- a single key holding every element (``fluor``: ``[element, bin]``) keeps its name;
+- per-element keys (``xs_channels_channel01``, ...) become ``<stem>_fluor`` (``xs_fluor``);
+- the member keys and their ICR/OCR keys are removed from the descriptor and the events;
+- the descriptor entry of the summed key says ``dtype: number``, ``shape: []`` and carries
+  ``edgestream_fluorescence`` (sources, ROI, whether dead time was corrected): discovery may
+  take any key carrying it as the fluorescence (``if``) channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from event_model import unpack_datum_page, unpack_event_page
+
+from edgestream.documents.detectors import FluorescenceGroup, find_fluorescence
+from edgestream.documents.fluorescence import Roi, emission_line_ev, fluorescence, line_roi
+from edgestream.documents.hdf5 import Files, NotYetAvailable, Source, source_of
+from edgestream.documents.runs import element_and_edge
+from edgestream.errors import (
+    BadSpectrum,
+    ExternalDataUnavailable,
+    MalformedDocument,
+    MissingChannel,
+    StreamError,
+)
+
+log = logging.getLogger(__name__)
+
+Doc = tuple[str, dict[str, Any]]
+ASSET_DOCUMENTS = ("resource", "datum", "datum_page", "stream_resource", "stream_datum")
+
+
+@dataclass
+class Item:
+    """One output of the filler: a document to route, or an error of one of its documents."""
+
+    run_uid: str | None
+    name: str | None = None
+    doc: dict[str, Any] | None = None
+    error: StreamError | None = None
+    current: bool = False  # made from the document of this call (not a held earlier one)
+
+
+@dataclass
+class _Plan:
+    """How to fill the events of one descriptor."""
+
+    descriptor: dict[str, Any]  # as passed on (rewritten)
+    stream_keys: set[str]  # external "STREAM:" keys: values from stream_datum
+    datum_keys: set[str]  # other external keys: the event holds a datum id
+    groups: list[FluorescenceGroup]
+    line_ev: float | None
+
+
+@dataclass
+class _Run:
+    uid: str
+    start: dict[str, Any]
+    plans: dict[str, _Plan] = field(default_factory=dict)
+    descriptors: set[str] = field(default_factory=set)
+    held: deque[Doc] = field(default_factory=deque)
+    blocked_since: float | None = None
+    last_try: float = 0.0
+    waiting_for: NotYetAvailable | None = None
+    resources: list[str] = field(default_factory=list)
+    datums: list[str] = field(default_factory=list)
+
+
+class ExternalFiller:
+    """Documents in, documents with external data filled in out (see the module docstring)."""
+
+    def __init__(self, data_roots: Mapping[str, str] | None = None, timeout_s: float = 60.0,
+                 retry_s: float = 0.2, clock: Callable[[], float] = time.monotonic) -> None:
+        self.data_roots = dict(data_roots or {})
+        self.timeout_s = timeout_s
+        self.retry_s = retry_s
+        self.clock = clock
+        self.runs: dict[str, _Run] = {}
+        self.descriptor_run: dict[str, str] = {}
+        # resource / stream_resource uid -> (run uid, where the data is, or why it is not)
+        self.resources: dict[str, tuple[str | None, Source | StreamError]] = {}
+        self.datums: dict[str, tuple[str, dict[str, Any]]] = {}  # datum id -> (resource, kw)
+        # descriptor uid -> data key -> [(seq start, seq stop, index start, stream_resource)]
+        self.stream_datums: dict[str, dict[str, list[tuple[int, int, int, str]]]] = {}
+        self.stream_resource_key: dict[str, str] = {}
+        self.given_up: deque[str] = deque(maxlen=1000)
+        self._latest_run: str | None = None
+
+    @property
+    def held_runs(self) -> int:
+        return sum(1 for r in self.runs.values() if r.held)
+
+    # -- documents in ------------------------------------------------------------------------
+    def __call__(self, name: str, doc: dict[str, Any]) -> list[Item]:
+        """One document; returns what can go on now (this run's held documents included)."""
+        if name in ASSET_DOCUMENTS:
+            self._asset(name, doc)
+            return []
+        if name == "start":
+            uid = doc.get("uid")
+            if isinstance(uid, str):
+                self.forget(uid)
+                self.runs[uid] = _Run(uid, doc)
+                self._latest_run = uid
+            return [Item(uid if isinstance(uid, str) else None, name, doc, current=True)]
+        run = self._run_of(name, doc)
+        if run is None:
+            uid = self._run_uid(name, doc)
+            if uid is not None and uid in self.given_up:
+                return []  # its dead letter is out already; the rest of it is moot
+            return [Item(uid, name, doc, current=True)]
+        if name == "descriptor" and isinstance(doc.get("uid"), str):
+            # known at once, so that its events are held behind it, not routed before it
+            self.descriptor_run[doc["uid"]] = run.uid
+            run.descriptors.add(doc["uid"])
+        run.held.append((name, doc))
+        return self._drain(run, doc)
+
+    def tick(self) -> list[Item]:
+        """Retry every held run; give up those held longer than ``timeout_s``."""
+        out: list[Item] = []
+        now = self.clock()
+        for run in list(self.runs.values()):
+            if not run.held or now - run.last_try < self.retry_s:
+                continue
+            out += self._drain(run)
+            if run.held and run.blocked_since is not None \
+                    and now - run.blocked_since > self.timeout_s:
+                out.append(Item(run.uid, error=self._give_up(run, now)))
+        return out
+
+    def forget(self, uid: str) -> None:
+        """Drop a run's state (its resources, datums and descriptors)."""
+        run = self.runs.pop(uid, None)
+        if run is None:
+            return
+        for r in run.resources:
+            self.resources.pop(r, None)
+            self.stream_resource_key.pop(r, None)
+        for d in run.datums:
+            self.datums.pop(d, None)
+        for desc in run.descriptors:
+            self.descriptor_run.pop(desc, None)
+            self.stream_datums.pop(desc, None)
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _run_uid(self, name: str, doc: Mapping[str, Any]) -> str | None:
+        if name in ("descriptor", "stop"):
+            uid = doc.get("run_start")
+        elif name in ("event", "event_page"):
+            uid = self.descriptor_run.get(doc.get("descriptor"))  # type: ignore[arg-type]
+        else:
+            uid = None
+        return uid if isinstance(uid, str) else None
+
+    def _run_of(self, name: str, doc: Mapping[str, Any]) -> _Run | None:
+        uid = self._run_uid(name, doc)
+        return self.runs.get(uid) if uid is not None else None
+
+    def _asset(self, name: str, doc: dict[str, Any]) -> None:
+        """Remember a resource or datum; they are read when an event needs them."""
+        if name == "datum_page":
+            try:
+                datums = list(unpack_datum_page(doc))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MalformedDocument(f"datum_page cannot be unpacked: {exc}") from None
+            for datum in datums:
+                self._asset("datum", datum)
+            return
+        if name == "datum":
+            datum_id, resource = doc.get("datum_id"), doc.get("resource")
+            if not isinstance(datum_id, str) or not isinstance(resource, str):
+                raise MalformedDocument("datum needs string datum_id and resource")
+            kwargs = doc.get("datum_kwargs")
+            self.datums[datum_id] = (resource, dict(kwargs) if isinstance(kwargs, Mapping)
+                                     else {})
+            owner = self.resources.get(resource, (None,))[0]
+            if owner in self.runs:
+                self.runs[owner].datums.append(datum_id)
+            return
+        if name == "stream_datum":
+            self._stream_datum(doc)
+            return
+        uid = doc.get("uid")
+        if not isinstance(uid, str):
+            raise MalformedDocument(f"{name} has no string uid")
+        run_uid = doc.get("run_start") or self._latest_run  # old resources name no run
+        try:
+            source: Source | StreamError = source_of(name, doc)
+        except StreamError as exc:  # raised when an event needs it: unused ones harm nothing
+            source = exc
+        self.resources[uid] = (run_uid if isinstance(run_uid, str) else None, source)
+        if name == "stream_resource":
+            self.stream_resource_key[uid] = str(doc.get("data_key"))
+        if run_uid in self.runs:
+            self.runs[run_uid].resources.append(uid)
+
+    def _stream_datum(self, doc: Mapping[str, Any]) -> None:
+        try:
+            sr, desc = doc["stream_resource"], doc["descriptor"]
+            seq, idx = doc["seq_nums"], doc["indices"]
+            entry = (int(seq["start"]), int(seq["stop"]), int(idx["start"]), str(sr))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedDocument(f"stream_datum lacks or mistypes {exc}") from None
+        key = self.stream_resource_key.get(sr)
+        if key is None:
+            raise MalformedDocument("stream_datum for a stream_resource not seen",
+                                    stream_resource=sr)
+        self.stream_datums.setdefault(desc, {}).setdefault(key, []).append(entry)
+
+    # -- holding and releasing ------------------------------------------------------------------
+    def _drain(self, run: _Run, current: dict[str, Any] | None = None) -> list[Item]:
+        """Pass on the run's held documents, in order, up to the first not yet readable."""
+        out: list[Item] = []
+        run.last_try = self.clock()
+        with Files(self.data_roots) as files:
+            while run.held:
+                name, doc = run.held[0]
+                try:
+                    docs = self._process(run, name, doc, files)
+                except NotYetAvailable as exc:
+                    if run.blocked_since is None:
+                        run.blocked_since = run.last_try
+                        log.info("run %s waits for external data: %s", run.uid, exc)
+                    run.waiting_for = exc
+                    return out
+                except StreamError as exc:
+                    out.append(Item(run.uid, name, None, exc, current=doc is current))
+                else:
+                    out += [Item(run.uid, n, d, current=doc is current) for n, d in docs]
+                run.held.popleft()
+                run.blocked_since, run.waiting_for = None, None
+        if out and out[-1].name == "stop":
+            self.forget(run.uid)
+        return out
+
+    def _give_up(self, run: _Run, now: float) -> ExternalDataUnavailable:
+        why = run.waiting_for
+        err = ExternalDataUnavailable(
+            f"external data not readable after {now - (run.blocked_since or now):.0f} s "
+            f"(external_data_timeout_s={self.timeout_s:g}): {why}; check that the path is "
+            "mounted here (data_roots) and that the detector finished writing",
+            path=why.path if why else None, run_uid=run.uid, held_documents=len(run.held))
+        log.warning("run %s given up: %s", run.uid, err.message)
+        self.given_up.append(run.uid)
+        self.forget(run.uid)
+        return err
+
+    # -- filling ----------------------------------------------------------------------------
+    def _process(self, run: _Run, name: str, doc: dict[str, Any], files: Files) -> list[Doc]:
+        if name == "descriptor":
+            return [(name, self._plan(run, doc).descriptor)]
+        if name in ("event", "event_page"):
+            plan = run.plans.get(doc.get("descriptor"))  # type: ignore[arg-type]
+            if plan is None or not (plan.stream_keys or plan.datum_keys):
+                return [(name, doc)]
+            if name == "event":
+                return [(name, self._fill(run, plan, doc, files))]
+            try:
+                events = list(unpack_event_page(doc))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MalformedDocument(f"event_page cannot be unpacked: {exc}") from None
+            return [("event", self._fill(run, plan, e, files)) for e in events]
+        return [(name, doc)]
+
+    def _plan(self, run: _Run, doc: dict[str, Any]) -> _Plan:
+        uid = doc.get("uid")
+        if not isinstance(uid, str):
+            raise MalformedDocument("descriptor has no string uid")
+        data_keys: dict[str, Any] = dict(doc.get("data_keys") or {})
+        external = {k for k, v in data_keys.items()
+                    if isinstance(v, Mapping) and v.get("external")}
+        stream = {k for k in external if str(data_keys[k]["external"]).startswith("STREAM")}
+        element, edge = element_and_edge(run.start)
+        line_ev = emission_line_ev(element, edge)
+        groups = find_fluorescence(doc, external) if external else []
+        for k in external:
+            data_keys[k] = {f: v for f, v in data_keys[k].items() if f != "external"}
+        for g in groups:
+            first = data_keys[g.members[0]]
+            for k in g.consumed:
+                data_keys.pop(k, None)
+            data_keys[g.out_key] = {
+                "source": f"edgestream:fluorescence:{first.get('source', g.members[0])}",
+                "dtype": "number", "dtype_numpy": "<f8", "shape": [], "units": "counts",
+                "edgestream_fluorescence": g.describe(line_ev)}
+        descriptor = dict(doc, data_keys=data_keys) if external else doc
+        if groups and isinstance(doc.get("object_keys"), Mapping):
+            consumed = {k for g in groups for k in g.consumed}
+            descriptor["object_keys"] = {
+                dev: [k for k in keys if k not in consumed]
+                + [g.out_key for g in groups if g.members[0] in keys]
+                for dev, keys in doc["object_keys"].items() if isinstance(keys, list)}
+        plan = _Plan(descriptor, stream, external - stream, groups, line_ev)
+        run.plans[uid] = plan
+        self.descriptor_run[uid] = run.uid
+        return plan
+
+    def _fill(self, run: _Run, plan: _Plan, event: dict[str, Any], files: Files
+              ) -> dict[str, Any]:
+        data = dict(event.get("data") or {})
+        filled = dict(event.get("filled") or {})
+        seq = event.get("seq_num")
+        for key in plan.stream_keys:
+            if not isinstance(seq, int):
+                raise MalformedDocument("event without an integer seq_num")
+            data[key] = self._stream_value(event["descriptor"], key, seq, files)
+            filled[key] = True
+        for key in plan.datum_keys:
+            if filled.get(key) is True:
+                continue  # filled upstream already
+            if key not in data:
+                raise MissingChannel(f"event lacks external data key {key!r}", seq_num=seq)
+            data[key] = self._datum_value(data[key], files)
+            filled[key] = True
+        timestamps = dict(event.get("timestamps") or {})
+        for g in plan.groups:
+            data[g.out_key] = self._fluorescence(g, plan.line_ev, data, seq)
+            timestamps.setdefault(g.out_key, timestamps.get(g.members[0], event.get("time")))
+            for k in g.consumed:
+                if k != g.out_key:
+                    data.pop(k, None)
+                    timestamps.pop(k, None)
+                filled.pop(k, None)
+        return dict(event, data=data, filled=filled, timestamps=timestamps)
+
+    def _source(self, uid: str) -> Source:
+        found = self.resources.get(uid)
+        if found is None:
+            raise NotYetAvailable(f"(resource {uid})", "resource document not seen (yet)")
+        if isinstance(found[1], StreamError):
+            raise found[1]
+        return found[1]
+
+    def _datum_value(self, datum_id: Any, files: Files) -> np.ndarray:
+        if not isinstance(datum_id, str):
+            raise MalformedDocument(f"external value {datum_id!r} is not a datum id")
+        found = self.datums.get(datum_id)
+        if found is None:
+            raise NotYetAvailable(f"(datum {datum_id})", "datum document not seen (yet)")
+        resource, kwargs = found
+        return files.datum(self._source(resource), kwargs)
+
+    def _stream_value(self, descriptor: str, key: str, seq: int, files: Files) -> np.ndarray:
+        for start, stop, index, sr in self.stream_datums.get(descriptor, {}).get(key, []):
+            if start <= seq < stop:
+                i = index + seq - start
+                return files.rows(self._source(sr), i, i + 1)[0]
+        raise NotYetAvailable(f"(data key {key})", f"no stream_datum for seq_num {seq} (yet)")
+
+    def _fluorescence(self, g: FluorescenceGroup, line_ev: float | None,
+                      data: Mapping[str, Any], seq: Any) -> float:
+        try:
+            values = [np.asarray(data[k], dtype=float) for k in g.members]
+            icr = _rates(data, g.icr)
+            ocr = _rates(data, g.ocr)
+        except KeyError as exc:
+            raise MissingChannel(f"fluorescence event lacks {exc}", seq_num=seq) from None
+        except (TypeError, ValueError) as exc:
+            raise BadSpectrum(f"fluorescence values are not numeric: {exc}") from None
+        if g.per_element_keys:
+            if len({v.shape for v in values}) != 1:
+                raise BadSpectrum("fluorescence elements differ in shape", seq_num=seq)
+            counts = np.stack(values, axis=-2 if g.is_mca else -1)
+        else:
+            counts = values[0]
+        frames = counts.ndim == (3 if g.is_mca else 2)  # several frames of one point
+        roi = self._roi(g, line_ev, counts) if g.is_mca else None
+        if icr is not None and frames and icr.ndim == 1:
+            icr, ocr = icr[np.newaxis], ocr[np.newaxis]  # type: ignore[index]
+        try:
+            total = fluorescence(counts, roi, g.is_mca, icr, ocr, frames_axis=frames)
+        except StreamError as exc:
+            exc.context.setdefault("seq_num", seq)
+            raise
+        except ValueError as exc:  # shapes that do not broadcast
+            raise BadSpectrum(f"fluorescence data and ICR/OCR do not match: {exc}",
+                              seq_num=seq) from None
+        return float(total)
+
+    def _roi(self, g: FluorescenceGroup, line_ev: float | None, counts: np.ndarray
+             ) -> Roi | None:
+        """The group's ROI, resolved once: configuration, else the emission line."""
+        if g.roi is not None:
+            return g.roi
+        n_el, n_bins = counts.shape[-2], counts.shape[-1]
+        if g.roi_config:
+            lows, highs = [], []
+            for el in range(1, n_el + 1):
+                lo, hi, unit = g.roi_config.get(el) or g.roi_config.get(None) \
+                    or next(iter(g.roi_config.values()))
+                if unit == "eV":
+                    if not g.ev_per_bin:
+                        raise MissingChannel("ROI limits in eV but no ev_per_bin in the "
+                                             "detector's configuration")
+                    lo, hi = (lo - g.offset_ev) / g.ev_per_bin, (hi - g.offset_ev) / g.ev_per_bin
+                lows.append(int(np.clip(round(lo), 0, n_bins)))
+                highs.append(int(np.clip(round(hi), 0, n_bins)))
+            g.roi = Roi(tuple(lows), tuple(highs), "configuration")
+        elif line_ev is not None and g.ev_per_bin:
+            g.roi = line_roi(line_ev, g.ev_per_bin, g.offset_ev, n_el, n_bins)
+        else:
+            log.warning("fluorescence detector %s: no ROI in its configuration and no "
+                        "emission line (element/edge, ev_per_bin): whole spectra summed",
+                        g.members[0])
+        return g.roi
+
+
+def _rates(data: Mapping[str, Any], keys: list[str]) -> np.ndarray | None:
+    """ICR or OCR over elements: one vector key, or one scalar key per element."""
+    if not keys:
+        return None
+    if len(keys) == 1:
+        return np.asarray(data[keys[0]], dtype=float)
+    return np.stack([np.asarray(data[k], dtype=float) for k in keys], axis=-1)
