@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgestream.errors import BadSpectrum, MissingChannel
+from edgestream.fileformats import column_name, energy_column, parse_header
 
 __all__ = ["CHANNEL_ALIASES", "ColumnFile", "channel", "read_columns", "read_spectrum_file",
            "read_xdi"]
@@ -131,12 +132,13 @@ def _table(path: Path, data: list[str]) -> tuple[np.ndarray, list[str] | None]:
 
 
 def _build(path: Path, table: np.ndarray, raw_labels: list[str], units: dict[str, str],
-           metadata: dict[str, str], comments: list[str]) -> ColumnFile:
-    names = _unique([_parse_label(label)[0] for label in raw_labels])
+           metadata: dict[str, str], comments: list[str], normalize: bool = False) -> ColumnFile:
+    """``normalize``: names are the whole label in lower case, runs of other characters as
+    ``_`` (``"Mono Energy *"`` -> ``mono_energy``); else the label's first word (XDI)."""
+    names = _unique([column_name(label) if normalize else _parse_label(label)[0]
+                     for label in raw_labels])
     columns = {name: table[:, i] for i, name in enumerate(names)}
-    energy_name = next(
-        (n for n in names if n in CHANNEL_ALIASES["energy"] or n.startswith("energy")), names[0]
-    )
+    energy_name = energy_column(columns)
     return ColumnFile(
         path=str(path), energy=columns[energy_name], columns=columns,
         labels=dict(zip(names, raw_labels, strict=True)),
@@ -187,21 +189,65 @@ def read_xdi(path: str | Path) -> ColumnFile:
 
 
 def read_columns(path: str | Path) -> ColumnFile:
-    """Read a plain text table: comment lines (``#``, ``;``, ``!``, ``%``) then numbers.
+    """Read a column file as beamlines write them: a header of any kind, then a numeric table.
 
-    Columns are separated by whitespace or commas. Labels come from a first non-numeric row,
-    else from the last comment line when it has one non-numeric word per column
-    (``# energy mu``), else ``col1``, ``col2``... The energy column is the first named like
-    energy, else the first.
+    The table is the longest run of all-numeric lines (whitespace or comma separated; lines
+    starting with ``#``, ``;``, ``!``, ``%`` are comments); everything above it is the header.
+    Column labels come from the header dialect of the beamline that wrote it
+    (``edgestream.fileformats``: SPEC ``#L``, APS LabVIEW, MRCAT/XDAC, GSE EpicsScan, SSRL,
+    CLS, KEK-PF, FDMNES, APS 12BM...), else from the line just above the table when it has one
+    non-numeric word per column (``# energy mu``, a CSV header row), else ``col1``, ``col2``...
+    Energies given in keV, as a mono angle with the crystal's d-spacing, or relative to a
+    stated edge are converted to eV here (said in ``metadata["Edgestream.energy"]``).
     """
     path = Path(path)
-    header, data = _split_lines(path)
-    table, inline = _table(path, data)
-    last = _SPLIT.split(header[-1]) if header else []
-    is_label_line = len(last) == table.shape[1] and not any(_is_number(t) for t in last)
-    labels = inline or (last if is_label_line else None)
-    raw_labels = labels or [f"col{i + 1}" for i in range(table.shape[1])]
-    return _build(path, table, raw_labels, {}, {}, header)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise BadSpectrum(f"cannot read {path}: {exc}", path=str(path)) from exc
+    lines = text.splitlines()
+    first, stop = _data_block(path, lines)
+    header = lines[:first]
+    table = np.array([_SPLIT.split(line.strip(" ,\t")) for line in lines[first:stop]
+                      if line.strip()], dtype=float)
+    parsed = parse_header(header, table.shape[1])
+    table, notes = parsed.convert(table)
+    comments = [h.strip().lstrip("".join(_COMMENT)).strip() for h in header if h.strip()]
+    return _build(path, table, parsed.labels, parsed.units, parsed.metadata | notes, comments,
+                  normalize=parsed.dialect != "xdi")
+
+
+def _numeric_width(line: str) -> int:
+    """Number of fields of an all-numeric data line, 0 for anything else."""
+    stripped = line.strip(" ,\t")
+    if not stripped or stripped.startswith(_COMMENT):
+        return 0
+    tokens = _SPLIT.split(stripped)
+    return len(tokens) if all(_is_number(t) for t in tokens) else 0
+
+
+def _data_block(path: Path, lines: list[str]) -> tuple[int, int]:
+    """``(first, stop)`` line indices of the longest run of numeric lines (blank lines
+    inside it allowed). Raises BadSpectrum when there is none or its widths differ."""
+    blocks: list[tuple[int, int, int]] = []  # rows, first, stop
+    first, rows, last = -1, 0, -1
+    for i, line in enumerate([*lines, "#end"]):
+        if not line.strip() and first >= 0:
+            continue
+        if _numeric_width(line):
+            if first < 0:
+                first, rows = i, 0
+            rows, last = rows + 1, i
+        elif first >= 0:
+            blocks.append((rows, first, last + 1))
+            first = -1
+    if not blocks:
+        raise BadSpectrum(f"{path}: no data rows", path=str(path))
+    _, first, stop = max(blocks, key=lambda b: (b[0], -b[1]))
+    widths = {_numeric_width(line) for line in lines[first:stop] if line.strip()}
+    if len(widths) != 1:
+        raise BadSpectrum(f"{path}: rows have {sorted(widths)} columns", path=str(path))
+    return first, stop
 
 
 def read_spectrum_file(path: str | Path) -> ColumnFile:

@@ -11,10 +11,12 @@ import numpy as np
 from event_model import compose_run
 
 from edgestream.athena import is_athena, read_athena
-from edgestream.documents.assemble import xas_signal
+from edgestream.columns import Resolution, resolve
+from edgestream.documents.assemble import average_repeats, xas_signal
 from edgestream.errors import MissingChannel, StreamError
-from edgestream.files import ColumnFile, channel, read_spectrum_file
+from edgestream.files import ColumnFile, read_spectrum_file
 from edgestream.physics.calibration import ReferenceCalibration, reference_calibration
+from edgestream.physics.edges import identify_edge
 from edgestream.pipeline import Failure, Outcome, Pipeline
 from edgestream.plugins import SpectrumModel
 from edgestream.settings import Settings
@@ -22,32 +24,17 @@ from edgestream.settings import Settings
 Document = tuple[str, dict[str, Any]]
 
 
-def _reference(data: ColumnFile) -> dict[str, np.ndarray]:
-    """The reference foil's channel when the file has one: a stored μ_ref, else Iref."""
-    for kind, key in (("murefer", "mu_ref"), ("irefer", "Ir")):
-        try:
-            return {key: channel(data, kind)}
-        except MissingChannel:
-            pass
-    return {}
+def _resolve(data: ColumnFile) -> Resolution:
+    """The file's channels (``edgestream.columns``): by name, else inferred from the data."""
+    others = {k: v for k, v in data.columns.items() if v is not data.energy}
+    return resolve(others, data.energy, data.path)
 
 
 def _signals(data: ColumnFile) -> dict[str, np.ndarray]:
-    """Transmission channels when present, else fluorescence (I0 and If), else a stored μ
-    (two-column files: column 2); with the reference foil's channel when the file has one."""
-    for kinds, keys in ((("i0", "itrans"), ("I0", "It")), (("i0", "ifluor"), ("I0", "If")),
-                        (("mutrans",), ("mu",)), (("mufluor",), ("mu",))):
-        try:
-            signals = {key: channel(data, kind) for kind, key in zip(kinds, keys, strict=True)}
-        except MissingChannel:
-            continue
-        return signals | _reference(data)
-    others = [k for k in data.columns if data.columns[k] is not data.energy]
-    if len(others) == 1:  # energy + one column: that column is μ
-        return {"mu": data.columns[others[0]]}
-    raise MissingChannel(
-        f"{data.path}: no I0/It, I0/If or μ column among {sorted(data.columns)}",
-        path=data.path, columns=sorted(data.columns))
+    """Transmission (I0, It), fluorescence (I0 and If, summed over detector elements) or a
+    stored μ, whichever shows the clearest edge, with the reference foil's channel when the
+    file has one."""
+    return _resolve(data).signals
 
 
 def _mu(data: ColumnFile) -> np.ndarray:
@@ -121,10 +108,11 @@ def file_documents(
     for data in read_records(path):
         md: dict[str, Any] = {"sample": data.meta("Sample.name") or path.stem,
                               "source_file": data.path, "plan_name": "edgestream_file"}
-        if element or data.element:
-            md["element"] = element or data.element
-        if edge or data.edge:
-            md["edge"] = edge or data.edge
+        hint = _edge_hint(data) if not (element or data.element) else None
+        if element or data.element or hint:
+            md["element"] = element or data.element or hint[0]
+        if edge or data.edge or hint:
+            md["edge"] = edge or data.edge or hint[1]
         if energy_shift_ev is not None:
             md["energy_shift_ev"] = energy_shift_ev
         if reference_e0_ev is not None:
@@ -140,11 +128,47 @@ def file_documents(
                 raise MissingChannel("an EELS file needs an energy-loss and a counts column")
             signals = {"energy_loss": data.energy, "eels_counts": counts}
         else:
-            signals = {"energy": data.energy, **_signals(data)}
+            found = _resolve(data)
+            signals = {"energy": data.energy, **found.signals}
+            md["channels"] = found.used
+            md["channels_source"] = found.source
+            if data.meta("Edgestream.energy"):
+                md["energy_note"] = data.meta("Edgestream.energy")
             if reference is not None:
                 signals["mu_ref"] = foil_on_axis(reference, data.energy)
+            signals, repeats = _step_points(signals)
+            if repeats:
+                md["repeated_points_averaged"] = repeats
         docs += _run(md, signals)
     return docs
+
+
+def _edge_hint(data: ColumnFile) -> tuple[str, str] | None:
+    """The element and edge a scan was set up for, from the edge energy its header gives
+    (``E0= 6540.00``, ``exafs_edge_energy 6.539``, XDI ``Scan.edge_energy``): beamline
+    software takes it from the same tables, so it names the edge where the measured e0 of
+    an oxidised sample, 10-15 eV higher, could be nearer another element's L1 or M edge."""
+    try:
+        value = float(data.meta("Scan.edge_energy") or "nan")
+        if not np.isfinite(value):
+            return None
+        element, edge, _ = identify_edge(value, tolerance=3.0)
+    except (ValueError, StreamError):
+        return None
+    return element, edge
+
+
+def _step_points(signals: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+    """A file's rows are step-scan points: put them in energy order and average the points
+    measured at one energy (as the stream's step assembler does); returns how many rows
+    were merged. A reversed scan is left as it is (the assembler turns it round)."""
+    energy = signals["energy"]
+    step = np.diff(energy)
+    if np.all(step > 0) or np.all(step < 0) or not np.all(np.isfinite(energy)):
+        return signals, 0
+    keys = [k for k in signals if k != "energy"]
+    merged, values = average_repeats(energy, np.stack([signals[k] for k in keys]))
+    return {"energy": merged} | dict(zip(keys, values, strict=True)), energy.size - merged.size
 
 
 def _run(md: dict[str, Any], signals: dict[str, np.ndarray]) -> list[Document]:

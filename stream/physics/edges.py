@@ -20,8 +20,11 @@ __all__ = ["EDGES", "PREFERRED_EDGES", "edge_energy", "edge_table", "elements_in
 EDGES = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
 # The edges most often measured (K; L3, the onset of an L2,3 edge): they win ties, K first.
 PREFERRED_EDGES = ("K", "L3")
-# eV: a non-preferred edge must be this much nearer than a K/L3 edge to be chosen instead
-PREFERENCE_MARGIN = 5.0
+# eV: a non-preferred edge must be this much nearer than a K/L3 edge to be chosen instead.
+# Oxidised K edges sit 10-15 eV above the table (FeO at Fe K +11, MnO2 at Mn K +13, a
+# sulfate at S K +9 by Larch's e0) where L1 and M edges of heavy elements lie (Nd L1, Ce L1,
+# Pb M5): measured in beamline files, those were all K edges. 5 eV named them wrongly.
+PREFERENCE_MARGIN = 12.0
 # eV: below this, xraydb's values are valence levels rather than absorption edges
 _MIN_EDGE_ENERGY = 20.0
 

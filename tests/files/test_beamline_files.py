@@ -1,0 +1,105 @@
+"""Every beamline column file of the corpus (tests/data/beamlines, from xraylarch's
+examples/xafsdata/beamlines, MIT) through the files door: an annotation, or a typed
+StreamError a person can act on; never ``internal``, never an exception."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgestream import annotation
+from edgestream.errors import StreamError
+from edgestream.files import read_spectrum_file
+from edgestream.offline import annotate_file, file_documents
+from edgestream.settings import Settings
+
+CORPUS = Path(__file__).parents[1] / "data" / "beamlines"
+FILES = sorted(CORPUS.glob("*.dat"))
+
+# What each file is, from its own header or its beamline's documentation (the E0 the scan
+# was set up for, the sample): element, edge, and the channels the door must find.
+EXPECTED = {
+    "APS10BM_2019.dat": ("Mn", "K", "xas_transmission"),
+    "APS12BM_2019.dat": ("Mn", "K", None),
+    "APS13ID_2008.dat": ("Zn", "K", "xas_transmission"),
+    "APS20BM_2001.dat": ("Fe", "K", "xas_transmission"),
+    "APS20ID_2018.dat": ("As", "K", "xas_fluorescence"),
+    "APS20ID_2022.dat": ("Pb", "L3", "xas_fluorescence"),
+    "APS9BM_2006.dat": ("S", "K", "xas_fluorescence"),
+    "APS9BM_2019.dat": ("Mn", "K", "xas_transmission"),
+    "ESRF_BM08_LISA_2021.dat": ("Ge", "K", "xas_transmission"),
+    "ESRF_SNBL_2013.dat": ("Ge", "K", "xas_transmission"),
+    "FDMNES_2022_Mo2C_out.dat": ("Mo", "K", "xas_mu"),
+    "FDMNES_2022_Mo2C_out_conv.dat": ("Mo", "K", "xas_mu"),
+    "NSLS6BM_2019.dat": ("V", "K", "xas_fluorescence"),
+    "NSLS8ID_2019.dat": ("As", "K", None),
+    "NSLS_XDAC_2011.dat": ("Fe", "K", "xas_fluorescence"),
+    "PF9A_2022.dat": ("Fe", "K", "xas_fluorescence"),
+    "PFBL12C_2005.dat": ("Hg", "L3", "xas_transmission"),
+    "SSRL1_2006.dat": ("Ag", "K", "xas_transmission"),
+    "SSRLmicro_2008.dat": ("Ge", "K", "xas_fluorescence"),
+    "generic_columns_no_header.dat": ("Ge", "K", None),
+}
+
+
+def test_corpus_is_complete_and_clean():
+    assert len(FILES) >= 20
+    for path in FILES:
+        text = path.read_text(errors="replace").lower()
+        assert "herfd" not in text and "ybco" not in text, path.name
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_file_yields_an_annotation_or_a_reason(path):
+    out = annotate_file(path, Settings(), [])
+    assert out.annotations or out.failures
+    for failure in out.failures:
+        assert isinstance(failure.error, StreamError)
+        assert failure.error.reason != "internal", failure.error.message
+        assert str(path.name) in failure.error.message or failure.error.message
+    for a in out.annotations:
+        annotation.validate(a)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED), ids=str)
+def test_beamline_file_is_read_as_what_it_is(name):
+    element, edge, modality = EXPECTED[name]
+    (a,) = annotate_file(CORPUS / name, Settings(), []).annotations
+    assert (a["element"], a["edge"]) == (element, edge)
+    if modality:
+        assert a["modality"] == modality
+
+
+def test_energy_units_and_mono_angles_become_ev():
+    # APS 12-BM: energy in keV said by the header; ESRF SNBL: ZapEnergy in keV by value
+    assert read_spectrum_file(CORPUS / "APS12BM_2019.dat").energy[0] == pytest.approx(6339.0)
+    snbl = read_spectrum_file(CORPUS / "ESRF_SNBL_2013.dat")
+    assert 11040 < snbl.energy.min() < snbl.energy.max() < 11510
+    # KEK-PF: Bragg angle 17.41440 deg on Si(111), d = 3.13551 Å -> the header's 6606.2 eV
+    kek = read_spectrum_file(CORPUS / "PF9A_2022.dat")
+    assert kek.energy[0] == pytest.approx(6606.2, abs=0.5)
+    assert "mono angle" in kek.meta("Edgestream.energy")
+    # FDMNES: energies relative to E_edge = 20000 eV
+    assert read_spectrum_file(CORPUS / "FDMNES_2022_Mo2C_out.dat").energy[0] == -25.0 + 20000
+
+
+def test_channels_are_reported_in_the_run():
+    docs = dict((n, d) for n, d in file_documents(CORPUS / "NSLS6BM_2019.dat"))
+    start = docs["start"]
+    assert start["channels"] == {"i0": "i0", "if": "dtc1+dtc2+dtc3+dtc4"}
+    assert start["channels_source"] == "named"
+    docs = dict((n, d) for n, d in file_documents(CORPUS / "generic_columns_no_header.dat"))
+    assert docs["start"]["channels_source"] == "inferred"
+
+
+def test_negative_currents_and_repeated_points():
+    """NSLS-II ISS writes its ion-chamber currents negative; MRCAT repeats its first
+    energies: magnitudes are used, repeats averaged (and counted in the run)."""
+    docs = dict((n, d) for n, d in file_documents(CORPUS / "NSLS8ID_2019.dat"))
+    event = docs["event"]["data"]
+    assert np.all(np.asarray(event["I0"]) > 0)
+    docs = dict((n, d) for n, d in file_documents(CORPUS / "APS10BM_2019.dat"))
+    assert docs["start"]["repeated_points_averaged"] > 0
+    assert np.all(np.diff(docs["event"]["data"]["energy"]) > 0)
