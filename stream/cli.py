@@ -12,9 +12,34 @@ from pathlib import Path
 from typing import Any
 
 from edgestream import __version__
-from edgestream.settings import Settings, SettingsError, load_settings
+from edgestream.kafka.facility import KafkaConfigError
+from edgestream.settings import LOG_LEVELS, Settings, SettingsError, load_settings
 
 log = logging.getLogger("edgestream")
+
+# Exit codes, one per class of failure (documented in --help)
+EXIT_OK = 0
+EXIT_FAILED = 1  # annotate: some inputs could not be annotated (each one named)
+EXIT_CONFIG = 2  # a setting, flag or file that cannot be used (also argparse's usage errors)
+EXIT_CONNECTION = 3  # no broker reached, or it refused our credentials or certificate
+EXIT_INTERNAL = 4  # a bug: the traceback is logged
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0    done (stopped by --duration, Ctrl-C or SIGTERM after a clean start)
+  1    annotate: some files or spectra could not be annotated (each is named)
+  2    configuration error: a setting, flag, kafka.yml or config file that cannot be used
+       (the message names the key, the value and what is allowed)
+  3    connection error: no Kafka broker answered before --duration / --connect-timeout,
+       or a broker refused the credentials or the TLS certificate
+  4    internal error: a bug in edgestream; the traceback is logged, please report it
+  130  interrupted before a clean start
+
+configuration, lowest to highest precedence: built-in defaults, the facility kafka.yml
+($BLUESKY_KAFKA_CONFIG_PATH, else /etc/bluesky/kafka.yml; --kafka-yml), --config FILE,
+EDGESTREAM_* environment variables (EDGESTREAM_KAFKA__GROUP_ID=...), flags.
+`edgestream config` prints the result, secrets masked."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -23,6 +48,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "group_id": getattr(args, "group_id", None),
         "topics": getattr(args, "topics", None),
         "topic_pattern": getattr(args, "topic_pattern", None),
+        "connect_timeout_s": getattr(args, "connect_timeout", None),
     }
     overrides: dict[str, Any] = {
         "kafka": {k: v for k, v in kafka.items() if v is not None},
@@ -30,9 +56,18 @@ def _settings(args: argparse.Namespace) -> Settings:
         "log_level": getattr(args, "log_level", None),
         "beamline": getattr(args, "beamline", None),
     }
-    facility = Path(getattr(args, "kafka_yml", None) or "/etc/bluesky/kafka.yml")
-    return load_settings(getattr(args, "config", None), overrides=overrides,
-                         facility_file=facility)
+    kafka_yml = getattr(args, "kafka_yml", None)
+    settings = load_settings(getattr(args, "config", None), overrides=overrides,
+                             facility_file=kafka_yml, facility_required=bool(kafka_yml))
+    _apply_log_level(settings.log_level)
+    return settings
+
+
+def _apply_log_level(level: str) -> None:
+    """The resolved ``log_level`` (file, environment or flag) for edgestream's own loggers;
+    kafka-python stays at WARNING (its INFO is a line per connection)."""
+    logging.getLogger().setLevel(level)
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def _stop_event(duration: float | None) -> threading.Event:
@@ -53,8 +88,16 @@ def _stop_event(duration: float | None) -> threading.Event:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from edgestream.kafka.clients import wait_for_kafka
+
     settings = _settings(args)
     log.info("settings: %s", json.dumps(settings.masked()))
+    stop = _stop_event(args.duration)
+    # Before any client is made: an absent broker is one line per try, not kafka-python's
+    # ten a second, and --duration / Ctrl-C end the wait.
+    meta = wait_for_kafka(settings.kafka, stop, settings.kafka.connect_timeout_s)
+    log.info("kafka %s: %d broker(s)", settings.kafka.bootstrap_servers,
+             len(meta.get("brokers", [])))
     if args.live_port:
         from edgestream.web.live import build_live_service
 
@@ -64,7 +107,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from edgestream.service import build_service
 
         service = build_service(settings)
-    service.run(_stop_event(args.duration))
+    service.run(stop)
+    return 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from edgestream.kafka.clients import wait_for_kafka
+    from edgestream.kafka.router import Router
+
+    settings = _settings(args)
+    if args.partitions is not None:
+        settings.router.partitions = args.partitions
+    stop = _stop_event(args.duration)
+    wait_for_kafka(settings.kafka, stop, settings.kafka.connect_timeout_s)
+    Router(settings).run(stop)
     return 0
 
 
@@ -73,7 +129,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     return run_demo(duration=args.duration, metrics_port=args.metrics_port, seed=args.seed,
                     port=args.port, live_port=args.live_port, agent=not args.no_agent,
-                    compare=not args.no_compare,
+                    compare=not args.no_compare, as_json=args.json,
                     plugins=args.plugins.split(",") if args.plugins else None)
 
 
@@ -111,9 +167,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_annotate(args: argparse.Namespace) -> int:
     from edgestream.errors import StreamError
-    from edgestream.kafka.service import annotation_line
     from edgestream.offline import annotate_file, foil_scan_calibration
     from edgestream.plugins import discover
+    from edgestream.table import AnnotationTable
 
     settings = _settings(args)
     models = discover(settings.plugins)
@@ -130,6 +186,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
               f"{foil.measured_e0:.2f} eV -> shift {shift:+.2f} eV for every spectrum",
               file=sys.stderr)
     failed = 0
+    table = AnnotationTable(as_json=args.json,
+                            source_width=min(24, max(len(Path(p).name) for p in args.files)))
     for path in args.files:
         result = annotate_file(Path(path), settings, models, element=args.element,
                                edge=args.edge, energy_shift_ev=shift,
@@ -138,20 +196,22 @@ def cmd_annotate(args: argparse.Namespace) -> int:
                                reference_e0_ev=args.reference_e0,
                                composition=args.composition)
         for a in result.annotations:
-            print(json.dumps(a) if args.json else f"{path}: {annotation_line(a)}")
+            table(a, source=Path(path).name)
         for f in result.failures:
             failed += 1
             print(f"{path}: {f.error.reason}: {f.error.message}", file=sys.stderr)
-    return 1 if failed else 0
+    table.close()
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from edgestream.documents.wire import encode
-    from edgestream.kafka.clients import make_producer
+    from edgestream.kafka.clients import make_producer, wait_for_kafka
     from edgestream.offline import file_documents
 
     settings = _settings(args)
     topic = f"{settings.beamline}.bluesky.runengine.documents"
+    wait_for_kafka(settings.kafka, _stop_event(None), settings.kafka.connect_timeout_s)
     producer = make_producer(settings.kafka)
     for path in args.files:
         docs = file_documents(Path(path), args.element, args.edge)
@@ -207,12 +267,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _global_flags(p: argparse.ArgumentParser, after_verb: bool) -> None:
+    """Flags every verb takes, before or after it (``edgestream serve --log-level DEBUG``).
+    After the verb they default to SUPPRESS, so that they do not undo the same flag given
+    before it."""
+    default = argparse.SUPPRESS if after_verb else None
+    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default=default,
+                   help="DEBUG, INFO, WARNING, ERROR, CRITICAL (default: log_level setting, "
+                   "INFO)")
+    p.add_argument("--config", default=default, help="YAML settings file")
+
+
 def _kafka_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="YAML settings file")
-    p.add_argument("--kafka-yml", help="facility Kafka file (default /etc/bluesky/kafka.yml)")
+    p.add_argument("--kafka-yml", help="facility Kafka file in the nslsii layout (default "
+                   "$BLUESKY_KAFKA_CONFIG_PATH, else /etc/bluesky/kafka.yml)")
     p.add_argument("--bootstrap-servers", help="host:port[,host:port]")
     p.add_argument("--group-id")
     p.add_argument("--beamline", help="default beamline name for output topics")
+    p.add_argument("--connect-timeout", type=float, metavar="S",
+                   help="give up (exit 3) when no broker answers within S seconds "
+                   "(default: keep trying with backoff up to 15 s, until --duration)")
 
 
 def compare_flags(p: argparse.ArgumentParser) -> None:
@@ -249,12 +323,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgestream",
         description="Real-time XAS/EELS analysis of Bluesky documents streamed over Kafka.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"edgestream {__version__}")
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default INFO)")
+    _global_flags(parser, after_verb=False)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    p = sub.add_parser("serve", help="consume documents, publish annotations (the service)")
+    def add_verb(name: str, **kw: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, epilog=EXIT_CODES_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+        _global_flags(p, after_verb=True)
+        return p
+
+    p = add_verb("serve", help="consume documents, publish annotations (the service)")
     _kafka_flags(p)
     p.add_argument("--topics", nargs="+", help="explicit input topics (default: the pattern)")
     p.add_argument("--topic-pattern", help="regex of input topics")
@@ -264,7 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("demo", help="embedded broker + simulated beamline + service, live output")
+    p = add_verb("route", help="re-key documents by run onto <beamline>.edgestream.runs, so "
+                 "service replicas share runs the facility put under one key")
+    _kafka_flags(p)
+    p.add_argument("--topics", nargs="+", help="explicit input topics (default: the pattern)")
+    p.add_argument("--topic-pattern", help="regex of input topics")
+    p.add_argument("--partitions", type=int, help="of the runs topic when it is created "
+                   "(router.partitions, default 4): the most replicas that share the work")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.set_defaults(func=cmd_route)
+
+    p = add_verb("demo", help="embedded broker + simulated beamline + service, live output")
     p.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
     p.add_argument("--metrics-port", type=int, default=9464, help="Prometheus port (0: off)")
     p.add_argument("--live-port", type=int, default=8765, help="live page port (0: off)")
@@ -275,9 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the grid / k-means / ours comparison at the end")
     p.add_argument("--plugins", help="comma-separated plugin names (default: every installed "
                    "one not opt-in), e.g. edge_features,cu_k_valence,cu_k_motif,cu_k_screening")
+    p.add_argument("--json", action="store_true",
+                   help="print each annotation as one JSON line instead of the table")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("agent", help="steer a sample stage from the annotations (agent process)")
+    p = add_verb("agent", help="steer a sample stage from the annotations (agent process)")
     _kafka_flags(p)
     p.add_argument("--sample", default="Cu gradient", help="sample name the plans measure")
     p.add_argument("--strategy", default="boundary",
@@ -301,21 +394,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float)
     p.set_defaults(func=cmd_agent)
 
-    p = sub.add_parser("compare-agents",
+    p = add_verb("compare-agents",
                        help="scans to locate gradient boundaries: grid vs k-means vs ours")
     compare_flags(p)
     p.set_defaults(func=cmd_compare_agents)
 
-    p = sub.add_parser("watch", help="print annotations from a topic as they arrive")
+    p = add_verb("watch", help="print annotations from a topic as they arrive")
     _kafka_flags(p)
     p.add_argument("--topic", default="sim.xas.annotations")
-    p.add_argument("--json", action="store_true", help="print the JSON instead of one line")
+    p.add_argument("--json", action="store_true",
+                   help="print each annotation as one JSON line instead of the table")
     p.add_argument("--duration", type=float)
     p.set_defaults(func=cmd_watch)
 
-    p = sub.add_parser("annotate", help="annotate XDI or column files offline")
+    p = add_verb("annotate", help="annotate XDI or column files offline")
     p.add_argument("files", nargs="+")
-    p.add_argument("--config")
     p.add_argument("--element", help="absorbing element when the file does not say")
     p.add_argument("--edge", help="edge when the file does not say")
     shift = p.add_mutually_exclusive_group()
@@ -339,17 +432,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the sample is made of (e.g. CuFe2O4 or 'Cu,Fe,O'): structure "
                    "screening ranks only candidates of these elements (default: the XDI "
                    "Sample.stoichiometry or Sample.formula)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="print each annotation as one JSON line instead of the table")
     p.set_defaults(func=cmd_annotate)
 
-    p = sub.add_parser("replay", help="publish a spectrum file to Kafka as a Bluesky run")
+    p = add_verb("replay", help="publish a spectrum file to Kafka as a Bluesky run")
     _kafka_flags(p)
     p.add_argument("files", nargs="+")
     p.add_argument("--element")
     p.add_argument("--edge")
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("library", help="add your own candidate structures to a Cu K screening "
+    p = add_verb("library", help="add your own candidate structures to a Cu K screening "
                        "library (CIF/POSCAR; needs the training extra for matgl)")
     p.add_argument("action", choices=("add", "show"))
     p.add_argument("paths", nargs="+", type=Path,
@@ -357,20 +451,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--library", type=Path, help="add: library .npz to append to (created)")
     p.set_defaults(func=cmd_library)
 
-    p = sub.add_parser("config", help="print the resolved settings (secrets masked)")
+    p = add_verb("config", help="print the resolved settings (secrets masked)")
     _kafka_flags(p)
     p.set_defaults(func=cmd_config)
 
-    p = sub.add_parser("plugins", help="list installed model plugins and their providers")
-    p.add_argument("--config")
+    p = add_verb("plugins", help="list installed model plugins and their providers")
     p.set_defaults(func=cmd_plugins)
 
-    p = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
+    p = add_verb("broker", help="run the embedded Tansu broker in the foreground")
     p.add_argument("--port", type=int, default=9092)
     p.add_argument("--duration", type=float)
     p.set_defaults(func=cmd_broker)
 
-    p = sub.add_parser("simulate", help="run the simulated beamline against a broker")
+    p = add_verb("simulate", help="run the simulated beamline against a broker")
     p.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
     p.add_argument("--beamline", default="sim")
     p.add_argument("--duration", type=float, default=30.0)
@@ -380,17 +473,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one verb; the exit code says which class of failure ended it (EXIT_CODES_HELP)."""
+    from kafka.errors import KafkaError
+
+    from edgestream.kafka.clients import BrokerUnreachable, ConnectionChatter
+
     args = build_parser().parse_args(argv)
-    level = args.log_level or "INFO"
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.basicConfig(level=args.log_level or "INFO",
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(ConnectionChatter())
+    _apply_log_level(args.log_level or "INFO")
     try:
         return int(args.func(args) or 0)
-    except SettingsError as exc:
+    except (SettingsError, KafkaConfigError) as exc:
         print(f"edgestream: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
+    except BrokerUnreachable as exc:
+        print(f"edgestream: {exc}", file=sys.stderr)
+        return EXIT_CONNECTION
+    except KafkaError as exc:  # the broker went away while clients were being made
+        print(f"edgestream: kafka: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_CONNECTION
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        log.exception("internal error")
+        print(f"edgestream: internal error (a bug, please report it with the traceback "
+              f"above): {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ from edgestream.documents.wire import encode
 from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics
 from edgestream.kafka.clients import make_consumer, make_producer
 from edgestream.kafka.embedded import EmbeddedTansu
-from edgestream.kafka.service import annotation_line
 from edgestream.service import build_service
 from edgestream.settings import Settings
+from edgestream.table import AnnotationTable
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _settings(bootstrap: str, metrics_port: int | None, plugins: list[str] | Non
 
 
 def _follow(settings: Settings, topic: str, stop: threading.Event, sink: list[Any],
-            show: bool) -> None:
+            show: AnnotationTable | None) -> None:
     consumer = make_consumer(settings.kafka, group_id=f"demo-{topic}",
                              auto_offset_reset="earliest", metadata_max_age_ms=1000)
     consumer.subscribe([topic])
@@ -63,10 +63,10 @@ def _follow(settings: Settings, topic: str, stop: threading.Event, sink: list[An
                         continue
                     seen.add(key)
                     sink.append(body)
-                    if show:
-                        print(annotation_line(body) if "annotation_id" in body
-                              else f"  dead letter: {body['reason']}: {body['message']}",
-                              flush=True)
+                    if show is not None and "annotation_id" in body:
+                        show(body)
+                    elif show is not None:
+                        show.show_dead_letter(body)
     finally:
         consumer.close()
 
@@ -153,7 +153,7 @@ def _agent_done(steer: _Steering | None) -> bool:
 def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int = 7,
              port: int | None = None, live_port: int | None = 8765, agent: bool = True,
              compare: bool = True, plugins: list[str] | None = None,
-             map_png: Path | None = MAP_PNG) -> int:
+             map_png: Path | None = MAP_PNG, as_json: bool = False) -> int:
     from bluesky.utils import RunEngineInterrupted
 
     from edgestream.sim.beamline import run_beamline
@@ -188,12 +188,13 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
         annotations: list[dict[str, Any]] = []
         dead: list[dict[str, Any]] = []
         service, live, server = _service(settings, live_port)
+        table = AnnotationTable(as_json=as_json)
         threads = [
             threading.Thread(target=service.run, args=(stop,), name="service", daemon=True),
             threading.Thread(target=_follow, name="annotations", daemon=True,
-                             args=(settings, topics[1], stop, annotations, True)),
+                             args=(settings, topics[1], stop, annotations, table)),
             threading.Thread(target=_follow, name="deadletters", daemon=True,
-                             args=(settings, topics[2], stop, dead, True)),
+                             args=(settings, topics[2], stop, dead, table)),
         ]
         for t in threads:
             t.start()
@@ -227,6 +228,7 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
         stop.set()
         for t in threads:
             t.join(timeout=10)
+        table.close()
         if steer is not None:
             steer.thread.join(timeout=10)
             steer.sim.close()

@@ -3,41 +3,40 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
-from collections.abc import Mapping
+import types
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from edgestream.kafka.facility import (
+    KafkaConfigError,
+    check_client_keys,
+    check_security,
+    config_path,
+    read_kafka_yml,
+    translate,
+)
+
 log = logging.getLogger(__name__)
 
-FACILITY_KAFKA_YML = Path("/etc/bluesky/kafka.yml")
 ENV_PREFIX = "EDGESTREAM_"
-SECRET_WORDS = ("password", "secret", "token", "sasl_plain_username", "key_password")
-
-# librdkafka-style keys (as in /etc/bluesky/kafka.yml) -> kafka-python keyword arguments.
-LIBRDKAFKA_TO_KAFKA_PYTHON = {
-    "bootstrap.servers": "bootstrap_servers",
-    "client.id": "client_id",
-    "security.protocol": "security_protocol",
-    "sasl.mechanism": "sasl_mechanism",
-    "sasl.mechanisms": "sasl_mechanism",
-    "sasl.username": "sasl_plain_username",
-    "sasl.password": "sasl_plain_password",
-    "sasl.kerberos.service.name": "sasl_kerberos_service_name",
-    "ssl.ca.location": "ssl_cafile",
-    "ssl.certificate.location": "ssl_certfile",
-    "ssl.key.location": "ssl_keyfile",
-    "ssl.key.password": "ssl_password",
-    "ssl.crl.location": "ssl_crlfile",
-}
+# EDGESTREAM_* variables read by tools, not settings (the model cache, test switches)
+NOT_SETTINGS = {"CACHE", "SKIP_APACHE", "KAFKA_VERSION", "KAFKA_OPS", "CU_K_LIBRARY",
+                "SCREENSHOT"}
+SECRET_WORDS = ("password", "secret", "token", "sasl_plain_username", "key_password",
+                "api_key")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-class SettingsError(ValueError):
-    """A configuration file or value that cannot be used; the message names the source."""
+class SettingsError(KafkaConfigError):
+    """A configuration file or value that cannot be used; the message names the source,
+    the key, the value and what is allowed."""
 
 
 @dataclass
@@ -57,17 +56,20 @@ class KafkaSettings:
     # pages above this are split, any other output is dead-lettered (output_too_large). A
     # broker that refuses a smaller message lowers it at run time (logged).
     max_message_bytes: int = 1_000_000
-    auto_offset_reset: str = "earliest"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     session_timeout_ms: int = 10000
     heartbeat_interval_ms: int = 3000
     max_poll_records: int = 500
     poll_timeout_ms: int = 200
     # "at_least_once" (any broker) or "exactly_once" (brokers with transactions: Apache Kafka).
-    delivery: str = "at_least_once"
+    delivery: Literal["at_least_once", "exactly_once"] = "at_least_once"
     # Exactly-once only; default "<group_id>-<host>-<pid>".
     transactional_id: str | None = None
-    # Extra kafka-python client arguments (security, timeouts): passed through as given.
+    # Extra client settings (security, timeouts), librdkafka keys (security.protocol) or
+    # kafka-python arguments (security_protocol); each client takes the ones it knows.
     client: dict[str, Any] = field(default_factory=dict)
+    # Start-up: how long to keep trying an unreachable broker (None: until stopped).
+    connect_timeout_s: float | None = None
 
 
 @dataclass
@@ -80,9 +82,37 @@ class GridSettings:
 
 
 @dataclass
+class RouterSettings:
+    """``edgestream route``: re-keys documents by run onto an internal topic, so replicas in
+    one group share runs that the facility's producer put under one key."""
+
+    # "{beamline}" is the prefix of the input topic (or the default beamline).
+    topic: str = "{beamline}.edgestream.runs"
+    partitions: int = 4  # of the topic when the router creates it: at most this many replicas
+    replication: int = 1  # of the topic when the router creates it
+    # Runs whose descriptor/resource uids are remembered at once (a few hundred bytes each);
+    # beyond it the longest idle one is forgotten, as runs idle over run_timeout_s are.
+    max_open_runs: int = 10000
+
+
+@dataclass
+class TiledSettings:
+    """Write each derived run into a Tiled catalog beside the raw runs (edgestream.tiled).
+    Off unless ``uri`` is set."""
+
+    # The container the raw runs are in, e.g. http://tiled:8000/api/v1/metadata/bmm/raw
+    uri: str | None = None
+    api_key: str | None = None  # or EDGESTREAM_TILED__API_KEY; masked in every printout
+    # Derived documents waiting for the writer; beyond it they are counted and not written.
+    max_queue: int = 10000
+
+
+@dataclass
 class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     grid: GridSettings = field(default_factory=GridSettings)
+    router: RouterSettings = field(default_factory=RouterSettings)
+    tiled: TiledSettings = field(default_factory=TiledSettings)
     beamline: str = "sim"
     # Per-beamline channel mapping: {beamline: {role: data_key}}, roles as in channels.py.
     channels: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -107,7 +137,7 @@ class Settings:
     min_points: int = 20
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     def masked(self) -> dict[str, Any]:
         """Settings as a dict with secrets replaced, safe to print or log."""
@@ -128,110 +158,254 @@ def _mask(value: Any) -> Any:
     return value
 
 
+# Bounds of numeric settings, by dotted name: (lowest, highest, what it is for)
+BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "metrics_port": (0, 65535),
+    "kafka.max_message_bytes": (1, None),
+    "kafka.session_timeout_ms": (1, None),
+    "kafka.heartbeat_interval_ms": (1, None),
+    "kafka.max_poll_records": (1, None),
+    "kafka.poll_timeout_ms": (0, None),
+    "kafka.connect_timeout_s": (0.1, None),
+    "grid.step": (1e-6, None),
+    "run_timeout_s": (1e-3, None),
+    "max_open_runs": (1, None),
+    "min_points": (2, None),
+}
+
+
 def translate_librdkafka(config: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Translate librdkafka keys to kafka-python arguments; unknown keys are logged by name."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if key == "ssl.endpoint.identification.algorithm":
-            out["ssl_check_hostname"] = str(value).lower() not in ("none", "")
-        elif key in LIBRDKAFKA_TO_KAFKA_PYTHON:
-            target = LIBRDKAFKA_TO_KAFKA_PYTHON[key]
-            if target in out and out[target] != value:
-                raise SettingsError(f"{source}: {key} duplicates another key for {target}")
-            out[target] = value
-        elif "_" in key and "." not in key:  # already a kafka-python name
-            out[key] = value
-        else:
-            log.warning("%s: ignoring unsupported Kafka key %s", source, key)
-    if isinstance(out.get("bootstrap_servers"), list):
-        out["bootstrap_servers"] = ",".join(out["bootstrap_servers"])
-    return out
+    """Client arguments from librdkafka keys (kafka-python names pass through); keys that
+    kafka-python cannot apply are logged by name, security keys among them refused."""
+    t = translate(config, source)
+    for key, why in t.not_applied.items():
+        log.warning("%s: %s not applied: %s", source, key, why)
+    if "bootstrap_servers" in t.settings:
+        t.client["bootstrap_servers"] = t.settings.pop("bootstrap_servers")
+    return t.client | t.settings
 
 
-def read_facility_kafka_yml(path: Path = FACILITY_KAFKA_YML) -> dict[str, Any]:
-    """Client settings from a facility kafka.yml (nslsii layout or flat librdkafka keys)."""
-    if not path.is_file():
-        return {}
+def _describe(hint: Any) -> str:
+    """What a type hint allows, in words for an error message."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args if a is not type(None)) + " or null"
+    if origin is list:
+        return f"a list of {_describe(args[0])} (comma-separated, or [a, b])"
+    if origin is dict:
+        return (f"a mapping of {_describe(args[0])} to {_describe(args[1])} "
+                '(YAML or JSON, e.g. {"bmm": ...})')
+    return {bool: "true or false (also yes/no, on/off, 1/0)", int: "a whole number",
+            float: "a number", str: "text"}.get(hint, "anything")
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """``value`` (text from the environment or a flag, or parsed YAML) as the type
+    ``hint`` names; refused with the key, the value and what is allowed."""
+    origin, args = get_origin(hint), get_args(hint)
+    given = value  # as written, for the message
+
+    def refuse() -> SettingsError:
+        shown = "***" if any(w in where.lower() for w in SECRET_WORDS) else repr(given)
+        return SettingsError(f"{where}={shown}: expected {_describe(hint)}")
+
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        empty = value is None or (isinstance(value, str)
+                                  and value.strip().lower() in ("", "none", "null"))
+        if empty and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(option, value, where)
+            except SettingsError:
+                continue
+        raise refuse()
+    if origin is Literal:
+        for allowed in args:
+            if str(value).strip().lower() == str(allowed).lower():
+                return allowed
+        raise refuse()
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+        raise refuse()
+    if hint is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise refuse()
+        try:
+            return int(value) if isinstance(value, int | float) else int(str(value).strip())
+        except ValueError:
+            raise refuse() from None
+    if hint is float:
+        if isinstance(value, bool):
+            raise refuse()
+        try:
+            number = float(value) if isinstance(value, int | float) else float(str(value))
+        except ValueError:
+            raise refuse() from None
+        if not math.isfinite(number):
+            raise refuse()
+        return number
+    if hint is str:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise refuse()
+        return str(value)
+    if origin is list:
+        if isinstance(value, str):
+            text = value.strip()
+            value = _parse(text, where) if text.startswith("[") else [
+                v for v in re.split(r"[,\s]+", text) if v]
+        if not isinstance(value, list):
+            raise refuse()
+        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if isinstance(value, str):
+            value = _parse(value, where)
+        if not isinstance(value, Mapping):
+            raise refuse()
+        return {_coerce(args[0], k, where): _coerce(args[1], v, f"{where}.{k}")
+                for k, v in value.items()}
+    return value
+
+
+def _parse(text: str, where: str) -> Any:
+    """A structured value given as text: JSON or YAML flow style."""
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SettingsError(f"{path}: cannot read: {exc}") from None
-    if not isinstance(raw, Mapping):
-        raise SettingsError(f"{path}: expected a mapping at top level")
-    flat: dict[str, Any] = {}
-    if "bootstrap_servers" in raw:
-        flat["bootstrap.servers"] = raw["bootstrap_servers"]
-    for section in ("consumer_config", "runengine_producer_config", "producer_config"):
-        if isinstance(raw.get(section), Mapping):
-            for k, v in raw[section].items():
-                flat.setdefault(k, v)
-    flat.update({k: v for k, v in raw.items() if isinstance(k, str) and "." in k})
-    return translate_librdkafka(flat, str(path))
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{where}={text!r}: cannot read it as YAML/JSON: "
+                            f"{str(exc).splitlines()[0]}") from None
 
 
-def _merge(target: Any, updates: Mapping[str, Any], source: str) -> None:
-    """Merge a nested mapping into a dataclass tree, refusing unknown keys."""
-    types = {f.name: str(f.type) for f in fields(target)}
+def _merge(target: Any, updates: Mapping[str, Any], name: Callable[[list[str]], str],
+           path: list[str] | None = None) -> None:
+    """Merge a nested mapping into a dataclass tree, typed; unknown keys are refused."""
+    path = path or []
+    hints = get_type_hints(type(target))
+    names = {f.name for f in fields(target)}
     for key, value in updates.items():
-        if key not in types:
-            raise SettingsError(f"{source}: unknown setting {key!r}")
+        here = [*path, str(key)]
+        if key not in names:
+            raise SettingsError(f"{name(here)}: unknown setting (known: "
+                                f"{', '.join(sorted(names))})")
         current = getattr(target, key)
-        if current is None and types[key].startswith("list["):
-            current = []  # an optional list given as text (EDGESTREAM_PLUGINS=a,b) is a list
-        if is_dataclass(current) and isinstance(value, Mapping):
-            _merge(current, value, source)
-        elif isinstance(current, dict) and isinstance(value, Mapping):
+        if is_dataclass(current):
+            if isinstance(value, str):
+                value = _parse(value, name(here))
+            if not isinstance(value, Mapping):
+                raise SettingsError(f"{name(here)}={value!r}: expected a mapping of "
+                                    f"{', '.join(f.name for f in fields(current))}")
+            _merge(current, value, name, here)
+            continue
+        if isinstance(target, KafkaSettings) and key == "client":
+            value = _client(value, name(here), target)
+        value = _coerce(hints[key], value, name(here))
+        if isinstance(current, dict) and isinstance(value, dict):
             current.update(value)
         else:
-            setattr(target, key, _coerce(current, value, f"{source}: {key}"))
+            setattr(target, key, value)
 
 
-def _coerce(current: Any, value: Any, where: str) -> Any:
-    if value is None or current is None or not isinstance(value, str):
-        return value
-    try:
-        if isinstance(current, bool):
-            return value.strip().lower() in ("1", "true", "yes", "on")
-        if isinstance(current, int):
-            try:
-                return int(value)
-            except ValueError:
-                return float(value)
-        if isinstance(current, float):
-            return float(value)
-        if isinstance(current, list):
-            return [v for v in re.split(r"[,\s]+", value) if v]
-    except ValueError:
-        raise SettingsError(f"{where}: cannot read {value!r}") from None
-    return value
+def _client(value: Any, where: str, kafka: KafkaSettings) -> dict[str, Any]:
+    """``kafka.client`` in librdkafka or kafka-python names; librdkafka keys that are
+    KafkaSettings fields (auto.offset.reset, session.timeout.ms) set those fields."""
+    if isinstance(value, str):
+        value = _parse(value, where)
+    if not isinstance(value, Mapping):
+        raise SettingsError(f"{where}: expected a mapping of Kafka client settings")
+    t = translate(value, where)
+    for key, why in t.not_applied.items():
+        log.warning("%s: %s not applied: %s", where, key, why)
+    if t.settings:
+        _merge(kafka, t.settings, lambda p: f"{where}: {'.'.join(p)}")
+    return t.client
+
+
+def validate(settings: Settings) -> None:
+    """Bounds and cross-field rules that the types alone do not say."""
+    for dotted, (low, high) in BOUNDS.items():
+        node: Any = settings
+        for part in dotted.split("."):
+            node = getattr(node, part)
+        if node is None:
+            continue
+        if (low is not None and node < low) or (high is not None and node > high):
+            allowed = f"at least {low}" if high is None else f"{low} to {high}"
+            raise SettingsError(f"{dotted}={node!r}: expected {allowed}")
+    if settings.grid.start >= settings.grid.stop:
+        raise SettingsError(f"grid.start={settings.grid.start} must be below "
+                            f"grid.stop={settings.grid.stop}")
+    k = settings.kafka
+    if k.heartbeat_interval_ms >= k.session_timeout_ms:
+        raise SettingsError(f"kafka.heartbeat_interval_ms={k.heartbeat_interval_ms} must be "
+                            f"below kafka.session_timeout_ms={k.session_timeout_ms}")
+    from edgestream.kafka.facility import _servers
+
+    k.bootstrap_servers = _servers(k.bootstrap_servers, "kafka.bootstrap_servers")
+    check_client_keys(k.client)
+    check_security(k.client, "kafka client settings (kafka.yml, kafka.client)")
 
 
 def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     """``EDGESTREAM_KAFKA__GROUP_ID=x`` -> {"kafka": {"group_id": "x"}}."""
     out: dict[str, Any] = {}
-    for name, value in env.items():
-        if not name.startswith(ENV_PREFIX):
+    for var, value in env.items():
+        if not var.startswith(ENV_PREFIX) or var[len(ENV_PREFIX):] in NOT_SETTINGS:
             continue
-        path = name[len(ENV_PREFIX):].lower().split("__")
+        path = var[len(ENV_PREFIX):].lower().split("__")
         node = out
         for part in path[:-1]:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SettingsError(f"environment {var}: {part} is given a value and "
+                                    "sub-settings both")
         node[path[-1]] = value
     return out
+
+
+def _env_name(path: list[str]) -> str:
+    return f"environment {ENV_PREFIX}{'__'.join(path).upper()}"
 
 
 def load_settings(
     path: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
-    facility_file: Path = FACILITY_KAFKA_YML,
+    facility_file: str | Path | None = None,
+    facility_required: bool = False,
 ) -> Settings:
-    """Build Settings from the facility kafka.yml, a YAML file, the environment and CLI flags."""
+    """Build Settings from defaults < the facility kafka.yml < a YAML file < the environment
+    < CLI flags; typed and validated. ``facility_file`` None: ``$BLUESKY_KAFKA_CONFIG_PATH``,
+    then /etc/bluesky/kafka.yml; ``facility_required``: it must exist (--kafka-yml)."""
+    try:
+        return _load(path, os.environ if env is None else env, overrides, facility_file,
+                     facility_required)
+    except SettingsError:
+        raise
+    except KafkaConfigError as exc:  # one error type for every configuration mistake
+        raise SettingsError(str(exc)) from None
+
+
+def _load(path: str | Path | None, env: Mapping[str, str],
+          overrides: Mapping[str, Any] | None, facility_file: str | Path | None,
+          facility_required: bool) -> Settings:
     settings = Settings()
-    facility = read_facility_kafka_yml(facility_file)
-    if "bootstrap_servers" in facility:
-        settings.kafka.bootstrap_servers = facility.pop("bootstrap_servers")
-    settings.kafka.client.update(facility)
+    facility_path, required = config_path(facility_file, env)
+    facility = read_kafka_yml(facility_path, required=required or facility_required)
+    if facility.path is not None:
+        for key, why in facility.not_applied.items():
+            log.info("%s: %s not applied: %s", facility.path, key, why)
+        settings.kafka.client.update(facility.client)
+        _merge(settings.kafka, facility.settings, lambda p: f"{facility.path}: {'.'.join(p)}")
     if path is not None:
         try:
             data = yaml.safe_load(Path(path).read_text()) or {}
@@ -239,12 +413,21 @@ def load_settings(
             raise SettingsError(f"{path}: cannot read: {exc}") from None
         if not isinstance(data, Mapping):
             raise SettingsError(f"{path}: expected a mapping at top level")
-        client = data.get("kafka", {}).get("client") if isinstance(data.get("kafka"), Mapping) \
-            else None
-        if isinstance(client, Mapping):
-            data["kafka"]["client"] = translate_librdkafka(client, str(path))
-        _merge(settings, data, str(path))
-    _merge(settings, env_overrides(os.environ if env is None else env), "environment")
+        _merge(settings, data, lambda p: f"{path}: {'.'.join(p)}")
+    _merge(settings, env_overrides(env), _env_name)
     if overrides:
-        _merge(settings, {k: v for k, v in overrides.items() if v is not None}, "command line")
+        _merge(settings, _drop_none(overrides), lambda p: f"command line: {'.'.join(p)}")
+    validate(settings)
     return settings
+
+
+def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, Mapping):
+            v = _drop_none(v)
+            if not v:
+                continue
+        if v is not None:
+            out[k] = v
+    return out

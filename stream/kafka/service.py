@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
 import math
 import os
@@ -29,7 +28,12 @@ from edgestream.derived import DerivedRuns, split_event_page
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.documents.wire import decode, encode
 from edgestream.errors import OutputTooLarge, StreamError, internal_error
-from edgestream.kafka.clients import PRODUCER_DEFAULTS, make_consumer, make_producer
+from edgestream.kafka.clients import (
+    PRODUCER_DEFAULTS,
+    BrokerWatch,
+    make_consumer,
+    make_producer,
+)
 from edgestream.kafka.deadletter import dead_letter
 from edgestream.kafka.offsets import OffsetTracker
 from edgestream.pipeline import Failure, Outcome, Pipeline
@@ -37,7 +41,8 @@ from edgestream.settings import KafkaSettings, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-DOCUMENTS_SUFFIX = re.compile(r"\.bluesky\.runengine\.documents$")
+# A documents topic, or the runs topic of `edgestream route` (router.topic's default)
+DOCUMENTS_SUFFIX = re.compile(r"\.(bluesky\.runengine\.documents|edgestream\.runs)$")
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 # Below this, a broker's refusal is not followed down: it is a broker set up wrongly.
 MIN_MESSAGE_BYTES = 64 * 1024
@@ -151,20 +156,25 @@ class AnnotationService(ConsumerRebalanceListener):
         # the collector's sight, a full collection no longer walks them (48 ms pauses seen).
         gc.collect()
         gc.freeze()
+        watch = BrokerWatch(k.bootstrap_servers)
         try:
             while not stop.is_set():
                 try:
                     records = self.consumer.poll(k.poll_timeout_ms, k.max_poll_records)
+                    if not records:
+                        watch.check()  # a broker gone shows as empty polls: say so once
                     self.process(records)
                     self.commit()
                 except (PublishFailed, KafkaError) as exc:
                     # Broker trouble: kafka-python reconnects by itself; nothing uncommitted
-                    # is lost because we re-read from the last commit.
-                    log.warning("%s: %s; re-reading from the last commit", type(exc).__name__,
-                                exc)
+                    # is lost because we re-read from the last commit. While the broker is
+                    # known to be away, BrokerWatch has said so once: no line per try.
+                    level = logging.WARNING if watch.check() else logging.DEBUG
+                    log.log(level, "%s: %s; re-reading from the last commit",
+                            type(exc).__name__, exc)
                     self.metrics.errors.labels("kafka").inc()
                     self.rewind()
-                    time.sleep(0.5)
+                    stop.wait(0.5)
                 except Exception:  # a bug outside the per-message guards: log, count, go on
                     log.exception("unexpected error in the poll loop; continuing")
                     self.metrics.errors.labels("internal").inc()
@@ -442,31 +452,3 @@ class AnnotationService(ConsumerRebalanceListener):
         self.producer.close(timeout=5)
         for model in self.pipeline.models:
             model.unload()
-
-
-def annotation_line(a: dict[str, Any]) -> str:
-    """One human line per annotation, for the demo and `edgestream watch`."""
-    preds = "; ".join(
-        f"{p['plugin']}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in p["outputs"].items())
-        for p in a["predictions"]
-    )
-    seq = a["ids"]["seq_range"]
-    where = f"seq {seq[0]}-{seq[1]}" if seq[0] != seq[1] else f"event {seq[0]}"
-    if a["ids"]["index_in_event"]:
-        where += f" px {a['ids']['index_in_event']}"
-    cal = a.get("energy_calibration") or {}
-    source = cal.get("source", "none")
-    shifted = "" if source == "none" else (
-        f" ({CALIBRATION_WORDS.get(source, source)} {cal.get('shift_ev', 0.0):+.2f} eV)")
-    return (f"{a['beamline'] or '-':>6} {a['ids']['run_uid'][:8]} {where:<14} "
-            f"{a['modality']:<17} {a['element']} {a['edge']:<4} e0={a['e0']:9.2f}{shifted} "
-            f"step={a['edge_step']:.3g}  {a['sample'] or ''}  {preds}")
-
-
-CALIBRATION_WORDS = {"reference": "foil", "metadata": "run", "settings": "beamline"}
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return json.dumps(v) if isinstance(v, list | dict) else str(v)
