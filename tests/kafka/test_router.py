@@ -1,0 +1,188 @@
+"""Scale-out with one key for everything: the router spreads runs, two replicas share them.
+
+A session publisher as nslsii's (one random key for every document of the session) fills a
+1-partition documents topic; ``edgestream route`` re-keys the documents by run onto a
+4-partition runs topic it creates; two ``edgestream serve`` replicas in one group annotate
+every spectrum once (after de-duplication by id in at-least-once; raw in exactly-once), and
+each run's documents sit in one partition, in the order they were published.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "faults"))
+from brokers import report  # noqa: E402
+from harness import (  # noqa: E402
+    Expected,
+    ServiceProcess,
+    beamline_topics,
+    complete,
+    fly_run,
+    read_topic,
+    step_run,
+    verdict,
+    write_config,
+)
+
+from edgestream.documents.wire import decode, encode  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+
+PARTITIONS = 4
+GARBAGE = [b"\x00not msgpack", b"", encode("start", {"no": "uid"})[:7]]
+
+CASES = [
+    pytest.param("tansu", "at_least_once", id="tansu-at-least-once"),
+    pytest.param("apache", "at_least_once", id="apache-at-least-once",
+                 marks=pytest.mark.apache),
+    pytest.param("apache", "exactly_once", id="apache-exactly-once", marks=pytest.mark.apache),
+]
+
+
+class Proc(ServiceProcess):
+    """``edgestream VERB`` as a process, logging at INFO (assignments, router counts)."""
+
+    def __init__(self, verb: str, config: Path, log: Path) -> None:
+        super().__init__(config, log)
+        self.verb = verb
+
+    def start(self) -> Proc:
+        fh = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edgestream.cli", "--log-level", "INFO", self.verb,
+             "--config", str(self.config), "--kafka-yml", self.kafka_yml],
+            stdout=fh, stderr=subprocess.STDOUT)
+        return self
+
+    def assigned(self) -> list[str]:
+        """The partitions of its last assignment (from its log)."""
+        lines = [ln for ln in self.log.read_text(errors="replace").splitlines()
+                 if "partitions assigned" in ln]
+        return [] if not lines else [p.strip(" '") for p in
+                                     lines[-1].split("[", 1)[1].rstrip("]").split(",") if p]
+
+
+def session_publish(bootstrap: str, topic: str, runs: list[list], pause_s: float = 0.0,
+                    garbage: list[bytes] = ()) -> None:
+    """nslsii's session publisher: one key for every document of the session."""
+    key = uuid.uuid4().hex.encode()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    bad = list(garbage)
+    for i, docs in enumerate(runs):
+        for name, doc in docs:
+            producer.send(topic, key=key, value=encode(name, doc))
+        if bad and i % 5 == 2:
+            producer.send(topic, key=key, value=bad.pop())
+        if pause_s:
+            time.sleep(pause_s)
+    for value in bad:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+def configs(tmp_path: Path, bootstrap: str, beamline: str, delivery: str, replicas: int
+            ) -> tuple[Path, list[Path]]:
+    """The router's and the replicas' settings files."""
+    router = write_config(tmp_path / "router.yml", bootstrap, beamline, delivery, "router",
+                          {"router": {"partitions": PARTITIONS}})
+    # the runs topic does not exist until the router made it: subscribe by pattern, which
+    # follows new topics (an explicit list can join the group before the topic exists)
+    runs_pattern = rf"^{beamline}\.edgestream\.runs$"
+    client = {"isolation_level": "read_committed"} if delivery == "exactly_once" else {}
+    services = [write_config(tmp_path / f"svc{i}.yml", bootstrap, beamline, delivery, f"r{i}",
+                             {"kafka": {"topics": [], "topic_pattern": runs_pattern,
+                                        "client": client}})
+                for i in range(replicas)]
+    return router, services
+
+
+def runs_topic_layout(bootstrap: str, topic: str) -> dict[int, list[tuple[str, str, int]]]:
+    """Per partition of the runs topic: (run uid key, document name, seq_num) in order,
+    committed records only."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                             isolation_level="read_committed", enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    end = consumer.end_offsets(tps)
+    out: dict[int, list] = defaultdict(list)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(consumer.position(tp) < end[tp] for tp in tps):
+        for tp, msgs in consumer.poll(500).items():
+            for m in msgs:
+                try:
+                    name, doc = decode(m.value)
+                except Exception:  # the garbage passes through; the service dead-letters it
+                    name, doc = "undecodable", {}
+                out[tp.partition].append((m.key.decode() if m.key else "", name,
+                                          doc.get("seq_num", 0)))
+    consumer.close()
+    return out
+
+
+@pytest.mark.parametrize("broker_kind, delivery", CASES)
+def test_router_spreads_one_key_over_two_replicas(request, broker_kind, delivery,
+                                                  topic_prefix, tmp_path):
+    broker = request.getfixturevalue(f"{broker_kind}_broker")
+    bootstrap, beamline = broker.bootstrap_servers, topic_prefix
+    docs_topic, annotations_topic = beamline_topics(bootstrap, beamline, partitions=1)
+    rng = np.random.default_rng(29)
+    runs = [fly_run(rng) if i % 3 else step_run(rng) for i in range(40)]
+    expected = Expected.of(runs)
+    router_cfg, svc_cfgs = configs(tmp_path, bootstrap, beamline, delivery, replicas=2)
+    router = Proc("route", router_cfg, tmp_path / "router.log").start()
+    replicas = [Proc("serve", c, tmp_path / f"svc{i}.log").start()
+                for i, c in enumerate(svc_cfgs)]
+    try:
+        session_publish(bootstrap, docs_topic, runs, garbage=GARBAGE)
+        annotations = read_topic(bootstrap, annotations_topic, complete(expected), timeout=240)
+        dead = read_topic(bootstrap, f"{beamline}.xas.deadletter",
+                          lambda m: len(m) >= len(GARBAGE), timeout=30)
+        assert router.alive(), router.log.read_text()[-3000:]
+        assert all(r.alive() for r in replicas)
+        assigned = [r.assigned() for r in replicas]
+    finally:
+        for p in (router, *replicas):
+            p.stop()
+
+    v = verdict(annotations, expected)
+    layout = runs_topic_layout(bootstrap, f"{beamline}.edgestream.runs")
+    per_partition = {p: len({k for k, name, _ in recs if name == "start"})
+                     for p, recs in layout.items()}
+    report(f"router {broker_kind} {delivery}: 40 runs under one key -> runs per partition "
+           f"{dict(sorted(per_partition.items()))}; partitions per replica "
+           f"{[len(a) for a in assigned]}; "
+           f"dead letters {len(dead)}; {v}")
+    assert v["lost"] == {}, v
+    assert v["unique"] == v["spectra"]
+    if delivery == "exactly_once":
+        assert v["raw_duplicates"] == 0, v
+    # the garbage went through, and the service dead-lettered it with its reason
+    assert sorted(d["reason"] for d in dead) == ["malformed_document"] * len(GARBAGE)
+    # every partition holds runs, and each run sits whole in one partition, in order
+    assert sorted(per_partition) == list(range(PARTITIONS))
+    assert all(n > 0 for n in per_partition.values())
+    where: dict[str, set[int]] = defaultdict(set)
+    for p, recs in layout.items():
+        for key, name, _ in recs:
+            if name != "undecodable":
+                where[key].add(p)
+    assert all(len(ps) == 1 for ps in where.values())
+    for docs in runs:
+        uid = docs[0][1]["uid"]
+        (p,) = where[uid]
+        got = [(n, s) for k, n, s in layout[p] if k == uid]
+        assert got == [(n, d.get("seq_num", 0)) for n, d in docs]
+    # both replicas hold partitions of the runs topic: the work is shared
+    assert all(len(a) == PARTITIONS // 2 for a in assigned), assigned
