@@ -21,8 +21,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "faults"))
-from brokers import report  # noqa: E402
-from harness import (  # noqa: E402
+from brokers import report
+from harness import (
     Expected,
     ServiceProcess,
     beamline_topics,
@@ -34,7 +34,7 @@ from harness import (  # noqa: E402
     write_config,
 )
 
-from edgestream.documents.wire import decode, encode  # noqa: E402
+from edgestream.documents.wire import decode, encode
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -115,7 +115,7 @@ def test_router_settings_are_checked() -> None:
     s = Settings()
     check_router(s)
     s.router.topic = "{beamline}.runs/{x}"
-    with pytest.raises(SettingsError, match="router.topic"):
+    with pytest.raises(SettingsError, match=r"router\.topic"):
         check_router(s)
     s = Settings()
     s.router.partitions = 0
