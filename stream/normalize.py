@@ -32,6 +32,7 @@ class Normalized:
     features: dict[str, float]
     method: str
     parameters: dict[str, Any]
+    fallback: str | None = None  # a documented fallback the normalization took, else None
 
 
 def normalize_spectra(
@@ -66,6 +67,7 @@ def _xas(batch: list[RawSpectrum], grid: np.ndarray) -> list[Normalized]:
     energy = np.stack([s.energy for s in batch])
     mu = np.stack([s.signal for s in batch])
     r = pre_edge(energy, mu)
+    fallbacks = _xas_fallbacks(energy, mu, r)
     feats = edge_features(energy, r.norm, r.e0)
     on_grid = resample(energy, r.flat, r.e0[:, None] + grid[None, :])
     out = []
@@ -78,8 +80,36 @@ def _xas(batch: list[RawSpectrum], grid: np.ndarray) -> list[Normalized]:
             e0=float(r.e0[i]), edge_step=float(r.edge_step[i]), energy=energy[i],
             norm=r.norm[i], on_grid=on_grid[i],
             features={k: float(np.asarray(v)[i]) for k, v in _as_dict(feats).items()},
-            method="pre_edge", parameters=params,
+            method="pre_edge", parameters=params, fallback=fallbacks[i],
         ))
+    return out
+
+
+# a spectrum whose pre-edge sits at 0 and post-edge at 1 within this is already normalized
+NORMALIZED_TOLERANCE = 0.05
+# eV: less measured pre-edge than this below e0 cannot separate the pre-edge line from the
+# foot of the edge (core-hole broadening alone is 1-5 eV wide at 3d K edges)
+MIN_PRE_EDGE_EV = 15.0
+
+
+def _xas_fallbacks(energy: np.ndarray, mu: np.ndarray, r: Any) -> list[str | None]:
+    """What each spectrum lacked, and so how far its normalization can be trusted:
+    ``no_pre_edge`` (under 3 points below e0: Larch's rules take the mean of the first
+    points for the pre-edge line), ``short_pre_edge`` (under 15 eV below e0, or a pre-edge
+    range so short that Larch fits a constant, npre=0), ``already_normalized`` (μ already 0
+    before the edge and 1 after it, a literature spectrum: left as it was, within 5 %)."""
+    out: list[str | None] = []
+    for i in range(len(mu)):
+        below = np.count_nonzero(energy[i] < r.e0[i])
+        if below < 3:
+            out.append("no_pre_edge")
+        elif int(r.npre[i]) == 0 or r.e0[i] - energy[i][0] < MIN_PRE_EDGE_EV:
+            out.append("short_pre_edge")
+        elif (abs(float(r.pre_edge[i][0])) < NORMALIZED_TOLERANCE
+              and abs(float(r.edge_step[i]) - 1.0) < NORMALIZED_TOLERANCE):
+            out.append("already_normalized")
+        else:
+            out.append(None)
     return out
 
 
@@ -104,7 +134,10 @@ def _eels(batch: list[RawSpectrum], grid: np.ndarray) -> list[Normalized]:
             energy=energy[i], norm=r.norm[i], on_grid=on_grid[i],
             features={k: float(np.asarray(v)[i]) for k, v in _as_dict(feats).items()},
             method="power_law",
-            parameters={"A": float(np.asarray(r.A)[i]), "r": float(np.asarray(r.r)[i])},
+            parameters={"A": float(np.asarray(r.A)[i]), "r": float(np.asarray(r.r)[i]),
+                        "pre_window": [float(v) for v in r.pre_window[i]],
+                        "post_window": [float(v) for v in r.post_window[i]]},
+            fallback=str(r.fallback[i]) or None,
         ))
     return out
 

@@ -368,7 +368,8 @@ class Pipeline:
             "channels_source": s.channels["source"] if s.channels else None,
             "channels": s.channels["keys"] if s.channels else {},
             "edge_features": {k: ann.finite_or_none(v) for k, v in r.features.items()},
-            "normalization": {"method": r.method, "parameters": r.parameters},
+            "normalization": {"method": r.method, "parameters": r.parameters}
+            | ({"fallback": r.fallback} if r.fallback else {}),
             "spectrum": {
                 "grid": {
                     "start": self.settings.grid.start,

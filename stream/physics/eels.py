@@ -7,7 +7,7 @@ Energy losses are in eV; counts in any unit (counts per channel). Arrays are bat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,6 +26,16 @@ __all__ = [
 MIN_FIT_POINTS = 3  # a two-parameter fit needs at least one degree of freedom
 PRE_WINDOW = (-50.0, -5.0)  # eV relative to the onset: default background-fit window
 POST_WINDOW = (40.0, 60.0)  # eV relative to the onset: default edge-step window
+# eV: a pre-edge window narrower than this cannot pin a power law's exponent (over 10 eV at
+# 900 eV the background falls ~3 %, within counting noise): a constant is fitted instead
+MIN_PRE_WIDTH = 10.0
+# Core-loss backgrounds fall as E**-r with r between 2 and 6, about 3 for most edges
+# (Egerton, Electron Energy-Loss Spectroscopy in the Electron Microscope, ch. 4): the exponent
+# assumed where the pre-edge is too short to fit one
+FALLBACK_EXPONENT = 3.0
+# eV: the last stretch averaged for the step when POST_WINDOW lies past the spectrum's end
+SHORT_POST_WIDTH = 10.0
+FALLBACKS = ("short_pre_edge", "no_pre_edge", "short_post_edge")
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ class EelsNormalization:
     norm: np.ndarray
     pre_window: np.ndarray
     post_window: np.ndarray
+    fallback: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
 
     @property
     def A(self) -> np.ndarray:
@@ -83,7 +94,9 @@ class EelsNormalization:
 def _windows(window: tuple[float, float] | np.ndarray, n: int) -> np.ndarray:
     window = np.asarray(window, dtype=float)
     if window.shape not in ((2,), (n, 2)) or np.any(window[..., 1] <= window[..., 0]):
-        raise ValueError(f"window must be (low, high) or [n_spectra, 2] with low < high: {window}")
+        # BadSpectrum is a ValueError: callers that passed a window get what they expect
+        raise BadSpectrum(
+            f"window must be (low, high) or [n_spectra, 2] with low < high: {window.tolist()}")
     return np.array(np.broadcast_to(window, (n, 2)))
 
 
@@ -222,27 +235,72 @@ def normalize_eels(
             the L2 edge of 3d metals (L3-L2 splitting at most ~25 eV, Cu: 19.6 eV), before
             the continuum has decayed much.
 
+    Fallbacks (default windows only; named per spectrum in ``fallback``, "" for none):
+        ``short_pre_edge``: the spectrum has less than ``MIN_PRE_WIDTH`` (10 eV) of usable
+            pre-edge before ``onset - 5`` (a Cu L2,3 spectrum starting at 929 eV): a power
+            law of exponent ``FALLBACK_EXPONENT`` (3) through the mean of the points more
+            than 0.5 eV below the onset.
+        ``no_pre_edge``: no point below the onset: the same power law through the first
+            point.
+        ``short_post_edge``: the spectrum ends before ``onset + 60``: the step is the mean of
+            its last ``SHORT_POST_WIDTH`` eV (from at least onset + 5 eV).
+
     Returns an EelsNormalization. Raises TooFewPoints for a window with under 3 points and
-    BadSpectrum for a non-positive edge step (no edge above the background).
+    BadSpectrum for a non-positive edge step (no edge above the background) or a malformed
+    window.
     """
     energy, counts = as_batch(energy_loss, counts, what="counts")
     n = len(counts)
     onset = np.broadcast_to(np.asarray(edge_onset, dtype=float), (n,)).copy()
+    fallback = np.full(n, "", dtype=object)
     if pre_window is None:
         pre = onset[:, None] + np.asarray(PRE_WINDOW)
         pre[:, 0] = np.maximum(pre[:, 0], energy[:, 0])
+        inside = (energy >= pre[:, :1]) & (energy <= pre[:, 1:]) & (counts > 0)
+        short = ((pre[:, 1] - pre[:, 0]) < MIN_PRE_WIDTH) | (
+            np.count_nonzero(inside, axis=1) < MIN_FIT_POINTS)
+        before = energy < onset[:, None] - 0.5
+        fallback[short] = np.where(before[short].any(axis=1), "short_pre_edge", "no_pre_edge")
+        pre[short] = np.column_stack([energy[short, 0], np.maximum(
+            onset[short] - 0.5, energy[short, 0] + 1e-9)])
     else:
         pre = _windows(pre_window, n)
-    post = onset[:, None] + np.asarray(POST_WINDOW) if post_window is None else _windows(
-        post_window, n
-    )
-    fit = fit_power_law(energy, counts, pre)
-    signal = subtract_power_law(energy, counts, fit.amplitude, fit.exponent)
+        short = np.zeros(n, dtype=bool)
+    amplitude, exponent = np.zeros(n), np.zeros(n)
+    if (~short).any():
+        fit = fit_power_law(energy[~short], counts[~short], pre[~short])
+        amplitude[~short], exponent[~short] = fit.amplitude, fit.exponent
+    if short.any():
+        # too little pre-edge to fit an exponent: the typical one, anchored on the points
+        # below the onset (else on the first point: a spectrum that starts at its edge has no
+        # background of its own to measure)
+        e_s, c_s = energy[short], counts[short]
+        below = e_s < onset[short, None] - 0.5
+        below[~below.any(axis=1), 0] = True
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = np.where(below, c_s * np.where(e_s > 0, e_s, np.nan) ** FALLBACK_EXPONENT,
+                              0.0)
+        amplitude[short] = np.nan_to_num(scaled.sum(axis=1) / np.count_nonzero(below, axis=1))
+        exponent[short] = FALLBACK_EXPONENT
+    signal = subtract_power_law(energy, counts, amplitude, exponent)
+    if post_window is None:
+        post = onset[:, None] + np.asarray(POST_WINDOW)
+        in_post = (energy >= post[:, :1]) & (energy <= post[:, 1:]) & np.isfinite(signal)
+        # a spectrum ending before onset + 60 eV: its last stretch past the onset gives the step
+        cut = np.count_nonzero(in_post, axis=1) < MIN_FIT_POINTS
+        if cut.any():
+            last = energy[cut, -1]
+            post[cut] = np.column_stack([np.maximum(onset[cut] + 5.0, last - SHORT_POST_WIDTH),
+                                         last])
+            fallback[cut & (fallback == "")] = "short_post_edge"
+    else:
+        post = _windows(post_window, n)
     in_post = (energy >= post[:, :1]) & (energy <= post[:, 1:]) & np.isfinite(signal)
     n_post = np.count_nonzero(in_post, axis=1)
     if np.any(n_post < MIN_FIT_POINTS):
         raise TooFewPoints(
-            "post-edge window holds too few points",
+            "post-edge window holds too few points: the spectrum must reach 5 eV past its "
+            "onset by at least 3 points",
             spectra=np.nonzero(n_post < MIN_FIT_POINTS)[0][:10].tolist(),
         )
     step = np.where(in_post, signal, 0.0).sum(axis=1) / n_post
@@ -252,7 +310,7 @@ def normalize_eels(
             spectra=np.nonzero(step <= 0)[0][:10].tolist(),
         )
     return EelsNormalization(
-        edge_onset=onset, amplitude=fit.amplitude, exponent=fit.exponent, step=step,
+        edge_onset=onset, amplitude=amplitude, exponent=exponent, step=step,
         background=counts - signal, signal=signal, norm=signal / step[:, None],
-        pre_window=pre, post_window=post,
+        pre_window=pre, post_window=post, fallback=fallback,
     )

@@ -1,0 +1,126 @@
+"""Odd but real spectra (issue 28, point 5): no pre-edge, a short pre-edge, already
+normalized or background-subtracted inputs. Each is normalized with a documented fallback
+named in the result, never an ``internal`` error; the fuzz tests sweep start/stop energies
+around the edge, point counts, scale and offset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgestream import annotation
+from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
+from edgestream.errors import StreamError
+from edgestream.normalize import normalize_spectra
+from edgestream.offline import annotate_file
+from edgestream.physics.eels import normalize_eels
+from edgestream.settings import Settings
+
+GRID = np.arange(-20.0, 80.0, 0.5)
+CU_L3 = 931.0
+
+
+def cu_l23(loss: np.ndarray) -> np.ndarray:
+    """Counts of a Cu L2,3 EELS spectrum: power-law background, two white lines, steps."""
+    background = 4.0e12 * loss ** -3.0
+    edge = 0.0
+    for e0, height in ((CU_L3, 1.0), (CU_L3 + 19.6, 0.5)):
+        edge = edge + height * (0.6 / (1 + ((loss - e0 - 1.0) / 1.2) ** 2)
+                                + 0.3 / (1 + np.exp(-(loss - e0) / 0.8)))
+    return background + 1500.0 * edge
+
+
+def xas_mu(energy: np.ndarray, e0: float = 8979.0) -> np.ndarray:
+    """A K-edge μ(E): sloping pre-edge, arctan step, white line, one EXAFS wiggle."""
+    rel = energy - e0
+    return (0.2 - 1e-5 * rel + 0.5 + np.arctan(rel / 1.5) / np.pi
+            + 0.4 * np.exp(-((rel - 8) / 4) ** 2) + 0.03 * np.sin(rel / 12) * (rel > 0))
+
+
+def raw(modality: str, energy: np.ndarray, signal: np.ndarray, element: str | None = None,
+        edge: str | None = None) -> RawSpectrum:
+    return RawSpectrum(ids=SpectrumIds("run", "desc", "primary", (1, 1)), modality=modality,
+                       energy=energy, signal=signal, element=element, edge=edge)
+
+
+def test_cu_l23_from_929_ev_is_normalized_with_a_fallback(tmp_path):
+    """The reported case: measured Cu L2,3 starting at 929 eV gave
+    ``internal: ValueError: window must be (low, high)``. Now: the short_pre_edge fallback."""
+    loss = np.arange(929.0, 1000.0, 0.25)
+    path = tmp_path / "cu_l23_929.txt"
+    np.savetxt(path, np.column_stack([loss, cu_l23(loss)]), header="loss counts")
+    out = annotate_file(path, Settings(), [], eels=True, element="Cu", edge="L2,3")
+    assert not out.failures, [f.error.as_dict() for f in out.failures]
+    (a,) = out.annotations
+    annotation.validate(a)
+    assert a["normalization"]["fallback"] == "short_pre_edge"
+    assert abs(a["e0"] - CU_L3) < 2.0
+
+
+def test_full_eels_spectrum_takes_no_fallback():
+    loss = np.arange(850.0, 1000.0, 0.25)
+    (r,) = normalize_spectra([raw("eels", loss, cu_l23(loss), "Cu", "L2,3")], GRID)
+    assert r.fallback is None and r.method == "power_law"
+    assert 2.5 < r.parameters["r"] < 3.5  # the power law's exponent is recovered
+
+
+def test_eels_fallbacks_named_per_spectrum():
+    loss = np.arange(931.0, 1000.0, 0.25)  # starts at the onset: no pre-edge at all
+    r = normalize_eels(loss, cu_l23(loss)[None, :], CU_L3 + 0.5)
+    assert r.fallback.tolist() == ["no_pre_edge"]
+    short = np.arange(880.0, 960.0, 0.25)  # ends 29 eV past the onset: no 40-60 eV window
+    r = normalize_eels(short, cu_l23(short)[None, :], CU_L3)
+    assert r.fallback.tolist() == ["short_post_edge"] and r.step[0] > 0
+
+
+def test_explicit_bad_window_is_a_typed_error():
+    loss = np.arange(850.0, 1000.0, 0.25)
+    with pytest.raises(StreamError):
+        normalize_eels(loss, cu_l23(loss)[None, :], CU_L3, pre_window=(920.0, 900.0))
+
+
+def test_xas_starting_at_the_edge_and_already_normalized():
+    energy = np.arange(8977.0, 9300.0, 0.5)
+    (r,) = normalize_spectra([raw("xas_mu", energy, xas_mu(energy))], GRID)
+    assert not isinstance(r, StreamError)
+    assert r.fallback in ("no_pre_edge", "short_pre_edge")
+    energy = np.arange(8850.0, 9300.0, 0.5)
+    mu = xas_mu(energy)
+    norm = normalize_spectra([raw("xas_mu", energy, mu)], GRID)[0].norm
+    (again,) = normalize_spectra([raw("xas_mu", energy, norm)], GRID)
+    assert again.fallback == "already_normalized"
+    np.testing.assert_allclose(again.norm, norm, atol=0.02)
+
+
+def _no_internal(results: list) -> None:
+    for r in results:
+        if isinstance(r, StreamError):
+            assert r.reason != "internal", r.as_dict()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(start=st.floats(-150.0, 30.0), stop=st.floats(-10.0, 400.0),
+       n=st.integers(3, 900), scale=st.floats(1e-6, 1e6), offset=st.floats(-10.0, 10.0),
+       noise=st.floats(0.0, 0.05), seed=st.integers(0, 2**16))
+def test_xas_normalization_never_fails_internally(start, stop, n, scale, offset, noise, seed):
+    e0 = 8979.0
+    energy = np.linspace(e0 + start, e0 + max(stop, start + 1e-3), n)
+    mu = xas_mu(energy) * scale + offset
+    mu = mu + noise * scale * np.random.default_rng(seed).standard_normal(n)
+    _no_internal(normalize_spectra([raw("xas_mu", energy, mu)], GRID))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(start=st.floats(-120.0, 20.0), stop=st.floats(-5.0, 200.0),
+       n=st.integers(3, 900), scale=st.floats(1e-3, 1e6), offset=st.floats(-100.0, 100.0),
+       element=st.sampled_from([("Cu", "L2,3"), (None, None)]),
+       already=st.booleans())
+def test_eels_normalization_never_fails_internally(start, stop, n, scale, offset, element,
+                                                   already):
+    loss = np.linspace(CU_L3 + start, CU_L3 + max(stop, start + 1e-3), n)
+    counts = cu_l23(loss) * scale + offset
+    if already:  # a literature spectrum: background already subtracted
+        counts = counts - 4.0e12 * loss ** -3.0 * scale
+    _no_internal(normalize_spectra([raw("eels", loss, counts, *element)], GRID))
