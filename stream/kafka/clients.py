@@ -207,7 +207,8 @@ def wait_for_kafka(k: KafkaSettings, stop: threading.Event, timeout_s: float | N
 # (5-10 lines a second); BrokerWatch says it once instead.
 CHATTER = ("ECONNREFUSED", "Connection failed", "Connection lost", "not ready",
            "Bootstrap", "socket disconnected", "Unable to bootstrap", "NodeNotReady",
-           "Connect attempt", "KafkaConnectionError", "No connection", "timed out")
+           "Connect attempt", "KafkaConnectionError", "No connection", "timed out",
+           "No node available", "Node not ready", "NoBrokersAvailable")
 
 
 class ConnectionChatter(logging.Filter):
@@ -236,12 +237,13 @@ class BrokerWatch:
         self.down_since: float | None = None
         self._next = 0.0
 
-    def check(self, now: float | None = None) -> bool:
-        """True while a broker accepts connections; at most one TCP try per ``every_s``."""
+    def check(self, now: float | None = None, force: bool = False) -> bool:
+        """True while a broker accepts connections; at most one TCP try per ``every_s``
+        (``force``: now, after a client error)."""
         from edgestream.kafka.admin import port_is_open
 
         now = time.monotonic() if now is None else now
-        if now < self._next:
+        if now < self._next and not (force and self.down_since is None):
             return self.down_since is None
         self._next = now + self.every_s
         up = any(port_is_open(h, p, timeout=0.5) for h, p in self.hosts)

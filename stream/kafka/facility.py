@@ -245,7 +245,9 @@ def translate(config: Mapping[str, Any], source: str, only_security: bool = Fals
             if key in ("compression.codec", "compression.type"):
                 spec = CLIENT_KEYS[key]  # the codec of the documents: checked, and ours too
             elif only_security and not is_security_key(key):
-                out.not_applied[key] = "a setting of the RunEngine's producer, not of edgestream"
+                out.not_applied[key] = (
+                    f"{value}: {ACKS_NOTE}" if key in ("acks", "request.required.acks")
+                    else "a setting of the RunEngine's producer, not of edgestream")
                 continue
             elif "." not in key:  # already a kafka-python name (checked when clients are made)
                 out.client[key] = value

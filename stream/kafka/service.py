@@ -169,7 +169,7 @@ class AnnotationService(ConsumerRebalanceListener):
                     # Broker trouble: kafka-python reconnects by itself; nothing uncommitted
                     # is lost because we re-read from the last commit. While the broker is
                     # known to be away, BrokerWatch has said so once: no line per try.
-                    level = logging.WARNING if watch.check() else logging.DEBUG
+                    level = logging.WARNING if watch.check(force=True) else logging.DEBUG
                     log.log(level, "%s: %s; re-reading from the last commit",
                             type(exc).__name__, exc)
                     self.metrics.errors.labels("kafka").inc()

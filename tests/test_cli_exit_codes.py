@@ -1,0 +1,133 @@
+"""The command line: an unreachable or vanished broker, exit codes per failure class,
+global flags after the verb, the log_level setting applied."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from edgestream import cli
+from edgestream.kafka.embedded import EmbeddedTansu, free_port
+
+
+def edgestream(*args: str, env: dict[str, str] | None = None, timeout: float = 60
+               ) -> tuple[int, str, float]:
+    """Run the CLI in its own process: (exit code, stdout+stderr, seconds)."""
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "edgestream.cli", *args], capture_output=True,
+                          text=True, timeout=timeout,
+                          env={**os.environ, "BLUESKY_KAFKA_CONFIG_PATH": "", **(env or {})})
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - t0
+
+
+def test_unreachable_broker_is_one_line_per_try_and_exit_3():
+    port = free_port()  # nobody listens there
+    rc, out, took = edgestream("serve", "--bootstrap-servers", f"127.0.0.1:{port}",
+                               "--duration", "6", "--log-level", "WARNING")
+    assert rc == cli.EXIT_CONNECTION, out
+    lines = out.strip().splitlines()
+    assert "Traceback" not in out and "kafka.net" not in out, out
+    # 3 s per probe, 1 s then 2 s between: two or three tries in 6 s, one line each
+    assert 2 <= len(lines) <= 4, out
+    assert all(f"cannot reach 127.0.0.1:{port} (PLAINTEXT)" in line for line in lines), out
+    assert "ECONNREFUSED" in lines[-1] and "retrying in 1 s" in lines[0]
+    assert lines[-1].startswith("edgestream: cannot reach")
+    assert took < 15, took  # --duration cut the wait short
+
+
+def test_connect_timeout_gives_up_and_watch_too():
+    port = free_port()
+    rc, out, took = edgestream("--log-level", "ERROR", "watch", "--bootstrap-servers",
+                               f"127.0.0.1:{port}", "--connect-timeout", "1")
+    assert rc == cli.EXIT_CONNECTION and took < 12, (rc, out, took)
+    assert out.strip().splitlines() == [
+        line for line in out.strip().splitlines() if "cannot reach" in line]
+
+
+def test_broker_gone_mid_run_is_said_once_and_duration_is_honoured(tmp_path):
+    cfg = tmp_path / "svc.yml"
+    cfg.write_text("kafka: {session_timeout_ms: 6000, heartbeat_interval_ms: 1000}\n")
+    broker = EmbeddedTansu(log_path=tmp_path / "tansu.log").start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgestream.cli", "serve", "--config", str(cfg),
+         "--bootstrap-servers", broker.bootstrap_servers, "--duration", "25",
+         "--log-level", "INFO"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "BLUESKY_KAFKA_CONFIG_PATH": ""})
+    try:
+        time.sleep(10)  # started, subscribed
+        broker.stop()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        broker.stop()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-3000:]
+    assert out.count("lost kafka") == 1, out[-3000:]
+    kafka_lines = [line for line in out.splitlines() if " kafka." in line]
+    # kafka-python's per-attempt reconnect errors (5-10 a second) are not shown
+    assert not any("ECONNREFUSED" in line for line in kafka_lines), kafka_lines[:5]
+    assert "Traceback" not in out
+
+
+def test_configuration_error_is_exit_2_with_key_value_and_allowed():
+    rc, out, _ = edgestream("config", env={"EDGESTREAM_ALIGN_ON_REFERENCE": "flase"})
+    assert rc == cli.EXIT_CONFIG
+    assert out.strip() == ("edgestream: configuration error: environment "
+                           "EDGESTREAM_ALIGN_ON_REFERENCE='flase': expected true or false "
+                           "(also yes/no, on/off, 1/0)")
+
+
+def test_missing_kafka_yml_named_by_flag_is_a_configuration_error(tmp_path):
+    rc, out, _ = edgestream("config", "--kafka-yml", str(tmp_path / "kafka.yml"))
+    assert rc == cli.EXIT_CONFIG and "facility Kafka file not found" in out
+
+
+def test_internal_error_is_exit_4_with_the_traceback(monkeypatch, capsys, caplog):
+    def broken(args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_config", broken)
+    assert cli.main(["config"]) == cli.EXIT_INTERNAL
+    assert "internal error (a bug" in capsys.readouterr().err
+    assert "ZeroDivisionError" in caplog.text and "Traceback" in caplog.text
+
+
+def test_help_documents_the_exit_codes(capsys):
+    for argv in (["--help"], ["serve", "--help"]):
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        text = capsys.readouterr().out
+        assert "exit codes:" in text and "3    connection error" in text
+        assert "4    internal error" in text and "2    configuration error" in text
+
+
+def test_global_flags_after_the_verb(monkeypatch, capsys):
+    parser = cli.build_parser()
+    before = parser.parse_args(["--log-level", "debug", "serve"])
+    after = parser.parse_args(["serve", "--log-level", "debug", "--config", "x.yml"])
+    assert before.log_level == after.log_level == "DEBUG" and after.config == "x.yml"
+    # given before the verb and not after, it is not undone by the verb's default
+    assert parser.parse_args(["--config", "y.yml", "config"]).config == "y.yml"
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args(["serve", "--log-level", "loud"])
+    assert exit_.value.code == cli.EXIT_CONFIG
+
+
+def test_log_level_setting_is_applied(monkeypatch, capsys):
+    monkeypatch.setenv("EDGESTREAM_LOG_LEVEL", "warning")
+    monkeypatch.setenv("BLUESKY_KAFKA_CONFIG_PATH", "")
+    root = logging.getLogger()
+    level = root.level
+    try:
+        assert cli.main(["config"]) == 0
+        assert root.level == logging.WARNING
+        assert cli.main(["config", "--log-level", "ERROR"]) == 0  # the flag wins
+        assert root.level == logging.ERROR
+    finally:
+        root.setLevel(level)
+    assert '"log_level": "ERROR"' in capsys.readouterr().out
