@@ -12,6 +12,7 @@ import logging
 import threading
 import uuid
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -24,10 +25,30 @@ from edgestream.agent.observation import (
     edge_grid,
     observe,
 )
+from edgestream.agent.positions import PositionSpec
 from edgestream.agent.state import SampleState, Suggestion
-from edgestream.agent.strategies import Strategy
+from edgestream.agent.strategies import Measurements, Proposal, Strategy
 
 log = logging.getLogger(__name__)
+
+MAX_WAITING_RUNS = 10_000
+
+
+def choose(strategy: Strategy, m: Measurements, busy: list[float], room: int,
+           min_separation: float) -> list[Proposal]:
+    """Up to ``room`` of the strategy's proposals, none within ``min_separation`` of a
+    position already asked for (``busy``) or of each other: a strategy that has not seen a
+    pending point come back would otherwise propose it again."""
+    if room <= 0:
+        return []
+    out: list[Proposal] = []
+    for p in strategy.suggest(m, room + len(busy)):
+        if any(abs(p.position - b) < min_separation for b in busy + [q.position for q in out]):
+            continue
+        out.append(p)
+        if len(out) == room:
+            break
+    return out
 
 
 class Transport(Protocol):
@@ -55,6 +76,7 @@ class Agent(ABC):
         min_separation: float = 1e-3,
         spectrum_edge: tuple[str, str] | None = ("Cu", "K"),
         position_keys: tuple[str, ...] = ("x",),
+        positions: PositionSpec | None = None,
         on_report: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.quantity = quantity or QuantitySpec()
@@ -65,7 +87,8 @@ class Agent(ABC):
         self.pending_timeout_s = pending_timeout_s
         self.min_separation = min_separation
         self.grid = edge_grid(*spectrum_edge) if spectrum_edge else None
-        self.runs = RunIndex(position_keys=position_keys)
+        self.runs = RunIndex(position_keys=position_keys, positions=positions)
+        self.skipped: Counter[str] = Counter()  # annotations not used, by reason
         self.samples: dict[str, SampleState] = {}
         self.on_report = on_report
         self._waiting: dict[str, list[dict[str, Any]]] = {}
@@ -89,29 +112,43 @@ class Agent(ABC):
 
     # -- the doors: documents and annotations ---------------------------------------------
     def on_document(self, name: str, doc: dict[str, Any]) -> list[Suggestion]:
-        """Start documents place the runs; annotations that came first are ingested now."""
-        if name != "start":
-            return []
+        """Documents place the runs (start document, or the stream the positions come
+        from); annotations that came before their run's position are ingested once it
+        settles, or counted as skipped when it never will."""
         with self._lock:
-            info = self.runs.start(doc)
+            info = self.runs.document(name, doc)
             early = self._waiting.pop(info.run_uid, []) if info else []
         out: list[Suggestion] = []
         for a in early:
             out += self.on_annotation(a)
         return out
 
+    def _skip(self, reason: str, detail: str) -> list[Suggestion]:
+        self.skipped[reason] += 1
+        log.warning("annotation not used (%s): %s", reason, detail)
+        return []
+
     def on_annotation(self, a: dict[str, Any]) -> list[Suggestion]:
         """Ingest one annotation and, if asked to, suggest what to measure next."""
-        run_uid = a.get("ids", {}).get("run_uid")
+        ids = a.get("ids") if isinstance(a.get("ids"), dict) else {}
+        run_uid = ids.get("run_uid")
         with self._lock:
-            info = self.runs.get(run_uid) if isinstance(run_uid, str) else None
-            if info is None:
-                if isinstance(run_uid, str) and len(self._waiting) < 10_000:
-                    self._waiting.setdefault(run_uid, []).append(a)
+            if not isinstance(run_uid, str):
+                return self._skip("no_run_uid", f"annotation {a.get('annotation_id')}")
+            info = self.runs.get(run_uid)
+            if info is None or not info.settled:  # its run's documents are still to come
+                if run_uid not in self._waiting and len(self._waiting) >= MAX_WAITING_RUNS:
+                    return self._skip("run_never_seen", f"{MAX_WAITING_RUNS} runs already "
+                                      f"wait for their documents; run {run_uid} dropped")
+                self._waiting.setdefault(run_uid, []).append(a)
                 return []
+            if info.position is None:
+                return self._skip("no_position", f"run {run_uid}: {info.position_error}")
             obs = observe(a, info, self.quantity, self.grid)
             if obs is None:
-                return []
+                return self._skip("no_quantity", f"run {run_uid}: none of "
+                                  f"{', '.join((self.quantity.primary, *self.quantity.fallbacks))}"
+                                  " is usable (missing, not finite or out of distribution)")
             self.ingest(obs)
             if info.suggestion_uid:
                 self._state(obs.sample or "unknown").measured(info.suggestion_uid)
@@ -148,19 +185,11 @@ class Agent(ABC):
                 return []
             seeds_left = max(0, strategy.n_seed - len(m))
             room = max(self.max_pending, seeds_left) - len(st.pending) if n is None else n
-            if room <= 0:
-                return []
-            props = strategy.suggest(m, room + len(st.pending))
-            taken: list[float] = []
             busy = [s.position[0] for s in st.pending.values()]
-            out = []
-            for p in props:
-                if any(abs(p.position - b) < self.min_separation for b in busy + taken):
-                    continue
-                out.append(self._suggestion(st, p.position, p.reason, p.score))
-                taken.append(p.position)
-                if len(out) == room:
-                    break
+            out = [self._suggestion(st, p.position, p.reason, p.score)
+                   for p in choose(strategy, m, busy, room, self.min_separation)]
+            if not out:
+                return []
             for s in out:
                 st.pending[s.uid] = s
                 st.suggestions.append(s)
@@ -201,7 +230,8 @@ class Agent(ABC):
                     "strategy": self.strategy(name).describe(m) if len(m) else {},
                 }
             return {"agent_name": self.instance_name, "agent_class":
-                    self.default_plan_md["agent_class"], "samples": samples}
+                    self.default_plan_md["agent_class"], "positions": self.runs.spec.describe(),
+                    "skipped": dict(self.skipped), "samples": samples}
 
     def _report(self) -> None:
         if self.on_report is not None:

@@ -12,18 +12,20 @@ the fallbacks apply in order:
 - another ``plugin.output`` (e.g. ``edge_features.edge_shift_ev``);
 - ``e0_shift``: e0 minus the tabulated edge energy (eV).
 
-Positions come from the run's start document (``sample_position``, or named motor keys),
-which the agent reads from the documents topic.
+Positions come from the run's documents, which the agent reads from the documents topic:
+the start document (``sample_position``, or named motor keys) or the baseline/primary
+stream (``positions.py``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from edgestream.agent.positions import PositionSpec, PositionTracker
 from edgestream.errors import UnknownElement
 from edgestream.physics import edge_energy
 
@@ -144,47 +146,64 @@ def edge_grid(element: str, edge: str, start: float = -20.0, stop: float = 60.0,
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What the agent needs from a start document."""
+    """What the agent needs from a run: its start document's facts and where it measured
+    (``position`` None while unknown; ``position_error`` says why it never will be)."""
 
     run_uid: str
     sample: str | None
     position: tuple[float, ...] | None
     suggestion_uid: str | None = None
     agent_name: str | None = None
+    position_error: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.position is not None or self.position_error is not None
 
 
-@dataclass
 class RunIndex:
-    """Start documents by run uid (bounded: the oldest are forgotten first)."""
+    """Runs by uid, their positions settled from their documents (``positions.py``);
+    bounded: the oldest are forgotten first."""
 
-    position_keys: tuple[str, ...] = ("x",)
-    max_runs: int = 100_000
-    runs: dict[str, RunInfo] = field(default_factory=dict)
+    def __init__(self, position_keys: tuple[str, ...] = ("x",), max_runs: int = 100_000,
+                 positions: PositionSpec | None = None) -> None:
+        self.spec = positions or PositionSpec(keys=tuple(position_keys))
+        self.max_runs = max_runs
+        self.runs: dict[str, RunInfo] = {}
+        self.tracker = PositionTracker(self.spec, max_runs)
 
     def start(self, doc: dict[str, Any]) -> RunInfo | None:
         uid = doc.get("uid")
         if not isinstance(uid, str):
             return None
-        pos = _position(doc, self.position_keys)
+        self.tracker.feed("start", doc)
         sample = doc.get("sample") or doc.get("sample_name")
-        info = RunInfo(uid, None if sample is None else str(sample), pos,
-                       doc.get("agent_suggestion_uid"), doc.get("agent_name"))
-        self.runs[uid] = info
+        self.runs[uid] = RunInfo(uid, None if sample is None else str(sample), None,
+                                 doc.get("agent_suggestion_uid"), doc.get("agent_name"))
         while len(self.runs) > self.max_runs:
             self.runs.pop(next(iter(self.runs)))
+        return self._settle(uid)
+
+    def document(self, name: str, doc: dict[str, Any]) -> RunInfo | None:
+        """Any document of a run; the run's info when its position just settled."""
+        if name == "start":
+            return self.start(doc)
+        uid = self.tracker.feed(name, doc)
+        return self._settle(uid) if uid is not None else None
+
+    def _settle(self, uid: str) -> RunInfo | None:
+        info, state = self.runs.get(uid), self.tracker.get(uid)
+        if info is None or state is None:
+            return None
+        info = replace(info, position=state.position, position_error=state.error)
+        self.runs[uid] = info
         return info
+
+    def wants(self, descriptor_uid: Any) -> bool:
+        return self.tracker.wants(descriptor_uid)
 
     def get(self, run_uid: str) -> RunInfo | None:
         return self.runs.get(run_uid)
-
-
-def _position(doc: dict[str, Any], keys: tuple[str, ...]) -> tuple[float, ...] | None:
-    where = doc.get("sample_position")
-    source = where if isinstance(where, dict) else doc
-    values = [source.get(k) for k in keys]
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        return tuple(float(v) for v in values)  # type: ignore[arg-type]
-    return None
 
 
 @dataclass(frozen=True)

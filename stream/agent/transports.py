@@ -1,22 +1,24 @@
-"""Where suggestions go: bluesky-queueserver's HTTP API, an adjudicator topic, or a log.
+"""Where suggestions go: the queue server (HTTP or 0MQ), an adjudicator topic, or a log.
 
-- ``QueueServer``: ``POST {uri}/api/queue/item/add`` with ``{"item": ..., "pos": ...}`` and
-  ``Authorization: ApiKey <key>``, as ``bluesky_queueserver_api.http.REManagerAPI``
-  sends it; optionally starts an idle queue (bluesky-adaptive's ``_check_queue_and_start``).
+- ``QueueServer``: adds each suggestion as a plan item through ``bluesky-queueserver-api``'s
+  ``REManagerAPI`` (``bluesky_queueserver_api.http`` for bluesky-httpserver with
+  ``Authorization: ApiKey <key>``, ``bluesky_queueserver_api.zmq`` for the RE Manager's
+  0MQ control socket), the client bluesky-adaptive's agents use; optionally starts an idle
+  queue (bluesky-adaptive's ``_check_queue_and_start``).
 - ``AdjudicatorTopic``: one ``["agent_suggestions", AdjudicatorMsg]`` message (msgpack, the
   Bluesky wire format) per ask on ``<beamline>.bluesky.adjudicators``; the message follows
   ``bluesky_adaptive.adjudicators.msg`` (``agent_name``, ``suggestions_uid``,
   ``suggestions: {beamline: [Suggestion]}``).
 - ``DryRun``: logs, and keeps the suggestions in a deque (the offline stand-in of
   bluesky-adaptive's ``utils/offline.py``).
+
+``bluesky-queueserver-api`` is imported only when a queue server is configured (the
+``agent`` and ``beamline`` extras install it).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.error
-import urllib.request
 import uuid
 from collections import deque
 from typing import Any
@@ -51,45 +53,100 @@ class DryRun:
         pass
 
 
-class QueueServer:
-    """bluesky-queueserver's HTTP server (``bluesky-httpserver``), plain ``urllib``."""
+PROTOCOLS = ("auto", "http", "zmq")
 
-    def __init__(self, uri: str, api_key: str | None = None, pos: str | int = "back",
-                 timeout: float = 5.0, start_if_idle: bool = False) -> None:
-        self.uri = uri.rstrip("/")
-        self.api_key = api_key
+
+def queue_protocol(address: str, protocol: str = "auto") -> str:
+    """``http`` or ``zmq``: as given, or from the address (``http(s)://``, ``tcp://``...)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"queue server protocol must be one of {PROTOCOLS}, not {protocol!r}")
+    if protocol != "auto":
+        return protocol
+    scheme = address.split("://", 1)[0].lower() if "://" in address else ""
+    if scheme in ("http", "https"):
+        return "http"
+    if scheme in ("tcp", "ipc", "inproc"):
+        return "zmq"
+    raise ValueError(f"cannot tell the queue server protocol from {address!r}: give an "
+                     "http(s):// URI (bluesky-httpserver) or a tcp:// 0MQ address "
+                     "(start-re-manager's control socket), or name the protocol")
+
+
+def re_manager_api(address: str, protocol: str = "auto", api_key: str | None = None,
+                   timeout: float = 5.0, zmq_public_key: str | None = None) -> Any:
+    """A thread-based ``REManagerAPI`` of ``bluesky-queueserver-api`` for ``address``."""
+    if queue_protocol(address, protocol) == "http":
+        from bluesky_queueserver_api.http import REManagerAPI as HttpAPI
+
+        api = HttpAPI(http_server_uri=address.rstrip("/"), timeout=timeout)
+        if api_key:
+            api.set_authorization_key(api_key=api_key)
+        return api
+    from bluesky_queueserver_api.zmq import REManagerAPI as ZmqAPI
+
+    if api_key:  # 0MQ has no API keys: only the server's public key encrypts the socket
+        raise ValueError("an API key is for the HTTP server; over 0MQ give the RE "
+                         "Manager's public key (zmq_public_key) instead")
+    return ZmqAPI(zmq_control_addr=address, timeout_recv=timeout, timeout_send=timeout,
+                  zmq_public_key=zmq_public_key)
+
+
+class QueueServer:
+    """Add suggestions to a bluesky-queueserver queue through ``REManagerAPI``.
+
+    ``address`` is an HTTP URI (bluesky-httpserver) or a 0MQ control address
+    (``tcp://host:60615``); or pass a ready ``api`` (any ``REManagerAPI``, sync).
+    """
+
+    def __init__(self, address: str | None = None, api_key: str | None = None,
+                 pos: str | int = "back", timeout: float = 5.0, start_if_idle: bool = False,
+                 protocol: str = "auto", zmq_public_key: str | None = None,
+                 api: Any = None, user: str | None = None,
+                 user_group: str | None = None) -> None:
+        if api is None and address is None:
+            raise ValueError("QueueServer needs an address or an REManagerAPI")
+        self.address = address or repr(api)
+        self.protocol = protocol if api is not None else queue_protocol(address or "", protocol)
+        self.api = api if api is not None else re_manager_api(
+            address or "", self.protocol, api_key, timeout, zmq_public_key)
+        if user:
+            self.api.user = user
+        if user_group:
+            self.api.user_group = user_group
         self.pos = pos
-        self.timeout = timeout
         self.start_if_idle = start_if_idle
         self.added: list[dict[str, Any]] = []
 
-    def __repr__(self) -> str:  # never print the key
-        return f"QueueServer({self.uri!r}, api_key={'***' if self.api_key else None})"
+    def __repr__(self) -> str:  # never print the key (the API object keeps it, not us)
+        return f"QueueServer({self.address!r}, {self.protocol})"
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None
-                ) -> dict[str, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.uri + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        if self.api_key:
-            req.add_header("Authorization", f"ApiKey {self.api_key}")
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """One API call; every failure becomes a TransportError saying where and why."""
+        from bluesky_queueserver_api import comm_base as cb
+
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                out = json.loads(resp.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode(errors="replace")
-            raise TransportError(f"{method} {self.uri}{path}: HTTP {exc.code}: {detail}") from exc
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise TransportError(f"{method} {self.uri}{path}: {exc}") from exc
-        if isinstance(out, dict) and out.get("success") is False:
-            raise TransportError(f"{method} {self.uri}{path} refused: {out.get('msg')}")
-        return out
+            return fn(*args, **kwargs)
+        except cb.RequestFailedError as exc:
+            raise TransportError(f"{what} on {self.address} refused: {exc.response.get('msg')}"
+                                 if isinstance(exc.response, dict) else
+                                 f"{what} on {self.address} refused: {exc}") from exc
+        except cb.HTTPClientError as exc:
+            detail = exc.response.text[:300] if exc.response is not None else ""
+            raise TransportError(f"{what} on {self.address}: HTTP {exc.response.status_code}: "
+                                 f"{detail}") from exc
+        except cb.HTTPServerError as exc:
+            raise TransportError(f"{what} on {self.address}: HTTP "
+                                 f"{exc.response.status_code} (server error)") from exc
+        except cb.RequestTimeoutError as exc:
+            raise TransportError(f"{what} on {self.address}: no answer ({exc})") from exc
+        except (cb.HTTPRequestError, OSError) as exc:
+            raise TransportError(f"{what} on {self.address}: {exc}") from exc
 
     def item_add(self, item: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", "/api/queue/item/add", {"item": item, "pos": self.pos})
+        return self._call("item_add", self.api.item_add, item, pos=self.pos)
 
     def status(self) -> dict[str, Any]:
-        return self.request("GET", "/api/status")
+        return self._call("status", self.api.status, reload=True)
 
     def send(self, suggestions: list[Suggestion]) -> None:
         for s in suggestions:
@@ -101,10 +158,10 @@ class QueueServer:
             st = self.status()
             if st.get("manager_state") == "idle" and st.get("items_in_queue", 0) > 0 and \
                     st.get("worker_environment_exists", True):
-                self.request("POST", "/api/queue/start", {})
+                self._call("queue_start", self.api.queue_start)
 
     def close(self) -> None:
-        pass
+        self.api.close()
 
 
 def adjudicator_message(agent_name: str, beamline: str, suggestions: list[Suggestion]
