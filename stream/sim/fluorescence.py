@@ -1,6 +1,8 @@
 """A simulated multi-element fluorescence detector that writes HDF5, as ophyd-async's do.
 
-Each trigger appends one frame to ``<data_dir>/<file>.h5``: ``/entry/data/data`` (MCA
+The file is open for writing from stage to unstage, as an area detector's HDF5 plugin holds
+it during capture (without HDF5 file locking, as readers open it too); each trigger appends
+one frame to ``<data_dir>/<file>.h5`` and flushes it: ``/entry/data/data`` (MCA
 spectra ``[frame, element, bin]``, uint32), ``/entry/data/icr`` and ``/entry/data/ocr``
 (input/output count rates per element). The RunEngine gets, through
 ``collect_asset_docs``, one ``stream_resource`` per data key (``mimetype
@@ -95,6 +97,7 @@ class FluorescenceDetector(Device):
         self._bundles: list[ComposeStreamResourceBundle] = []
         self._files = itertools.count()
         self._lock = threading.Lock()
+        self._file: h5py.File | None = None
 
     # -- the bluesky protocol --------------------------------------------------------------
     def describe(self) -> dict[str, dict[str, Any]]:
@@ -118,13 +121,15 @@ class FluorescenceDetector(Device):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / f"{self.name}_{uuid.uuid4().hex[:12]}.h5"
         n_el = int(self.n_elements.get())
-        with h5py.File(self.path, "w") as f:
-            f.create_dataset(DATASETS[""], shape=(0, n_el, self.n_bins),
-                             maxshape=(None, n_el, self.n_bins), dtype="<u4",
-                             chunks=(1, n_el, self.n_bins))
-            for suffix in ("_icr", "_ocr"):
-                f.create_dataset(DATASETS[suffix], shape=(0, n_el), maxshape=(None, n_el),
-                                 dtype="<f8", chunks=(64, n_el))
+        self._close()
+        self._file = f = h5py.File(self.path, "w", locking=False)
+        f.create_dataset(DATASETS[""], shape=(0, n_el, self.n_bins),
+                         maxshape=(None, n_el, self.n_bins), dtype="<u4",
+                         chunks=(1, n_el, self.n_bins))
+        for suffix in ("_icr", "_ocr"):
+            f.create_dataset(DATASETS[suffix], shape=(0, n_el), maxshape=(None, n_el),
+                             dtype="<f8", chunks=(64, n_el))
+        f.flush()
         self._frames = self._emitted = 0
         uri = f"file://localhost{self._published(self.path)}"
         compose = ComposeStreamResource()
@@ -138,20 +143,29 @@ class FluorescenceDetector(Device):
 
     def unstage(self) -> list[Any]:
         self._bundles = []
+        self._close()
         return super().unstage()
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
     def trigger(self) -> Any:
         """One frame at the current energy, appended and closed (flushed) at once."""
-        if self.path is None or not self._bundles:
+        if self._file is None or not self._bundles:
             raise RuntimeError(f"{self.name} is not staged")
         mca, icr, ocr = self.spectrum(float(self.chambers.If.get()),
                                       float(self.chambers.I0.get()), self.beam.energy_ev)
-        with self._lock, h5py.File(self.path, "a") as f:
+        with self._lock:
+            f = self._file
             for key, value in ((DATASETS[""], mca), (DATASETS["_icr"], icr),
                                (DATASETS["_ocr"], ocr)):
                 ds = f[key]
                 ds.resize(self._frames + 1, axis=0)
                 ds[self._frames] = value
+            f.flush()  # readers (the service) see each frame as soon as its event is out
             self._frames += 1
         return _finished(self, self.delay_s)
 

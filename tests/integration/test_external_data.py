@@ -1,0 +1,70 @@
+"""Fluorescence with HDF5 external data through a real broker (Tansu and Apache Kafka).
+
+The simulated beamline's 4-element SDD writes its MCA frames to HDF5 and publishes
+``stream_resource``/``stream_datum`` documents naming the files under ``/nsls2/data/sim``;
+the service, told by ``data_roots`` where that tree is mounted here, reads them and
+annotates each fluorescence run with the right element and its edge.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+
+import pytest
+from test_end_to_end import read_all, settings_for
+
+from edgestream.kafka.admin import create_topics
+from edgestream.kafka.service import AnnotationService
+from edgestream.pipeline import Pipeline
+from edgestream.plugins import discover
+from edgestream.sim.beamline import run_beamline
+from edgestream.sim.plans import step_energies_ev
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+PUBLISHED_ROOT = "/nsls2/data/sim"
+
+
+def test_fluorescence_runs_with_hdf5_external_data_are_annotated(kafka_broker, topic_prefix,
+                                                                  tmp_path):
+    bootstrap, beamline = kafka_broker.bootstrap_servers, topic_prefix
+    settings = settings_for(bootstrap, beamline)
+    settings.data_roots = {PUBLISHED_ROOT: str(tmp_path)}
+    docs_topic = settings.kafka.topics[0]
+    out = [t.format(beamline=beamline) for t in (settings.kafka.annotations_topic,
+                                                  settings.kafka.dead_letter_topic)]
+    create_topics(bootstrap, [docs_topic, *out], partitions=3)
+    service = AnnotationService(settings, Pipeline(settings, discover()))
+    stop = threading.Event()
+    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        summary = run_beamline(bootstrap, beamline=beamline, n_step=1, n_fly=0, n_eels=0,
+                               n_fluor=2, seed=11, data_dir=tmp_path,
+                               published_root=PUBLISHED_ROOT)
+        assert summary.runs == {"step": 1, "fly": 0, "eels": 0, "fluor": 2}
+        assert summary.documents["stream_resource"] == 6  # data, icr, ocr per run
+        # one stream_datum per point for each of fluor, fluor_icr, fluor_ocr
+        assert summary.documents["stream_datum"] == 2 * 3 * len(step_energies_ev())
+        runs = {r["uid"]: r for r in summary.run_uids}
+        messages = read_all(bootstrap, out[0], lambda msgs: len(msgs) >= 3)
+        annotations = [json.loads(m.value) for m in messages]
+        dead = [json.loads(m.value) for m in read_all(bootstrap, out[1], lambda m: False,
+                                                      timeout=2.0)]
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert dead == []
+    by_kind = Counter(runs[a["ids"]["run_uid"]]["kind"] for a in annotations)
+    assert by_kind == {"step": 1, "fluor": 2}
+    for a in annotations:
+        run = runs[a["ids"]["run_uid"]]
+        if run["kind"] != "fluor":
+            continue
+        assert (a["element"], a["edge"], a["modality"]) == ("Cu", "K", "xas_fluorescence")
+        offset = run["sample_truth"]["energy_offset_ev"]  # the run's simulated mono error
+        assert 8975.0 < a["e0"] - offset < 8995.0, a["e0"]
+        assert a["kind"] == "final"
+
