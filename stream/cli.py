@@ -407,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float)
     p.set_defaults(func=cmd_watch)
 
-    p = add_verb("annotate", help="annotate XDI or column files offline")
+    p = add_verb("annotate", help="annotate XDI, column, Athena or Gatan .dm3/.dm4 files offline")
     p.add_argument("files", nargs="+")
     p.add_argument("--element", help="absorbing element when the file does not say")
     p.add_argument("--edge", help="edge when the file does not say")

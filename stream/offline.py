@@ -15,6 +15,7 @@ from edgestream.columns import Resolution, resolve
 from edgestream.documents.assemble import average_repeats, xas_signal
 from edgestream.errors import MissingChannel, StreamError
 from edgestream.files import ColumnFile, read_spectrum_file
+from edgestream.gatan import is_gatan, read_gatan
 from edgestream.physics.calibration import ReferenceCalibration, reference_calibration
 from edgestream.physics.edges import identify_edge
 from edgestream.pipeline import Failure, Outcome, Pipeline
@@ -103,7 +104,11 @@ def file_documents(
     a file holding the reference foil measured in the same scan (its μ becomes ``mu_ref``);
     ``reference_e0_ev``: where that reference's edge belongs when it is not the element's
     foil (default: the tabulated edge). ``composition``: what the sample is made of (a formula
-    or element symbols), else the XDI ``Sample.stoichiometry`` or ``Sample.formula``."""
+    or element symbols), else the XDI ``Sample.stoichiometry`` or ``Sample.formula``.
+    Gatan ``.dm3``/``.dm4`` files are EELS: one run per data set, one event per row of a
+    spectrum image (``gatan_documents``)."""
+    if is_gatan(path):
+        return gatan_documents(path, element, edge, composition)
     docs: list[Document] = []
     for data in read_records(path):
         md: dict[str, Any] = {"sample": data.meta("Sample.name") or path.stem,
@@ -169,6 +174,43 @@ def _step_points(signals: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
     keys = [k for k in signals if k != "energy"]
     merged, values = average_repeats(energy, np.stack([signals[k] for k in keys]))
     return {"energy": merged} | dict(zip(keys, values, strict=True)), energy.size - merged.size
+
+
+def gatan_documents(path: Path, element: str | None = None, edge: str | None = None,
+                    composition: str | None = None) -> list[Document]:
+    """A run for each EELS data set of a Gatan file: the energy-loss axis from its
+    calibration, and one event per row of counts (a spectrum image's scan line; a single
+    spectrum is one row of one), so each spectrum's annotation carries its row (the event)
+    and column (``index_in_event``)."""
+    gatan = read_gatan(path)
+    docs: list[Document] = []
+    for i, image in enumerate(gatan.images):
+        md: dict[str, Any] = {"sample": image.title or path.stem, "source_file": str(path),
+                              "plan_name": "edgestream_file", "modality": "eels",
+                              "eels_dispersion_ev": image.metadata["dispersion_ev"],
+                              "spectrum_image_shape": list(image.counts.shape[:2]),
+                              "dm_image_index": i}
+        if element:
+            md["element"] = element
+        if edge:
+            md["edge"] = edge
+        if composition:
+            md["composition"] = composition
+        bundle = compose_run(metadata=md)
+        n = image.loss.size
+        width = image.counts.shape[1]
+        shape = [n] if width == 1 else [width, n]
+        keys = {"energy_loss": {"source": "file", "dtype": "array", "shape": [n], "units": "eV"},
+                "eels_counts": {"source": "file", "dtype": "array", "shape": shape,
+                                "units": "counts"}}
+        desc = bundle.compose_descriptor(name="primary", data_keys=keys)
+        docs += [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
+        for row, counts in enumerate(image.counts):
+            data = {"energy_loss": image.loss, "eels_counts": counts[0] if width == 1 else counts}
+            docs.append(("event", desc.compose_event(
+                data=data, timestamps=dict.fromkeys(data, 0.0), seq_num=row + 1)))
+        docs.append(("stop", bundle.compose_stop()))
+    return docs
 
 
 def _run(md: dict[str, Any], signals: dict[str, np.ndarray]) -> list[Document]:
