@@ -220,18 +220,25 @@ def server_properties(node_id: int, nodes: int, base_port: int, log_dir: Path) -
 
 
 def sasl_plain_properties(props: Mapping[str, str], port: int,
-                          users: Mapping[str, str]) -> dict[str, str]:
-    """Add a SASL_PLAINTEXT listener with the PLAIN mechanism on ``port`` (security tests)."""
+                          users: Mapping[str, str],
+                          tls: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Add a SASL listener with the PLAIN mechanism on ``port`` (security tests):
+    SASL_PLAINTEXT, or SASL_SSL when ``tls`` gives the broker's keystore
+    (``ssl.keystore.location``, ``ssl.keystore.password``, ``ssl.keystore.type``, ...)."""
     out = dict(props)
-    listener = f"SASL_PLAINTEXT://{HOST}:{port}"
+    protocol = "SASL_SSL" if tls else "SASL_PLAINTEXT"
+    name = protocol.lower()
+    listener = f"{protocol}://{HOST}:{port}"
     out["listeners"] += f",{listener}"
     out["advertised.listeners"] += f",{listener}"
-    out["listener.security.protocol.map"] += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+    out["listener.security.protocol.map"] += f",{protocol}:{protocol}"
     out["sasl.enabled.mechanisms"] = "PLAIN"
     accounts = " ".join(f'user_{u}="{p}"' for u, p in users.items())
-    out["listener.name.sasl_plaintext.plain.sasl.jaas.config"] = (
+    out[f"listener.name.{name}.plain.sasl.jaas.config"] = (
         f"org.apache.kafka.common.security.plain.PlainLoginModule required {accounts};"
     )
+    for key, value in (tls or {}).items():
+        out[f"listener.name.{name}.{key}"] = value
     return out
 
 
@@ -309,12 +316,15 @@ class ApacheKafka:
         detach: bool = False,
         stop_timeout: float = 30.0,
         sasl_users: Mapping[str, str] | None = None,
+        sasl_tls: Mapping[str, str] | None = None,
     ) -> None:
         if nodes not in (1, 3):
             raise ValueError("nodes must be 1 or 3")
         self.version = version
         # Single node only: a SASL/PLAIN listener on client port + 2 with these accounts.
         self.sasl_users = dict(sasl_users or {})
+        # With sasl_tls (the broker's keystore settings) that listener is SASL_SSL.
+        self.sasl_tls = dict(sasl_tls or {})
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="edgestream-kafka-")).resolve()
         self.nodes = nodes
         if base_port is None:  # a workdir used before keeps its ports (and its data)
@@ -423,7 +433,8 @@ class ApacheKafka:
             (node.dir / "data").mkdir(parents=True, exist_ok=True)
             props = server_properties(node.node_id, self.nodes, self.base_port, node.dir / "data")
             if self.sasl_users:
-                props = sasl_plain_properties(props, self.sasl_port, self.sasl_users)
+                props = sasl_plain_properties(props, self.sasl_port, self.sasl_users,
+                                              self.sasl_tls)
             write_properties(node.properties, props)
 
     def _format(self) -> None:
