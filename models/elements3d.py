@@ -9,14 +9,16 @@ with ``absorber=``; cached under ``feff10/<Element>_K``):
   (:func:`edgestream.physics.edges.edge_energy`) the same way for every element. Mn is the
   real α-Mn (I-43m, 58 atoms, four inequivalent sites), not a cubic approximation: its four
   sites cost four runs.
-- ``prototype``: binary oxides of the element (:mod:`edgestream_models.oxides3d`).
+- ``prototype``: binary oxides and spinels of the element (:mod:`edgestream_models.oxides3d`),
+  base structure and isotropic strains, one job per inequivalent site of the element.
 - ``omnixas``: the co-cation sites of the OmniXAS Cu K structures (Materials Project
   oxides), one job per symmetry-inequivalent site of the element per structure
   (SpacegroupAnalyzer, symprec 0.01; ~8 s for all 2,697 structures).
 
-Job order (:func:`omnixas_jobs`): round-robin over elements, and within an element every
-structure's first inequivalent site before any structure's second one, so a run stopped early
-is balanced across elements and covers as many materials as it can.
+Job order (:func:`omnixas_jobs`, :func:`prototype_jobs`): round-robin over elements, and
+within an element every structure's first inequivalent site before any structure's second one
+(every oxide's base structure before its strains), so a run stopped early is balanced across
+elements and covers as many materials as it can.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from edgestream_models import feff10
+from edgestream_models import feff10, oxides3d
 from edgestream_models.prototypes import Prototype
 
 ELEMENTS = ("Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Zn")
@@ -114,34 +116,64 @@ def inequivalent_sites(structure: Any, element: str, symprec: float = SYMPREC
                   if structure[g[0]].specie.symbol == element)
 
 
-def _site_labels(p: Prototype, label: str, group: str) -> dict[str, Any]:
+def _roman(valence: float) -> str:
+    names = {0.0: "0", 1.0: "I", 2.0: "II", 3.0: "III", 4.0: "IV", 5.0: "V", 6.0: "VI"}
+    return names.get(float(valence), "mixed")
+
+
+def site_labels(p: Prototype, label: str, element: str, group: str, variant: str = "base",
+                strain: float = 0.0) -> dict[str, Any]:
+    """Labels stored with a prototype job (the site's own formal valence for spinels)."""
     cn, motif = p.cu_sites[label]
-    return {"group": group, "prototype": p.name, "material": p.material, "variant": "base",
-            "formula": p.formula, "description": p.description, "source": p.source,
-            "formal_valence": p.valence, "valence_class": p.valence_class,
-            "site_label": label, "cn_expected": cn, "motif_expected": motif, "strain": 0.0,
-            "sigma_disp": 0.0, "approximate": p.approximate, "note": p.note}
+    valence = oxides3d.site_valence(p, label)
+    cls = _roman(valence)
+    return {"group": group, "element": element, "prototype": p.name, "material": p.material,
+            "variant": variant, "formula": p.formula, "description": p.description,
+            "source": p.source, "formal_valence": round(valence, 4),
+            "valence_class": cls if cls == "mixed" else f"{element}({cls})",
+            "site_label": label, "cn_expected": cn, "motif_expected": motif,
+            "strain": strain, "sigma_disp": 0.0, "approximate": p.approximate,
+            "note": p.note}
 
 
-def prototype_site_jobs(p: Prototype, element: str, group: str, edge: str = "K"
-                        ) -> list[feff10.Job]:
-    """One job per inequivalent ``element`` site of prototype ``p``'s base structure."""
-    s = p.structure()
-    labels = s.site_properties["label"]
-    jobs = []
-    for i, mult in inequivalent_sites(s, element):
-        lab = _site_labels(p, labels[i], group) | {"element": element, "multiplicity": mult}
-        if group == "calibration":
-            lab["calibration"] = f"{element} foil"
-        jobs.append(feff10.make_job(s, i, f"{p.name}/base/{labels[i]}-{i:03d}", lab,
-                                    edge=edge, absorber=element))
-    return jobs
+def prototype_site_jobs(p: Prototype, element: str, group: str, edge: str = "K",
+                        strains: tuple[float, ...] = ()) -> list[list[feff10.Job]]:
+    """Jobs of every inequivalent ``element`` site of ``p``, one list per variant: the base
+    structure, then each isotropic strain (which keeps the symmetry, so the same sites)."""
+    base = p.structure()
+    labels = base.site_properties["label"]
+    sites = inequivalent_sites(base, element)
+    out = []
+    for name, strain, s in oxides3d.variant_structures(p, strains):
+        jobs = []
+        for i, mult in sites:
+            lab = site_labels(p, labels[i], element, group, name, strain) | {
+                "multiplicity": mult}
+            if group == "calibration" and name == "base":
+                lab["calibration"] = f"{element} foil"
+            jobs.append(feff10.make_job(s, i, f"{p.name}/{name}/{labels[i]}-{i:03d}", lab,
+                                        edge=edge, absorber=element))
+        out.append(jobs)
+    return out
 
 
 def calibration_jobs(elements: Iterable[str] = ELEMENTS, edge: str = "K") -> list[feff10.Job]:
     """The metal of each element at each of its inequivalent sites (one, four for α-Mn)."""
-    return [j for el in elements for j in prototype_site_jobs(METALS[el], el, "calibration",
-                                                              edge)]
+    return [j for el in elements
+            for j in prototype_site_jobs(METALS[el], el, "calibration", edge)[0]]
+
+
+def prototype_jobs(elements: Iterable[str] = ELEMENTS, edge: str = "K",
+                   strains: tuple[float, ...] = oxides3d.STRAINS) -> list[feff10.Job]:
+    """Every inequivalent site of each element in the oxides of :mod:`oxides3d` and their
+    strain variants; per element every base structure before any strained one, then
+    round-robin over the elements."""
+    queues = []
+    for el in elements:
+        protos = [p for p in oxides3d.OXIDES if el in oxides3d.absorbing_elements(p)]
+        per_variant = [prototype_site_jobs(p, el, "prototype", edge, strains) for p in protos]
+        queues.append([j for k in range(len(strains) + 1) for v in per_variant for j in v[k]])
+    return round_robin(queues)
 
 
 def load_structures(root: Path = OMNIXAS_ROOT) -> dict[str, str]:

@@ -26,12 +26,14 @@ a run stopped early is still balanced.
 ``all``; :mod:`edgestream_models.elements3d`), cached under ``feff10/<Element>_K``:
 
     python -m edgestream_models.generate_feff10 --element all calibration   # the metals
+    python -m edgestream_models.generate_feff10 --element all generate      # oxides
     python -m edgestream_models.generate_feff10 --element all omnixas       # co-cation sites
-    python -m edgestream_models.generate_feff10 --element all k3d --workers 2  # both, in order
+    python -m edgestream_models.generate_feff10 --element all k3d --workers 2  # all, in order
     python -m edgestream_models.generate_feff10 --element all pack          # one archive each
 
-``k3d`` is the background run: the metals first, then every inequivalent co-cation site of
-the OmniXAS structures, round-robin over the elements.
+``k3d`` is the background run: the metals first, then the oxide prototypes (base structures,
+then strains), then every inequivalent co-cation site of the OmniXAS structures, each group
+round-robin over the elements.
 
 The finished runs (meta.json, POSCAR, xmu.dat, labels.json of each; ~4 kB a site compressed)
 are kept in the repository as ``models/data/feff10_<edge>_runs.tar.xz``: a fresh machine
@@ -419,10 +421,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def jobs_3d(cmd: str, elements: list[str], limit: int = 0) -> list[feff10.Job]:
     """The K-edge jobs of ``cmd`` for 3d absorbers other than Cu: ``calibration`` (metals),
-    ``omnixas`` (co-cation sites, the first ``limit``), ``k3d`` (both, metals first)."""
+    ``generate`` (oxide prototypes and strains), ``omnixas`` (co-cation sites, the first
+    ``limit``), ``k3d`` (all three, in that order)."""
     jobs = []
     if cmd in ("calibration", "k3d", "status"):
         jobs += elements3d.calibration_jobs(elements)
+    if cmd in ("generate", "k3d", "status"):
+        jobs += elements3d.prototype_jobs(elements)
     if cmd in ("omnixas", "k3d", "status"):
         jobs += elements3d.omnixas_jobs(elements, limit=limit)
     return jobs
@@ -456,9 +461,9 @@ def _main_3d(args: argparse.Namespace) -> int:
                 continue
             print(name, json.dumps(feff10.seed_entries(archive, name, args.cache)))
         return 0
-    if args.cmd not in ("calibration", "omnixas", "k3d", "status"):
+    if args.cmd not in ("calibration", "generate", "omnixas", "k3d", "status"):
         raise SystemExit(f"{args.cmd} is not available with --element yet "
-                         "(calibration, omnixas, k3d, status, pack, seed)")
+                         "(calibration, generate, omnixas, k3d, status, pack, seed)")
     t0 = time.perf_counter()
     jobs = jobs_3d(args.cmd, elements, getattr(args, "limit", 0))
     print(f"{len(jobs)} jobs prepared in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
