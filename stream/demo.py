@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -32,6 +33,9 @@ ADJUDICATORS = f"{BEAMLINE}.bluesky.adjudicators"
 GRADIENT_SAMPLE = "Cu gradient A"
 COMPARISON_JSON = Path(__file__).resolve().parents[1] / "docs" / "agent-comparison.json"
 MAP_PNG = Path("out") / "eels-valence-map.png"
+# The simulated SDD's files are named under this root in the documents, as a beamline's
+# detector would; the service finds them through its data_roots setting.
+PUBLISHED_DATA_ROOT = "/nsls2/data/sim"
 DEMO_OPT_IN = ("cu_k_valence", "cu_k_motif", "cu_k_screening", "cu_l_valence")  # shown anyway
 
 
@@ -174,10 +178,12 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
     comparison = _start_comparison() if compare else None
     print("edgestream demo: starting the embedded Tansu broker ...", flush=True)
     steer = None
-    with EmbeddedTansu(port=port) as broker:
+    with EmbeddedTansu(port=port) as broker, \
+            tempfile.TemporaryDirectory(prefix="edgestream-demo-data-") as data_dir:
         bootstrap = broker.bootstrap_servers
         print(f"  broker on {bootstrap}, ready in {broker.started_in_s:.2f} s", flush=True)
         settings = _settings(bootstrap, metrics_port, plugins)
+        settings.data_roots = {PUBLISHED_DATA_ROOT: data_dir}
         topics = [DOCUMENTS] + [
             t.format(beamline=BEAMLINE)
             for t in (settings.kafka.annotations_topic, settings.kafka.dead_letter_topic,
@@ -202,7 +208,8 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
             print(f"  Prometheus metrics on http://127.0.0.1:{settings.metrics_port}/metrics")
         if server is not None:
             print(f"  live page on {server.url}")
-        print("  simulated beamline: Cu K-edge step scans, fly scans, EELS spectrum images",
+        print("  simulated beamline: Cu K-edge step scans, fly scans, fluorescence scans (4-element"
+              f" SDD writing HDF5 under {PUBLISHED_DATA_ROOT} = {data_dir}), EELS spectrum images",
               flush=True)
         t_beam = time.monotonic()
         try:
@@ -212,9 +219,11 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
             t_beam = time.monotonic()
             remaining = max(5.0, duration - (t_beam - t_start) - 5.0)
             # With the agent on, a few runs of each kind leave it the machine's time.
-            counts = {"n_step": 4, "n_fly": 2, "n_eels": 2} if steer else {}
+            counts = {"n_step": 4, "n_fly": 2, "n_eels": 2, "n_fluor": 2} if steer \
+                else {"n_fluor": None}
             summary = run_beamline(bootstrap, beamline=BEAMLINE, duration=remaining,
-                                   seed=seed, si_pixels=64, si_rows=16, **counts).as_dict()
+                                   seed=seed, si_pixels=64, si_rows=16, data_dir=data_dir,
+                                   published_root=PUBLISHED_DATA_ROOT, **counts).as_dict()
             # Let the service drain, and the agent finish, within the demo's time.
             deadline = max(time.monotonic() + 5.0, t_start + duration)
             while time.monotonic() < deadline and not (_drained(service) and
