@@ -454,6 +454,8 @@ def _main_3d(args: argparse.Namespace) -> int:
                   else f"no finished {name} runs of today's settings: {out} left as it was")
         return 0
     if args.cmd == "seed":
+        if args.archive is not None and len(sets) > 1:
+            raise SystemExit("--archive names one archive: give one --element")
         for name in sets:
             archive = args.archive or archive_path(name)
             if not archive.exists():

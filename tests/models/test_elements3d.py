@@ -286,6 +286,31 @@ def test_cli_rejects_what_it_cannot_do(capsys):
         main(["--element", "Cu,Fe", "status"])
     with pytest.raises(SystemExit):
         main(["k3d"])  # k3d needs --element
+    with pytest.raises(SystemExit, match="one archive"):
+        main(["--element", "Ti,Zn", "seed", "--archive", "x.tar.xz"])
+    with pytest.raises(SystemExit, match="one archive"):
+        main(["--element", "Ti,Zn", "pack", "--out", "x.tar.xz"])
+
+
+def test_cli_pack_and_seed_per_element(tmp_path, capsys):
+    """``--element Ti,Zn pack``/``seed``: one archive per element set; an element without
+    runs leaves no archive and is reported."""
+    pytest.importorskip("tqdm")
+    from edgestream_models.generate_feff10 import main
+
+    here, fresh = str(tmp_path / "here"), str(tmp_path / "fresh")
+    ti = elements3d.calibration_jobs(["Ti"])
+    feff10.run_jobs(ti, workers=1, root=here, runner=_fake_runner, progress=False)
+    out = tmp_path / "ti.tar.xz"
+    assert main(["--cache", here, "--element", "Ti", "pack", "--out", str(out)]) == 0
+    assert main(["--cache", here, "--element", "Zn", "pack", "--out",
+                 str(tmp_path / "zn.tar.xz")]) == 0
+    assert not (tmp_path / "zn.tar.xz").exists()
+    assert "no finished Zn_K runs" in capsys.readouterr().out
+    assert main(["--cache", fresh, "--element", "Ti", "seed", "--archive", str(out)]) == 0
+    assert '"seeded": 1' in capsys.readouterr().out
+    assert main(["--cache", fresh, "--element", "Ti", "calibration", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["Ti"]["done"] == 1
 
 
 def test_cli_status_counts_per_element(tmp_path, capsys):
