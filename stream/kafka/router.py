@@ -94,6 +94,7 @@ class Router(ConsumerRebalanceListener):
         self.too_large: set[tuple[str, int, int]] = set()  # (topic, partition, offset)
         self._futures: list[tuple[Any, tuple[str, int, int]]] = []
         self._in_transaction = False
+        self._revoked: list[TopicPartition] = []  # until the next assignment
         self._last_report = time.monotonic()
 
     def _new_producer(self) -> Any:
@@ -310,14 +311,20 @@ class Router(ConsumerRebalanceListener):
 
     # -- rebalance --------------------------------------------------------------------------
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        """Forget the runs of revoked partitions: their next owner relearns them from the
-        commit (runs on kafka-python's IO thread: no blocking calls here)."""
-        revoked = list(revoked)
-        for uid in self.keys.in_sources(revoked):
-            self.keys.forget(uid)
-        self.tracker.revoke(revoked)
+        """Note them; the new assignment says which really left (kafka-python's IO thread:
+        no blocking calls here)."""
+        self._revoked = list(revoked)
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Forget the runs of partitions another router took: it relearns them from the
+        commit. A partition assigned again keeps its position (kafka-python 3), so its
+        runs keep their state."""
+        kept = set(assigned)
+        gone = [tp for tp in self._revoked if tp not in kept]
+        for uid in self.keys.in_sources(gone):
+            self.keys.forget(uid)
+        self.tracker.revoke(gone)
+        self._revoked = []
         log.info("partitions assigned: %s",
                  sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 

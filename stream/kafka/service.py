@@ -125,6 +125,7 @@ class AnnotationService(ConsumerRebalanceListener):
         self.producer = self._new_producer()
         self._pending = _Pending()
         self._in_transaction = False
+        self._revoked: list[TopicPartition] = []  # until the next assignment
 
     def _new_producer(self) -> Any:
         # A record batch counts against the broker's limit as one message
@@ -421,21 +422,29 @@ class AnnotationService(ConsumerRebalanceListener):
 
     # -- rebalance --------------------------------------------------------------------------
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        """Drop the state of runs on revoked partitions; their next owner replays them.
+        """Note the revoked partitions; their runs are dropped once the new assignment
+        shows which ones really left (``on_partitions_assigned``).
 
         Runs on kafka-python's IO thread, where blocking calls (commit, flush) are refused.
         Nothing is lost by not committing here: every poll batch is published and committed
         before the next poll, and what a failed commit leaves is replayed, with the same ids.
         """
-        revoked = list(revoked)
-        for uid in self.tracker.runs_in(revoked):
-            self.pipeline.router.forget(uid)
-        self.tracker.revoke(revoked)
+        self._revoked = list(revoked)
         if revoked:
             log.info("partitions revoked: %s",
                      sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Drop the state of runs on partitions that went to another member; their next
+        owner replays them. kafka-python 3 keeps the position of a partition revoked and
+        assigned again in one rebalance, so its runs keep their state too (dropped, the
+        rest of an open run would meet no start: unknown_descriptor)."""
+        kept = set(assigned)
+        gone = [tp for tp in self._revoked if tp not in kept]
+        for uid in self.tracker.runs_in(gone):
+            self.pipeline.router.forget(uid)
+        self.tracker.revoke(gone)
+        self._revoked = []
         log.info("partitions assigned: %s",
                  sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
