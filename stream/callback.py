@@ -16,6 +16,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from edgestream.annotation import to_json
+from edgestream.derived import DerivedRuns
 from edgestream.pipeline import Outcome, Pipeline
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ class AnnotatingCallback:
     ``producer`` (a ``KafkaProducer``) also publishes each annotation, keyed by run uid, on
     ``topic`` ("{beamline}" is the run's beamline, else the pipeline's default); sends are
     asynchronous and failures are counted, so acquisition never waits on the broker.
+    ``tiled`` (an ``edgestream.tiled.TiledSink``, or made from the pipeline's settings when
+    ``tiled.uri`` is set) also writes each run's derived run into Tiled beside the raw run.
     """
 
     def __init__(
@@ -39,12 +42,19 @@ class AnnotatingCallback:
         on_annotation: Callable[[dict[str, Any]], None] | None = None,
         producer: Any | None = None,
         topic: str = "{beamline}.xas.annotations",
+        tiled: Any | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.metrics = pipeline.metrics
         self.on_annotation = on_annotation
         self.producer = producer
         self.topic = topic
+        if tiled is None and pipeline.settings.tiled.uri:
+            from edgestream.tiled import open_sink
+
+            tiled = open_sink(pipeline.settings.tiled, pipeline.metrics)
+        self.tiled = tiled
+        self.derived = DerivedRuns()
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self.dropped = 0
         self._by_run: dict[str, list[dict[str, Any]]] = {}
@@ -82,6 +92,8 @@ class AnnotatingCallback:
                 log.warning("edgestream: %s: %s", f.error.reason, f.error.message)
             for a in out.annotations:
                 self._deliver(a)
+            if self.tiled is not None:
+                self._to_tiled(name, doc, out)
             with self._done:
                 for a in out.annotations:
                     self._by_run.setdefault(a["ids"]["run_uid"], []).append(a)
@@ -107,6 +119,17 @@ class AnnotatingCallback:
             except Exception:
                 log.exception("on_annotation failed")
                 self.metrics.errors.labels("internal").inc()
+
+    def _to_tiled(self, name: str, doc: dict[str, Any], out: Outcome) -> None:
+        try:
+            docs = self.derived.on_annotations(out.annotations) if out.annotations else []
+            if name == "stop" and isinstance(doc.get("run_start"), str):
+                docs += [(doc["run_start"], n, d) for n, d in
+                         self.derived.on_run_end(doc["run_start"])]
+            self.tiled.submit(docs)
+        except Exception:
+            log.exception("edgestream callback could not make derived documents")
+            self.metrics.errors.labels("internal").inc()
 
     def _published(self, a: dict[str, Any]) -> None:
         self.metrics.annotations.labels(a["kind"]).inc()
@@ -138,6 +161,8 @@ class AnnotatingCallback:
         self._worker.join(timeout)
         if self.producer is not None:
             self.producer.flush(timeout=timeout)
+        if self.tiled is not None:
+            self.tiled.close(timeout)
 
 
 def wait_for_annotations(
