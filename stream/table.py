@@ -161,10 +161,10 @@ class AnnotationTable:
             cells.append(f" {fit(text, c.width, c.right)} ")
         return "|" + "|".join(cells) + "|"
 
-    def dead_letter(self, body: dict[str, Any]) -> str:
+    def dead_letter(self, body: dict[str, Any], label: str = "dead letter") -> str:
         """A dead letter across the table's width (the demo shows them among the rows)."""
         width = len(self.border) - 4
-        text = f"dead letter {body.get('reason', '?')}: {body.get('message', '')}"
+        text = f"{label} {body.get('reason', '?')}: {body.get('message', '')}"
         return f"| {fit(text, width)} |"
 
     def _print(self, line: str) -> None:
@@ -173,8 +173,8 @@ class AnnotationTable:
     def __call__(self, a: dict[str, Any], source: str = "") -> None:
         self._show(json.dumps(a) if self.as_json else self.row(a, source))
 
-    def show_dead_letter(self, body: dict[str, Any]) -> None:
-        self._show(json.dumps(body) if self.as_json else self.dead_letter(body))
+    def show_dead_letter(self, body: dict[str, Any], label: str = "dead letter") -> None:
+        self._show(json.dumps(body) if self.as_json else self.dead_letter(body, label))
 
     def _show(self, line: str) -> None:
         with self._lock:

@@ -37,7 +37,8 @@ def watch(settings: Settings, topic: str, stop: threading.Event, as_json: bool =
                     except (ValueError, TypeError, KeyError):
                         # not an annotation (another producer on the topic): shown, not fatal
                         table.show_dead_letter({"reason": "not an annotation",
-                                                "message": repr(msg.value[:80])})
+                                                "message": repr(msg.value[:80])},
+                                               label=f"skipped offset {msg.offset}:")
                         continue
                     if key in seen:
                         continue
