@@ -253,8 +253,9 @@ def _coordination(meta: dict[str, Any]) -> dict[str, Any]:
 
 def collect(out: Path, edge: str = "K", root: Any = None,
             groups: tuple[str, ...] = ("prototype", "calibration")) -> dict[str, Any]:
-    """Gather every finished entry of ``edge`` made with today's settings
-    (``feff10.matches_settings``) into one npz (fields: README section)."""
+    """Gather every finished entry of ``edge`` (or cache set, ``Fe_K``) made with today's
+    settings (``feff10.matches_settings``) into one npz (fields: README section; ``edge`` is
+    the edge alone, ``absorber`` the element of each row)."""
     warnings.filterwarnings("ignore")
     rows = [e for e in feff10.iter_entries(edge, root, current_only=True)
             if e[0]["labels"].get("group", "prototype") in groups]
@@ -294,7 +295,9 @@ def collect(out: Path, edge: str = "K", root: Any = None,
         "approximate": lab("approximate", False).astype(bool),
         "feff_hash": np.array([r[0]["hash"] for r in rows]),
         "elapsed_s": np.array([r[0]["elapsed_s"] for r in rows]),
-        "edge": np.array(edge),
+        "edge": np.array(feff10.set_edge(edge)),
+        "absorber": np.array([r[0]["feff"].get("absorber", feff10.DEFAULT_ABSORBER)
+                              for r in rows]),
         "feff_params": np.array(json.dumps(rows[0][0]["feff"])),
     }
     out = Path(out).expanduser()
@@ -356,8 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--archive", type=Path, default=None,
                    help=f"default: {ARCHIVE_DIR}/feff10_<edge>_runs.tar.xz")
     p = sub.add_parser("collect")
-    p.add_argument("--out", type=Path,
-                   default=Path("~/.cache/edgestream/datasets/feff10_cu_k.npz"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="default: ~/.cache/edgestream/datasets/feff10_cu_k.npz (Cu), "
+                   "feff10_<el>_k.npz (--element)")
     p.add_argument("--no-calibration", action="store_true",
                    help="prototype spectra only (no Cu2O/CuO calibration references)")
     sub.add_parser("list")
@@ -391,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "collect":
         groups = ("prototype",) if args.no_calibration else (
             "prototype", "calibration", "omnixas")
-        res = collect(args.out, args.edge, args.cache, groups)
+        out = args.out or Path("~/.cache/edgestream/datasets/feff10_cu_k.npz")
+        res = collect(out, args.edge, args.cache, groups)
         print(json.dumps(res, indent=1, default=str))
         return 0
     t0 = time.perf_counter()
@@ -463,9 +468,18 @@ def _main_3d(args: argparse.Namespace) -> int:
                 continue
             print(name, json.dumps(feff10.seed_entries(archive, name, args.cache)))
         return 0
+    if args.cmd == "collect":
+        if len(sets) > 1:
+            raise SystemExit("collect writes one element's data set: give one --element")
+        groups = ("prototype", "omnixas") if args.no_calibration else (
+            "prototype", "calibration", "omnixas")
+        out = args.out or Path(f"~/.cache/edgestream/datasets/feff10_{elements[0].lower()}"
+                               "_k.npz")
+        print(json.dumps(collect(out, sets[0], args.cache, groups), indent=1, default=str))
+        return 0
     if args.cmd not in ("calibration", "generate", "omnixas", "k3d", "status"):
-        raise SystemExit(f"{args.cmd} is not available with --element yet "
-                         "(calibration, generate, omnixas, k3d, status, pack, seed)")
+        raise SystemExit(f"{args.cmd} is not available with --element "
+                         "(calibration, generate, omnixas, k3d, status, pack, seed, collect)")
     t0 = time.perf_counter()
     jobs = jobs_3d(args.cmd, elements, getattr(args, "limit", 0))
     print(f"{len(jobs)} jobs prepared in {time.perf_counter() - t0:.0f} s", file=sys.stderr)

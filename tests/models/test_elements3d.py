@@ -335,3 +335,20 @@ def test_real_feff_ti_metal_k_edge(tmp_path):
     assert np.allclose(energy, ref_e, atol=1e-3) and np.allclose(mu, ref_mu, atol=1e-4)
     half = energy[np.argmax(mu > 0.5)]
     assert 4960.0 < half < 4985.0
+
+
+def test_collect_an_element_set(tmp_path):
+    """``--element Ti collect``: the Ti_K entries into one npz, with the edge and absorber
+    apart and the metal's coordination from its structure."""
+    pytest.importorskip("tqdm")
+    from edgestream_models.generate_feff10 import main
+
+    here = tmp_path / "here"
+    feff10.run_jobs(elements3d.calibration_jobs(["Ti"]), workers=1, root=here,
+                    runner=_fake_runner, progress=False)
+    out = tmp_path / "ti.npz"
+    assert main(["--cache", str(here), "--element", "Ti", "collect", "--out", str(out)]) == 0
+    d = np.load(out)
+    assert str(d["edge"]) == "K" and list(d["absorber"]) == ["Ti"]
+    assert list(d["calibration"]) == ["Ti foil"] and list(d["group"]) == ["calibration"]
+    assert d["cn"][0] == 12 and d["formal_valence"][0] == 0.0
