@@ -60,6 +60,10 @@ ROI_PATTERNS = (
     re.compile(r"^(?P<det>dxp|xmap|mca|vortex|sdd|ge|fluo|xia|mcs)[a-z_]*?(?P<ch>\d+)_"
                r"(?:.*_)?(?:roi|r)_?(?P<roi>\d+)(?:_.*)?$", re.I),
 )
+# Units of readings that are not beam intensities (detectors count, or read A, V, Hz)
+NOT_INTENSITY_UNITS = frozenset({"k", "degc", "c", "°c", "celsius", "kelvin", "ma", "torr",
+                                 "mbar", "pa", "%", "s", "sec", "seconds", "deg", "degrees",
+                                 "mm", "um", "µm", "mrad", "urad", "rad", "nm"})
 SETPOINT_TOKENS = frozenset({"setpoint", "sp", "set", "target", "req", "request", "demand",
                              "cmd", "command", "val", "user_setpoint"})
 UNDULATOR_TOKENS = frozenset({"und", "ivu", "id", "undulator", "gap", "harmonic", "epu"})
@@ -247,9 +251,12 @@ def _counter_keys(data_keys: Mapping[str, Any], energy: str | None, is_array: bo
         toks = set(tokens(key))
         if toks & NOT_A_CHANNEL or toks & SETPOINT_TOKENS or _energy_named(key):
             continue
-        if _units_scale(spec.get("units")) not in (None, False) and not any(
-                toks & ROLE_TOKENS[r] for r in COUNTER_ROLES):
+        named = any(toks & ROLE_TOKENS[r] for r in COUNTER_ROLES)
+        if _units_scale(spec.get("units")) not in (None, False) and not named:
             continue  # another eV quantity (a setpoint, a ROI bound)
+        units = str(spec.get("units") or "").strip().lower()
+        if units in NOT_INTENSITY_UNITS and not named:
+            continue  # a ring current, a temperature, a position: never a detector
         out.append(key)
     return out
 

@@ -29,6 +29,9 @@ FIXED_ENERGY_SPAN_EV = 1.0
 # few eV off the tabulated value (chemical shift, mono calibration)
 PRE_WINDOW = (-200.0, -12.0)
 POST_WINDOW = (20.0, 200.0)
+# eV: the tabulated edge must lie this close to the steepest rise of μ (chemical shifts of
+# oxides reach ~15 eV above the metal's edge, monochromators are off by a few eV)
+EDGE_TOLERANCE_EV = 25.0
 # Smallest edge step over point-to-point noise accepted as "an edge"
 MIN_EDGE_SNR = 8.0
 # I0 may carry at most this fraction of the signal channel's own ln-step at the edge
@@ -80,9 +83,11 @@ def noise(y: np.ndarray) -> float:
     return max(mad, 1e-9 * float(np.median(np.abs(y))) + 1e-15)
 
 
-def steps(energy: np.ndarray, y: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def steps(energy: np.ndarray, y: np.ndarray, edges: np.ndarray,
+          residuals: np.ndarray | None = None) -> np.ndarray:
     """Edge step of ``y`` at each edge: post-edge line minus pre-edge line, both at the
-    edge; NaN where a window has fewer than three points."""
+    edge; NaN where a window has fewer than three points. ``residuals``, when given,
+    receives the RMS scatter of the pre-edge points about their line (drift and noise)."""
     out = np.full(edges.size, np.nan)
     for i, e in enumerate(edges):
         rel = energy - e
@@ -90,16 +95,19 @@ def steps(energy: np.ndarray, y: np.ndarray, edges: np.ndarray) -> np.ndarray:
         post = (rel >= POST_WINDOW[0]) & (rel <= POST_WINDOW[1])
         if pre.sum() < 3 or post.sum() < 3:
             continue
-        out[i] = _line_at(rel[post], y[post]) - _line_at(rel[pre], y[pre])
+        at_pre, scatter = _line_at(rel[pre], y[pre])
+        out[i] = _line_at(rel[post], y[post])[0] - at_pre
+        if residuals is not None:
+            residuals[i] = scatter
     return out
 
 
-def _line_at(x: np.ndarray, y: np.ndarray) -> float:
-    """Value at x = 0 of the least-squares line through (x, y)."""
+def _line_at(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Value at x = 0 of the least-squares line through (x, y), and the RMS residual."""
     if np.ptp(x) == 0:
-        return float(np.mean(y))
-    _slope, intercept = np.polyfit(x, y, 1)
-    return float(intercept)
+        return float(np.mean(y)), float(np.std(y))
+    coef = np.polyfit(x, y, 1)
+    return float(coef[1]), float(np.sqrt(np.mean((y - np.polyval(coef, x)) ** 2)))
 
 
 def _usable(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -153,12 +161,32 @@ def infer_channels(energy: np.ndarray, columns: Mapping[str, np.ndarray]) -> Inf
 
 
 def _edge_snr(energy: np.ndarray, mu: np.ndarray, edges: np.ndarray) -> tuple[float, int | None]:
-    """Largest positive edge step over noise among the tabulated edges, and its index."""
-    s = steps(energy, mu, edges) / noise(mu)
-    if not np.any(np.isfinite(s)):
+    """Largest positive edge step over noise among the tabulated edges, and its index.
+
+    The noise is the larger of the point-to-point noise and the pre-edge scatter about a
+    line: a monitor that does not follow the beam (drift, top-up) leaves the latter in μ.
+    """
+    if edges.size == 0:
         return 0.0, None
-    i = int(np.nanargmax(s))
-    return float(s[i]), i
+    distance = np.abs(edges - steepest_rise(energy, mu))
+    if not np.nanmin(distance, initial=np.inf) <= EDGE_TOLERANCE_EV:
+        return 0.0, None
+    i = int(np.nanargmin(distance))  # the tabulated edge nearest to the measured rise
+    scatter = np.zeros(1)
+    s = float(steps(energy, mu, edges[i:i + 1], scatter)[0]) / max(noise(mu), scatter[0])
+    return (s, i) if np.isfinite(s) else (0.0, None)
+
+
+def steepest_rise(energy: np.ndarray, mu: np.ndarray) -> float:
+    """Energy (eV) of the steepest rise of μ, on a 1 eV grid smoothed over 3 eV so that
+    closely spaced noisy points (fly scans) do not win."""
+    if energy.size < 3 or np.ptp(energy) < 3.0:
+        return float("nan")
+    grid = np.arange(energy[0], energy[-1], 1.0)
+    y = np.convolve(np.interp(grid, energy, mu), np.ones(3) / 3.0, mode="valid")
+    if y.size < 2:
+        return float("nan")
+    return float(grid[1:-1][int(np.argmax(np.gradient(y)))])
 
 
 def _transmission_chain(
@@ -169,18 +197,20 @@ def _transmission_chain(
     behind it (a reference foil) is Ir."""
     drops = {k: -own[k][i] for k in logs if k != i0 and np.isfinite(own[k][i])}
     chain = sorted((k for k, d in drops.items() if d > 0 and _clear(
-        energy, logs[i0] - logs[k], edges[i])), key=drops.get)
+        energy, logs[i0] - logs[k], edges, edges[i])), key=drops.get)
     if sig not in chain:
         chain = [sig]
     it = chain[0]
     keys = {"i0": i0, "it": it}
     for k in chain[1:]:
-        if _clear(energy, logs[it] - logs[k], edges[i]):
+        if _clear(energy, logs[it] - logs[k], edges, edges[i]):
             keys["ir"] = k
             break
     return keys
 
 
-def _clear(energy: np.ndarray, mu: np.ndarray, edge: float) -> bool:
-    snr, i = _edge_snr(energy, mu, np.array([edge]))
-    return i is not None and snr >= MIN_EDGE_SNR
+def _clear(energy: np.ndarray, mu: np.ndarray, edges: np.ndarray, near_ev: float) -> bool:
+    """μ shows a clear edge of its own, at (about) the same place as the sample's."""
+    snr, i = _edge_snr(energy, mu, edges)
+    return i is not None and snr >= MIN_EDGE_SNR and \
+        abs(edges[i] - near_ev) <= 2 * EDGE_TOLERANCE_EV

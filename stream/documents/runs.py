@@ -356,7 +356,7 @@ class RunRouter:
         try:
             return handler(doc)
         except KeyError as exc:
-            if isinstance(exc, UnknownDescriptor | UnknownRun):
+            if isinstance(exc, StreamError):  # typed errors that are also KeyErrors
                 raise
             raise MalformedDocument(f"{name} document lacks key {exc}") from None
         except (TypeError, AttributeError) as exc:
