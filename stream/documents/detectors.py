@@ -20,12 +20,18 @@ shared); the energy scale from ``*ev_per_bin`` / ``*bin_width_ev`` and ``*bin_of
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgestream.documents.fluorescence import Roi
+import numpy as np
+
+from edgestream.documents.fluorescence import Roi, fluorescence, line_roi
+from edgestream.errors import BadSpectrum, MissingChannel, StreamError
+
+log = logging.getLogger(__name__)
 
 ELEMENT_DIMS = {"element", "elements", "detector_element", "det_element", "sensor", "sensors"}
 FLUOR_NAME = re.compile(
@@ -64,6 +70,70 @@ class FluorescenceGroup:
                 "sources": list(self.members), "icr": list(self.icr), "ocr": list(self.ocr),
                 "dead_time_corrected": bool(self.icr and self.ocr),
                 "emission_line_ev": line_ev, "ev_per_bin": self.ev_per_bin}
+
+    def reduce(self, data: Mapping[str, Any], line_ev: float | None, seq: Any) -> float:
+        """The detector's dead-time-corrected ROI sum for one event's (filled) data."""
+        try:
+            values = [np.asarray(data[k], dtype=float) for k in self.members]
+            icr, ocr = _stacked(data, self.icr), _stacked(data, self.ocr)
+        except KeyError as exc:
+            raise MissingChannel(f"fluorescence event lacks {exc}", seq_num=seq) from None
+        except (TypeError, ValueError) as exc:
+            raise BadSpectrum(f"fluorescence values are not numeric: {exc}") from None
+        if self.per_element_keys:
+            if len({v.shape for v in values}) != 1:
+                raise BadSpectrum("fluorescence elements differ in shape", seq_num=seq)
+            counts = np.stack(values, axis=-2 if self.is_mca else -1)
+        else:
+            counts = values[0]
+        frames = counts.ndim == (3 if self.is_mca else 2)  # several frames of one point
+        roi = self.resolve_roi(line_ev, counts.shape[-2], counts.shape[-1]) \
+            if self.is_mca else None
+        try:
+            total = fluorescence(counts, roi, self.is_mca, icr, ocr, frames_axis=frames)
+        except StreamError as exc:
+            exc.context.setdefault("seq_num", seq)
+            raise
+        except ValueError as exc:  # shapes that do not broadcast
+            raise BadSpectrum(f"fluorescence data and ICR/OCR do not match: {exc}",
+                              seq_num=seq) from None
+        return float(total)
+
+    def resolve_roi(self, line_ev: float | None, n_el: int, n_bins: int) -> Roi | None:
+        """The ROI, resolved once: the configuration's, else the emission line's, else None
+        (whole spectra, logged)."""
+        if self.roi is not None:
+            return self.roi
+        if self.roi_config:
+            lows, highs = [], []
+            for el in range(1, n_el + 1):
+                lo, hi, unit = self.roi_config.get(el) or self.roi_config.get(None) \
+                    or next(iter(self.roi_config.values()))
+                if unit == "eV":
+                    if not self.ev_per_bin:
+                        raise MissingChannel("ROI limits in eV but no ev_per_bin in the "
+                                             "detector's configuration")
+                    lo = (lo - self.offset_ev) / self.ev_per_bin
+                    hi = (hi - self.offset_ev) / self.ev_per_bin
+                lows.append(int(np.clip(round(lo), 0, n_bins)))
+                highs.append(int(np.clip(round(hi), 0, n_bins)))
+            self.roi = Roi(tuple(lows), tuple(highs), "configuration")
+        elif line_ev is not None and self.ev_per_bin:
+            self.roi = line_roi(line_ev, self.ev_per_bin, self.offset_ev, n_el, n_bins)
+        else:
+            log.warning("fluorescence detector %s: no ROI in its configuration and no "
+                        "emission line (element/edge, ev_per_bin): whole spectra summed",
+                        self.members[0])
+        return self.roi
+
+
+def _stacked(data: Mapping[str, Any], keys: list[str]) -> np.ndarray | None:
+    """ICR or OCR over elements: one vector key, or one scalar key per element."""
+    if not keys:
+        return None
+    if len(keys) == 1:
+        return np.asarray(data[keys[0]], dtype=float)
+    return np.stack([np.asarray(data[k], dtype=float) for k in keys], axis=-1)
 
 
 def _shape(entry: Mapping[str, Any]) -> list[int]:

@@ -42,11 +42,10 @@ import numpy as np
 from event_model import unpack_datum_page, unpack_event_page
 
 from edgestream.documents.detectors import FluorescenceGroup, find_fluorescence
-from edgestream.documents.fluorescence import Roi, emission_line_ev, fluorescence, line_roi
+from edgestream.documents.fluorescence import emission_line_ev
 from edgestream.documents.hdf5 import Files, NotYetAvailable, Source, source_of
 from edgestream.documents.runs import element_and_edge
 from edgestream.errors import (
-    BadSpectrum,
     ExternalDataUnavailable,
     MalformedDocument,
     MissingChannel,
@@ -79,6 +78,9 @@ class _Plan:
     datum_keys: set[str]  # other external keys: the event holds a datum id
     groups: list[FluorescenceGroup]
     line_ev: float | None
+    # every key is "STREAM:": a collect()-ed fly scan may send stream_datum and no events
+    all_streamed: bool = False
+    events_seen: bool = False
 
 
 @dataclass
@@ -279,8 +281,12 @@ class ExternalFiller:
     def _process(self, run: _Run, name: str, doc: dict[str, Any], files: Files) -> list[Doc]:
         if name == "descriptor":
             return [(name, self._plan(run, doc).descriptor)]
+        if name == "stop":
+            return [*self._collected(run, files), (name, doc)]
         if name in ("event", "event_page"):
             plan = run.plans.get(doc.get("descriptor"))  # type: ignore[arg-type]
+            if plan is not None:
+                plan.events_seen = True
             if plan is None or not (plan.stream_keys or plan.datum_keys):
                 return [(name, doc)]
             if name == "event":
@@ -320,7 +326,8 @@ class ExternalFiller:
                 dev: [k for k in keys if k not in consumed]
                 + [g.out_key for g in groups if g.members[0] in keys]
                 for dev, keys in doc["object_keys"].items() if isinstance(keys, list)}
-        plan = _Plan(descriptor, stream, external - stream, groups, line_ev)
+        plan = _Plan(descriptor, stream, external - stream, groups, line_ev,
+                     all_streamed=bool(stream) and stream == set(doc.get("data_keys") or {}))
         run.plans[uid] = plan
         self.descriptor_run[uid] = run.uid
         return plan
@@ -344,7 +351,7 @@ class ExternalFiller:
             filled[key] = True
         timestamps = dict(event.get("timestamps") or {})
         for g in plan.groups:
-            data[g.out_key] = self._fluorescence(g, plan.line_ev, data, seq)
+            data[g.out_key] = g.reduce(data, plan.line_ev, seq)
             timestamps.setdefault(g.out_key, timestamps.get(g.members[0], event.get("time")))
             for k in g.consumed:
                 if k != g.out_key:
@@ -352,6 +359,47 @@ class ExternalFiller:
                     timestamps.pop(k, None)
                 filled.pop(k, None)
         return dict(event, data=data, filled=filled, timestamps=timestamps)
+
+    def _collected(self, run: _Run, files: Files) -> list[Doc]:
+        """Events for the streams a fly scan collected without events (ophyd-async
+        ``collect``, e.g. PandA): only stream_datum documents say which rows are which
+        sequence numbers. Made at the stop, when every stream_datum is in."""
+        pages: list[Doc] = []
+        for uid, plan in run.plans.items():
+            by_key = self.stream_datums.get(uid, {})
+            if not plan.all_streamed or plan.events_seen or not by_key:
+                continue
+            seqs = sorted({s for ranges in by_key.values() for a, b, _, _ in ranges
+                           for s in range(a, b)})
+            columns = {k: self._stream_rows(uid, k, seqs, files) for k in plan.stream_keys}
+            events = [{"descriptor": uid, "seq_num": seq, "time": run.last_try,
+                       "uid": f"{uid}/{seq}", "data": {k: v[i] for k, v in columns.items()},
+                       "timestamps": dict.fromkeys(columns, run.last_try), "filled": {}}
+                      for i, seq in enumerate(seqs)]
+            for event in events:
+                for g in plan.groups:
+                    event["data"][g.out_key] = g.reduce(event["data"], plan.line_ev,
+                                                        event["seq_num"])
+                    for k in g.consumed:
+                        if k != g.out_key:
+                            event["data"].pop(k, None)
+                            event["timestamps"].pop(k, None)
+                    event["timestamps"][g.out_key] = run.last_try
+            pages += [("event", e) for e in events]
+        return pages
+
+    def _stream_rows(self, descriptor: str, key: str, seqs: list[int], files: Files
+                     ) -> list[np.ndarray]:
+        """Rows of ``key`` for each sequence number, read one stream_datum at a time."""
+        out: dict[int, np.ndarray] = {}
+        for start, stop, index, sr in self.stream_datums[descriptor].get(key, []):
+            rows = files.rows(self._source(sr), index, index + stop - start)
+            out.update(zip(range(start, stop), rows, strict=True))
+        missing = [s for s in seqs if s not in out]
+        if missing:
+            raise NotYetAvailable(f"(data key {key})",
+                                  f"no stream_datum for seq_num {missing[0]} (yet)")
+        return [out[s] for s in seqs]
 
     def _source(self, uid: str) -> Source:
         found = self.resources.get(uid)
@@ -376,69 +424,3 @@ class ExternalFiller:
                 i = index + seq - start
                 return files.rows(self._source(sr), i, i + 1)[0]
         raise NotYetAvailable(f"(data key {key})", f"no stream_datum for seq_num {seq} (yet)")
-
-    def _fluorescence(self, g: FluorescenceGroup, line_ev: float | None,
-                      data: Mapping[str, Any], seq: Any) -> float:
-        try:
-            values = [np.asarray(data[k], dtype=float) for k in g.members]
-            icr = _rates(data, g.icr)
-            ocr = _rates(data, g.ocr)
-        except KeyError as exc:
-            raise MissingChannel(f"fluorescence event lacks {exc}", seq_num=seq) from None
-        except (TypeError, ValueError) as exc:
-            raise BadSpectrum(f"fluorescence values are not numeric: {exc}") from None
-        if g.per_element_keys:
-            if len({v.shape for v in values}) != 1:
-                raise BadSpectrum("fluorescence elements differ in shape", seq_num=seq)
-            counts = np.stack(values, axis=-2 if g.is_mca else -1)
-        else:
-            counts = values[0]
-        frames = counts.ndim == (3 if g.is_mca else 2)  # several frames of one point
-        roi = self._roi(g, line_ev, counts) if g.is_mca else None
-        if icr is not None and frames and icr.ndim == 1:
-            icr, ocr = icr[np.newaxis], ocr[np.newaxis]  # type: ignore[index]
-        try:
-            total = fluorescence(counts, roi, g.is_mca, icr, ocr, frames_axis=frames)
-        except StreamError as exc:
-            exc.context.setdefault("seq_num", seq)
-            raise
-        except ValueError as exc:  # shapes that do not broadcast
-            raise BadSpectrum(f"fluorescence data and ICR/OCR do not match: {exc}",
-                              seq_num=seq) from None
-        return float(total)
-
-    def _roi(self, g: FluorescenceGroup, line_ev: float | None, counts: np.ndarray
-             ) -> Roi | None:
-        """The group's ROI, resolved once: configuration, else the emission line."""
-        if g.roi is not None:
-            return g.roi
-        n_el, n_bins = counts.shape[-2], counts.shape[-1]
-        if g.roi_config:
-            lows, highs = [], []
-            for el in range(1, n_el + 1):
-                lo, hi, unit = g.roi_config.get(el) or g.roi_config.get(None) \
-                    or next(iter(g.roi_config.values()))
-                if unit == "eV":
-                    if not g.ev_per_bin:
-                        raise MissingChannel("ROI limits in eV but no ev_per_bin in the "
-                                             "detector's configuration")
-                    lo, hi = (lo - g.offset_ev) / g.ev_per_bin, (hi - g.offset_ev) / g.ev_per_bin
-                lows.append(int(np.clip(round(lo), 0, n_bins)))
-                highs.append(int(np.clip(round(hi), 0, n_bins)))
-            g.roi = Roi(tuple(lows), tuple(highs), "configuration")
-        elif line_ev is not None and g.ev_per_bin:
-            g.roi = line_roi(line_ev, g.ev_per_bin, g.offset_ev, n_el, n_bins)
-        else:
-            log.warning("fluorescence detector %s: no ROI in its configuration and no "
-                        "emission line (element/edge, ev_per_bin): whole spectra summed",
-                        g.members[0])
-        return g.roi
-
-
-def _rates(data: Mapping[str, Any], keys: list[str]) -> np.ndarray | None:
-    """ICR or OCR over elements: one vector key, or one scalar key per element."""
-    if not keys:
-        return None
-    if len(keys) == 1:
-        return np.asarray(data[keys[0]], dtype=float)
-    return np.stack([np.asarray(data[k], dtype=float) for k in keys], axis=-1)

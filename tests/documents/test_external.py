@@ -341,3 +341,54 @@ def test_dead_time_correction_restores_the_edge_step_of_the_simulated_sdd(tmp_pa
     step_corrected = (corrected / i0)[above].mean() / (corrected / i0)[below].mean()
     assert step_corrected > step_raw * 1.05  # the loss grows with the count rate
     assert np.all(ocr < icr)
+
+
+def test_a_collected_fly_scan_without_events_becomes_events_at_its_stop(tmp_path):
+    """ophyd-async ``collect`` (a PandA fly scan): a descriptor whose keys are all
+    "STREAM:", stream_resource per dataset, stream_datum per chunk, and no event at all."""
+    n = len(ENERGIES)
+    i0 = np.full(n, 2e5)
+    fluor = i0 * 0.02 * (0.5 + np.arctan((ENERGIES - E0) / 2) / np.pi) + 50.0
+    with h5py.File(tmp_path / "panda.h5", "w") as f:
+        f["/ENERGY.Value"], f["/COUNTER1.Value"], f["/COUNTER2.Value"] = ENERGIES, i0, fluor
+    run, desc = str(uuid.uuid4()), str(uuid.uuid4())
+    keys = {"energy": "/ENERGY.Value", "I0": "/COUNTER1.Value", "If": "/COUNTER2.Value"}
+    docs = [("start", {"uid": run, "time": 0.0, "element": "Cu", "edge": "K"}),
+            ("descriptor", {"uid": desc, "run_start": run, "name": "primary", "time": 0.0,
+                            "data_keys": {k: {"source": "panda", "dtype": "number",
+                                              "shape": [], "external": "STREAM:",
+                                              **({"units": "eV"} if k == "energy" else {})}
+                                          for k in keys},
+                            "configuration": {}, "hints": {}, "object_keys": {}})]
+    resources = {k: str(uuid.uuid4()) for k in keys}
+    docs += [("stream_resource", {"uid": resources[k], "data_key": k, "run_start": run,
+                                  "mimetype": "application/x-hdf5",
+                                  "uri": f"file://localhost{tmp_path / 'panda.h5'}",
+                                  "parameters": {"dataset": ds, "multiplier": 1}})
+             for k, ds in keys.items()]
+    for lo, hi in ((0, 60), (60, n)):  # two collect() calls
+        docs += [("stream_datum", {"uid": f"{resources[k]}/{lo}", "descriptor": desc,
+                                   "stream_resource": resources[k],
+                                   "seq_nums": {"start": lo + 1, "stop": hi + 1},
+                                   "indices": {"start": lo, "stop": hi}}) for k in keys]
+    docs.append(("stop", {"uid": str(uuid.uuid4()), "run_start": run, "time": 2.0,
+                          "exit_status": "success"}))
+    p, _ = pipeline()
+    annotations, failures = feed(p, docs)
+    assert failures == []
+    [a] = annotations
+    assert a["modality"] == "xas_fluorescence" and a["spectrum"]["n_points_measured"] == n
+    assert abs(a["e0"] - E0) < 1.5
+
+
+def test_an_event_whose_datum_comes_later_waits_for_it(tmp_path):
+    """Random partition keys can deliver a datum after its event: the run waits for it."""
+    write_it(tmp_path / "it.h5")
+    docs = transmission_run(str(tmp_path / "it.h5"))
+    datums = [d for d in docs if d[0] == "datum"]
+    reordered = [d for d in docs if d[0] != "datum" and d[0] != "stop"]
+    p, _ = pipeline()
+    assert feed(p, reordered) == ([], [])
+    assert p.filler.held_runs == 1
+    annotations, failures = feed(p, [*datums, docs[-1]])
+    assert failures == [] and len(annotations) == 1
