@@ -22,9 +22,12 @@ import numpy as np
 from edgestream.errors import MissingChannel, StreamError
 from edgestream.physics.edges import edge_table, identify_edge
 
-__all__ = ["MIN_EDGE_SCORE", "Resolution", "edge_score", "resolve"]
+__all__ = ["MIN_EDGE_SCORE", "MIN_SHARPNESS", "Resolution", "edge_score", "resolve"]
 
-MIN_EDGE_SCORE = 8.0  # edge step over point noise below which a μ is not taken to show an edge
+MIN_EDGE_SCORE = 8.0
+NEAR_EV = 40.0  # eV: how far a measured e0 may sit from the edge a scan was set up for
+CHAIN_FRACTION = 0.05  # an I0 -> It -> Iref link must show this share of the best edge score
+MIN_SHARPNESS = 5.0  # the edge's slope over the median slope: absorption edges are sharp
 _I0 = re.compile(r"^(i0|io|izero|mon|monitor|imon)(_.*)?$|^.*_i0$")
 _IT = re.compile(r"^(it|i1|itrans|itr|trans)(_.*)?$")
 _IREF = re.compile(r"^(iref|ir|i2|irefer|ref)(_.*)?$")
@@ -35,7 +38,8 @@ _NOT_I0 = ("dt", "corr", "norm", "off")  # XMAP4:DT Corr I0, i0norm, i0off: deri
 # numbered fluorescence channels without an element in their names
 _FLUOR_FAMILY = re.compile(r"^(dtc|ifch|if_ch|sca\d*_|fl|ch)(\d+)$")
 _NOT_COUNTER = re.compile(r"time|clock|gain|current|epoch|angle|theta|enc|energy|nrg|gap|^k$"
-                          r"|kname|event|^h$|^l$|^sec$|temp|delay|dwell|_sp$|requested|preset")
+                          r"|kname|event|^h$|^l$|^sec$|temp|delay|dwell|_sp$|requested|preset"
+                          r"|^dt$|deadtime|dead_time|dtfactor|icr|ocr|ertm|eltm")
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,10 @@ def _smooth(y: np.ndarray, half: int) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")
 
 
-def edge_score(energy: np.ndarray, mu: np.ndarray) -> float:
+def edge_score(energy: np.ndarray, mu: np.ndarray, near: float | None = None) -> float:
     """How clearly ``mu`` shows an absorption edge: the step across the steepest rise over
-    the noise of one point, 0 when the rise is not within 30 eV of a tabulated edge or
+    the noise of one point, 0 when the rise is not within 30 eV of a tabulated edge (or,
+    given ``near``, the edge the scan was set up for, not within ``NEAR_EV`` of it) or
     either side holds under 3 points. Scale-free: the same for ln(I0/It) and If/I0."""
     order = np.argsort(energy, kind="stable")
     e, m = np.asarray(energy, float)[order], np.asarray(mu, float)[order]
@@ -69,7 +74,21 @@ def edge_score(energy: np.ndarray, mu: np.ndarray) -> float:
         slope = np.gradient(_smooth(m, max(1, e.size // 150)), e)
     slope[:3] = slope[-3:] = -np.inf
     slope[~np.isfinite(slope)] = -np.inf
-    e0 = float(e[int(np.argmax(slope))])
+    steepest = int(np.argmax(slope))
+    e0 = float(e[steepest])
+    # an edge is a sharp rise: a drifting reading (a temperature, a slowly filling
+    # chamber) rises as steeply nowhere in particular
+    finite = slope[np.isfinite(slope)]
+    typical = np.median(np.abs(finite))
+    if not slope[steepest] > MIN_SHARPNESS * typical:
+        return 0.0
+    # and μ rises there at least half as steeply as it falls anywhere (a glitch may fall
+    # steeper): a ratio that drops at an edge (I0/It read as fluorescence) is that edge
+    # upside down
+    if slope[steepest] < 0.5 * np.abs(finite.min()):
+        return 0.0
+    if near is not None and abs(e0 - near) > NEAR_EV:
+        return 0.0
     try:
         identify_edge(e0, tolerance=30.0)
     except StreamError:
@@ -268,23 +287,43 @@ def _derived(values: np.ndarray, others: dict[str, np.ndarray]) -> bool:
     return False
 
 
-def _infer(columns: dict[str, np.ndarray], energy: np.ndarray) -> Resolution | None:
+def _relative_step(energy: np.ndarray, values: np.ndarray) -> float:
+    """How much a counter changes across its own steepest change, relative to its level:
+    an ion chamber before the sample (I0) drifts by a fraction of a percent, a detector
+    behind or beside the sample (It, If) changes by tens of percent at the edge."""
+    order = np.argsort(energy, kind="stable")
+    e, v = energy[order], values[order]
+    if e.size < 20:
+        return 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.abs(np.gradient(_smooth(v, max(1, e.size // 150)), e))
+    slope[:3] = slope[-3:] = 0.0
+    e0 = e[int(np.argmax(np.nan_to_num(slope)))]
+    below, above = v[(e < e0 - 5) & (e > e0 - 60)], v[(e > e0 + 10) & (e < e0 + 60)]
+    if below.size < 3 or above.size < 3:
+        return 0.0
+    return float(abs(np.median(above) - np.median(below)) / max(np.median(np.abs(v)), 1e-300))
+
+
+def _infer(columns: dict[str, np.ndarray], energy: np.ndarray,
+           monitor: str | None = None, near: float | None = None) -> Resolution | None:
     """The pair of counters whose ln ratio (transmission) or ratio (fluorescence) shows the
-    clearest edge. In an I0 -> It -> Iref chain both ln(I0/It) and ln(It/Iref) show the
+    clearest edge; with a named ``monitor`` (I0), only pairs with it as I0. In an
+    I0 -> It -> Iref chain both ln(I0/It) and ln(It/Iref) show the
     element's edge (the foil's often the sharper): the pair upstream is the sample's."""
     counters = _distinct(columns)
     if len(counters) > 24:  # 552 pairs at most: a few ms each
         return None
     # I0 has no edge of its own; It drops at the edge, If rises: the counter that carries
     # the edge is the signal, the smoother one the monitor
-    own = {n: max(edge_score(energy, v), edge_score(energy, -v)) for n, v in counters.items()}
+    own = {n: _relative_step(energy, v) for n, v in counters.items()}
     good: dict[tuple[str, str], tuple[float, str]] = {}
     for a, b in permutations(counters, 2):
-        if own[a] >= own[b]:
+        if own[a] >= own[b] or (monitor in counters and a != monitor):
             continue
         for kind in ("transmission", "fluorescence"):
             mu = _mu(kind, counters[a], counters[b])
-            score = edge_score(energy, mu) if mu is not None else 0.0
+            score = edge_score(energy, mu, near) if mu is not None else 0.0
             if score >= MIN_EDGE_SCORE:
                 good[(a, b)] = max(good.get((a, b), (0.0, kind)), (score, kind))
     if not good:
@@ -295,7 +334,9 @@ def _infer(columns: dict[str, np.ndarray], energy: np.ndarray) -> Resolution | N
         # an I0 -> It -> Iref chain: ln(I0/Iref) and ln(It/Iref) show the foil's edge too
         # (often the sharper); the sample is the first link
         def link(x: str, y: str) -> bool:
-            return good.get((x, y), (0.0, ""))[1] == "transmission"
+            # a link of the chain shows the same edge, not a wiggle of a few percent of it
+            found = good.get((x, y), (0.0, ""))
+            return found[1] == "transmission" and found[0] >= CHAIN_FRACTION * score
 
         middle = next((c for c in counters if link(a, c) and link(c, b)), None)
         upstream = next((c for c in counters if link(c, a)), None)
@@ -314,19 +355,22 @@ def _infer(columns: dict[str, np.ndarray], energy: np.ndarray) -> Resolution | N
     return Resolution(signals, used, "inferred", score)
 
 
-def resolve(columns: dict[str, np.ndarray], energy: np.ndarray, path: str = "") -> Resolution:
+def resolve(columns: dict[str, np.ndarray], energy: np.ndarray, path: str = "",
+            near: float | None = None) -> Resolution:
     """The channels of a file's spectrum (``columns`` without the energy column).
 
     Named candidates first; among several, the one whose μ has the clearest edge (a
     transmission chamber behind an opaque sample, a fluorescence detector left off, a dead
     channel all lose to the channel that saw the edge). Without named candidates, inferred.
-    Raises MissingChannel, listing the columns, when neither finds a spectrum.
+    ``near``: eV, the edge the scan was set up for (its header's E0): edges elsewhere (a
+    gain switch, a glitch) do not count. Raises MissingChannel, listing the columns, when
+    neither finds a spectrum.
     """
     candidates = _named(columns, energy)
     scored = []
     for rank, (kind, signals, used, notes) in enumerate(candidates):
         mu = _mu_of(kind, signals)
-        score = edge_score(energy, mu) if mu is not None else -np.inf
+        score = edge_score(energy, mu, near) if mu is not None else -np.inf
         scored.append((score, -rank, signals, dict(used), notes))
     best = max(scored, key=lambda c: c[:2]) if scored else None
     if best is not None:
@@ -334,7 +378,9 @@ def resolve(columns: dict[str, np.ndarray], energy: np.ndarray, path: str = "") 
         # a later one shows the edge clearly better
         best = next(c for c in sorted(scored, key=lambda c: -c[1]) if c[0] >= 0.9 * best[0])
     if best is None or best[0] < MIN_EDGE_SCORE:
-        inferred = _infer(columns, energy)
+        monitor = next((n for n in columns if _I0.match(n) and not any(x in n for x in _NOT_I0)
+                        and _counter(columns[n]) is not None), None)
+        inferred = _infer(columns, energy, monitor, near)
         if inferred is not None and (best is None or inferred.score > best[0]):
             return inferred
     if best is not None:

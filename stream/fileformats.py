@@ -242,8 +242,30 @@ def _cls(header: list[str], n: int) -> Header | None:
             labels = [w.strip().removeprefix("$(").removesuffix(")")
                       for w in re.findall(r'"([^"]*)"', line)]
             if len(labels) == n:
-                return Header("cls", labels)
+                return Header("cls", labels, metadata=_cls_edge(header))
     return None
+
+
+def _cls_edge(header: list[str]) -> dict[str, str]:
+    """The ``$(EdgeEnergy)`` of the ``#(2)`` legend, read from its values line (the comment
+    line after it; a label ``$(Background)[1-4]`` stands for four values)."""
+    legend = next((h for h in header if h.startswith("#(2)") and "$(" in h), None)
+    if legend is None:
+        return {}
+    position = 0
+    for label in re.findall(r'"([^"]*)"', legend):
+        if "EdgeEnergy" in label:
+            break
+        span = re.search(r"\[(\d+)-(\d+)\]", label)
+        position += int(span.group(2)) - int(span.group(1)) + 1 if span else 1
+    else:
+        return {}
+    values = next((h for h in header[header.index(legend) + 1:]
+                   if h.startswith("#") and not h.startswith("#(")), "")
+    fields = [f.strip() for f in values.lstrip("# ").split(",")]
+    if position < len(fields) and _is_number(fields[position]):
+        return {"Scan.edge_energy": fields[position]}
+    return {}
 
 
 def _kek(header: list[str], n: int) -> Header | None:

@@ -90,13 +90,17 @@ NORMALIZED_TOLERANCE = 0.05
 # eV: less measured pre-edge than this below e0 cannot separate the pre-edge line from the
 # foot of the edge (core-hole broadening alone is 1-5 eV wide at 3d K edges)
 MIN_PRE_EDGE_EV = 15.0
+# eV: a scan stopping this close above e0 has no post-edge to set the step by: its edge step
+# is Larch's post-edge line over the last few points, unreliable and said so
+MIN_POST_EDGE_EV = 15.0
 
 
 def _xas_fallbacks(energy: np.ndarray, mu: np.ndarray, r: Any) -> list[str | None]:
     """What each spectrum lacked, and so how far its normalization can be trusted:
     ``no_pre_edge`` (under 3 points below e0: Larch's rules take the mean of the first
     points for the pre-edge line), ``short_pre_edge`` (under 15 eV below e0, or a pre-edge
-    range so short that Larch fits a constant, npre=0), ``already_normalized`` (μ already 0
+    range so short that Larch fits a constant, npre=0), ``short_post_edge`` (the scan stops
+    under 15 eV above e0), ``already_normalized`` (μ already 0
     before the edge and 1 after it, a literature spectrum: left as it was, within 5 %)."""
     out: list[str | None] = []
     for i in range(len(mu)):
@@ -105,6 +109,8 @@ def _xas_fallbacks(energy: np.ndarray, mu: np.ndarray, r: Any) -> list[str | Non
             out.append("no_pre_edge")
         elif int(r.npre[i]) == 0 or r.e0[i] - energy[i][0] < MIN_PRE_EDGE_EV:
             out.append("short_pre_edge")
+        elif energy[i][-1] - r.e0[i] < MIN_POST_EDGE_EV:
+            out.append("short_post_edge")
         elif (abs(float(r.pre_edge[i][0])) < NORMALIZED_TOLERANCE
               and abs(float(r.edge_step[i]) - 1.0) < NORMALIZED_TOLERANCE):
             out.append("already_normalized")

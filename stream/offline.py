@@ -28,7 +28,11 @@ Document = tuple[str, dict[str, Any]]
 def _resolve(data: ColumnFile) -> Resolution:
     """The file's channels (``edgestream.columns``): by name, else inferred from the data."""
     others = {k: v for k, v in data.columns.items() if v is not data.energy}
-    return resolve(others, data.energy, data.path)
+    try:
+        near = float(data.meta("Scan.edge_energy") or "nan")
+    except ValueError:
+        near = float("nan")
+    return resolve(others, data.energy, data.path, near if np.isfinite(near) else None)
 
 
 def _signals(data: ColumnFile) -> dict[str, np.ndarray]:

@@ -22,7 +22,12 @@ FILES = sorted(CORPUS.glob("*.dat"))
 # was set up for, the sample): element, edge, and the channels the door must find.
 EXPECTED = {
     "APS10BM_2019.dat": ("Mn", "K", "xas_transmission"),
-    "APS12BM_2019.dat": ("Mn", "K", None),
+    # an opaque sample (It reaches zero, even negative, above the edge) and a fluorescence
+    # detector that saw nothing: the one edge is ln(I0/I2), through sample and foil
+    "APS12BM_2019.dat": ("Mn", "K", "xas_transmission"),
+    "APS13ID_2019.dat": ("Mn", "K", "xas_transmission"),  # the scan stops at the edge
+    # Detector1..4: I0 = Detector2, If = Detector1 (inferred; the header's EdgeEnergy)
+    "CLSHXMA.dat": ("As", "K", "xas_fluorescence"),
     "APS13ID_2008.dat": ("Zn", "K", "xas_transmission"),
     "APS20BM_2001.dat": ("Fe", "K", "xas_transmission"),
     "APS20ID_2018.dat": ("As", "K", "xas_fluorescence"),
@@ -34,13 +39,14 @@ EXPECTED = {
     "FDMNES_2022_Mo2C_out.dat": ("Mo", "K", "xas_mu"),
     "FDMNES_2022_Mo2C_out_conv.dat": ("Mo", "K", "xas_mu"),
     "NSLS6BM_2019.dat": ("V", "K", "xas_fluorescence"),
-    "NSLS8ID_2019.dat": ("As", "K", None),
+    "NSLS8ID_2019.dat": ("As", "K", "xas_fluorescence"),
     "NSLS_XDAC_2011.dat": ("Fe", "K", "xas_fluorescence"),
     "PF9A_2022.dat": ("Fe", "K", "xas_fluorescence"),
     "PFBL12C_2005.dat": ("Hg", "L3", "xas_transmission"),
+    "SLS_PHOENIX_2023.dat": ("Al", "K", "xas_fluorescence"),  # Al Ka ROIs named in the file
     "SSRL1_2006.dat": ("Ag", "K", "xas_transmission"),
     "SSRLmicro_2008.dat": ("Ge", "K", "xas_fluorescence"),
-    "generic_columns_no_header.dat": ("Ge", "K", None),
+    "generic_columns_no_header.dat": ("Ge", "K", "xas_transmission"),
 }
 
 
@@ -83,6 +89,17 @@ def test_energy_units_and_mono_angles_become_ev():
     assert "mono angle" in kek.meta("Edgestream.energy")
     # FDMNES: energies relative to E_edge = 20000 eV
     assert read_spectrum_file(CORPUS / "FDMNES_2022_Mo2C_out.dat").energy[0] == -25.0 + 20000
+
+
+def test_inferred_channels_follow_the_edge():
+    """No names to go by: CLS HXMA's Detector1..4 (gains switched mid-scan), the ESRF
+    columns without a header (I0, I1, μ, I1, IR, μ_ref of two hutches: only the second
+    holds an edge; the same spectrum as the labelled LISA file gives)."""
+    cls = dict(file_documents(CORPUS / "CLSHXMA.dat"))["start"]
+    assert cls["channels"] == {"i0": "detector2", "if": "detector1"}
+    bare = annotate_file(CORPUS / "generic_columns_no_header.dat", Settings(), []).annotations
+    lisa = annotate_file(CORPUS / "ESRF_BM08_LISA_2021.dat", Settings(), []).annotations
+    assert bare[0]["e0"] == pytest.approx(lisa[0]["e0"], abs=0.5)
 
 
 def test_channels_are_reported_in_the_run():
