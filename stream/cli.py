@@ -134,20 +134,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from edgestream.agent.app import AgentConfig, run_agent
+    from edgestream.agent.app import AgentConfig, run_adaptive_agent, run_agent
     from edgestream.agent.observation import QuantitySpec
+    from edgestream.agent.positions import PositionSpec
 
     settings = _settings(args)
-    cfg = AgentConfig(
-        sample=args.sample, strategy=args.strategy,
-        quantity=QuantitySpec.parse(args.quantity, uncertainty=args.uncertainty_key),
-        bounds=(args.bounds[0], args.bounds[1]), n_boundaries=args.boundaries,
-        tolerance=args.tolerance, sigma_floor=args.sigma_floor, max_scans=args.max_scans,
-        plan_name=args.plan, qserver=args.qserver, adjudicator=args.adjudicator,
-        dry_run=args.dry_run,
-    )
-    agent = run_agent(cfg, settings, _stop_event(args.duration))
-    print(json.dumps(agent.report(), indent=2, default=str))
+    try:
+        cfg = AgentConfig(
+            sample=args.sample, strategy=args.strategy,
+            quantity=QuantitySpec.parse(args.quantity, uncertainty=args.uncertainty_key),
+            bounds=(args.bounds[0], args.bounds[1]), n_boundaries=args.boundaries,
+            tolerance=args.tolerance, sigma_floor=args.sigma_floor, max_scans=args.max_scans,
+            plan_name=args.plan, plan_motor=args.plan_motor, qserver=args.qserver,
+            qserver_protocol=args.qserver_protocol, adjudicator=args.adjudicator,
+            dry_run=args.dry_run, framework=args.framework,
+            positions=PositionSpec(keys=tuple(args.position_keys), source=args.position_stream,
+                                   reading=args.position_reading),
+        )
+    except ValueError as exc:
+        raise SettingsError(f"agent: {exc}") from exc
+    if cfg.framework == "bluesky-adaptive":
+        try:
+            import bluesky_adaptive.agents.base  # noqa: F401
+        except ImportError as exc:
+            raise SettingsError("agent --framework bluesky-adaptive needs the agent extra "
+                                f"(pip install 'edgestream[agent]'): {exc}") from exc
+        agent = run_adaptive_agent(cfg, settings, _stop_event(args.duration))
+        report = {k: v.tolist() if hasattr(v, "tolist") else v
+                  for k, v in agent.report().items()}
+    else:
+        report = run_agent(cfg, settings, _stop_event(args.duration)).report()
+    print(json.dumps(report, indent=2, default=str))
     return 0
 
 
@@ -387,9 +404,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smallest noise assumed, in the quantity's units")
     p.add_argument("--max-scans", type=int, default=60)
     p.add_argument("--plan", default="gradient_xas_scan", help="plan name for the queue")
-    p.add_argument("--qserver", help="queueserver HTTP URI (key from $QSERVER_API_KEY)")
+    p.add_argument("--plan-motor", help="bluesky-adaptive: plan(MOTOR, x), as BMM's agent "
+                   "plans take it (default: plan(x))")
+    p.add_argument("--position-keys", nargs="+", default=["x"], metavar="KEY",
+                   help="where a run measured: reading names, e.g. xafs_x xafs_y (the first "
+                   "is the axis steered)")
+    p.add_argument("--position-stream", default="start", metavar="STREAM",
+                   help="start (the start document, or its sample_position) or a stream: "
+                   "baseline (NSLS-II BMM), primary, ...")
+    p.add_argument("--position-reading", default="first", choices=["first", "last"],
+                   help="which reading of the stream: first (taken at the run's start) or last")
+    p.add_argument("--qserver", help="queue server: http(s)://... (bluesky-httpserver, key "
+                   "from $QSERVER_API_KEY) or tcp://host:60615 (RE Manager over 0MQ)")
+    p.add_argument("--qserver-protocol", default="auto", choices=["auto", "http", "zmq"],
+                   help="how to reach --qserver (auto: from the address)")
     p.add_argument("--adjudicator", action="store_true",
-                   help="also publish on <beamline>.bluesky.adjudicators")
+                   help="also publish on <beamline>.bluesky.adjudicators (bluesky-adaptive: "
+                   "instead of the queue)")
+    p.add_argument("--framework", default="edgestream", choices=["edgestream",
+                                                                  "bluesky-adaptive"],
+                   help="run as edgestream's agent or as a bluesky-adaptive agent (agent extra)")
     p.add_argument("--dry-run", action="store_true", help="only log the suggestions")
     p.add_argument("--duration", type=float)
     p.set_defaults(func=cmd_agent)

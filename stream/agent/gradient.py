@@ -189,14 +189,17 @@ def gradient_xas_scan(
     beamline_id: str = "sim",
     energies_ev: np.ndarray | None = None,
     md: dict[str, Any] | None = None,
+    position_in_start: bool = True,
 ) -> Plan:
     """Move to ``x`` (mm) and run a Cu K-edge step scan (``GRADIENT_ENERGIES_EV`` unless
-    given); the start document carries ``sample_position`` (``{"x": mm}``) and any agent
-    metadata given in ``md``."""
+    given); the start document carries ``sample_position`` (``{"x": mm}``, unless
+    ``position_in_start`` is False: beamlines such as BMM record the stage only in the
+    baseline stream) and any agent metadata given in ``md``."""
     energies = GRADIENT_ENERGIES_EV if energies_ev is None else energies_ev
+    where = {"sample_position": {"x": round(float(x), 4)}} if position_in_start else {}
     return (yield from xas_step_scan(
         ic, motor, stage, float(x), energies_ev=energies, sample_name=sample_name,
         beamline_id=beamline_id,
-        md={"sample_position": {"x": round(float(x), 4)}, "position_units": "mm",
+        md={**where, "position_units": "mm",
             "composition": "Cu, O", **(md or {})},  # Cu, Cu2O and CuO along the bar
     ))

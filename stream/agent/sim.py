@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from bluesky import RunEngine
+from bluesky.preprocessors import SupplementalData
 
 from edgestream.agent.gradient import GradientSample, GradientStage, gradient_xas_scan
 from edgestream.agent.localqueue import LocalQueueServer
@@ -22,11 +23,13 @@ class SteeredGradient:
 
     def __init__(self, bootstrap_servers: str | None, beamline: str, sample: GradientSample,
                  seed: int = 0, point_delay_s: float = 0.0,
-                 subscribers: tuple[Any, ...] = ()) -> None:
+                 subscribers: tuple[Any, ...] = (), baseline_stage: str | None = None) -> None:
+        """``baseline_stage``: record the stage under that name in the baseline stream
+        only, as NSLS-II BMM does (``"xafs_x"``), instead of in the start document."""
         rng = np.random.default_rng(seed)
         beam = PhotonBeam()
         self.sample = sample
-        self.stage = GradientStage(sample=sample, rng=rng)
+        self.stage = GradientStage(sample=sample, rng=rng, name=baseline_stage or "sample_x")
         self.ic = IonChambers(stage=self.stage, beam=beam, delay_s=point_delay_s)  # type: ignore[arg-type]
         self.mono = EnergyAxis(beam=beam)
         self.RE = RunEngine({}, context_managers=[])
@@ -36,8 +39,10 @@ class SteeredGradient:
             self.RE.subscribe(self.publisher)
         for cb in subscribers:
             self.RE.subscribe(cb)
+        if baseline_stage:
+            self.RE.preprocessors.append(SupplementalData(baseline=[self.stage]))
         plan = functools.partial(gradient_xas_scan, self.ic, self.mono, self.stage,
-                                 beamline_id=beamline)
+                                 beamline_id=beamline, position_in_start=not baseline_stage)
         self.queue = LocalQueueServer(self.RE, {PLAN_NAME: plan}).start()
 
     @property
