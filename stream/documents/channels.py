@@ -334,7 +334,8 @@ def resolve_counters(
         if role and role not in keys and len(own) == 1 and _role_of(own[0]) in (None, role):
             keys[role] = own[0]
             taken.add(own[0])
-            source = "configured" if source == "configured" else "hints"
+            if _role_of(own[0]) is None:  # the device's name told what its field did not
+                source = "configured" if source == "configured" else "hints"
     names = _scaler_labels(descriptor)
     sums: dict[str, tuple[str, ...]] = {}
     for role in COUNTER_ROLES:
