@@ -54,6 +54,17 @@ class Resolution:
     score: float
     notes: list[str] = field(default_factory=list)
 
+    def line_edge(self, energy: np.ndarray) -> tuple[str, str] | None:
+        """The element and edge a fluorescence ROI's name says (``Mn_Ka``: Mn K; ``PbLa``:
+        Pb L3), when its edge lies in the scanned range; else None."""
+        symbols = _edges_in(energy)
+        for name in self.used.get("if", "").split("+"):
+            found = _roi_line(name, symbols)
+            if found:
+                symbol, line = found
+                return symbol.capitalize(), {"k": "K", "l": "L3", "m": "M5"}[line]
+        return None
+
 
 def _smooth(y: np.ndarray, half: int) -> np.ndarray:
     kernel = np.ones(2 * half + 1) / (2 * half + 1)
@@ -140,16 +151,22 @@ def _edges_in(energy: np.ndarray) -> set[str]:
             if any(lo <= edges.get(k, -1.0) <= hi for k in ("K", "L3", "L2", "M5"))}
 
 
-def _roi_element(name: str, symbols: set[str]) -> str | None:
-    """``mn_ka_mca1`` / ``xmap4_aska_sum`` / ``d1_alka_corr_c13`` -> the element's symbol."""
+def _roi_line(name: str, symbols: set[str]) -> tuple[str, str] | None:
+    """``mn_ka_mca1`` / ``xmap4_aska_sum`` / ``d1_alka_corr_c13`` -> (symbol, line shell)."""
     tokens = name.split("_")
     for j, tok in enumerate(tokens):
-        match = re.fullmatch(r"([a-z]{1,2})([klm][ab]\d?)", tok)
+        match = re.fullmatch(r"([a-z]{1,2})([klm])[ab]\d?", tok)
         if match and match.group(1) in symbols:
-            return match.group(1)
-        if tok in symbols and j + 1 < len(tokens) and re.fullmatch(r"[klm][ab]\d?", tokens[j + 1]):
-            return tok
+            return match.group(1), match.group(2)
+        line = re.fullmatch(r"([klm])[ab]\d?", tokens[j + 1]) if j + 1 < len(tokens) else None
+        if tok in symbols and line:
+            return tok, line.group(1)
     return None
+
+
+def _roi_element(name: str, symbols: set[str]) -> str | None:
+    found = _roi_line(name, symbols)
+    return found[0] if found else None
 
 
 def _fluorescence(columns: dict[str, np.ndarray], energy: np.ndarray

@@ -118,6 +118,9 @@ def file_documents(
         md: dict[str, Any] = {"sample": data.meta("Sample.name") or path.stem,
                               "source_file": data.path, "plan_name": "edgestream_file"}
         hint = _edge_hint(data) if not (element or data.element) else None
+        found = None if eels else _resolve(data)
+        if hint is None and found is not None and not (element or data.element):
+            hint = found.line_edge(data.energy)  # an ROI named for its element's line
         if element or data.element or hint:
             md["element"] = element or data.element or hint[0]
         if edge or data.edge or hint:
@@ -137,7 +140,7 @@ def file_documents(
                 raise MissingChannel("an EELS file needs an energy-loss and a counts column")
             signals = {"energy_loss": data.energy, "eels_counts": counts}
         else:
-            found = _resolve(data)
+            found = found or _resolve(data)
             signals = {"energy": data.energy, **found.signals}
             md["channels"] = found.used
             md["channels_source"] = found.source

@@ -102,6 +102,15 @@ def test_inferred_channels_follow_the_edge():
     assert bare[0]["e0"] == pytest.approx(lisa[0]["e0"], abs=0.5)
 
 
+@pytest.mark.parametrize(("name", "element", "edge"), [
+    ("SLS_PHOENIX_2023.dat", "Al", "K"),  # D1..D4_AlKa_corr (MgKa also named: no Mg edge in range)
+    ("APS20ID_2018.dat", "As", "K"),  # XMAP4:AsKa_Sum among eight elements' ROIs
+])
+def test_fluorescence_line_names_the_element(name, element, edge):
+    start = dict(file_documents(CORPUS / name))["start"]
+    assert (start["element"], start["edge"]) == (element, edge)
+
+
 def test_channels_are_reported_in_the_run():
     docs = dict((n, d) for n, d in file_documents(CORPUS / "NSLS6BM_2019.dat"))
     start = docs["start"]
