@@ -33,3 +33,29 @@ def test_live_and_compare_flags() -> None:
     assert d.live_port == 8765 and not d.no_agent and not d.no_compare
     c = build_parser().parse_args(["compare-agents", "--samples", "25", "--plot", "-"])
     assert c.samples == 25 and str(c.plot) == "-" and c.tolerance == 0.5
+
+
+def test_agent_bmm_and_queue_flags() -> None:
+    a = build_parser().parse_args(
+        ["agent", "--framework", "bluesky-adaptive", "--position-keys", "xafs_x", "xafs_y",
+         "--position-stream", "baseline", "--qserver", "tcp://xf06bm-qs:60615",
+         "--plan", "agent_measure_single_edge", "--plan-motor", "xafs_x"])
+    assert (a.framework, a.position_keys, a.position_stream, a.position_reading) == (
+        "bluesky-adaptive", ["xafs_x", "xafs_y"], "baseline", "first")
+    assert (a.qserver, a.qserver_protocol, a.plan_motor) == ("tcp://xf06bm-qs:60615", "auto",
+                                                             "xafs_x")
+    d = build_parser().parse_args(["agent"])
+    assert (d.framework, d.position_keys, d.position_stream) == ("edgestream", ["x"], "start")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["agent", "--position-reading", "middle"])
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--qserver", "qserver.example:60610"], "cannot tell the queue server protocol"),
+    (["--position-keys", ""], "position keys"),
+    (["--qserver-protocol", "http", "--qserver", "tcp://q:1", "--position-stream", ""],
+     "position source"),
+])
+def test_agent_configuration_errors_exit_2(argv, words, capsys) -> None:
+    assert main(["agent", "--bootstrap-servers", "127.0.0.1:9", *argv]) == 2
+    assert words in capsys.readouterr().err
