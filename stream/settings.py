@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 ENV_PREFIX = "EDGESTREAM_"
 # EDGESTREAM_* variables read by tools, not settings (the model cache, test switches)
 NOT_SETTINGS = {"CACHE", "SKIP_APACHE", "KAFKA_VERSION", "KAFKA_OPS", "CU_K_LIBRARY",
-                "SCREENSHOT"}
+                "SCREENSHOT", "PYTHON", "M3GNET", "SHARED", "TORCH_THREADS", "QS_DOCS"}
 SECRET_WORDS = ("password", "secret", "token", "sasl_plain_username", "key_password",
                 "api_key")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

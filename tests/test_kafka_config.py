@@ -227,3 +227,20 @@ def test_facility_file_sections_must_be_mappings(tmp_path):
     with pytest.raises(SettingsError, match="consumer_config: expected a mapping"):
         load_settings(env={}, facility_file=path)
     assert read_kafka_yml(tmp_path / "absent.yml").path is None
+
+
+def test_kafka_python_names_are_checked_and_fields_set(tmp_path, caplog):
+    cfg = write(tmp_path, "kafka:\n  client:\n    security_protocol: sasl_plaintext\n"
+                          "    sasl_mechanism: scram-sha-256\n    sasl_plain_username: u\n"
+                          "    sasl_plain_password: p\n    group_id: from-client\n"
+                          "    acks: 1\n", "edgestream.yml")
+    with caplog.at_level(logging.WARNING):
+        s = load_settings(cfg, env={}, facility_file=tmp_path / "none.yml")
+    assert s.kafka.client == {"security_protocol": "SASL_PLAINTEXT",
+                              "sasl_mechanism": "SCRAM-SHA-256",
+                              "sasl_plain_username": "u", "sasl_plain_password": "p"}
+    assert s.kafka.group_id == "from-client"
+    assert "acks not applied: 1: edgestream's producer keeps acks=all" in caplog.text
+    cfg.write_text("kafka:\n  client:\n    security_protocol: tls\n")
+    with pytest.raises(SettingsError, match=r"security_protocol='tls': expected PLAINTEXT"):
+        load_settings(cfg, env={}, facility_file=tmp_path / "none.yml")

@@ -250,7 +250,7 @@ def translate(config: Mapping[str, Any], source: str, only_security: bool = Fals
                     else "a setting of the RunEngine's producer, not of edgestream")
                 continue
             elif "." not in key:  # already a kafka-python name (checked when clients are made)
-                out.client[key] = value
+                _kafka_python_name(key, value, source, out)
                 continue
             elif key in NOT_APPLIED:
                 out.not_applied[key] = NOT_APPLIED[key]
@@ -278,6 +278,27 @@ def translate(config: Mapping[str, Any], source: str, only_security: bool = Fals
                                    f"{spec.target}")
         target[spec.target] = converted
     return out
+
+
+# kafka-python names that are KafkaSettings fields: given in kafka.client they would be
+# overridden by the field when the client is made, so they set the field instead
+SETTING_NAMES = {"bootstrap_servers", "group_id", "auto_offset_reset", "session_timeout_ms",
+                 "heartbeat_interval_ms", "max_poll_records", "transactional_id"}
+# kafka-python names whose values are checked as their librdkafka keys' are
+CHECKED_NAMES = {"security_protocol": _protocol, "sasl_mechanism": _mechanism,
+                 "compression_type": _codec, "auto_offset_reset": _offset_reset}
+
+
+def _kafka_python_name(key: str, value: Any, source: str, out: Translated) -> None:
+    if key in ("acks", "enable_auto_commit"):
+        out.not_applied[key] = ACKS_NOTE if key == "acks" else NOT_APPLIED["enable.auto.commit"]
+        return
+    if key in CHECKED_NAMES:
+        try:
+            value = CHECKED_NAMES[key](value)
+        except ValueError as exc:
+            raise KafkaConfigError(f"{source}: {key}={value!r}: expected {exc}") from None
+    (out.settings if key in SETTING_NAMES else out.client)[key] = value
 
 
 def _servers(value: Any, where: str) -> str:
