@@ -212,7 +212,7 @@ class LiveState:
 def _metric_totals(m: Metrics) -> dict[str, Any]:
     """Counter totals by label, read from the service's own registry."""
     out: dict[str, Any] = {"documents": 0.0, "spectra": 0.0, "errors": {}, "dead_letters": {},
-                           "lag": 0.0, "queue_depth": 0.0, "latency_s": None}
+                           "skipped": {}, "lag": 0.0, "queue_depth": 0.0, "latency_s": None}
     lat_sum = lat_count = 0.0
     for family in m.registry.collect():
         for s in family.samples:
@@ -224,6 +224,8 @@ def _metric_totals(m: Metrics) -> dict[str, Any]:
                 out["errors"][s.labels["reason"]] = s.value
             elif s.name == "edgestream_dead_letters_total":
                 out["dead_letters"][s.labels["reason"]] = s.value
+            elif s.name == "edgestream_runs_skipped_total":  # runs with no spectrum, by reason
+                out["skipped"][s.labels["reason"]] = s.value
             elif s.name == "edgestream_consumer_lag_messages":
                 out["lag"] += s.value
             elif s.name == "edgestream_queue_depth_items":

@@ -122,3 +122,20 @@ def test_the_tapped_pipeline_hands_raw_spectra_to_the_page() -> None:
     raw = live.snapshot()["latest"]["raw"]
     assert len(raw["energy"]) <= 600 and raw["energy"][0] == 8900.0
     assert raw["signal"][0] == pytest.approx(mu[0], abs=1e-5)
+
+
+def test_skipped_runs_show_on_the_page_by_reason() -> None:
+    """A count and a motor tune through the pipeline: the health view counts their skips."""
+    import json
+    from pathlib import Path
+
+    from edgestream.pipeline import Pipeline
+    from edgestream.settings import Settings
+
+    m = Metrics()
+    pipeline = Pipeline(Settings(), metrics=m)
+    streams = Path(__file__).parents[1] / "data" / "streams"
+    for name in ("count_at_fixed_energy.jsonl", "motor_tune_slit.jsonl"):
+        for line in (streams / name).read_text().splitlines():
+            pipeline(*json.loads(line))
+    assert LiveState(m).health()["skipped"] == {"not_spectroscopy": 2}

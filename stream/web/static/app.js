@@ -229,6 +229,8 @@ function drawHealth() {
   line(f, xs, ys, COLORS[2], 2);
   const errs = Object.values(hl.errors || {}).reduce((a, b) => a + b, 0);
   const dead = Object.values(hl.dead_letters || {}).reduce((a, b) => a + b, 0);
+  // runs that ended without a spectrum (a count, a motor tune): counted, not errors
+  const skipped = Object.entries(hl.skipped || {}).map(([r, n]) => `${r} ${n}`).join(", ");
   legend(f, [[`${fmt(hl.spectra_per_s, 1)} spectra/s`, COLORS[2]],
              [`errors ${errs}, dead letters ${dead}`, errs ? "#dc2626" : "#374151"],
              [`lag ${hl.lag || 0}, queue ${hl.queue_depth || 0}`, "#374151"]]);
@@ -238,7 +240,7 @@ function drawHealth() {
     `mean latency ${hl.latency_s === null || hl.latency_s === undefined ? "–" : fmt(hl.latency_s, 3) + " s"}`;
   document.getElementById("counters").innerHTML =
     `<b>${hl.annotations}</b> annotations · <b>${fmt(hl.spectra_per_s, 1)}</b>/s · ` +
-    `<b>${errs}</b> errors`;
+    `<b>${errs}</b> errors` + (skipped ? ` · skipped runs: ${skipped}` : "");
 }
 
 // ---------------------------------------------------------------- wiring
