@@ -95,6 +95,8 @@ class _Run:
     waiting_for: NotYetAvailable | None = None
     resources: list[str] = field(default_factory=list)
     datums: list[str] = field(default_factory=list)
+    unreadable: dict[str, StreamError] = field(default_factory=dict)  # data key -> why
+    errors: list[StreamError] = field(default_factory=list)  # not yet passed on
 
 
 class ExternalFiller:
@@ -259,6 +261,9 @@ class ExternalFiller:
                     out.append(Item(run.uid, name, None, exc, current=doc is current))
                 else:
                     out += [Item(run.uid, n, d, current=doc is current) for n, d in docs]
+                # unreadable keys: one dead letter per run and key, not one per event
+                out += [Item(run.uid, name, None, e) for e in run.errors]
+                run.errors.clear()
                 run.held.popleft()
                 run.blocked_since, run.waiting_for = None, None
         if out and out[-1].name == "stop":
@@ -337,21 +342,31 @@ class ExternalFiller:
         data = dict(event.get("data") or {})
         filled = dict(event.get("filled") or {})
         seq = event.get("seq_num")
-        for key in plan.stream_keys:
-            if not isinstance(seq, int):
+        for key in plan.stream_keys | plan.datum_keys:
+            if key in run.unreadable:
+                data[key] = np.nan  # reported once; the spectrum may not need it
+                continue
+            streamed = key in plan.stream_keys
+            if streamed and not isinstance(seq, int):
                 raise MalformedDocument("event without an integer seq_num")
-            data[key] = self._stream_value(event["descriptor"], key, seq, files)
-            filled[key] = True
-        for key in plan.datum_keys:
-            if filled.get(key) is True:
+            if not streamed and (filled.get(key) is True or not isinstance(data.get(key), str)):
+                if key not in data:
+                    raise MissingChannel(f"event lacks external data key {key!r}",
+                                         seq_num=seq)
                 continue  # filled upstream already
-            if key not in data:
-                raise MissingChannel(f"event lacks external data key {key!r}", seq_num=seq)
-            data[key] = self._datum_value(data[key], files)
+            try:
+                data[key] = self._stream_value(event["descriptor"], key, seq, files) \
+                    if streamed else self._datum_value(data[key], files)
+            except ExternalDataUnavailable as exc:  # a format or path that never will be
+                exc.context.setdefault("data_key", key)
+                run.unreadable[key] = exc
+                run.errors.append(exc)
+                data[key] = np.nan
             filled[key] = True
         timestamps = dict(event.get("timestamps") or {})
         for g in plan.groups:
-            data[g.out_key] = g.reduce(data, plan.line_ev, seq)
+            unreadable = any(k in run.unreadable for k in g.members)
+            data[g.out_key] = np.nan if unreadable else g.reduce(data, plan.line_ev, seq)
             timestamps.setdefault(g.out_key, timestamps.get(g.members[0], event.get("time")))
             for k in g.consumed:
                 if k != g.out_key:

@@ -195,13 +195,41 @@ def test_a_missing_file_is_dead_lettered_after_the_timeout_while_other_runs_flow
     assert feed(p, [missing[-1]]) == ([], [])
 
 
-def test_a_spec_not_read_here_is_a_dead_letter_naming_it(tmp_path):
+def test_a_spec_not_read_here_is_one_dead_letter_naming_it(tmp_path):
+    """It is needed for the spectrum: one external_data_unavailable naming the spec and the
+    key, then the spectrum's own bad_spectrum (its It is unknown) at the stop; not one
+    dead letter per event."""
     p, _ = pipeline()
     docs = transmission_run(str(tmp_path / "x.tif"), spec="AD_TIFF")
     annotations, failures = feed(p, docs)
     assert annotations == []
-    assert failures and {f.error.reason for f in failures} == {"external_data_unavailable"}
+    assert [f.error.reason for f in failures] == ["external_data_unavailable", "bad_spectrum"]
     assert "AD_TIFF" in failures[0].error.message
+    assert failures[0].error.context["data_key"] == "It"
+
+
+def test_an_unreadable_key_the_spectrum_does_not_need_costs_one_dead_letter(tmp_path):
+    """A camera snapshot in a format not read here next to the ion chambers: the spectrum
+    is annotated, the snapshot's key is reported once."""
+    write_it(tmp_path / "it.h5")
+    docs = transmission_run(str(tmp_path / "it.h5"))
+    desc, run = docs[1][1], docs[0][1]["uid"]
+    desc["data_keys"]["cam_image"] = {"source": "x", "dtype": "array", "shape": [4, 4],
+                                      "external": "FILESTORE:"}
+    docs.insert(3, ("resource", {"uid": "tif", "spec": "AD_TIFF", "root": "/",
+                                 "resource_path": "cam", "resource_kwargs": {},
+                                 "run_start": run, "path_semantics": "posix"}))
+    for name, doc in docs:
+        if name == "event":
+            doc["data"]["cam_image"] = f"tif/{doc['seq_num']}"
+            doc["filled"]["cam_image"] = False
+    docs[4:4] = [("datum", {"resource": "tif", "datum_id": f"tif/{i + 1}",
+                            "datum_kwargs": {"point_number": i}}) for i in range(len(ENERGIES))]
+    p, _ = pipeline()
+    annotations, failures = feed(p, docs)
+    assert len(annotations) == 1
+    [f] = failures
+    assert f.error.reason == "external_data_unavailable" and "AD_TIFF" in f.error.message
 
 
 # -- fluorescence: numbers --------------------------------------------------------------------
