@@ -420,3 +420,20 @@ def test_an_event_whose_datum_comes_later_waits_for_it(tmp_path):
     assert p.filler.held_runs == 1
     annotations, failures = feed(p, [*datums, docs[-1]])
     assert failures == [] and len(annotations) == 1
+
+
+def test_the_runengine_callback_door_annotates_the_simulated_fluorescence_scan(tmp_path):
+    from edgestream.callback import AnnotatingCallback
+
+    bl = SimBeamline.build(4, data_dir=tmp_path)
+    p, _ = pipeline()
+    callback = AnnotatingCallback(p)
+    RE = RunEngine({}, context_managers=[])
+    RE.subscribe(callback)
+    try:
+        [uid] = RE(RunSchedule(bl, "sim", {"fluor": 1}).plan("fluor"))
+        [a] = callback.wait_for(uid, timeout=60)
+    finally:
+        callback.close()
+    assert (a["element"], a["modality"]) == ("Cu", "xas_fluorescence")
+    assert a["spectrum"]["n_points_measured"] == len(ENERGIES)
