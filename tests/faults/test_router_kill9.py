@@ -1,0 +1,155 @@
+"""Fault: kill -9 the router five times while 120 runs under one session key stream through.
+
+Behind it two service replicas share a 4-partition runs topic. Nothing is lost: every spectrum
+has its final annotation (after de-duplication by id in at-least-once; raw in exactly-once),
+and no run is broken by the replays (no unknown_descriptor / unknown_run dead letters: an
+at-least-once router re-sends an open run from its start, and the service restarts a run on
+a repeated start).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from brokers import report
+from harness import (
+    Expected,
+    ServiceProcess,
+    beamline_topics,
+    complete,
+    fly_run,
+    read_topic,
+    step_run,
+    verdict,
+    write_config,
+)
+from kafka import KafkaConsumer, KafkaProducer
+
+from edgestream.documents.wire import encode
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+
+CASES = [
+    pytest.param("tansu", "at_least_once", id="tansu-at-least-once"),
+    pytest.param("apache", "at_least_once", id="apache-at-least-once",
+                 marks=pytest.mark.apache),
+    pytest.param("apache", "exactly_once", id="apache-exactly-once", marks=pytest.mark.apache),
+]
+
+
+class Proc(ServiceProcess):
+    """``edgestream VERB`` as a process (INFO log: assignments, the router's counts)."""
+
+    def __init__(self, verb: str, config: Path, log: Path) -> None:
+        super().__init__(config, log)
+        self.verb = verb
+
+    def start(self) -> Proc:
+        fh = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edgestream.cli", "--log-level", "INFO", self.verb,
+             "--config", str(self.config), "--kafka-yml", self.kafka_yml],
+            stdout=fh, stderr=subprocess.STDOUT)
+        return self
+
+    def logged(self, text: str) -> int:
+        return self.log.read_text(errors="replace").count(text)
+
+
+def wait_until(cond, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s:.0f} s"
+        time.sleep(0.2)
+
+
+def count_records(bootstrap: str, topic: str) -> int:
+    """Committed records of a topic, read until nothing came for 3 s (Tansu's end offsets
+    lag behind the real end)."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                             auto_offset_reset="earliest", isolation_level="read_committed")
+    n, idle_since = 0, time.monotonic()
+    try:
+        while time.monotonic() - idle_since < 3.0:
+            got = sum(len(m) for m in consumer.poll(500).values())
+            n += got
+            if got:
+                idle_since = time.monotonic()
+    finally:
+        consumer.close()
+    return n
+
+
+def session_publish(bootstrap: str, topic: str, runs: list[list], pause_s: float) -> None:
+    """One key for every document, as nslsii's session publisher."""
+    key = uuid.uuid4().hex.encode()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    for docs in runs:
+        for name, doc in docs:
+            producer.send(topic, key=key, value=encode(name, doc))
+        time.sleep(pause_s)
+    producer.flush()
+    producer.close()
+
+
+@pytest.mark.parametrize("broker_kind, delivery", CASES)
+def test_router_kill9_loses_nothing(request, broker_kind, delivery, topic_prefix, tmp_path):
+    broker = request.getfixturevalue(f"{broker_kind}_broker")
+    bootstrap, beamline = broker.bootstrap_servers, topic_prefix
+    docs_topic, annotations_topic = beamline_topics(bootstrap, beamline, partitions=1)
+    rng = np.random.default_rng(31)
+    runs = [fly_run(rng) if i % 3 else step_run(rng) for i in range(120)]
+    expected = Expected.of(runs)
+    router_cfg = write_config(tmp_path / "router.yml", bootstrap, beamline, delivery, "router",
+                              {"router": {"partitions": 4}})
+    client = {"isolation_level": "read_committed"} if delivery == "exactly_once" else {}
+    svc_cfgs = [write_config(tmp_path / f"svc{i}.yml", bootstrap, beamline, delivery, f"r{i}",
+                             {"kafka": {"topics": [], "client": client,
+                                        "topic_pattern": rf"^{beamline}\.edgestream\.runs$"}})
+                for i in range(2)]
+    router = Proc("route", router_cfg, tmp_path / "router.log").start()
+    replicas: list[Proc] = []
+    publisher = threading.Thread(target=session_publish,
+                                 args=(bootstrap, docs_topic, runs, 0.1))
+    kills = 0
+    try:
+        wait_until(lambda: router.logged("routing ") > 0, 60, "router start")
+        replicas += [Proc("serve", c, tmp_path / f"svc{i}.log").start()
+                     for i, c in enumerate(svc_cfgs)]
+        wait_until(lambda: all(r.logged("partitions assigned: ['") for r in replicas), 90,
+                   "replicas assigned")
+        publisher.start()
+        while kills < 5:
+            time.sleep(rng.uniform(2.0, 4.0))
+            router.kill9()
+            kills += 1
+            router.start()
+        publisher.join()
+        annotations = read_topic(bootstrap, annotations_topic, complete(expected), timeout=240)
+        dead = read_topic(bootstrap, f"{beamline}.xas.deadletter", lambda m: False, timeout=5)
+        assert router.alive(), router.log.read_text()[-3000:]
+        assert all(r.alive() for r in replicas)
+    finally:
+        if publisher.is_alive():
+            publisher.join()
+        for p in (router, *replicas):
+            p.stop()
+    v = verdict(annotations, expected)
+    sent = sum(len(docs) for docs in runs)
+    written = count_records(bootstrap, f"{beamline}.edgestream.runs")
+    report(f"router kill -9 x{kills}, {broker_kind} {delivery}: {v}; dead letters "
+           f"{dict(Counter(d['reason'] for d in dead))}; {sent} documents in, {written} "
+           f"records on the runs topic")
+    assert v["lost"] == {}, v
+    assert v["unique"] == v["spectra"]
+    assert dead == [], Counter(d["reason"] for d in dead)
+    if delivery == "exactly_once":
+        assert v["raw_duplicates"] == 0, v
