@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
-import re
-import types
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 import yaml
 
@@ -22,6 +19,7 @@ from edgestream.kafka.facility import (
     read_kafka_yml,
     translate,
 )
+from edgestream.typed import SECRET_WORDS, SettingsError, coerce, parse
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +27,7 @@ ENV_PREFIX = "EDGESTREAM_"
 # EDGESTREAM_* variables read by tools, not settings (the model cache, test switches)
 NOT_SETTINGS = {"CACHE", "SKIP_APACHE", "KAFKA_VERSION", "KAFKA_OPS", "CU_K_LIBRARY",
                 "SCREENSHOT", "PYTHON", "M3GNET", "SHARED", "TORCH_THREADS", "QS_DOCS"}
-SECRET_WORDS = ("password", "secret", "token", "sasl_plain_username", "key_password",
-                "api_key")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class SettingsError(KafkaConfigError):
-    """A configuration file or value that cannot be used; the message names the source,
-    the key, the value and what is allowed."""
 
 
 @dataclass
@@ -174,118 +165,6 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
 }
 
 
-def translate_librdkafka(config: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Client arguments from librdkafka keys (kafka-python names pass through); keys that
-    kafka-python cannot apply are logged by name, security keys among them refused."""
-    t = translate(config, source)
-    for key, why in t.not_applied.items():
-        log.warning("%s: %s not applied: %s", source, key, why)
-    if "bootstrap_servers" in t.settings:
-        t.client["bootstrap_servers"] = t.settings.pop("bootstrap_servers")
-    return t.client | t.settings
-
-
-def _describe(hint: Any) -> str:
-    """What a type hint allows, in words for an error message."""
-    origin, args = get_origin(hint), get_args(hint)
-    if origin is Literal:
-        return "one of " + ", ".join(map(str, args))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args if a is not type(None)) + " or null"
-    if origin is list:
-        return f"a list of {_describe(args[0])} (comma-separated, or [a, b])"
-    if origin is dict:
-        return (f"a mapping of {_describe(args[0])} to {_describe(args[1])} "
-                '(YAML or JSON, e.g. {"bmm": ...})')
-    return {bool: "true or false (also yes/no, on/off, 1/0)", int: "a whole number",
-            float: "a number", str: "text"}.get(hint, "anything")
-
-
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    """``value`` (text from the environment or a flag, or parsed YAML) as the type
-    ``hint`` names; refused with the key, the value and what is allowed."""
-    origin, args = get_origin(hint), get_args(hint)
-    given = value  # as written, for the message
-
-    def refuse() -> SettingsError:
-        shown = "***" if any(w in where.lower() for w in SECRET_WORDS) else repr(given)
-        return SettingsError(f"{where}={shown}: expected {_describe(hint)}")
-
-    if hint is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        empty = value is None or (isinstance(value, str)
-                                  and value.strip().lower() in ("", "none", "null"))
-        if empty and type(None) in args:
-            return None
-        for option in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(option, value, where)
-            except SettingsError:
-                continue
-        raise refuse()
-    if origin is Literal:
-        for allowed in args:
-            if str(value).strip().lower() == str(allowed).lower():
-                return allowed
-        raise refuse()
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "yes", "on", "1"):
-            return True
-        if text in ("false", "no", "off", "0"):
-            return False
-        raise refuse()
-    if hint is int:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise refuse()
-        try:
-            return int(value) if isinstance(value, int | float) else int(str(value).strip())
-        except ValueError:
-            raise refuse() from None
-    if hint is float:
-        if isinstance(value, bool):
-            raise refuse()
-        try:
-            number = float(value) if isinstance(value, int | float) else float(str(value))
-        except ValueError:
-            raise refuse() from None
-        if not math.isfinite(number):
-            raise refuse()
-        return number
-    if hint is str:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise refuse()
-        return str(value)
-    if origin is list:
-        if isinstance(value, str):
-            text = value.strip()
-            value = _parse(text, where) if text.startswith("[") else [
-                v for v in re.split(r"[,\s]+", text) if v]
-        if not isinstance(value, list):
-            raise refuse()
-        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if isinstance(value, str):
-            value = _parse(value, where)
-        if not isinstance(value, Mapping):
-            raise refuse()
-        return {_coerce(args[0], k, where): _coerce(args[1], v, f"{where}.{k}")
-                for k, v in value.items()}
-    return value
-
-
-def _parse(text: str, where: str) -> Any:
-    """A structured value given as text: JSON or YAML flow style."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{where}={text!r}: cannot read it as YAML/JSON: "
-                            f"{str(exc).splitlines()[0]}") from None
-
-
 def _merge(target: Any, updates: Mapping[str, Any], name: Callable[[list[str]], str],
            path: list[str] | None = None) -> None:
     """Merge a nested mapping into a dataclass tree, typed; unknown keys are refused."""
@@ -300,7 +179,7 @@ def _merge(target: Any, updates: Mapping[str, Any], name: Callable[[list[str]], 
         current = getattr(target, key)
         if is_dataclass(current):
             if isinstance(value, str):
-                value = _parse(value, name(here))
+                value = parse(value, name(here))
             if not isinstance(value, Mapping):
                 raise SettingsError(f"{name(here)}={value!r}: expected a mapping of "
                                     f"{', '.join(f.name for f in fields(current))}")
@@ -308,7 +187,7 @@ def _merge(target: Any, updates: Mapping[str, Any], name: Callable[[list[str]], 
             continue
         if isinstance(target, KafkaSettings) and key == "client":
             value = _client(value, name(here), target)
-        value = _coerce(hints[key], value, name(here))
+        value = coerce(hints[key], value, name(here))
         if isinstance(current, dict) and isinstance(value, dict):
             current.update(value)
         else:
@@ -319,7 +198,7 @@ def _client(value: Any, where: str, kafka: KafkaSettings) -> dict[str, Any]:
     """``kafka.client`` in librdkafka or kafka-python names; librdkafka keys that are
     KafkaSettings fields (auto.offset.reset, session.timeout.ms) set those fields."""
     if isinstance(value, str):
-        value = _parse(value, where)
+        value = parse(value, where)
     if not isinstance(value, Mapping):
         raise SettingsError(f"{where}: expected a mapping of Kafka client settings")
     t = translate(value, where)
