@@ -426,7 +426,9 @@ def check_security(client: Mapping[str, Any], source: str = "kafka client settin
     sasl = protocol.startswith("SASL_")
     tls = protocol.endswith("SSL")
     sasl_keys = sorted(k for k in client if k.startswith("sasl_"))
-    ssl_keys = sorted(k for k in client if k.startswith("ssl_") and client[k] is not None)
+    # Only what adds security counts: a relaxed hostname check on a plain connection is moot
+    ssl_keys = sorted(k for k in client if k.startswith("ssl_") and client[k] is not None
+                      and k not in ("ssl_check_hostname", "ssl_verify_certificate"))
     if sasl_keys and not sasl:
         raise KafkaConfigError(f"{source}: {', '.join(sasl_keys)} given, but security.protocol "
                                f"is {protocol}: the credentials would not be used")
