@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import signal
@@ -531,6 +532,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONNECTION
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):  # metrics or live page port
+            print(f"edgestream: configuration error: cannot listen there (metrics_port, "
+                  f"--live-port, metrics_host): {exc.strerror}", file=sys.stderr)
+            return EXIT_CONFIG
+        log.exception("internal error")
+        print(f"edgestream: internal error (a bug, please report it with the traceback "
+              f"above): {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
     except Exception as exc:
         log.exception("internal error")
         print(f"edgestream: internal error (a bug, please report it with the traceback "
