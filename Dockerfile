@@ -18,7 +18,8 @@ FROM python:3.11-slim
 # The Kubernetes example runs as this non-root uid (securityContext runAsUser: 10001).
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin edgestream
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+# Extra `qserver`: the agent Deployment reaches the queue server through bluesky-queueserver-api.
+RUN pip install --no-cache-dir "$(ls /wheels/edgestream-*.whl)[qserver]" && rm -rf /wheels
 USER 10001
 WORKDIR /home/edgestream
 EXPOSE 9464 8765

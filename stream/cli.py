@@ -154,6 +154,13 @@ def cmd_agent(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise SettingsError(f"agent: {exc}") from exc
+    if cfg.qserver and not cfg.dry_run:
+        from edgestream.agent.transports import require_queue_client
+
+        try:
+            require_queue_client()
+        except ImportError as exc:
+            raise SettingsError(f"agent --qserver: {exc}") from exc
     if cfg.framework == "bluesky-adaptive":
         try:
             import bluesky_adaptive.agents.base  # noqa: F401

@@ -12,8 +12,8 @@
 - ``DryRun``: logs, and keeps the suggestions in a deque (the offline stand-in of
   bluesky-adaptive's ``utils/offline.py``).
 
-``bluesky-queueserver-api`` is imported only when a queue server is configured (the
-``agent`` and ``beamline`` extras install it).
+``bluesky-queueserver-api`` is imported only when a queue server is configured (extra
+``qserver``, in ``agent``, ``beamline`` and the image).
 """
 
 from __future__ import annotations
@@ -72,9 +72,19 @@ def queue_protocol(address: str, protocol: str = "auto") -> str:
                      "(start-re-manager's control socket), or name the protocol")
 
 
+def require_queue_client() -> None:
+    """``ImportError`` naming the extra when bluesky-queueserver-api is not installed."""
+    try:
+        import bluesky_queueserver_api  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("the queue server client is bluesky-queueserver-api: "
+                          "pip install 'edgestream[qserver]'") from exc
+
+
 def re_manager_api(address: str, protocol: str = "auto", api_key: str | None = None,
                    timeout: float = 5.0, zmq_public_key: str | None = None) -> Any:
     """A thread-based ``REManagerAPI`` of ``bluesky-queueserver-api`` for ``address``."""
+    require_queue_client()
     if queue_protocol(address, protocol) == "http":
         from bluesky_queueserver_api.http import REManagerAPI as HttpAPI
 

@@ -59,3 +59,18 @@ def test_agent_bmm_and_queue_flags() -> None:
 def test_agent_configuration_errors_exit_2(argv, words, capsys) -> None:
     assert main(["agent", "--bootstrap-servers", "127.0.0.1:9", *argv]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_the_image_has_the_queue_client_the_agent_deployment_needs() -> None:
+    """The Kubernetes agent runs `edgestream agent --qserver ...` in the service's image: the
+    image installs the extra that holds bluesky-queueserver-api."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    (extra,) = re.findall(r'edgestream-\*\.whl\)\[(\w+)\]', (root / "Dockerfile").read_text())
+    assert any(r.startswith("bluesky-queueserver-api") for r in extras[extra])
+    assert "--qserver" in (root / "ops/kubernetes/edgestream.yaml").read_text()
