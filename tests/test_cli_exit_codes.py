@@ -131,3 +131,22 @@ def test_log_level_setting_is_applied(monkeypatch, capsys):
     finally:
         root.setLevel(level)
     assert '"log_level": "ERROR"' in capsys.readouterr().out
+
+
+def test_metrics_port_in_use_is_a_configuration_error(tmp_path):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    broker = EmbeddedTansu(log_path=tmp_path / "tansu.log").start()
+    try:
+        rc, out, _ = edgestream("serve", "--bootstrap-servers", broker.bootstrap_servers,
+                                "--metrics-port", str(taken.getsockname()[1]),
+                                "--duration", "5", "--log-level", "WARNING")
+    finally:
+        broker.stop()
+        taken.close()
+    assert rc == cli.EXIT_CONFIG, out
+    assert out.strip().endswith("cannot listen there (metrics_port, --live-port, "
+                                "metrics_host): Address already in use")
