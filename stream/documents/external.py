@@ -39,17 +39,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from event_model import unpack_datum_page, unpack_event_page
+from event_model import unpack_event_page
 
+from edgestream.documents.assets import Assets
 from edgestream.documents.detectors import FluorescenceGroup, find_fluorescence
 from edgestream.documents.fluorescence import emission_line_ev
-from edgestream.documents.hdf5 import Files, NotYetAvailable, Source, source_of
+from edgestream.documents.hdf5 import Files, NotYetAvailable
 from edgestream.documents.runs import element_and_edge
 from edgestream.errors import (
     ExternalDataUnavailable,
     MalformedDocument,
     MissingChannel,
     StreamError,
+    internal_error,
 )
 
 log = logging.getLogger(__name__)
@@ -93,8 +95,6 @@ class _Run:
     blocked_since: float | None = None
     last_try: float = 0.0
     waiting_for: NotYetAvailable | None = None
-    resources: list[str] = field(default_factory=list)
-    datums: list[str] = field(default_factory=list)
     unreadable: dict[str, StreamError] = field(default_factory=dict)  # data key -> why
     errors: list[StreamError] = field(default_factory=list)  # not yet passed on
 
@@ -110,12 +110,7 @@ class ExternalFiller:
         self.clock = clock
         self.runs: dict[str, _Run] = {}
         self.descriptor_run: dict[str, str] = {}
-        # resource / stream_resource uid -> (run uid, where the data is, or why it is not)
-        self.resources: dict[str, tuple[str | None, Source | StreamError]] = {}
-        self.datums: dict[str, tuple[str, dict[str, Any]]] = {}  # datum id -> (resource, kw)
-        # descriptor uid -> data key -> [(seq start, seq stop, index start, stream_resource)]
-        self.stream_datums: dict[str, dict[str, list[tuple[int, int, int, str]]]] = {}
-        self.stream_resource_key: dict[str, str] = {}
+        self.assets = Assets()
         self.given_up: deque[str] = deque(maxlen=1000)
         self._latest_run: str | None = None
 
@@ -126,8 +121,13 @@ class ExternalFiller:
     # -- documents in ------------------------------------------------------------------------
     def __call__(self, name: str, doc: dict[str, Any]) -> list[Item]:
         """One document; returns what can go on now (this run's held documents included)."""
+        if not isinstance(doc, dict):  # the router says what is wrong with it
+            return [Item(None, name, doc, current=True)]
         if name in ASSET_DOCUMENTS:
-            self._asset(name, doc)
+            try:
+                self.assets.add(name, doc, self._latest_run)
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                raise MalformedDocument(f"{name} document is malformed: {exc!r}") from None
             return []
         if name == "start":
             uid = doc.get("uid")
@@ -167,14 +167,9 @@ class ExternalFiller:
         run = self.runs.pop(uid, None)
         if run is None:
             return
-        for r in run.resources:
-            self.resources.pop(r, None)
-            self.stream_resource_key.pop(r, None)
-        for d in run.datums:
-            self.datums.pop(d, None)
+        self.assets.forget(uid, run.descriptors)
         for desc in run.descriptors:
             self.descriptor_run.pop(desc, None)
-            self.stream_datums.pop(desc, None)
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _run_uid(self, name: str, doc: Mapping[str, Any]) -> str | None:
@@ -189,57 +184,6 @@ class ExternalFiller:
     def _run_of(self, name: str, doc: Mapping[str, Any]) -> _Run | None:
         uid = self._run_uid(name, doc)
         return self.runs.get(uid) if uid is not None else None
-
-    def _asset(self, name: str, doc: dict[str, Any]) -> None:
-        """Remember a resource or datum; they are read when an event needs them."""
-        if name == "datum_page":
-            try:
-                datums = list(unpack_datum_page(doc))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise MalformedDocument(f"datum_page cannot be unpacked: {exc}") from None
-            for datum in datums:
-                self._asset("datum", datum)
-            return
-        if name == "datum":
-            datum_id, resource = doc.get("datum_id"), doc.get("resource")
-            if not isinstance(datum_id, str) or not isinstance(resource, str):
-                raise MalformedDocument("datum needs string datum_id and resource")
-            kwargs = doc.get("datum_kwargs")
-            self.datums[datum_id] = (resource, dict(kwargs) if isinstance(kwargs, Mapping)
-                                     else {})
-            owner = self.resources.get(resource, (None,))[0]
-            if owner in self.runs:
-                self.runs[owner].datums.append(datum_id)
-            return
-        if name == "stream_datum":
-            self._stream_datum(doc)
-            return
-        uid = doc.get("uid")
-        if not isinstance(uid, str):
-            raise MalformedDocument(f"{name} has no string uid")
-        run_uid = doc.get("run_start") or self._latest_run  # old resources name no run
-        try:
-            source: Source | StreamError = source_of(name, doc)
-        except StreamError as exc:  # raised when an event needs it: unused ones harm nothing
-            source = exc
-        self.resources[uid] = (run_uid if isinstance(run_uid, str) else None, source)
-        if name == "stream_resource":
-            self.stream_resource_key[uid] = str(doc.get("data_key"))
-        if run_uid in self.runs:
-            self.runs[run_uid].resources.append(uid)
-
-    def _stream_datum(self, doc: Mapping[str, Any]) -> None:
-        try:
-            sr, desc = doc["stream_resource"], doc["descriptor"]
-            seq, idx = doc["seq_nums"], doc["indices"]
-            entry = (int(seq["start"]), int(seq["stop"]), int(idx["start"]), str(sr))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedDocument(f"stream_datum lacks or mistypes {exc}") from None
-        key = self.stream_resource_key.get(sr)
-        if key is None:
-            raise MalformedDocument("stream_datum for a stream_resource not seen",
-                                    stream_resource=sr)
-        self.stream_datums.setdefault(desc, {}).setdefault(key, []).append(entry)
 
     # -- holding and releasing ------------------------------------------------------------------
     def _drain(self, run: _Run, current: dict[str, Any] | None = None) -> list[Item]:
@@ -259,6 +203,14 @@ class ExternalFiller:
                     return out
                 except StreamError as exc:
                     out.append(Item(run.uid, name, None, exc, current=doc is current))
+                except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                    # a malformed document must not stay at the head of the run for ever
+                    err = MalformedDocument(f"{name} document is malformed: {exc!r}")
+                    out.append(Item(run.uid, name, None, err, current=doc is current))
+                except Exception as exc:  # a bug costs this document, never the run's queue
+                    log.exception("filling a %s document of run %s failed", name, run.uid)
+                    out.append(Item(run.uid, name, None, internal_error(exc),
+                                    current=doc is current))
                 else:
                     out += [Item(run.uid, n, d, current=doc is current) for n, d in docs]
                 # unreadable keys: one dead letter per run and key, not one per event
@@ -287,7 +239,12 @@ class ExternalFiller:
         if name == "descriptor":
             return [(name, self._plan(run, doc).descriptor)]
         if name == "stop":
-            return [*self._collected(run, files), (name, doc)]
+            try:
+                collected = self._collected(run, files)
+            except StreamError as exc:  # the stop still closes the run downstream
+                run.errors.append(exc)
+                collected = []
+            return [*collected, (name, doc)]
         if name in ("event", "event_page"):
             plan = run.plans.get(doc.get("descriptor"))  # type: ignore[arg-type]
             if plan is not None:
@@ -355,8 +312,8 @@ class ExternalFiller:
                                          seq_num=seq)
                 continue  # filled upstream already
             try:
-                data[key] = self._stream_value(event["descriptor"], key, seq, files) \
-                    if streamed else self._datum_value(data[key], files)
+                data[key] = self.assets.stream_value(event["descriptor"], key, seq, files) \
+                    if streamed else self.assets.datum_value(data[key], files)
             except ExternalDataUnavailable as exc:  # a format or path that never will be
                 exc.context.setdefault("data_key", key)
                 run.unreadable[key] = exc
@@ -381,12 +338,11 @@ class ExternalFiller:
         sequence numbers. Made at the stop, when every stream_datum is in."""
         pages: list[Doc] = []
         for uid, plan in run.plans.items():
-            by_key = self.stream_datums.get(uid, {})
-            if not plan.all_streamed or plan.events_seen or not by_key:
+            seqs = self.assets.seq_nums(uid)
+            if not plan.all_streamed or plan.events_seen or not seqs:
                 continue
-            seqs = sorted({s for ranges in by_key.values() for a, b, _, _ in ranges
-                           for s in range(a, b)})
-            columns = {k: self._stream_rows(uid, k, seqs, files) for k in plan.stream_keys}
+            columns = {k: self.assets.stream_rows(uid, k, seqs, files)
+                       for k in plan.stream_keys}
             events = [{"descriptor": uid, "seq_num": seq, "time": run.last_try,
                        "uid": f"{uid}/{seq}", "data": {k: v[i] for k, v in columns.items()},
                        "timestamps": dict.fromkeys(columns, run.last_try), "filled": {}}
@@ -402,40 +358,3 @@ class ExternalFiller:
                     event["timestamps"][g.out_key] = run.last_try
             pages += [("event", e) for e in events]
         return pages
-
-    def _stream_rows(self, descriptor: str, key: str, seqs: list[int], files: Files
-                     ) -> list[np.ndarray]:
-        """Rows of ``key`` for each sequence number, read one stream_datum at a time."""
-        out: dict[int, np.ndarray] = {}
-        for start, stop, index, sr in self.stream_datums[descriptor].get(key, []):
-            rows = files.rows(self._source(sr), index, index + stop - start)
-            out.update(zip(range(start, stop), rows, strict=True))
-        missing = [s for s in seqs if s not in out]
-        if missing:
-            raise NotYetAvailable(f"(data key {key})",
-                                  f"no stream_datum for seq_num {missing[0]} (yet)")
-        return [out[s] for s in seqs]
-
-    def _source(self, uid: str) -> Source:
-        found = self.resources.get(uid)
-        if found is None:
-            raise NotYetAvailable(f"(resource {uid})", "resource document not seen (yet)")
-        if isinstance(found[1], StreamError):
-            raise found[1]
-        return found[1]
-
-    def _datum_value(self, datum_id: Any, files: Files) -> np.ndarray:
-        if not isinstance(datum_id, str):
-            raise MalformedDocument(f"external value {datum_id!r} is not a datum id")
-        found = self.datums.get(datum_id)
-        if found is None:
-            raise NotYetAvailable(f"(datum {datum_id})", "datum document not seen (yet)")
-        resource, kwargs = found
-        return files.datum(self._source(resource), kwargs)
-
-    def _stream_value(self, descriptor: str, key: str, seq: int, files: Files) -> np.ndarray:
-        for start, stop, index, sr in self.stream_datums.get(descriptor, {}).get(key, []):
-            if start <= seq < stop:
-                i = index + seq - start
-                return files.rows(self._source(sr), i, i + 1)[0]
-        raise NotYetAvailable(f"(data key {key})", f"no stream_datum for seq_num {seq} (yet)")

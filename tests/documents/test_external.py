@@ -437,3 +437,18 @@ def test_the_runengine_callback_door_annotates_the_simulated_fluorescence_scan(t
         callback.close()
     assert (a["element"], a["modality"]) == ("Cu", "xas_fluorescence")
     assert a["spectrum"]["n_points_measured"] == len(ENERGIES)
+
+
+def test_malformed_asset_and_event_documents_are_dead_letters_not_poison(tmp_path):
+    """A malformed document costs itself: it never stays at the head of its run's queue."""
+    write_it(tmp_path / "it.h5")
+    docs = transmission_run(str(tmp_path / "it.h5"))
+    bad_event = dict(docs[-2][1], data=5, uid="bad")  # data is not a mapping
+    p, _ = pipeline()
+    out = [p("datum_page", {"resource": "r", "datum_id": ["a"], "datum_kwargs": 3}),
+           p("stream_datum", {"uid": "x", "descriptor": "d"}),
+           p("event", ["not", "a", "dict"])]
+    assert [f.error.reason for o in out for f in o.failures] == ["malformed_document"] * 3
+    annotations, failures = feed(p, [*docs[:-1], ("event", bad_event), docs[-1]])
+    assert [f.error.reason for f in failures] == ["malformed_document"]
+    assert len(annotations) == 1 and p.filler.held_runs == 0
