@@ -224,9 +224,25 @@ class ConnectionChatter(logging.Filter):
         return not any(w in message for w in CHATTER)
 
 
+class _Complaints(logging.Handler):
+    """Counts kafka-python's connection complaints (the ones ConnectionChatter hides)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING and any(w in record.getMessage() for w in CHATTER):
+            self.count += 1
+
+
 class BrokerWatch:
     """Notices that every bootstrap broker stopped accepting connections, and that one
-    came back: one line each, instead of kafka-python's line per reconnect."""
+    came back: one line each, instead of kafka-python's line per reconnect.
+
+    A TCP try (which a TLS broker logs as a failed handshake) is made only on evidence:
+    kafka-python complained about a connection since the last look, a client call failed
+    (``force``), or the brokers are known to be away; then at most one per ``every_s``."""
 
     def __init__(self, bootstrap: str, every_s: float = 5.0) -> None:
         from edgestream.kafka.admin import split_bootstrap
@@ -236,21 +252,31 @@ class BrokerWatch:
         self.every_s = every_s
         self.down_since: float | None = None
         self._next = 0.0
+        self._complaints = _Complaints()
+        self._seen = 0
+        logging.getLogger("kafka").addHandler(self._complaints)
+
+    def close(self) -> None:
+        logging.getLogger("kafka").removeHandler(self._complaints)
 
     def check(self, now: float | None = None, force: bool = False) -> bool:
-        """True while a broker accepts connections; at most one TCP try per ``every_s``
-        (``force``: now, after a client error)."""
+        """True while a broker accepts connections (or nothing suggests otherwise)."""
         from edgestream.kafka.admin import port_is_open
 
         now = time.monotonic() if now is None else now
+        complained = self._complaints.count > self._seen
+        self._seen = self._complaints.count
+        if self.down_since is None and not (force or complained):
+            return True
         if now < self._next and not (force and self.down_since is None):
             return self.down_since is None
         self._next = now + self.every_s
         up = any(port_is_open(h, p, timeout=0.5) for h, p in self.hosts)
         if not up and self.down_since is None:
             self.down_since = now
-            log.warning("lost kafka %s: no broker accepts connections; reconnecting "
-                        "(backoff capped at 1 s), nothing uncommitted is lost", self.bootstrap)
+            log.warning("lost kafka %s: its bootstrap broker(s) refuse connections; "
+                        "reconnecting (backoff capped at 1 s), nothing uncommitted is lost",
+                        self.bootstrap)
         elif up and self.down_since is not None:
             log.warning("kafka %s is back after %.0f s", self.bootstrap, now - self.down_since)
             self.down_since = None

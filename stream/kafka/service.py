@@ -180,6 +180,7 @@ class AnnotationService(ConsumerRebalanceListener):
                     log.exception("unexpected error in the poll loop; continuing")
                     self.metrics.errors.labels("internal").inc()
         finally:
+            watch.close()
             self.close()
 
     def process(self, records: dict[TopicPartition, list[Any]]) -> None:
