@@ -79,10 +79,11 @@ class Service:
 
     def __init__(self, workdir: Path, name: str, bootstrap: str, topics: list[str],
                  plugins: str, core: int | None, publish_derived: bool = True,
-                 client: dict[str, Any] | None = None) -> None:
+                 client: dict[str, Any] | None = None, group: str | None = None) -> None:
+        """A fresh consumer group of its own unless ``group`` names one (replicas)."""
         config = write_service_config(workdir / f"{name}.yml", bootstrap, topics,
-                                      f"{name}-{os.getpid()}-{time.time_ns()}", publish_derived,
-                                      client)
+                                      group or f"{name}-{os.getpid()}-{time.time_ns()}",
+                                      publish_derived, client)
         self.log = workdir / f"{name}.log"
         cmd = pinned([sys.executable, "-m", "bench.service", "--config", str(config),
                       "--plugins", plugins], core)

@@ -1,0 +1,259 @@
+"""``python -m bench.replicas``: throughput with 1, 2 and 4 service replicas behind the router.
+
+The facility's session publisher puts every document under one key, so its documents topic
+(one partition here, as nslsii's) feeds one replica however many run. Per broker, with a
+fresh beamline prefix for each configuration:
+
+- ``direct × n``: n replicas in one group read the documents topic itself (the baseline, and
+  what extra replicas do without the router: nothing);
+- ``router × n``: ``edgestream route`` re-keys the documents by run onto a 4-partition runs
+  topic that n replicas in one group read.
+
+The processes start first (router, then replicas; each replica's partition assignment is
+awaited), then the workload is published as fast as the broker takes it, under one key.
+Throughput is the spectra over the time from the first send to the arrival of the last
+annotation at a reader; CPU seconds of each process over that window come from /proc.
+Replicas are pinned round-robin to cores 0 and 1, the router to core 1 (``taskset``); on a
+2-core machine 4 replicas share 2 cores, so what can scale is bounded by the cores.
+Writes ``bench/results/replicas.json`` and ``replicas.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.brokers import BROKER_KINDS, Broker, apache_unavailable, fill, make_topics, start_broker
+from bench.documents import DataPool, Workload, encoded, make_runs
+from bench.kafka_path import topic_names
+from bench.procs import REPO, AnnotationReader, Service, cpu_seconds, pinned
+from bench.report import machine
+from edgestream.kafka.admin import FAST_GROUP_SETTINGS
+
+# Many small runs, so that the runs hash over 4 partitions in shares that are not too
+# lopsided: 64 runs, 2,552 spectra (EELS rows of 32 pixels, fly sweeps, step scans).
+WORKLOAD = Workload(step_runs=24, fly_runs=24, fly_sweeps=20, eels_runs=16, eels_rows=4)
+CONFIGS = (("direct", 1), ("direct", 2), ("router", 1), ("router", 2), ("router", 4))
+PARTITIONS = 4
+T0 = time.perf_counter()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.perf_counter() - T0:6.1f} s | load {os.getloadavg()[0]:4.1f}] {message}",
+          file=sys.stderr, flush=True)
+
+
+class Router:
+    """``edgestream route`` pinned to a core; log and settings in ``workdir``."""
+
+    def __init__(self, workdir: Path, name: str, bootstrap: str, docs_topic: str,
+                 core: int | None) -> None:
+        config = workdir / f"{name}.yml"
+        config.write_text(yaml.safe_dump({
+            "beamline": "bench", "log_level": "INFO",
+            "kafka": {"bootstrap_servers": bootstrap, "topics": [docs_topic],
+                      "group_id": f"{name}-{uuid.uuid4().hex[:6]}", **FAST_GROUP_SETTINGS},
+            "router": {"partitions": PARTITIONS}}))
+        self.log = workdir / f"{name}.log"
+        cmd = pinned([sys.executable, "-m", "edgestream.cli", "route", "--config", str(config),
+                      "--kafka-yml", os.devnull], core)
+        with self.log.open("ab") as fh:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def counts(self) -> str:
+        lines = [ln for ln in self.log.read_text(errors="replace").splitlines()
+                 if "router: routed" in ln]
+        return lines[-1].split("router: ", 1)[1] if lines else ""
+
+
+def last_assignment(log: Path) -> list[str] | None:
+    """Partitions of the last "partitions assigned" line of a log (None: none yet)."""
+    lines = [ln for ln in log.read_text(errors="replace").splitlines()
+             if "partitions assigned" in ln]
+    if not lines:
+        return None
+    return re.findall(r"\[(\d+)\]'", lines[-1])
+
+
+def wait(cond: Any, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def measure(broker: Broker, mode: str, n: int, messages: list[tuple[bytes, bytes]],
+            spectra: int, workdir: Path, plugins: str, timeout_s: float) -> dict[str, Any]:
+    """One configuration: processes up, the workload in under one key, the last annotation."""
+    tag = f"{mode}{n}x{uuid.uuid4().hex[:5]}"
+    topics = topic_names(tag, "rep")
+    make_topics(broker.bootstrap, topics.values())
+    runs_topic = topics["input"].replace(".bluesky.runengine.documents", ".edgestream.runs")
+    router = None
+    replicas: list[Service] = []
+    reader = None
+    try:
+        if mode == "router":
+            router = Router(workdir, f"router-{tag}", broker.bootstrap, topics["input"], 1)
+            if not wait(lambda: "routing " in router.log.read_text(errors="replace"), 90):
+                return {"error": "router did not start", "log": router.log.read_text()[-2000:]}
+        source = runs_topic if mode == "router" else topics["input"]
+        group = f"svc-{tag}"
+        replicas = [Service(workdir, f"svc-{tag}-{i}", broker.bootstrap, [source], plugins,
+                            i % 2, client={}, group=group) for i in range(n)]
+        expect_busy = min(n, PARTITIONS if mode == "router" else 1)
+        if not wait(lambda: sum(bool(last_assignment(s.log)) for s in replicas) >= expect_busy
+                    and all(last_assignment(s.log) is not None for s in replicas), 120):
+            return {"error": "replicas not assigned",
+                    "logs": [s.log_tail(5) for s in replicas]}
+        time.sleep(2.0)  # let the group settle (a late join would rebalance mid-measurement)
+        reader = AnnotationReader(broker.bootstrap, topics["annotations"], None,
+                                  topics["deadletter"])
+        pids = [s.pid for s in replicas] + ([router.proc.pid] if router else [])
+        cpu0 = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
+        t0 = time.time()
+        filled = fill(broker.bootstrap, topics["input"], messages)
+        done = reader.wait_for(spectra, timeout_s, lambda: all(s.alive() for s in replicas))
+        seen = reader.since(0)
+        cpu1 = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
+        t_last = max((s.received for s in seen), default=time.time())
+        assigned = [last_assignment(s.log) or [] for s in replicas]
+        window = t_last - t0
+        unique = len({s.annotation_id for s in seen})
+        out = {"mode": mode, "replicas": n, "complete": done, "spectra": spectra,
+               "annotations": unique, "dead_letters": len(reader.dead_letters),
+               "window_s": round(window, 3), "spectra_per_s": unique / window,
+               "fill": filled, "partitions_per_replica": [len(a) for a in assigned],
+               "replica_cpu_s": [round(cpu1[p] - cpu0[p], 2) for p in pids[:n]],
+               "cores": [i % 2 for i in range(n)]}
+        if router is not None:
+            rcpu = cpu1[router.proc.pid] - cpu0[router.proc.pid]
+            out |= {"router_cpu_s": round(rcpu, 2), "router_core": 1,
+                    "router_msgs_per_cpu_s": len(messages) / rcpu if rcpu > 0 else None}
+        return out
+    finally:
+        if reader is not None:
+            reader.close()
+        for s in replicas:
+            s.stop()
+        if router is not None:
+            router.stop()
+            time.sleep(0.2)
+            if router is not None and (counts := router.counts()):
+                progress(f"router: {counts}")
+
+
+def one_key(runs_messages: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Every message under one session key, as nslsii's session publisher sends them."""
+    key = uuid.uuid4().hex.encode()
+    return [(key, value) for _, value in runs_messages]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [f"Run {results['started']} on {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
+             f"load {results['load_start']} at the start; replicas pinned round-robin to cores "
+             "0 and 1, the router to core 1. Workload: "
+             f"{results['workload']['spectra']} spectra in {results['runs']} runs "
+             f"({results['messages']} messages) under one key on a 1-partition topic; runs "
+             f"topic of {PARTITIONS} partitions; plugins {results['plugins']}.", "",
+             "| broker | path | replicas | spectra/s | partitions per replica | replica CPU-s "
+             "| router CPU-s (msgs/CPU-s) | complete |", "|---|---|---|---|---|---|---|---|"]
+    for b in results["brokers"]:
+        for r in b["runs"]:
+            if "error" in r:
+                lines.append(f"| {b['broker']} | {r.get('mode', '?')} | {r.get('replicas', '?')}"
+                             f" | error: {r['error']} | | | | |")
+                continue
+            router = (f"{r['router_cpu_s']} ({r['router_msgs_per_cpu_s']:,.0f})"
+                      if r.get("router_cpu_s") else "–")
+            lines.append(f"| {b['broker']} | {r['mode']} | {r['replicas']} | "
+                         f"{r['spectra_per_s']:,.0f} | {r['partitions_per_replica']} | "
+                         f"{r['replica_cpu_s']} | {router} | "
+                         f"{'yes' if r['complete'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.replicas",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--brokers", default=",".join(BROKER_KINDS))
+    p.add_argument("--plugins", choices=("all", "installed"), default="all")
+    p.add_argument("--timeout", type=float, default=240.0)
+    p.add_argument("--workload", default="{}", help="Workload fields as JSON")
+    p.add_argument("--out", default=str(REPO / "bench" / "results"))
+    a = p.parse_args(argv)
+    from dataclasses import replace
+
+    from bench.models import bench_models
+
+    workload = replace(WORKLOAD, **json.loads(a.workload))
+    pool = DataPool(workload)
+    runs = make_runs(workload, pool)
+    messages = one_key(list(encoded(runs)))
+    spectra = sum(r.spectra for r in runs)
+    results: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(None),
+        "load_start": [round(x, 1) for x in os.getloadavg()],
+        "workload": asdict(workload) | {"spectra": spectra}, "runs": len(runs),
+        "messages": len(messages), "plugins": [m.name for m in bench_models(a.plugins)],
+        "brokers": [], "notes": []}
+    workdir = Path(tempfile.mkdtemp(prefix="edgestream-replicas-"))
+    progress(f"{spectra} spectra in {len(runs)} runs, {len(messages)} messages; {workdir}")
+    try:
+        for kind in [k for k in a.brokers.split(",") if k]:
+            why = apache_unavailable() if kind == "apache" else None
+            if why:
+                results["notes"].append(why)
+                continue
+            broker = start_broker(kind, workdir / kind)
+            out = {"broker": f"{kind} {broker.version}", "runs": []}
+            try:
+                for mode, n in CONFIGS:
+                    progress(f"{kind}: {mode} x{n}")
+                    r = measure(broker, mode, n, messages, spectra, workdir, a.plugins,
+                                a.timeout)
+                    progress(f"{kind}: {mode} x{n}: "
+                             f"{r.get('spectra_per_s', 0):,.0f} spectra/s {r.get('error', '')}")
+                    out["runs"].append(r)
+            finally:
+                broker.stop()
+            results["brokers"].append(out)
+    finally:
+        results["load_end"] = [round(x, 1) for x in os.getloadavg()]
+        shutil.rmtree(workdir, ignore_errors=True)
+    outdir = Path(a.out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "replicas.json").write_text(json.dumps(results, indent=1, default=str))
+    table = markdown(results)
+    (outdir / "replicas.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
