@@ -247,7 +247,7 @@ def _named(columns: dict[str, np.ndarray], energy: np.ndarray
         out.append(("fluorescence", {"I0": _counter(columns[i0]), "If": signal},
                     {"i0": i0, "if": used}, notes))
     mu = first(_MU, counter=False)  # a μ may be negative (a background-subtracted one)
-    if mu is None and len(columns) == 2:  # energy and one column: that column is μ
+    if mu is None and len(columns) == 1:  # energy and one column: that column is μ
         mu = next(iter(columns))
     if mu:
         out.append(("mu", {"mu": columns[mu]}, {"mu": mu}, []))
