@@ -176,7 +176,8 @@ class ExternalFiller:
         if name in ("descriptor", "stop"):
             uid = doc.get("run_start")
         elif name in ("event", "event_page"):
-            uid = self.descriptor_run.get(doc.get("descriptor"))  # type: ignore[arg-type]
+            desc = doc.get("descriptor")
+            uid = self.descriptor_run.get(desc) if isinstance(desc, str) else None
         else:
             uid = None
         return uid if isinstance(uid, str) else None

@@ -447,8 +447,9 @@ def test_malformed_asset_and_event_documents_are_dead_letters_not_poison(tmp_pat
     p, _ = pipeline()
     out = [p("datum_page", {"resource": "r", "datum_id": ["a"], "datum_kwargs": 3}),
            p("stream_datum", {"uid": "x", "descriptor": "d"}),
-           p("event", ["not", "a", "dict"])]
-    assert [f.error.reason for o in out for f in o.failures] == ["malformed_document"] * 3
+           p("event", ["not", "a", "dict"]),
+           p("event_page", {"descriptor": ["unhashable"], "uid": ["e"]})]
+    assert [f.error.reason for o in out for f in o.failures] == ["malformed_document"] * 4
     annotations, failures = feed(p, [*docs[:-1], ("event", bad_event), docs[-1]])
     assert [f.error.reason for f in failures] == ["malformed_document"]
     assert len(annotations) == 1 and p.filler.held_runs == 0
