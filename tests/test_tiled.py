@@ -5,6 +5,7 @@ values, and the agent's reader gets quantity and position back."""
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import socket
@@ -243,3 +244,83 @@ def _annotation(run_uid: str, annotation_id: str, valence: float) -> dict:
         "timing": {"published_at": 10.0, "event_time": [1.0, 2.0]},
     }
 
+
+
+@pytest.mark.integration
+def test_the_kafka_service_writes_derived_runs_beside_the_raw_runs(catalog, tansu_broker,
+                                                                   topic_prefix):
+    """The Kafka door with ``tiled.uri`` set: simulated step, fly and EELS spectrum-image
+    runs published to Tansu (their raw runs written to the catalog by bluesky's TiledWriter,
+    as at a facility) come back as derived runs in the same container, one row per
+    annotation with the annotation's values."""
+    import json
+    import threading
+
+    from kafka import KafkaConsumer
+
+    from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics
+    from edgestream.kafka.service import AnnotationService
+    from edgestream.sim.beamline import run_beamline
+
+    uri, node = catalog
+    bootstrap, beamline = tansu_broker.bootstrap_servers, topic_prefix
+    s = Settings(beamline=beamline, tiled=TiledSettings(uri=uri, api_key=API_KEY),
+                 plugins=["edge_features", "cu_k_valence", "cu_l_valence"])
+    s.kafka.bootstrap_servers = bootstrap
+    s.kafka.topics = [f"{beamline}.bluesky.runengine.documents"]
+    s.kafka.group_id = f"{beamline}-service"
+    s.kafka.session_timeout_ms = 2 * FAST_GROUP_SETTINGS["session_timeout_ms"]
+    s.kafka.heartbeat_interval_ms = FAST_GROUP_SETTINGS["heartbeat_interval_ms"]
+    annotations_topic = s.kafka.annotations_topic.format(beamline=beamline)
+    create_topics(bootstrap, [s.kafka.topics[0], annotations_topic,
+                              s.kafka.dead_letter_topic.format(beamline=beamline),
+                              s.kafka.derived_topic.format(beamline=beamline)], partitions=2)
+    service = AnnotationService(s, Pipeline(s, discover()))
+    stop = threading.Event()
+    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    worker.start()
+    raw = TiledWriter(node)  # (it cannot write the EELS image rows' 2-D arrays; logged)
+    try:
+        summary = run_beamline(bootstrap, beamline=beamline, n_step=2, n_fly=1, n_eels=1,
+                               seed=7, si_pixels=16, on_document=raw)
+        uids = [r["uid"] for r in summary.run_uids]
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:  # every derived run closed (its stop written)
+            done = [r for r in node.search(Key("start.plan_name") == "edgestream_annotation")
+                    .values() if "stop" in r.metadata]
+            if len(done) >= len(uids):
+                break
+            time.sleep(1)
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert service.tiled is not None and service.tiled.failed == 0
+    consumer = KafkaConsumer(annotations_topic, bootstrap_servers=bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=5000)
+    published = {a["annotation_id"]: a for a in (json.loads(m.value) for m in consumer)}
+    consumer.close()
+
+    rows = valenced = 0
+    for uid in uids:
+        assert uid in node  # the raw run, beside its derived run
+        (derived,) = node.search(Key("start.original_run_uid") == uid).values()
+        df = read_table(derived["annotations"].base["internal"])
+        assert df["annotation_id"].is_unique
+        for _, row in df.iterrows():
+            a = published[row["annotation_id"]]
+            assert a["ids"]["run_uid"] == uid
+            assert row["e0"] == pytest.approx(a["e0"]) and row["element"] == a["element"]
+            valence = next((p["outputs"] for p in a["predictions"]
+                            if p["plugin"].endswith("_valence")), None)
+            if valence is None or valence["value"] is None:
+                assert math.isnan(row["valence"])
+            else:
+                assert row["valence"] == pytest.approx(valence["value"])
+                assert row["valence_uncertainty"] == pytest.approx(valence["uncertainty"])
+                valenced += 1
+            rows += 1
+        assert derived.metadata["summary"]["spectra"] == len(df)
+    # every annotation on the topic has its row, every EELS pixel among them
+    assert rows == len(published)
+    assert sum(a["modality"] == "eels" for a in published.values()) == summary.eels_spectra
+    assert valenced >= 2  # the Cu K step scans at least

@@ -38,6 +38,7 @@ from edgestream.kafka.deadletter import dead_letter
 from edgestream.kafka.offsets import OffsetTracker
 from edgestream.pipeline import Failure, Outcome, Pipeline
 from edgestream.settings import KafkaSettings, Settings, SettingsError
+from edgestream.tiled import open_sink
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class AnnotationService(ConsumerRebalanceListener):
         self.exactly_once = settings.kafka.delivery == "exactly_once"
         self.tracker = OffsetTracker()
         self.derived = DerivedRuns()
+        self.tiled = open_sink(settings.tiled, self.metrics)  # None unless tiled.uri is set
         self.run_beamline: dict[str, str] = {}
         self.consumer = make_consumer(settings.kafka)
         self.max_message_bytes = settings.kafka.max_message_bytes
@@ -305,16 +307,20 @@ class AnnotationService(ConsumerRebalanceListener):
             if self._send_output(self._topic(k.annotations_topic, run_uid), run_uid,
                                  to_json(a), "annotation"):
                 published.append(a)
+        derived: list[tuple[str, str, dict[str, Any]]] = []
+        if k.publish_derived or self.tiled is not None:
+            derived = self.derived.on_annotations(published)
+            for run_uid in ended_runs:
+                derived += [(run_uid, name, doc) for name, doc in self.derived.on_run_end(run_uid)]
         if k.publish_derived:
-            for run_uid, name, doc in self.derived.on_annotations(published):
+            for run_uid, name, doc in derived:
                 self._send_derived(run_uid, name, doc)
         for run_uid in ended_runs:
-            if k.publish_derived:
-                for name, doc in self.derived.on_run_end(run_uid):
-                    self._send_derived(run_uid, name, doc)
             self.run_beamline.pop(run_uid, None)
         self._pending.annotations += len(published)
         self._flush()
+        if self.tiled is not None:  # after the broker took them; a replay is deduplicated
+            self.tiled.submit(derived)
         for a in published:
             self.metrics.annotations.labels(a["kind"]).inc()
             t_event = a["timing"]["event_time"][1]
@@ -460,5 +466,7 @@ class AnnotationService(ConsumerRebalanceListener):
                     self.producer.abort_transaction()
         self.consumer.close()
         self.producer.close(timeout=5)
+        if self.tiled is not None:
+            self.tiled.close(timeout=30)
         for model in self.pipeline.models:
             model.unload()
