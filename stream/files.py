@@ -18,8 +18,8 @@ import numpy as np
 from edgestream.errors import BadSpectrum, MissingChannel
 from edgestream.fileformats import column_name, energy_column, parse_header
 
-__all__ = ["CHANNEL_ALIASES", "ColumnFile", "channel", "read_columns", "read_spectrum_file",
-           "read_xdi"]
+__all__ = ["CHANNEL_ALIASES", "ColumnFile", "channel", "read_columns", "read_spec_scans",
+           "read_spectrum_file", "read_xdi"]
 
 # Common names of XAS channels, XDI's own first. Matching is on normalized names.
 CHANNEL_ALIASES: dict[str, tuple[str, ...]] = {
@@ -201,11 +201,38 @@ def read_columns(path: str | Path) -> ColumnFile:
     stated edge are converted to eV here (said in ``metadata["Edgestream.energy"]``).
     """
     path = Path(path)
+    return _read_lines(path, _lines(path))
+
+
+def _lines(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
         raise BadSpectrum(f"cannot read {path}: {exc}", path=str(path)) from exc
-    lines = text.splitlines()
+
+
+def read_spec_scans(path: str | Path) -> list[ColumnFile]:
+    """Every scan of a SPEC file (``#S`` sections, each with its own ``#L`` labels), each
+    with the file's header above it; one ColumnFile for a file of one scan or none. A scan
+    without data rows (aborted at once) is left out; a file where none has any raises."""
+    path = Path(path)
+    lines = _lines(path)
+    starts = [i for i, line in enumerate(lines) if line.startswith("#S ")]
+    if len(starts) < 2:
+        return [_read_lines(path, lines)]
+    head = lines[:starts[0]]
+    scans, errors = [], []
+    for begin, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        try:
+            scans.append(_read_lines(path, head + lines[begin:end]))
+        except BadSpectrum as exc:
+            errors.append(f"{lines[begin].strip()}: {exc.message}")
+    if not scans:
+        raise BadSpectrum(f"{path}: no scan with data: {errors}", path=str(path))
+    return scans
+
+
+def _read_lines(path: Path, lines: list[str]) -> ColumnFile:
     first, stop = _data_block(path, lines)
     header = lines[:first]
     table = np.array([_SPLIT.split(line.strip(" ,\t")) for line in lines[first:stop]

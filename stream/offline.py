@@ -14,7 +14,7 @@ from edgestream.athena import is_athena, read_athena
 from edgestream.columns import Resolution, resolve
 from edgestream.documents.assemble import average_repeats, xas_signal
 from edgestream.errors import MissingChannel, StreamError
-from edgestream.files import ColumnFile, read_spectrum_file
+from edgestream.files import ColumnFile, read_spec_scans, read_spectrum_file
 from edgestream.gatan import is_gatan, read_gatan
 from edgestream.physics.calibration import ReferenceCalibration, reference_calibration
 from edgestream.physics.edges import identify_edge
@@ -87,8 +87,14 @@ def foil_scan_calibration(
 
 
 def read_records(path: Path) -> list[ColumnFile]:
-    """The spectra in a file: every μ(E) group of an Athena project, else the one spectrum."""
-    return read_athena(path).groups if is_athena(path) else [read_spectrum_file(path)]
+    """The spectra in a file: every μ(E) group of an Athena project, every scan of a SPEC
+    file, else the one spectrum."""
+    if is_athena(path):
+        return read_athena(path).groups
+    data = read_spectrum_file(path)
+    if data.meta("Scan.spec_scan") is None:
+        return [data]
+    return read_spec_scans(path)
 
 
 def file_documents(
@@ -117,6 +123,8 @@ def file_documents(
     for data in read_records(path):
         md: dict[str, Any] = {"sample": data.meta("Sample.name") or path.stem,
                               "source_file": data.path, "plan_name": "edgestream_file"}
+        if data.meta("Scan.spec_scan"):
+            md["spec_scan"] = data.meta("Scan.spec_scan")
         hint = _edge_hint(data) if not (element or data.element) else None
         found = None if eels else _resolve(data)
         if hint is None and found is not None and not (element or data.element):

@@ -72,10 +72,21 @@ def test_every_file_yields_an_annotation_or_a_reason(path):
 @pytest.mark.parametrize("name", sorted(EXPECTED), ids=str)
 def test_beamline_file_is_read_as_what_it_is(name):
     element, edge, modality = EXPECTED[name]
-    (a,) = annotate_file(CORPUS / name, Settings(), []).annotations
-    assert (a["element"], a["edge"]) == (element, edge)
-    if modality:
-        assert a["modality"] == modality
+    out = annotate_file(CORPUS / name, Settings(), [])
+    assert out.annotations and not out.failures
+    for a in out.annotations:
+        assert (a["element"], a["edge"]) == (element, edge)
+        if modality:
+            assert a["modality"] == modality
+
+
+def test_every_scan_of_a_spec_file():
+    """ESRF SNBL's file holds two zapline scans (461 and 906 points): two spectra."""
+    docs = file_documents(CORPUS / "ESRF_SNBL_2013.dat")
+    starts = [d for n, d in docs if n == "start"]
+    assert [s["spec_scan"].split()[0] for s in starts] == ["1", "2"]
+    sizes = [len(d["data"]["energy"]) for n, d in docs if n == "event"]
+    assert sizes[1] == 906 and sizes[0] > 400
 
 
 def test_energy_units_and_mono_angles_become_ev():
