@@ -1,7 +1,8 @@
-"""The queue server over 0MQ, for real: redis-server and bluesky-queueserver's
-``start-re-manager`` (a worker RunEngine with BMM's baseline stages) are started here, and
-suggestions reach them through bluesky-queueserver-api, from our transport and from the
-bluesky-adaptive agent. Skipped where redis-server is not installed (Debian: redis-server)."""
+"""The queue server for real: redis-server, bluesky-queueserver's ``start-re-manager`` (a
+worker RunEngine with BMM's baseline stages) and bluesky-httpserver in front of it are
+started here, and suggestions reach them through bluesky-queueserver-api over 0MQ and over
+HTTP (API key), from our transport and from the bluesky-adaptive agent. Skipped where
+redis-server is not installed (Debian: redis-server)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from edgestream.agent.transports import QueueServer, TransportError, re_manager_
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 START_RE_MANAGER = Path(sys.executable).with_name("start-re-manager")
+START_HTTP_SERVER = Path(sys.executable).with_name("start-bluesky-httpserver")
+API_KEY = "edgestreamtestkey0123"  # bluesky-httpserver takes alphanumerics only
 
 STARTUP = '''
 import json, os
@@ -116,7 +119,7 @@ def re_manager(tmp_path_factory):
         api.environment_open()
         api.wait_for_idle(timeout=90)
         assert api.status(reload=True)["worker_environment_exists"]
-        yield address, docs, api
+        yield address, docs, api, (control, info)
     finally:
         try:
             api.environment_close()
@@ -130,6 +133,41 @@ def re_manager(tmp_path_factory):
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def http_server(re_manager, tmp_path_factory):
+    """bluesky-httpserver in front of the RE Manager, single-user API key: its URI."""
+    if not START_HTTP_SERVER.exists():
+        pytest.skip("bluesky-httpserver is not installed")
+    _, _, _, (control, info) = re_manager
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("http") / "http.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(START_HTTP_SERVER), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "QSERVER_ZMQ_CONTROL_ADDRESS": f"tcp://127.0.0.1:{control}",
+             "QSERVER_ZMQ_INFO_ADDRESS": f"tcp://127.0.0.1:{info}",
+             "QSERVER_HTTP_SERVER_SINGLE_USER_API_KEY": API_KEY})
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                QueueServer(uri, api_key=API_KEY, timeout=2).status()
+                break
+            except TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("bluesky-httpserver did not start") from None
+                time.sleep(0.5)
+        yield uri
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
         log.close()
 
 
@@ -155,7 +193,7 @@ def starts(path: Path) -> list[dict]:
 
 
 def test_suggestions_run_on_a_real_re_manager_over_0mq(re_manager) -> None:
-    address, docs, api = re_manager
+    address, docs, api, _ = re_manager
     api.history_clear()
     qs = QueueServer(address, start_if_idle=True)
     assert qs.protocol == "zmq"
@@ -194,7 +232,7 @@ def test_the_adaptive_agent_queues_and_starts_the_real_queue(re_manager) -> None
         warnings.simplefilter("ignore", FutureWarning)
         from bluesky_adaptive.utils.offline import OfflineProducer
 
-    address, docs, api = re_manager
+    address, docs, api, _ = re_manager
     api.history_clear()
     runs = AnnotatedRuns(PositionSpec(("xafs_x",), "baseline"))
     qserver = re_manager_api(address)
@@ -215,3 +253,20 @@ def test_the_adaptive_agent_queues_and_starts_the_real_queue(re_manager) -> None
     assert start["agent_name"] == "edgestream-grid-zmq" and start["agent_suggestion_uid"]
     assert agent.agent_catalog.events("suggest")[0]["suggestion"] == 10.0
     qserver.close()
+
+
+def test_suggestions_through_bluesky_httpserver(re_manager, http_server) -> None:
+    _, docs, api, _ = re_manager
+    api.history_clear()
+    qs = QueueServer(http_server, api_key=API_KEY, start_if_idle=True)
+    assert qs.protocol == "http" and API_KEY not in repr(qs)
+    before = len(starts(docs))
+    qs.send([suggestion(12.0)])
+    (item,) = wait_history(api, 1)
+    assert item["result"]["exit_status"] == "completed"
+    assert [s["agent_suggestion_uid"] for s in starts(docs)[before:]] == ["uid-12.0"]
+    with pytest.raises(TransportError, match="HTTP 401"):
+        QueueServer(http_server, api_key="wrong").send([suggestion(1.0)])
+    with pytest.raises(TransportError, match="refused"):
+        qs.send([suggestion(1.0, plan="count")])
+    qs.close()
