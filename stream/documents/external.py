@@ -142,6 +142,11 @@ class ExternalFiller:
             if uid is not None and uid in self.given_up:
                 return []  # its dead letter is out already; the rest of it is moot
             return [Item(uid, name, doc, current=True)]
+        if not run.held and name in ("event", "event_page"):  # the common case, made fast
+            plan = run.plans.get(doc.get("descriptor"))  # type: ignore[arg-type]
+            if plan is not None and not (plan.stream_keys or plan.datum_keys):
+                plan.events_seen = True
+                return [Item(run.uid, name, doc, current=True)]
         if name == "descriptor" and isinstance(doc.get("uid"), str):
             # known at once, so that its events are held behind it, not routed before it
             self.descriptor_run[doc["uid"]] = run.uid
