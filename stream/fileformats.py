@@ -313,7 +313,34 @@ def parse_header(header: list[str], n: int) -> Header:
         parsed = (Header("unlabelled", [f"col{i + 1}" for i in range(n)]) if labels is None
                   else Header("generic", labels, metadata=_e0_metadata(header)))
     parsed.metadata |= _element_metadata(header)
+    if parsed.d_spacing is None:
+        _mono_angle(parsed, header)
     return parsed
+
+
+_ANGLE = re.compile(r"^(mono_?)?(angle|theta|bragg|th|mono_?theta|dcm_?theta)(_.*)?$")
+
+
+def _mono_angle(parsed: Header, header: list[str]) -> None:
+    """A table with no energy column but a Bragg-angle one (``theta``, ``mono_angle``,
+    degrees) and the crystal's spacing in the header (``Mono.d_spacing: 3.1356``,
+    ``d-spacing = 3.1356``, ``2d = 6.2712``): the energy comes from the angle."""
+    names = [column_name(label) for label in parsed.labels]
+    if any("energy" in n for n in names):
+        return
+    angle = next((label for label, n in zip(parsed.labels, names, strict=True)
+                  if _ANGLE.match(n)), None)
+    if angle is None:
+        return
+    for line in header:
+        text = _strip_comment(line)
+        two_d = re.search(r"\b2d\s*[:=]\s*([\d.]+)", text, re.IGNORECASE)
+        one_d = re.search(r"\bd[_ -]?spacing\s*[:=]\s*([\d.]+)", text, re.IGNORECASE)
+        if two_d or one_d:
+            value = float((two_d or one_d).group(1)) / (2.0 if two_d else 1.0)
+            if value > 0:
+                parsed.d_spacing, parsed.angle_label = value, angle
+                return
 
 
 def _element_metadata(header: list[str]) -> dict[str, str]:

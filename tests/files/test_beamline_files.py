@@ -140,3 +140,16 @@ def test_negative_currents_and_repeated_points():
     docs = dict((n, d) for n, d in file_documents(CORPUS / "APS10BM_2019.dat"))
     assert docs["start"]["repeated_points_averaged"] > 0
     assert np.all(np.diff(docs["event"]["data"]["energy"]) > 0)
+
+
+@pytest.mark.parametrize("spacing", ["# Mono.d_spacing: 3.13551 Å", "# 2d = 6.27102"])
+def test_mono_angle_with_the_crystal_spacing(tmp_path, spacing):
+    """Only a Bragg angle (degrees) and the crystal in the header: E = hc / (2 d sin θ)."""
+    kek = read_spectrum_file(CORPUS / "PFBL12C_2005.dat")  # Hg L3 in transmission
+    rows = np.column_stack([kek.columns["angle_read"], kek.columns["i0"], kek.columns["it"]])
+    path = tmp_path / "angles.dat"
+    np.savetxt(path, rows, header=f"{spacing.lstrip('# ')}\ntheta I0 It", comments="# ")
+    data = read_spectrum_file(path)
+    np.testing.assert_allclose(data.energy, kek.energy, rtol=1e-9)
+    (a,) = annotate_file(path, Settings(), []).annotations
+    assert (a["element"], a["edge"]) == ("Hg", "L3")
