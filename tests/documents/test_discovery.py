@@ -11,7 +11,15 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from scan_streams import ScanSpec, run_documents
 
-from edgestream.documents.channels import ROLE_TOKENS, discover, tokens
+from edgestream.documents.channels import (
+    ENERGY_EXCLUDE,
+    NOT_A_CHANNEL,
+    ROLE_TOKENS,
+    SETPOINT_TOKENS,
+    UNDULATOR_TOKENS,
+    discover,
+    tokens,
+)
 from edgestream.documents.infer import energy_scale_from_values
 from edgestream.physics import edge_energy
 from edgestream.pipeline import Pipeline
@@ -23,8 +31,10 @@ EDGES = [("Cu", "K"), ("Fe", "K"), ("Zn", "K"), ("Mn", "K"), ("Pt", "L3"), ("Ti"
 # and shrinking a whole pipeline run per step takes minutes
 FAST = {"deadline": None, "derandomize": True, "suppress_health_check": [HealthCheck.too_slow],
         "phases": (Phase.explicit, Phase.reuse, Phase.generate)}
-KNOWN = set().union(*ROLE_TOKENS.values()) | {"energy", "en", "ene", "e", "mono", "mu",
-                                              "eels", "time", "roi", "ch"}
+# Words the discovery gives a meaning to (roles, energy, settings, positions) are not random
+KNOWN = set().union(*ROLE_TOKENS.values(), NOT_A_CHANNEL, SETPOINT_TOKENS, ENERGY_EXCLUDE,
+                    UNDULATOR_TOKENS) | {"energy", "en", "ene", "e", "mono", "mu", "eels",
+                                         "roi", "ch"}
 # A random identifier: no token of it may be a name the patterns know (then it is not random)
 NAME = st.from_regex(r"[a-z]{2,6}(_?[a-z0-9]{1,5}){0,2}", fullmatch=True).filter(
     lambda n: not (set(tokens(n)) & KNOWN) and not re.search(r"\d+_?roi|channel", n))
