@@ -48,13 +48,13 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from edgestream.agent.base import MAX_WAITING_RUNS, choose
-from edgestream.agent.observation import QuantitySpec, RunIndex
+from edgestream.agent.observation import Observation, QuantitySpec, RunIndex
 from edgestream.agent.positions import PositionSpec, position_of_documents
 from edgestream.agent.runner import peek
 from edgestream.agent.strategies import Measurements, Strategy
@@ -249,7 +249,8 @@ class AnnotationConsumer:
         self.callbacks: list[Callable[[str, dict[str, Any]], Any]] = []
         self.counts = {"documents": 0, "annotations": 0, "ingested": 0, "bad": 0}
         self._stop = threading.Event()
-        self.ready = threading.Event()
+        self.ready = threading.Event()  # partitions assigned
+        self.caught_up = threading.Event()  # a poll came back empty: history replayed
 
     def set_agent(self, agent: EdgestreamAgent) -> None:
         self.agent = agent
@@ -293,6 +294,7 @@ class AnnotationConsumer:
     def start(self, *args: Any, **kwargs: Any) -> None:
         """Poll both topics until ``stop`` (the base class runs this in its thread)."""
         if self.kafka is None:
+            self.caught_up.set()
             return
         from edgestream.kafka.clients import make_consumer
 
@@ -304,6 +306,8 @@ class AnnotationConsumer:
                 records = consumer.poll(200)
                 if consumer.assignment():
                     self.ready.set()
+                    if not records:
+                        self.caught_up.set()
                 # Documents first: an annotation is placed by its run's documents.
                 for tp, messages in sorted(records.items(),
                                            key=lambda kv: kv[0].topic != self.documents_topic):
@@ -458,6 +462,26 @@ class EdgestreamAgent(Agent):
                 "pending": np.array([p for p, _ in self.pending], float),
                 "skipped": int(sum(self.skipped.values()) + self._catalog_skips()),
             }
+
+    def ingest_observations(self, observations: Iterable[Observation]) -> int:
+        """Prime the agent with observations read elsewhere (``tiled_source.TiledSource``
+        reads them from Tiled): each is told as one measurement, as ``ingest_uids`` re-tells
+        runs; observations of another quantity source than the first are left out (units
+        never mix). Returns how many were told."""
+        told, source = 0, None
+        for obs in observations:
+            source = source or obs.quantity.source
+            if obs.quantity.source != source:
+                self.skipped["other_quantity"] += 1
+                continue
+            sigma = math.nan if obs.quantity.sigma is None else obs.quantity.sigma
+            doc = self.ingest(np.array(obs.position, float), np.array([obs.quantity.value,
+                                                                       sigma]))
+            if self._compose_run_bundle is not None:  # started: record it like any ingest
+                self._write_event("ingest", {**doc, "exp_uid": obs.run_uid,
+                                             "annotation_id": obs.annotation_id})
+            told += 1
+        return told
 
     # -- edgestream's trigger: one annotation at a time -----------------------------------
     def _catalog_skips(self) -> int:

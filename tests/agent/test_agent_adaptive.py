@@ -177,3 +177,20 @@ def test_tell_ask_report_steer_a_bmm_stage_through_the_queue(make_annotation) ->
     assert len(out.events("ingest")) == n and len(out.events("report")) == n
     assert len(out.events("suggest")) == n
     assert out.documents[0][0] == "start" and out.documents[-1][0] == "stop"
+
+
+def test_observations_read_elsewhere_prime_the_agent() -> None:
+    """What ``TiledSource.observations`` returns (Tiled's derived runs placed by their raw
+    runs) tells the agent as ingest_uids would: one measurement each, one quantity only."""
+    from edgestream.agent.observation import Observation, Quantity
+
+    agent = make_agent(GridStrategy(Bounds(0, 10), 3))
+
+    def obs(i: int, x: float, v: float, source: str = "tiled:valence") -> Observation:
+        return Observation(f"a{i}", f"r{i}", "PdCuCr film", (x, 95.0), Quantity(v, 0.1, source))
+
+    told = agent.ingest_observations([obs(0, 0.0, 1.0), obs(1, 5.0, 1.5),
+                                      obs(2, 7.0, 8980.0, source="e0_shift")])
+    assert told == 2 and agent.x == [0.0, 5.0] and agent.sigma == [0.1, 0.1]
+    assert agent.skipped == {"other_quantity": 1}
+    assert agent.ask(3)[1] == [10.0]  # the seeds already measured are not asked again
