@@ -51,6 +51,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+import msgpack
 import numpy as np
 
 from edgestream.agent.base import MAX_WAITING_RUNS, choose
@@ -65,6 +66,13 @@ with warnings.catch_warnings():  # 0.x warns that 1.0 is another package; we pin
     from bluesky_adaptive.agents.base import Agent
 
 log = logging.getLogger(__name__)
+
+# What a Kafka directive may call (bluesky-adaptive registers these with its agent server).
+DIRECTIVES = ("add_suggestions_to_queue", "generate_suggestions_for_adjudicator",
+              "generate_report", "ingest_uids", "update_priority",
+              "enable_continuous_suggesting", "disable_continuous_suggesting",
+              "enable_continuous_reporting", "disable_continuous_reporting",
+              "enable_direct_to_queue", "disable_direct_to_queue")
 
 
 class AnnotatedRun:
@@ -247,7 +255,8 @@ class AnnotationConsumer:
         self.group_id = group_id
         self.agent: EdgestreamAgent | None = None
         self.callbacks: list[Callable[[str, dict[str, Any]], Any]] = []
-        self.counts = {"documents": 0, "annotations": 0, "ingested": 0, "bad": 0}
+        self.counts = {"documents": 0, "annotations": 0, "ingested": 0, "directives": 0,
+                       "bad": 0}
         self._stop = threading.Event()
         self.ready = threading.Event()  # partitions assigned
         self.caught_up = threading.Event()  # a poll came back empty: history replayed
@@ -282,6 +291,8 @@ class AnnotationConsumer:
             got = peek(value, self.runs.wants)
             if got is not None:
                 self.feed_document(*got)
+            elif self.agent is not None:
+                self._directive(value)
             return
         try:
             a = json.loads(value or b"")
@@ -290,6 +301,34 @@ class AnnotationConsumer:
             return
         if isinstance(a, dict) and "annotation_id" in a:
             self.feed_annotation(a)
+
+    def _directive(self, value: bytes | None) -> None:
+        """bluesky-adaptive's ``AgentConsumer`` directives: a ``[instance_name, {"action",
+        "args", "kwargs"}]`` message on the documents topic calls that agent method. Only
+        the methods bluesky-adaptive registers for its own server are callable here."""
+        assert self.agent is not None
+        try:
+            up = msgpack.Unpacker(strict_map_key=False)
+            up.feed(value or b"")
+            if up.read_array_header() != 2 or up.unpack() != self.agent.instance_name:
+                return
+            doc = up.unpack()
+            action, args, kwargs = doc["action"], list(doc.get("args", [])), \
+                dict(doc.get("kwargs", {}))
+        except Exception:  # not a directive (or not one we can read): not ours to judge
+            return
+        if action not in DIRECTIVES:
+            log.warning("directive %r for %s refused: allowed are %s", action,
+                        self.agent.instance_name, ", ".join(DIRECTIVES))
+            self.counts["bad"] += 1
+            return
+        try:
+            getattr(self.agent, action)(*args, **kwargs)
+            self.counts["directives"] += 1
+        except Exception:
+            log.exception("directive %s%s for %s failed", action, tuple(args),
+                          self.agent.instance_name)
+            self.counts["bad"] += 1
 
     def start(self, *args: Any, **kwargs: Any) -> None:
         """Poll both topics until ``stop`` (the base class runs this in its thread)."""

@@ -194,3 +194,30 @@ def test_observations_read_elsewhere_prime_the_agent() -> None:
     assert told == 2 and agent.x == [0.0, 5.0] and agent.sigma == [0.1, 0.1]
     assert agent.skipped == {"other_quantity": 1}
     assert agent.ask(3)[1] == [10.0]  # the seeds already measured are not asked again
+
+
+def test_directives_on_the_documents_topic(make_annotation) -> None:
+    """bluesky-adaptive's AgentConsumer lets plans and adjudicators direct an agent by
+    name on the topic; ours does too, for the methods bluesky-adaptive's server exposes."""
+    from edgestream.documents.wire import encode
+
+    agent = make_agent(GridStrategy(Bounds(0, 10), 3))
+    agent.start()
+    try:
+        c = agent.kafka_consumer
+        c.documents_topic = "bmm.bluesky.runengine.documents"
+
+        def direct(name, action, *args):
+            c.handle(c.documents_topic, encode(name, {"action": action, "args": list(args),
+                                                      "kwargs": {}}))
+
+        direct(agent.instance_name, "add_suggestions_to_queue", 2)
+        assert [p.args for p in agent.re_manager.queue] == [["xafs_x", 0.0], ["xafs_x", 5.0]]
+        direct(agent.instance_name, "disable_continuous_suggesting")
+        assert agent.suggest_on_ingest is False
+        direct("another-agent", "add_suggestions_to_queue", 1)  # not ours: ignored
+        direct(agent.instance_name, "close_and_restart")  # not a directive: refused
+        assert len(agent.re_manager.queue) == 2
+        assert c.counts["directives"] == 2 and c.counts["bad"] == 1
+    finally:
+        agent.stop()

@@ -78,3 +78,24 @@ def test_adaptive_agent_steers_a_bmm_stage_from_the_baseline(tansu_broker, topic
     assert consumer.counts["ingested"] == n and rep["skipped"] == 0
     ingest = agent.agent_catalog.events("ingest")
     assert len(ingest) == n and {e["exp_uid"] for e in ingest} <= set(agent.exp_catalog)
+
+
+def test_the_verb_runs_the_adaptive_agent_dry(tansu_broker, topic_prefix, capsys) -> None:
+    """``edgestream agent --framework bluesky-adaptive --dry-run``: bluesky-adaptive's
+    offline queue keeps the first suggestion; the report comes out as JSON."""
+    import json
+
+    from edgestream.cli import main
+
+    create_topics(tansu_broker.bootstrap_servers,
+                  [f"{topic_prefix}.bluesky.runengine.documents",
+                   f"{topic_prefix}.xas.annotations"], partitions=1)
+    rc = main(["agent", "--bootstrap-servers", tansu_broker.bootstrap_servers,
+               "--beamline", topic_prefix, "--framework", "bluesky-adaptive", "--dry-run",
+               "--position-keys", "xafs_x", "xafs_y", "--position-stream", "baseline",
+               "--duration", "4"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["strategy"] == "boundary" and report["n_observations"] == 0
+    assert report["pending"] == [0.0] and report["skipped"] == 0
+    assert report["positions"] == "xafs_x, xafs_y from the first reading of the 'baseline' stream"
