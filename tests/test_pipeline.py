@@ -233,3 +233,45 @@ def test_a_batch_of_sweeps_is_calibrated_as_each_sweep_alone():
             assert (cal["source"], cal["shift_ev"]) == ("settings", 1.0)
         else:
             assert cal["source"] == "reference" and abs(cal["shift_ev"] + d) <= 0.1
+
+
+def _stream(name):
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "streams" / name
+    return [tuple(json.loads(line)) for line in path.read_text().splitlines()]
+
+
+def test_runs_are_decided_at_expiry_too():
+    """Without a stop, the same decision at expiry: a skip for a count, missing_channel for
+    an energy scan whose counters show no edge."""
+    pipeline = Pipeline(Settings(run_timeout_s=0.0))
+    for name in ("count_at_fixed_energy.jsonl", "energy_scan_unnamed_flat_counters.jsonl"):
+        for doc_name, doc in _stream(name)[:-1]:  # no stop
+            out = pipeline(doc_name, doc)
+            assert not (out.annotations or out.failures or out.skips)
+    out = pipeline.expire()
+    assert [(s.reason, s.partial) for s in out.skips] == [("not_spectroscopy", True)]
+    assert [f.error.reason for f in out.failures] == ["missing_channel"]
+    assert not pipeline.router.runs
+
+
+def test_a_run_with_no_events_is_a_counted_skip():
+    pipeline = Pipeline(Settings())
+    docs = scan_docs()
+    start, descriptor, stop = docs[0], docs[1], docs[-1]
+    outs = [pipeline(*d) for d in (start, descriptor, stop)]
+    assert [s.reason for o in outs for s in o.skips] == ["no_events"]
+    samples = {s.labels["reason"]: s.value for f in pipeline.metrics.registry.collect()
+               for s in f.samples if s.name == "edgestream_runs_skipped_total"}
+    assert samples == {"no_events": 1.0}
+
+
+def test_a_baseline_stream_beside_a_spectrum_is_no_skip(cu_docs):
+    """BMM layout: a primary with a spectrum and a baseline stream with dcm_energy."""
+    annotations, failures = run_all(Pipeline(Settings()), _stream(
+        "nsls2_bmm_cu_transmission.jsonl"))
+    assert len(annotations) == 1 and not failures
+    assert annotations[0]["channels"] == {"energy": "dcm_energy", "i0": "I0", "it": "It",
+                                          "ir": "Ir"}
