@@ -140,7 +140,7 @@ class AnnotatedRuns(Mapping[str, AnnotatedRun]):
             if name in ("event", "event_page"):
                 run_uid = self.index.tracker.run_of(doc.get("descriptor"))
             if isinstance(run_uid, str) and (name == "start" or run_uid in self._docs):
-                self._docs.setdefault(run_uid, []).append((name, doc))
+                self._docs.setdefault(run_uid, []).append((name, self._slim(name, doc)))
                 while len(self._docs) > self.max_runs:
                     gone = next(iter(self._docs))
                     self._docs.pop(gone)
@@ -156,6 +156,16 @@ class AnnotatedRuns(Mapping[str, AnnotatedRun]):
                 return []
             self._annotations.setdefault(info.run_uid, []).extend(ready)
             return ready
+
+    def _slim(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """Events keep only the position keys: a primary stream's detector pages would
+        otherwise be held for every run."""
+        if name not in ("event", "event_page"):
+            return doc
+        keys = self.spec.keys
+        return {**doc, "data": {k: v for k, v in (doc.get("data") or {}).items() if k in keys},
+                "timestamps": {k: v for k, v in (doc.get("timestamps") or {}).items()
+                               if k in keys}, "filled": {}}
 
     def annotation(self, a: dict[str, Any]) -> list[dict[str, Any]]:
         """Take one annotation; itself when its run is placed, else nothing (it waits)."""

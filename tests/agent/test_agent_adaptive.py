@@ -221,3 +221,21 @@ def test_directives_on_the_documents_topic(make_annotation) -> None:
         assert c.counts["directives"] == 2 and c.counts["bad"] == 1
     finally:
         agent.stop()
+
+
+def test_the_catalog_keeps_only_what_places_a_run(make_annotation) -> None:
+    stage = BMMStage()
+    docs = stage.scan([2.0, 4.0])  # positions in the primary stream, beside the detector
+    runs = AnnotatedRuns(PositionSpec(("xafs_x",), "primary"))
+    for name, doc in docs:
+        runs.document(name, doc)
+    uid = run_uid(docs)
+    assert runs.annotation(make_annotation(uid, value=1.0))  # placed: ready at once
+    kept = [d for n, d in runs[uid].documents() if n == "event"]
+    assert len(kept) == 2 and all(set(e["data"]) == {"xafs_x"} for e in kept)
+    assert len(runs[uid].annotations) == 1 and list(runs) == [uid]
+    late = AnnotatedRuns(BMM)
+    assert late.annotation(make_annotation("never-started", value=1.0)) == []  # it waits
+    assert late.document("start", {"uid": "never-started", "time": 0}) == []  # no baseline yet
+    assert late.document("stop", {"uid": "s", "run_start": "never-started", "time": 1}) == []
+    assert late.skipped == {"no_position": 1}
