@@ -128,3 +128,36 @@ def test_annotations_are_also_published_to_kafka(beamline, tansu_broker, topic_p
     assert body["timing"]["published_at"] > 0
     assert value(metrics, "edgestream_annotations_published_total", kind="final") == 1
     assert value(metrics, "edgestream_end_to_end_latency_seconds_count") == 1
+
+
+def test_a_count_and_a_tune_in_the_runengine_are_counted_skips(beamline, caplog) -> None:
+    """Inside acquisition too: a count at fixed energy and a motor tune end as counted,
+    logged skips, and an energy scan the names cannot resolve as a reported missing_channel."""
+    from bluesky.plans import count, list_scan
+    from ophyd.sim import SynAxis, SynSignal
+
+    chambers, energy, stage = beamline
+    stage.set(30.0).wait(5)
+    pipeline = Pipeline(Settings(), [], Metrics())
+    cb = AnnotatingCallback(pipeline)
+    RE = RunEngine({}, context_managers=[])
+    RE.subscribe(cb)
+    slit = SynAxis(name="slit_vsize")
+    counters = [SynSignal(func=lambda: 1e5 + np.random.default_rng().normal(0, 50),
+                          name=f"sclr1_ch{i}") for i in (2, 3)]
+    with caplog.at_level("INFO", logger="edgestream"):
+        count_uid, = RE(count([chambers], num=3))
+        tune_uid, = RE(list_scan(counters, slit, list(np.linspace(0, 2, 21))))
+        scan_uid, = RE(list_scan(counters, energy, list(np.linspace(8900, 9100, 30))))
+        for uid in (count_uid, tune_uid, scan_uid):
+            deadline = time.monotonic() + 30
+            while not cb.finished(uid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    cb.close()
+    assert value(pipeline.metrics, "edgestream_runs_skipped_total",
+                 reason="not_spectroscopy") == 2
+    assert value(pipeline.metrics, "edgestream_errors_total", reason="missing_channel") == 1
+    logged = caplog.text
+    assert f"run {count_uid} skipped (not_spectroscopy" in logged
+    assert f"run {tune_uid} skipped (not_spectroscopy" in logged
+    assert "missing_channel" in logged and "sclr1_ch2" in logged
