@@ -390,7 +390,9 @@ class EdgestreamAgent(Agent):
                  pending_timeout_s: float = 3600.0, **agent_kwargs: Any) -> None:
         self.strategy = strategy
         self.quantity = quantity or QuantitySpec()
-        self.positions = positions or PositionSpec()
+        # One spec for the catalog that places runs and for unpack_run that reads them.
+        self.positions = positions or getattr(agent_kwargs.get("tiled_data_node"), "spec",
+                                              None) or PositionSpec()
         self.plan_name = plan_name
         self.plan_kwargs = plan_kwargs or {}
         self.plan_motor = plan_motor
