@@ -150,10 +150,12 @@ def probe(k: KafkaSettings, timeout_s: float = 5.0) -> dict[str, Any]:
             admin.close()
     except Exception as exc:
         reason = catcher.last or f"{type(exc).__name__}: {exc}"
+        reason = re.sub(r"^(\w+Error: )\1+", r"\1", reason)  # kafka-python repeats the name
         final = any(w in reason or w in str(exc) for w in FINAL_WORDS)
-        what = "refused the connection" if final else "cannot reach"
-        raise BrokerUnreachable(f"{what} {k.bootstrap_servers} "
-                                f"({_security(k)}): {_short(reason)}", final=final) from None
+        where = f"{k.bootstrap_servers} ({_security(k)})"
+        message = (f"kafka {where} refused the connection: " if final
+                   else f"cannot reach {where}: ")
+        raise BrokerUnreachable(message + _short(reason), final=final) from None
     finally:
         kafka_log.removeHandler(catcher)
         kafka_log.propagate = propagate
