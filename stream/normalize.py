@@ -14,6 +14,7 @@ from edgestream.physics import (
     edge_energy,
     edge_features,
     find_edge_onset,
+    identify_edge,
     normalize_eels,
     pre_edge,
     resample,
@@ -68,6 +69,15 @@ def _xas(batch: list[RawSpectrum], grid: np.ndarray) -> list[Normalized]:
     mu = np.stack([s.signal for s in batch])
     r = pre_edge(energy, mu)
     fallbacks = _xas_fallbacks(energy, mu, r)
+    early = [_early_edge(energy[i], mu[i], float(r.e0[i]), _expected(s))
+             for i, s in enumerate(batch)]
+    if any(e is not None for e in early):
+        # Larch took an edge in the first 5 % of points for a glitch and looked elsewhere:
+        # where the spectrum starts just below its edge, that edge is the one wanted
+        e0 = np.array([r.e0[i] if e is None else e for i, e in enumerate(early)])
+        r = pre_edge(energy, mu, e0=e0)
+        fallbacks = [f if e is None else "early_edge"
+                     for f, e in zip(_xas_fallbacks(energy, mu, r), early, strict=True)]
     feats = edge_features(energy, r.norm, r.e0)
     on_grid = resample(energy, r.flat, r.e0[:, None] + grid[None, :])
     out = []
@@ -93,6 +103,48 @@ MIN_PRE_EDGE_EV = 15.0
 # eV: a scan stopping this close above e0 has no post-edge to set the step by: its edge step
 # is Larch's post-edge line over the last few points, unreliable and said so
 MIN_POST_EDGE_EV = 15.0
+
+
+def _expected(s: RawSpectrum) -> float | None:
+    """The tabulated edge of a spectrum whose element and edge are known, else None."""
+    if not (s.element and s.edge):
+        return None
+    try:
+        return edge_energy(s.element, main_edge(s.edge))
+    except UnknownElement:
+        return None
+
+
+EARLY_FRACTION = 0.05  # Larch's find_e0 takes a maximum in the first 5 % of points for a glitch
+
+
+def _early_edge(energy: np.ndarray, mu: np.ndarray, e0: float,
+                expected: float | None) -> float | None:
+    """The edge of a spectrum that starts just below it, where Larch's e0 went elsewhere.
+
+    The steepest rise of μ (3-point mean) lies in the first 5 % of points and more than
+    5 eV from Larch's e0; it is taken instead when it is within 20 eV of the element's
+    tabulated edge while Larch's is not, or, the element unknown, when it is at least twice
+    as steep as μ at Larch's e0 and near some tabulated edge (a glitch is neither). Returns
+    the new e0 (a measured energy), or None to keep Larch's."""
+    n = energy.size
+    if n < 8:
+        return None
+    smooth = np.convolve(mu, np.ones(3) / 3.0, mode="same")
+    slope = np.gradient(smooth, energy)
+    slope[:2] = slope[-2:] = -np.inf
+    i = int(np.argmax(slope))
+    candidate = float(energy[i])
+    if i >= EARLY_FRACTION * n or abs(candidate - e0) <= 5.0 or i < 1 or i > n - 2:
+        return None
+    if expected is not None:
+        return candidate if abs(candidate - expected) < 20.0 <= abs(e0 - expected) else None
+    at_e0 = slope[int(np.argmin(np.abs(energy - e0)))]
+    try:
+        identify_edge(candidate)
+    except UnknownElement:
+        return None
+    return candidate if slope[i] >= 2.0 * max(at_e0, 0.0) else None
 
 
 def _xas_fallbacks(energy: np.ndarray, mu: np.ndarray, r: Any) -> list[str | None]:
