@@ -19,7 +19,7 @@ from edgestream.errors import BadSpectrum, MissingChannel
 from edgestream.fileformats import column_name, energy_column, parse_header
 
 __all__ = ["CHANNEL_ALIASES", "ColumnFile", "channel", "read_columns", "read_spec_scans",
-           "read_spectrum_file", "read_xdi"]
+           "read_spectrum_file", "read_xdi", "spec_scan_errors"]
 
 # Common names of XAS channels, XDI's own first. Matching is on normalized names.
 CHANNEL_ALIASES: dict[str, tuple[str, ...]] = {
@@ -214,22 +214,39 @@ def _lines(path: Path) -> list[str]:
 def read_spec_scans(path: str | Path) -> list[ColumnFile]:
     """Every scan of a SPEC file (``#S`` sections, each with its own ``#L`` labels), each
     with the file's header above it; one ColumnFile for a file of one scan or none. A scan
-    without data rows (aborted at once) is left out; a file where none has any raises."""
-    path = Path(path)
+    without data rows (aborted at once) is left out (``spec_scan_errors`` names it); a file
+    where none has any raises."""
+    return _spec_scans(Path(path))[0]
+
+
+def spec_scan_errors(path: str | Path) -> list[BadSpectrum]:
+    """Why scans of a SPEC file were left out by ``read_spec_scans`` (none: empty). Never
+    raises: a file that is not SPEC, or unreadable, has no scans to name."""
+    try:
+        if sum(line.startswith("#S ") for line in _lines(Path(path))) < 2:
+            return []
+        return _spec_scans(Path(path))[1]
+    except BadSpectrum:
+        return []
+
+
+def _spec_scans(path: Path) -> tuple[list[ColumnFile], list[BadSpectrum]]:
     lines = _lines(path)
     starts = [i for i, line in enumerate(lines) if line.startswith("#S ")]
     if len(starts) < 2:
-        return [_read_lines(path, lines)]
+        return [_read_lines(path, lines)], []
     head = lines[:starts[0]]
     scans, errors = [], []
     for begin, end in zip(starts, [*starts[1:], len(lines)], strict=True):
         try:
             scans.append(_read_lines(path, head + lines[begin:end]))
         except BadSpectrum as exc:
-            errors.append(f"{lines[begin].strip()}: {exc.message}")
+            errors.append(BadSpectrum(f"{path}: scan {lines[begin][2:].strip()!r} left out: "
+                                      f"{exc.message}", path=str(path)))
     if not scans:
-        raise BadSpectrum(f"{path}: no scan with data: {errors}", path=str(path))
-    return scans
+        raise BadSpectrum(f"{path}: no scan with data: {[e.message for e in errors]}",
+                          path=str(path))
+    return scans, errors
 
 
 def _read_lines(path: Path, lines: list[str]) -> ColumnFile:

@@ -14,7 +14,7 @@ from edgestream.athena import is_athena, read_athena
 from edgestream.columns import Resolution, resolve
 from edgestream.documents.assemble import average_repeats, xas_signal
 from edgestream.errors import MissingChannel, StreamError
-from edgestream.files import ColumnFile, read_spec_scans, read_spectrum_file
+from edgestream.files import ColumnFile, read_spec_scans, read_spectrum_file, spec_scan_errors
 from edgestream.gatan import is_gatan, read_gatan
 from edgestream.physics.calibration import ReferenceCalibration, reference_calibration
 from edgestream.physics.edges import identify_edge
@@ -263,6 +263,8 @@ def annotate_file(
         return Outcome(failures=[Failure(exc)])
     pipeline = Pipeline(settings, models)
     out = Outcome()
+    if not is_athena(path) and not is_gatan(path):  # an aborted scan of a SPEC file
+        out.failures += [Failure(exc) for exc in spec_scan_errors(path)]
     for name, doc in docs:
         result = pipeline(name, doc)
         out.annotations += result.annotations

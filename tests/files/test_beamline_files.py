@@ -153,3 +153,13 @@ def test_mono_angle_with_the_crystal_spacing(tmp_path, spacing):
     np.testing.assert_allclose(data.energy, kek.energy, rtol=1e-9)
     (a,) = annotate_file(path, Settings(), []).annotations
     assert (a["element"], a["edge"]) == ("Hg", "L3")
+
+
+def test_an_aborted_spec_scan_is_named_not_dropped(tmp_path):
+    text = (CORPUS / "ESRF_SNBL_2013.dat").read_text()
+    path = tmp_path / "three_scans.spec"
+    path.write_text(text + "\n#S 3  zapline mono 10.3 9.9 100 100\n#N 18\n#L Mon  Det1\n")
+    out = annotate_file(path, Settings(), [])
+    assert len(out.annotations) == 2
+    (failure,) = out.failures
+    assert failure.error.reason == "bad_spectrum" and "scan '3" in failure.error.message
