@@ -209,6 +209,7 @@ class RunAssembler(DocumentRouter):
         self.finished: list[RawSpectrum] = []
         self.produced = 0  # spectra handed out so far (fly scans: one per event)
         self.skipped: Skip | None = None
+        self.failed_streams = 0  # descriptors already dead-lettered: the run is explained
         self.last_seen = time.monotonic()
 
     def _base(self, descriptor: Mapping[str, Any], channels: ChannelMap | None = None
@@ -248,7 +249,12 @@ class RunAssembler(DocumentRouter):
         if doc.get("name") == "baseline":  # readings before and after: never a spectrum
             self.streams[doc["uid"]] = None
             return
+        # a descriptor that fails (units that are not energy) is dead-lettered once; its
+        # events are then ignored instead of each being an unknown_descriptor
+        self.streams[doc["uid"]] = None
+        self.failed_streams += 1  # until discovery returns
         found = discover(self.start_doc, doc, self.mapping)
+        self.failed_streams -= 1
         if found.channels is not None:
             self.streams[doc["uid"]] = self._assembler(found.channels, doc)
         else:
@@ -314,7 +320,7 @@ class RunAssembler(DocumentRouter):
                    for s in spectra]
         self.finished.extend(spectra)
         self.produced += len(spectra)
-        if self.produced == 0:
+        if self.produced == 0 and not self.failed_streams:
             if missing:
                 raise missing[0]
             reason = "no_events" if energy_scan else "not_spectroscopy"
@@ -379,8 +385,8 @@ class RunRouter:
 
     def _descriptor(self, doc: dict[str, Any]) -> list[RawSpectrum]:
         run = self._run_of(doc["run_start"], "descriptor")
+        self.descriptor_run[doc["uid"]] = doc["run_start"]  # known even if it fails below
         run.descriptor(doc)
-        self.descriptor_run[doc["uid"]] = doc["run_start"]
         return []
 
     def _event(self, doc: dict[str, Any], name: str = "event") -> list[RawSpectrum]:

@@ -27,9 +27,10 @@ from edgestream.settings import Settings
 
 EDGES = [("Cu", "K"), ("Fe", "K"), ("Zn", "K"), ("Mn", "K"), ("Pt", "L3"), ("Ti", "K"),
          ("Se", "K")]
-# Deterministic draws (reproducible in CI); no shrinking: a failing draw is printed as it is,
-# and shrinking a whole pipeline run per step takes minutes
-FAST = {"deadline": None, "derandomize": True, "suppress_health_check": [HealthCheck.too_slow],
+# Draws as the profile says (tests/conftest.py: derandomized in CI, HYPOTHESIS_PROFILE=explore
+# searches afresh); no shrinking: a failing draw is printed as it is, and shrinking takes
+# minutes when each step runs a whole pipeline
+FAST = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow],
         "phases": (Phase.explicit, Phase.reuse, Phase.generate)}
 # Words the discovery gives a meaning to (roles, energy, settings, positions) are not random
 KNOWN = set().union(*ROLE_TOKENS.values(), NOT_A_CHANNEL, SETPOINT_TOKENS, ENERGY_EXCLUDE,
@@ -250,3 +251,12 @@ def test_energy_units_any_case_and_spacing(units):
     spec = ScanSpec(axis="dcm_energy", units=units, kev_values=False, seed=5)
     (a,), failures, _ = run(run_documents(spec))
     assert not failures and abs(a["e0"] - 8979) < 20  # FEFF9 oxides: up to ~15 eV above
+
+
+def test_an_energy_axis_in_degrees_is_one_dead_letter_not_one_per_event():
+    spec = ScanSpec(axis="mono_energy", units="deg", seed=8)
+    docs = run_documents(spec)
+    annotations, failures, skips = run(docs)
+    assert [f.error.reason for f in failures] == ["missing_channel"]
+    assert not annotations and not skips
+    assert "neither eV nor keV" in failures[0].error.message
