@@ -36,7 +36,7 @@ _MU = re.compile(r"^(mu|xmu|mutrans|mu_trans|mufluor|mu_fluor|absorption|mu_e)$"
 _MU_REF = re.compile(r"^(mu_ref|muref|murefer|mu_reference)$")
 _NOT_I0 = ("dt", "corr", "norm", "off")  # XMAP4:DT Corr I0, i0norm, i0off: derived, not I0
 # numbered fluorescence channels without an element in their names
-_FLUOR_FAMILY = re.compile(r"^(dtc|ifch|if_ch|sca\d*_|fl|ch)(\d+)$")
+_FLUOR_FAMILY = re.compile(r"^(dtc|ifch|if_ch|sca\d*_|fl|roi)(\d+)$")
 _NOT_COUNTER = re.compile(r"time|clock|gain|current|epoch|angle|theta|enc|energy|nrg|gap|^k$"
                           r"|kname|event|^h$|^l$|^sec$|temp|delay|dwell|_sp$|requested|preset"
                           r"|^dt$|deadtime|dead_time|dtfactor|icr|ocr|ertm|eltm")
@@ -181,7 +181,7 @@ def _fluorescence(columns: dict[str, np.ndarray], energy: np.ndarray
         element = _roi_element(name, symbols)
         if element and _counter(columns[name]) is not None:
             rois.setdefault(element, []).append(name)
-    for element, names in rois.items():
+    for names in rois.values():  # one element's ROIs (only one has an edge in most scans)
         corrected = [n for n in names if "corr" in n or "dtc" in n]
         summed = [n for n in names if "sum" in n and n not in corrected]
         raw = [n for n in names if n not in corrected and n not in summed
@@ -192,15 +192,16 @@ def _fluorescence(columns: dict[str, np.ndarray], energy: np.ndarray
             return columns[summed[0]], summed[0], []
         if raw:
             return _dead_time_sum(columns, raw)
-        del element
     family: dict[str, list[str]] = {}
     for name in columns:
         match = _FLUOR_FAMILY.match(name)
         if match and _counter(columns[name]) is not None:
             family.setdefault(match.group(1), []).append(name)
-    for stem in ("dtc", "ifch", "if_ch", "fl"):
+    if "dtc" in family:  # already dead-time corrected
+        return _sum(columns, family["dtc"]), "+".join(family["dtc"]), []
+    for stem in ("ifch", "if_ch", "fl", "roi"):
         if stem in family:
-            return _sum(columns, family[stem]), "+".join(family[stem]), []
+            return _dead_time_sum(columns, family[stem])
     sca = [names for stem, names in family.items() if stem.startswith("sca")]
     if sca:
         return _sum(columns, sca[0]), "+".join(sca[0]), []
@@ -211,20 +212,43 @@ def _sum(columns: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
     return np.sum([columns[n] for n in names], axis=0)
 
 
+def _trailing(name: str) -> str | None:
+    found = re.search(r"(?<!\d)(\d+)$", name)
+    return found.group(1) if found else None
+
+
+def _dead_time_factor(columns: dict[str, np.ndarray], index: str | None
+                      ) -> tuple[np.ndarray, str] | None:
+    """Element ``index``'s dead-time factor: a ``DTFactor`` column, else ICR/OCR (input over
+    output count rate, the losses of a pulse processor); None when the file has neither."""
+    if index is None:
+        return None
+    def of(kind: str) -> np.ndarray | None:
+        return next((v for f, v in columns.items()
+                     if kind in f and _trailing(f) == index and np.all(np.isfinite(v))), None)
+    factor = of("dtfactor")
+    if factor is not None and np.all(factor > 0):
+        return factor, "DTFactor"
+    icr, ocr = of("icr"), of("ocr")
+    if icr is not None and ocr is not None and np.all(ocr > 0) and np.all(icr >= ocr):
+        return icr / ocr, "ICR/OCR"
+    return None
+
+
 def _dead_time_sum(columns: dict[str, np.ndarray], names: list[str]
                    ) -> tuple[np.ndarray, str, list[str]]:
-    """Σ ROI_i × DTFactor_i when the file carries each element's dead-time factor."""
-    total, notes = np.zeros_like(columns[names[0]]), []
+    """Σ ROI_i × dead-time factor_i over the detector elements (the factor where the file
+    carries one for that element, matched by the element's number)."""
+    total, kinds = np.zeros_like(columns[names[0]], dtype=float), set()
     for name in names:
-        index = re.search(r"(\d+)$", name)
-        factor = next((columns[f] for f in columns if index and "dtfactor" in f
-                       and f.endswith(index.group(1))), None)
-        if factor is not None and np.all(np.isfinite(factor)) and np.all(factor > 0):
-            total = total + columns[name] * factor
-            notes.append(f"{name} x dead-time factor")
-        else:
+        found = _dead_time_factor(columns, _trailing(name))
+        if found is None:
             total = total + columns[name]
-    return total, "+".join(names), notes[:1] and ["dead-time corrected with DTFactor columns"]
+        else:
+            total = total + columns[name] * found[0]
+            kinds.add(found[1])
+    notes = [f"dead-time corrected with {'/'.join(sorted(kinds))} columns"] if kinds else []
+    return total, "+".join(names), notes
 
 
 def _named(columns: dict[str, np.ndarray], energy: np.ndarray

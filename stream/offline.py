@@ -152,6 +152,8 @@ def file_documents(
             signals = {"energy": data.energy, **found.signals}
             md["channels"] = found.used
             md["channels_source"] = found.source
+            if found.notes:
+                md["channel_notes"] = found.notes
             if data.meta("Edgestream.energy"):
                 md["energy_note"] = data.meta("Edgestream.energy")
             if reference is not None:

@@ -163,3 +163,33 @@ def test_an_aborted_spec_scan_is_named_not_dropped(tmp_path):
     assert len(out.annotations) == 2
     (failure,) = out.failures
     assert failure.error.reason == "bad_spectrum" and "scan '3" in failure.error.message
+
+
+@pytest.mark.parametrize("layout", ["dtfactor", "icr_ocr"])
+def test_fluorescence_elements_are_dead_time_corrected(tmp_path, layout):
+    """Four detector elements, each losing counts to dead time: the ROIs are summed
+    times each element's factor (a DTFactor column, or ICR/OCR)."""
+    rng = np.random.default_rng(1)
+    energy = np.concatenate([np.arange(8830, 8960, 5.0), np.arange(8960, 9010, 0.5),
+                             np.arange(9010, 9300, 3.0)])
+    rel = energy - 8979.0
+    mu = 0.5 + np.arctan(rel / 1.5) / np.pi + 0.3 * np.exp(-((rel - 6) / 4) ** 2)
+    i0 = 1e5 * (1 + 0.002 * rng.standard_normal(energy.size))
+    cols = {"energy": energy, "I0": i0}
+    true = i0 * 0.1 * mu
+    for k in range(1, 5):
+        live = 1.0 / (1.0 + 0.2 * k * true / true.max())  # up to 45 % lost at the top
+        name = f"Cu_Ka_mca{k}" if layout == "dtfactor" else f"roi{k}"
+        cols[name] = true * live
+        if layout == "dtfactor":
+            cols[f"DTFactor_mca{k}"] = 1.0 / live
+        else:
+            cols[f"ICR{k}"] = 5e4 * np.ones_like(energy)
+            cols[f"OCR{k}"] = 5e4 * live
+    path = tmp_path / "fluo.dat"
+    np.savetxt(path, np.column_stack(list(cols.values())), header=" ".join(cols))
+    start = dict(file_documents(path))["start"]
+    assert start["channels"]["if"].count("+") == 3
+    assert start["channel_notes"] and "dead-time corrected" in start["channel_notes"][0]
+    event = dict(file_documents(path))["event"]["data"]
+    np.testing.assert_allclose(event["If"], 4 * true, rtol=1e-9)
