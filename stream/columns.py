@@ -20,23 +20,21 @@ from itertools import permutations
 import numpy as np
 
 from edgestream.errors import MissingChannel, StreamError
-from edgestream.physics.edges import edge_table, identify_edge
+from edgestream.physics.edges import identify_edge
+from edgestream.roi import counter, edges_in, fluorescence, roi_line
 
 __all__ = ["MIN_EDGE_SCORE", "MIN_SHARPNESS", "Resolution", "edge_score", "resolve"]
 
-MIN_EDGE_SCORE = 8.0
+MIN_EDGE_SCORE = 8.0  # edge step over point noise below which a μ is not taken to show an edge
 NEAR_EV = 40.0  # eV: how far a measured e0 may sit from the edge a scan was set up for
 CHAIN_FRACTION = 0.05  # an I0 -> It -> Iref link must show this share of the best edge score
 MIN_SHARPNESS = 5.0  # the edge's slope over the median slope: absorption edges are sharp
 _I0 = re.compile(r"^(i0|io|izero|mon|monitor|imon)(_.*)?$|^.*_i0$")
 _IT = re.compile(r"^(it|i1|itrans|itr|trans)(_.*)?$")
 _IREF = re.compile(r"^(iref|ir|i2|irefer|ref)(_.*)?$")
-_IF = re.compile(r"^(if|ifl|iff|ifluor|fluor|flatot|fltot|lytle|pips)(_.*)?$")
 _MU = re.compile(r"^(mu|xmu|mutrans|mu_trans|mufluor|mu_fluor|absorption|mu_e)$")
 _MU_REF = re.compile(r"^(mu_ref|muref|murefer|mu_reference)$")
 _NOT_I0 = ("dt", "corr", "norm", "off")  # XMAP4:DT Corr I0, i0norm, i0off: derived, not I0
-# numbered fluorescence channels without an element in their names
-_FLUOR_FAMILY = re.compile(r"^(dtc|ifch|if_ch|sca\d*_|fl|roi)(\d+)$")
 _NOT_COUNTER = re.compile(r"time|clock|gain|current|epoch|angle|theta|enc|energy|nrg|gap|^k$"
                           r"|kname|event|^h$|^l$|^sec$|temp|delay|dwell|_sp$|requested|preset"
                           r"|^dt$|deadtime|dead_time|dtfactor|icr|ocr|ertm|eltm")
@@ -57,9 +55,9 @@ class Resolution:
     def line_edge(self, energy: np.ndarray) -> tuple[str, str] | None:
         """The element and edge a fluorescence ROI's name says (``Mn_Ka``: Mn K; ``PbLa``:
         Pb L3), when its edge lies in the scanned range; else None."""
-        symbols = _edges_in(energy)
+        symbols = edges_in(energy)
         for name in self.used.get("if", "").split("+"):
-            found = _roi_line(name, symbols)
+            found = roi_line(name, symbols)
             if found:
                 symbol, line = found
                 return symbol.capitalize(), {"k": "K", "l": "L3", "m": "M5"}[line]
@@ -125,152 +123,32 @@ def edge_score(energy: np.ndarray, mu: np.ndarray, near: float | None = None) ->
     return step / max(noise, 1e-4 * abs(step), 1e-300)
 
 
-def _counter(values: np.ndarray) -> np.ndarray | None:
-    """A usable intensity: finite, not constant, one sign (a current amplifier of inverted
-    polarity reads negative throughout: its magnitude is the intensity)."""
-    if not np.all(np.isfinite(values)) or np.ptp(values) == 0:
-        return None
-    if np.all(values > 0):
-        return values
-    if np.all(values < 0):
-        return -values
-    return None
-
-
 def _mu(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     with np.errstate(divide="ignore", invalid="ignore"):
         mu = np.log(a / b) if kind == "transmission" else b / a
     return mu if np.all(np.isfinite(mu)) else None
 
 
-def _edges_in(energy: np.ndarray) -> set[str]:
-    """Lower-case symbols of elements with a K or L3 edge inside the scanned range."""
-    # a scan may stop just short of the edge it was set up for
-    lo, hi = float(np.min(energy)) - 30.0, float(np.max(energy)) + 30.0
-    return {s.lower() for s, edges in edge_table().items()
-            if any(lo <= edges.get(k, -1.0) <= hi for k in ("K", "L3", "L2", "M5"))}
-
-
-def _roi_line(name: str, symbols: set[str]) -> tuple[str, str] | None:
-    """``mn_ka_mca1`` / ``xmap4_aska_sum`` / ``d1_alka_corr_c13`` -> (symbol, line shell)."""
-    tokens = name.split("_")
-    for j, tok in enumerate(tokens):
-        match = re.fullmatch(r"([a-z]{1,2})([klm])[ab]\d?", tok)
-        if match and match.group(1) in symbols:
-            return match.group(1), match.group(2)
-        line = re.fullmatch(r"([klm])[ab]\d?", tokens[j + 1]) if j + 1 < len(tokens) else None
-        if tok in symbols and line:
-            return tok, line.group(1)
-    return None
-
-
-def _roi_element(name: str, symbols: set[str]) -> str | None:
-    found = _roi_line(name, symbols)
-    return found[0] if found else None
-
-
-def _fluorescence(columns: dict[str, np.ndarray], energy: np.ndarray
-                  ) -> tuple[np.ndarray, str, list[str]] | None:
-    """The fluorescence signal and the columns summed for it, with a note."""
-    single = [n for n in columns if _IF.match(n) and _counter(columns[n]) is not None]
-    if single:
-        return columns[single[0]], single[0], []
-    symbols = _edges_in(energy)
-    rois: dict[str, list[str]] = {}
-    for name in columns:
-        element = _roi_element(name, symbols)
-        if element and _counter(columns[name]) is not None:
-            rois.setdefault(element, []).append(name)
-    for names in rois.values():  # one element's ROIs (only one has an edge in most scans)
-        corrected = [n for n in names if "corr" in n or "dtc" in n]
-        summed = [n for n in names if "sum" in n and n not in corrected]
-        raw = [n for n in names if n not in corrected and n not in summed
-               and not n.endswith("_dxp") and "dxp" not in n.split("_")]
-        if corrected:
-            return _sum(columns, corrected), "+".join(corrected), []
-        if summed:
-            return columns[summed[0]], summed[0], []
-        if raw:
-            return _dead_time_sum(columns, raw)
-    family: dict[str, list[str]] = {}
-    for name in columns:
-        match = _FLUOR_FAMILY.match(name)
-        if match and _counter(columns[name]) is not None:
-            family.setdefault(match.group(1), []).append(name)
-    if "dtc" in family:  # already dead-time corrected
-        return _sum(columns, family["dtc"]), "+".join(family["dtc"]), []
-    for stem in ("ifch", "if_ch", "fl", "roi"):
-        if stem in family:
-            return _dead_time_sum(columns, family[stem])
-    sca = [names for stem, names in family.items() if stem.startswith("sca")]
-    if sca:
-        return _sum(columns, sca[0]), "+".join(sca[0]), []
-    return None
-
-
-def _sum(columns: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
-    return np.sum([columns[n] for n in names], axis=0)
-
-
-def _trailing(name: str) -> str | None:
-    found = re.search(r"(?<!\d)(\d+)$", name)
-    return found.group(1) if found else None
-
-
-def _dead_time_factor(columns: dict[str, np.ndarray], index: str | None
-                      ) -> tuple[np.ndarray, str] | None:
-    """Element ``index``'s dead-time factor: a ``DTFactor`` column, else ICR/OCR (input over
-    output count rate, the losses of a pulse processor); None when the file has neither."""
-    if index is None:
-        return None
-    def of(kind: str) -> np.ndarray | None:
-        return next((v for f, v in columns.items()
-                     if kind in f and _trailing(f) == index and np.all(np.isfinite(v))), None)
-    factor = of("dtfactor")
-    if factor is not None and np.all(factor > 0):
-        return factor, "DTFactor"
-    icr, ocr = of("icr"), of("ocr")
-    if icr is not None and ocr is not None and np.all(ocr > 0) and np.all(icr >= ocr):
-        return icr / ocr, "ICR/OCR"
-    return None
-
-
-def _dead_time_sum(columns: dict[str, np.ndarray], names: list[str]
-                   ) -> tuple[np.ndarray, str, list[str]]:
-    """Σ ROI_i × dead-time factor_i over the detector elements (the factor where the file
-    carries one for that element, matched by the element's number)."""
-    total, kinds = np.zeros_like(columns[names[0]], dtype=float), set()
-    for name in names:
-        found = _dead_time_factor(columns, _trailing(name))
-        if found is None:
-            total = total + columns[name]
-        else:
-            total = total + columns[name] * found[0]
-            kinds.add(found[1])
-    notes = [f"dead-time corrected with {'/'.join(sorted(kinds))} columns"] if kinds else []
-    return total, "+".join(names), notes
-
-
 def _named(columns: dict[str, np.ndarray], energy: np.ndarray
            ) -> list[tuple[str, dict[str, np.ndarray], dict[str, str], list[str]]]:
     """Candidate μ(E) from names: (modality, signals, columns used, notes)."""
     def first(pattern: re.Pattern[str], exclude: tuple[str, ...] = (),
-              counter: bool = True) -> str | None:
+              intensity: bool = True) -> str | None:
         return next((n for n in columns if pattern.match(n)
                      and not any(x in n for x in exclude)
-                     and (not counter or _counter(columns[n]) is not None)), None)
+                     and (not intensity or counter(columns[n]) is not None)), None)
 
     out = []
     i0, it = first(_I0, _NOT_I0), first(_IT, _NOT_I0)
     if i0 and it:
-        out.append(("transmission", {"I0": _counter(columns[i0]), "It": _counter(columns[it])},
+        out.append(("transmission", {"I0": counter(columns[i0]), "It": counter(columns[it])},
                     {"i0": i0, "it": it}, []))
-    fluor = _fluorescence(columns, energy)
+    fluor = fluorescence(columns, energy)
     if i0 and fluor:
         signal, used, notes = fluor
-        out.append(("fluorescence", {"I0": _counter(columns[i0]), "If": signal},
+        out.append(("fluorescence", {"I0": counter(columns[i0]), "If": signal},
                     {"i0": i0, "if": used}, notes))
-    mu = first(_MU, counter=False)  # a μ may be negative (a background-subtracted one)
+    mu = first(_MU, intensity=False)  # a μ may be negative (a background-subtracted one)
     if mu is None and len(columns) == 1:  # energy and one column: that column is μ
         mu = next(iter(columns))
     if mu:
@@ -292,10 +170,10 @@ def _reference(columns: dict[str, np.ndarray], used: dict[str, str]) -> dict[str
         used["mu_ref"] = ref
         return {"mu_ref": columns[ref]}
     iref = next((n for n in columns if _IREF.match(n) and n not in used.values()
-                 and _counter(columns[n]) is not None), None)
+                 and counter(columns[n]) is not None), None)
     if iref and "it" in used:
         used["ir"] = iref
-        return {"Ir": _counter(columns[iref])}
+        return {"Ir": counter(columns[iref])}
     return {}
 
 
@@ -303,15 +181,16 @@ def _distinct(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Counters only, each set of identical columns once (the first name kept)."""
     out: dict[str, np.ndarray] = {}
     for name, values in columns.items():
-        counter = _counter(values)
-        if counter is None or _NOT_COUNTER.search(name) or _MU.match(name) or _MU_REF.match(name):
+        intensity = counter(values)
+        if (intensity is None or _NOT_COUNTER.search(name) or _MU.match(name)
+                or _MU_REF.match(name)):
             continue
-        step = np.diff(counter)
+        step = np.diff(intensity)
         if np.all(step >= 0) or np.all(step <= 0):  # an axis or a clock, not a count
             continue
-        if any(np.array_equal(counter, v) for v in out.values()):
+        if any(np.array_equal(intensity, v) for v in out.values()):
             continue
-        out[name] = counter
+        out[name] = intensity
     return {n: v for n, v in out.items() if not _derived(v, out)}
 
 
@@ -420,7 +299,7 @@ def resolve(columns: dict[str, np.ndarray], energy: np.ndarray, path: str = "",
         best = next(c for c in sorted(scored, key=lambda c: -c[1]) if c[0] >= 0.9 * best[0])
     if best is None or best[0] < MIN_EDGE_SCORE:
         monitor = next((n for n in columns if _I0.match(n) and not any(x in n for x in _NOT_I0)
-                        and _counter(columns[n]) is not None), None)
+                        and counter(columns[n]) is not None), None)
         inferred = _infer(columns, energy, monitor, near)
         if inferred is not None and (best is None or inferred.score > best[0]):
             return inferred
