@@ -4,6 +4,7 @@ XDI and column files hold one spectrum; an Athena project one per μ(E) group.""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from edgestream.plugins import SpectrumModel
 from edgestream.settings import Settings
 
 Document = tuple[str, dict[str, Any]]
+log = logging.getLogger(__name__)
 
 
 def _resolve(data: ColumnFile) -> Resolution:
@@ -200,6 +202,8 @@ def gatan_documents(path: Path, element: str | None = None, edge: str | None = N
     spectrum is one row of one), so each spectrum's annotation carries its row (the event)
     and column (``index_in_event``)."""
     gatan = read_gatan(path)
+    for image, why in gatan.skipped.items():  # a survey image beside the spectrum image
+        log.info("%s: %s left out: %s", path, image, why)
     docs: list[Document] = []
     for i, image in enumerate(gatan.images):
         md: dict[str, Any] = {"sample": image.title or path.stem, "source_file": str(path),
