@@ -1,6 +1,7 @@
 """The files door: a spectrum file becomes Bluesky runs, then takes the stream's own path.
 
-XDI and column files hold one spectrum; an Athena project one per μ(E) group."""
+XDI and column files hold one spectrum; an Athena project one per μ(E) group; a SPEC file
+one per scan; a Gatan .dm3/.dm4 file one run per EELS data set, one spectrum per pixel."""
 
 from __future__ import annotations
 
