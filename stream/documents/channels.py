@@ -122,8 +122,10 @@ def tokens(key: str) -> list[str]:
         part = re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", part)
         out += [t.lower() for t in part.split("_") if t]
     # "i_0", "I_t", "ion_chamber_0": the joined neighbours are tokens too
-    out += [a + b for a, b in itertools.pairwise(out) if len(a) <= 3 or b.isdigit()]
-    return out
+    joined = [a + b for a, b in itertools.pairwise(out) if len(a) <= 3 or b.isdigit()]
+    # "vortex1", "pips2": a device word with its number (short words keep theirs: ic1, i0)
+    bare = [t.rstrip("0123456789") for t in out if len(t.rstrip("0123456789")) >= 4]
+    return out + joined + [t for t in bare if t not in out]
 
 
 def energy_scale(units: str | None) -> float | None:

@@ -192,6 +192,9 @@ NUM = {"source": "PV:x", "dtype": "number", "shape": []}
      {"i0": "ion_chamber_i0", "it": "ion_chamber_it"}),
     (["energy", "I0", "pips"], "energy", {"i0": "I0", "if": "pips"}),
     (["energy", "I0", "vortex_roi1"], "energy", {"i0": "I0", "if": "vortex_roi1"}),
+    (["energy", "I0", "vortex1"], "energy", {"i0": "I0", "if": "vortex1"}),
+    (["energy", "ion_chamber_0", "ion_chamber_1", "ion_chamber_2"], "energy",
+     {"i0": "ion_chamber_0", "it": "ion_chamber_1", "ir": "ion_chamber_2"}),
 ])
 def test_real_beamline_names(keys, axis, expect):
     data_keys = {k: dict(NUM) for k in keys}
@@ -212,6 +215,19 @@ def test_fluorescence_roi_of_every_element_is_summed():
     assert ch is not None and ch.energy_scale == 1000.0
     assert ch.sums["if"] == tuple(f"xs_channel{c}_rois_roi01_value" for c in (1, 2, 3, 4))
     assert ch.describe()["keys"]["if"] == list(ch.sums["if"])
+
+
+@pytest.mark.parametrize("pattern", [
+    "xs3_channel{c:02d}_mcaroi01_total_rbv",  # nslsii Xspress3 (SST/ISS exports)
+    "xs_channel{c}_rois_roi01_value_sum",  # older nslsii Xspress3, summed over the dwell
+    "mca{c}_rois_roi0_net_count",  # EPICS MCA ROIs read through ophyd
+    "dxp{c}_roi2",  # XIA dxp
+])
+def test_multi_element_roi_names_are_summed(pattern):
+    keys = ["energy", "I0"] + [pattern.format(c=c) for c in (1, 2, 3)]
+    data_keys = {k: dict(NUM) for k in keys} | {"energy": dict(NUM, units="eV")}
+    found = discover({"uid": "r"}, _descriptor(data_keys))
+    assert found.channels.sums["if"] == tuple(pattern.format(c=c) for c in (1, 2, 3))
 
 
 def test_scaler_labels_and_device_names_give_roles():
