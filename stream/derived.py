@@ -70,8 +70,8 @@ COLUMNS: dict[str, Column] = {
     "edge_shift_ev": Column("number", "eV", "e0 minus the tabulated edge (edge_features)"),
     "white_line_offset_ev": Column("number", "eV", "white line minus e0 (edge_features)"),
     "ood": Column("boolean", None, "a model flagged the spectrum out of its distribution"),
-    "flags": Column("string", None, "comma-separated: ood:<plugin>, partial, "
-                    "reference_rejected"),
+    "flags": Column("string", None, "comma-separated, the words of the live table: "
+                    "ood:<plugin>, failed:<plugin>, partial, ref-rejected"),
     "predictions": Column("string", None, "every plugin's outputs, JSON"),
 }
 
@@ -145,10 +145,12 @@ def columns(annotation: dict[str, Any]) -> dict[str, Any]:
         _, out = found
         row.update(edge_shift_ev=_number(out.get("edge_shift_ev")),
                    white_line_offset_ev=_number(out.get("white_line_offset_ev")))
-    if annotation.get("kind") == "partial":
-        flags.append("partial")
+    flags += [f"failed:{p.get('plugin')}" for p in annotation.get("predictions") or []
+              if p.get("error")]
+    if annotation.get("kind") not in (None, "final"):
+        flags.append(str(annotation["kind"]))
     if cal.get("reference_rejected"):
-        flags.append("reference_rejected")
+        flags.append("ref-rejected")
     row.update(ood=any(f.startswith("ood:") for f in flags), flags=",".join(flags),
                predictions=json.dumps(annotation.get("predictions", [])))
     return {k: row.get(k, c.missing) for k, c in COLUMNS.items()}

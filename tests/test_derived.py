@@ -108,9 +108,11 @@ def test_predictions_are_typed_columns_with_units():
     assert row["e0"] == 8980.1 and row["edge_step"] == 1.2 and row["energy_shift_ev"] == -1.5
     assert row["edge_shift_ev"] == 3.25 and row["white_line_offset_ev"] == 15.5
     assert row["ood"] is True
-    assert row["flags"] == "ood:cu_k_screening,partial,reference_rejected"
+    assert row["flags"] == "ood:cu_k_screening,partial,ref-rejected"
     assert row["source_seq_num"] == 9 and row["calibration_source"] == "reference"
     assert json.loads(row["predictions"]) == predictions()  # nothing is lost
+    broken = a | {"predictions": [{"plugin": "cu_k_motif", "outputs": {}, "error": "boom"}]}
+    assert columns(broken)["flags"] == "failed:cu_k_motif,partial,ref-rejected"
 
     docs = DerivedRuns().on_annotation(a)
     keys = docs[1][1]["data_keys"]
