@@ -10,7 +10,8 @@ fresh beamline prefix for each configuration:
   topic that n replicas in one group read.
 
 The processes start first (router, then replicas; each replica's partition assignment is
-awaited), then the workload is published as fast as the broker takes it, under one key.
+awaited) and are warmed up (280 spectra in 24 small runs, so every replica has run its
+models), then the workload is published as fast as the broker takes it, under one key.
 Throughput is the spectra over the time from the first send to the arrival of the last
 annotation at a reader; CPU seconds of each process over that window come from /proc.
 Replicas are pinned round-robin to cores 0 and 1, the router to core 1 (``taskset``); on a
@@ -30,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +108,10 @@ def wait(cond: Any, timeout_s: float) -> bool:
 
 
 def measure(broker: Broker, mode: str, n: int, messages: list[tuple[bytes, bytes]],
-            spectra: int, workdir: Path, plugins: str, timeout_s: float) -> dict[str, Any]:
-    """One configuration: processes up, the workload in under one key, the last annotation."""
+            spectra: int, warm: tuple[list[tuple[bytes, bytes]], int], workdir: Path,
+            plugins: str, timeout_s: float) -> dict[str, Any]:
+    """One configuration: processes up and warmed up, the workload in under one key, the
+    last annotation."""
     tag = f"{mode}{n}x{uuid.uuid4().hex[:5]}"
     topics = topic_names(tag, "rep")
     make_topics(broker.bootstrap, topics.values())
@@ -133,18 +136,29 @@ def measure(broker: Broker, mode: str, n: int, messages: list[tuple[bytes, bytes
         time.sleep(2.0)  # let the group settle (a late join would rebalance mid-measurement)
         reader = AnnotationReader(broker.bootstrap, topics["annotations"], None,
                                   topics["deadletter"])
+        # Warm-up: small runs of every kind, spread over the partitions, so that every
+        # replica has loaded and run its models once before the clock starts
+        fill(broker.bootstrap, topics["input"], warm[0])
+        if not reader.wait_for(warm[1], timeout_s, lambda: all(s.alive() for s in replicas)):
+            return {"error": "no warm-up", "logs": [s.log_tail(5) for s in replicas]}
+        time.sleep(1.0)
+        before = len(reader.since(0))
         pids = [s.pid for s in replicas] + ([router.proc.pid] if router else [])
         cpu0 = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
         t0 = time.time()
         filled = fill(broker.bootstrap, topics["input"], messages)
-        done = reader.wait_for(spectra, timeout_s, lambda: all(s.alive() for s in replicas))
-        seen = reader.since(0)
+        done = reader.wait_for(warm[1] + spectra, timeout_s,
+                               lambda: all(s.alive() for s in replicas))
+        seen = reader.since(before)
         cpu1 = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
         t_last = max((s.received for s in seen), default=time.time())
         assigned = [last_assignment(s.log) or [] for s in replicas]
         window = t_last - t0
         unique = len({s.annotation_id for s in seen})
+        cpu_total = sum(cpu1[p] - cpu0[p] for p in pids[:n])
         out = {"mode": mode, "replicas": n, "complete": done, "spectra": spectra,
+               "spectra_per_replica_cpu_s": unique / cpu_total if cpu_total > 0 else None,
+               "load_average": [round(x, 1) for x in os.getloadavg()],
                "annotations": unique, "dead_letters": len(reader.dead_letters),
                "window_s": round(window, 3), "spectra_per_s": unique / window,
                "fill": filled, "partitions_per_replica": [len(a) for a in assigned],
@@ -181,20 +195,23 @@ def markdown(results: dict[str, Any]) -> str:
              f"{results['workload']['spectra']} spectra in {results['runs']} runs "
              f"({results['messages']} messages) under one key on a 1-partition topic; runs "
              f"topic of {PARTITIONS} partitions; plugins {results['plugins']}.", "",
-             "| broker | path | replicas | spectra/s | partitions per replica | replica CPU-s "
-             "| router CPU-s (msgs/CPU-s) | complete |", "|---|---|---|---|---|---|---|---|"]
+             "| broker | path | replicas | spectra/s | spectra per replica CPU-s | partitions "
+             "per replica | CPU-s per replica | router CPU-s (msgs/CPU-s) | load after |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for b in results["brokers"]:
         for r in b["runs"]:
             if "error" in r:
                 lines.append(f"| {b['broker']} | {r.get('mode', '?')} | {r.get('replicas', '?')}"
-                             f" | error: {r['error']} | | | | |")
+                             f" | error: {r['error']} | | | | | |")
                 continue
             router = (f"{r['router_cpu_s']} ({r['router_msgs_per_cpu_s']:,.0f})"
                       if r.get("router_cpu_s") else "–")
+            done = "" if r["complete"] else " (incomplete)"
             lines.append(f"| {b['broker']} | {r['mode']} | {r['replicas']} | "
-                         f"{r['spectra_per_s']:,.0f} | {r['partitions_per_replica']} | "
-                         f"{r['replica_cpu_s']} | {router} | "
-                         f"{'yes' if r['complete'] else 'no'} |")
+                         f"{r['spectra_per_s']:,.0f}{done} | "
+                         f"{r['spectra_per_replica_cpu_s'] or 0:,.0f} | "
+                         f"{r['partitions_per_replica']} | {r['replica_cpu_s']} | {router} | "
+                         f"{r['load_average'][0]} |")
     return "\n".join(lines) + "\n"
 
 
@@ -207,8 +224,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workload", default="{}", help="Workload fields as JSON")
     p.add_argument("--out", default=str(REPO / "bench" / "results"))
     a = p.parse_args(argv)
-    from dataclasses import replace
-
     from bench.models import bench_models
 
     workload = replace(WORKLOAD, **json.loads(a.workload))
@@ -216,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = make_runs(workload, pool)
     messages = one_key(list(encoded(runs)))
     spectra = sum(r.spectra for r in runs)
+    warm_runs = make_runs(replace(workload, step_runs=8, fly_runs=8, fly_sweeps=2,
+                                  eels_runs=8, eels_rows=1), pool)
+    warm = (one_key(list(encoded(warm_runs))), sum(r.spectra for r in warm_runs))
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(None),
         "load_start": [round(x, 1) for x in os.getloadavg()],
@@ -235,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for mode, n in CONFIGS:
                     progress(f"{kind}: {mode} x{n}")
-                    r = measure(broker, mode, n, messages, spectra, workdir, a.plugins,
-                                a.timeout)
+                    r = measure(broker, mode, n, messages, spectra, warm, workdir,
+                                a.plugins, a.timeout)
                     progress(f"{kind}: {mode} x{n}: "
                              f"{r.get('spectra_per_s', 0):,.0f} spectra/s {r.get('error', '')}")
                     out["runs"].append(r)
