@@ -34,6 +34,9 @@ POST_WINDOW = (20.0, 200.0)
 EDGE_TOLERANCE_EV = 25.0
 # Smallest edge step over point-to-point noise accepted as "an edge"
 MIN_EDGE_SNR = 8.0
+# A signal channel's own edge (It or If before dividing by I0) over its noise; lenient, as
+# the beam's jitter is still in it
+MIN_OWN_SNR = 3.0
 # I0 may carry at most this fraction of the signal channel's own ln-step at the edge
 MAX_MONITOR_STEP = 0.2
 
@@ -134,18 +137,26 @@ def infer_channels(energy: np.ndarray, columns: Mapping[str, np.ndarray]) -> Inf
     if edges.size == 0 or len(counters) < 2:
         return None
     logs = {k: np.log(c) for k, c in counters.items()}
-    own = {k: steps(energy, v, edges) for k, v in logs.items()}
+    own = _OwnSteps(energy, logs, edges)
+    # Only a counter with an edge of its own can be the signal (It drops, If rises): this
+    # keeps the pair search short on beamlines that record many counters
+    drops = {k for k in counters if _edge_snr(energy, -logs[k], edges)[0] >= MIN_OWN_SNR}
+    rises = {k for k in counters if _edge_snr(energy, logs[k], edges)[0] >= MIN_OWN_SNR}
     best: tuple[float, str, str, str, int] | None = None  # (snr, modality, a, b, edge index)
     for a in counters:
         for b in counters:
             if a == b:
                 continue
-            for modality, mu, sign in (("xas_transmission", logs[a] - logs[b], -1.0),
-                                       ("xas_fluorescence", counters[b] / counters[a], 1.0)):
+            hypotheses = [(m, f, s) for m, f, s, ok in (
+                ("xas_transmission", lambda a=a, b=b: logs[a] - logs[b], -1.0, b in drops),
+                ("xas_fluorescence", lambda a=a, b=b: counters[b] / counters[a], 1.0,
+                 b in rises)) if ok]
+            for modality, make_mu, sign in hypotheses:
+                mu = make_mu()
                 snr, i = _edge_snr(energy, mu, edges)
                 if i is None or snr < MIN_EDGE_SNR:
                     continue
-                s_a, s_b = own[a][i], own[b][i]
+                s_a, s_b = own(a, i), own(b, i)
                 # the signal channel carries the edge, in its direction; the monitor hardly
                 if not (sign * s_b > 0 and abs(s_a) <= MAX_MONITOR_STEP * abs(s_b)):
                     continue
@@ -189,13 +200,28 @@ def steepest_rise(energy: np.ndarray, mu: np.ndarray) -> float:
     return float(grid[1:-1][int(np.argmax(np.gradient(y)))])
 
 
+class _OwnSteps:
+    """Each counter's own ln-step at an edge, computed when first asked."""
+
+    def __init__(self, energy: np.ndarray, logs: Mapping[str, np.ndarray], edges: np.ndarray
+                 ) -> None:
+        self.energy, self.logs, self.edges = energy, logs, edges
+        self.cache: dict[tuple[str, int], float] = {}
+
+    def __call__(self, key: str, i: int) -> float:
+        if (key, i) not in self.cache:
+            self.cache[key, i] = float(steps(self.energy, self.logs[key],
+                                             self.edges[i:i + 1])[0])
+        return self.cache[key, i]
+
+
 def _transmission_chain(
-    energy: np.ndarray, logs: Mapping[str, np.ndarray], own: Mapping[str, np.ndarray],
+    energy: np.ndarray, logs: Mapping[str, np.ndarray], own: _OwnSteps,
     i0: str, sig: str, edges: np.ndarray, i: int,
 ) -> dict[str, str]:
     """I0 → It → Ir: the counter that drops least at the edge is It, one that drops more
     behind it (a reference foil) is Ir."""
-    drops = {k: -own[k][i] for k in logs if k != i0 and np.isfinite(own[k][i])}
+    drops = {k: -own(k, i) for k in logs if k != i0 and np.isfinite(own(k, i))}
     chain = sorted((k for k, d in drops.items() if d > 0 and _clear(
         energy, logs[i0] - logs[k], edges, edges[i])), key=drops.get)
     if sig not in chain:
