@@ -68,3 +68,42 @@ def test_fluorescence_runs_with_hdf5_external_data_are_annotated(kafka_broker, t
         assert 8975.0 < a["e0"] - offset < 8995.0, a["e0"]
         assert a["kind"] == "final"
 
+
+
+def test_a_run_whose_files_are_not_mounted_is_dead_lettered_and_others_flow(kafka_broker,
+                                                                           topic_prefix,
+                                                                           tmp_path):
+    """No data_roots: the service cannot find /nsls2/data/sim/... . The fluorescence run
+    waits, in the service's poll loop, for external_data_timeout_s, then is dead-lettered
+    with the path; the step run published after it is annotated. (That the step run is
+    answered *while* the other waits is pinned without a broker, in
+    tests/documents/test_external.py: on a loaded machine a broker's group join can take
+    longer than the wait.)"""
+    bootstrap, beamline = kafka_broker.bootstrap_servers, topic_prefix
+    settings = settings_for(bootstrap, beamline)
+    settings.external_data_timeout_s = 5.0
+    out = [t.format(beamline=beamline) for t in (settings.kafka.annotations_topic,
+                                                  settings.kafka.dead_letter_topic)]
+    create_topics(bootstrap, [settings.kafka.topics[0], *out], partitions=3)
+    service = AnnotationService(settings, Pipeline(settings, discover()))
+    stop = threading.Event()
+    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        runs = {}
+        for kind in ("fluor", "step"):
+            summary = run_beamline(bootstrap, beamline=beamline, n_step=int(kind == "step"),
+                                   n_fly=0, n_eels=0, n_fluor=int(kind == "fluor"), seed=12,
+                                   data_dir=tmp_path, published_root=PUBLISHED_ROOT)
+            runs[kind] = summary.run_uids[0]["uid"]
+        annotated = read_all(bootstrap, out[0], lambda msgs: len(msgs) >= 1)
+        given_up = read_all(bootstrap, out[1], lambda msgs: len(msgs) >= 1)
+        assert not service.pipeline.router.runs and not service.pipeline.filler.runs
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert [json.loads(m.value)["ids"]["run_uid"] for m in annotated] == [runs["step"]]
+    [d] = [json.loads(m.value) for m in given_up]
+    assert d["reason"] == "external_data_unavailable"
+    assert d["context"]["run_uid"] == runs["fluor"]
+    assert d["context"]["path"].startswith(f"{PUBLISHED_ROOT}/fluor_")
