@@ -453,3 +453,54 @@ def test_malformed_asset_and_event_documents_are_dead_letters_not_poison(tmp_pat
     annotations, failures = feed(p, [*docs[:-1], ("event", bad_event), docs[-1]])
     assert [f.error.reason for f in failures] == ["malformed_document"]
     assert len(annotations) == 1 and p.filler.held_runs == 0
+
+
+WRITER = """
+import sys, time, h5py, numpy as np
+path, n = sys.argv[1], int(sys.argv[2])
+values = np.array([float(v) for v in sys.argv[3].split(",")])
+sys.stdin.readline()  # go
+with h5py.File(path, "w", libver="latest") as f:
+    ds = f.create_dataset("/entry/data/data", shape=(0,), maxshape=(None,), dtype="f8")
+    f.swmr_mode = True
+    for i in range(n):
+        ds.resize((i + 1,))
+        ds[i] = values[i]
+        ds.flush()
+        if i % 40 == 39:
+            time.sleep(0.3)
+    sys.stdin.readline()  # hold the file open, as a detector still capturing would
+"""
+
+
+def test_ad_hdf5_swmr_frames_are_read_while_another_process_writes(tmp_path):
+    """A detector process writing in SWMR mode: the run waits for frames not yet flushed and
+    is annotated once they are, the file still open for writing."""
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "swmr.h5"
+    it = 1e5 * np.exp(-mu(ENERGIES))
+    values = ",".join(str(float(v)) for v in it)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), str(len(it)), values],
+        stdin=subprocess.PIPE, text=True)
+    try:
+        p, clock = pipeline()
+        annotations, failures = feed(p, transmission_run(str(path), spec="AD_HDF5_SWMR"))
+        assert (annotations, failures, p.filler.held_runs) == ([], [], 1)  # no file yet
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not annotations and time.monotonic() < deadline and not failures:
+            time.sleep(0.1)
+            clock.t += 0.25
+            out = p.expire()
+            annotations += out.annotations
+            failures += out.failures
+        assert failures == []
+        [a] = annotations
+        assert abs(a["e0"] - E0) < 1.5
+    finally:
+        writer.communicate("\n", timeout=30)
