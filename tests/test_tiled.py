@@ -33,7 +33,7 @@ from edgestream.pipeline import Pipeline  # noqa: E402
 from edgestream.plugins import discover  # noqa: E402
 from edgestream.settings import Settings, TiledSettings, load_settings  # noqa: E402
 from edgestream.sim.devices import EnergyAxis, IonChambers, PhotonBeam  # noqa: E402
-from edgestream.tiled import TiledSink, open_sink, read_table  # noqa: E402
+from edgestream.tiled import TiledSink, coalesce, open_sink, read_table  # noqa: E402
 
 # The server's imports alone take 4-5 s of CPU, and 45 s of wall time on a loaded 2-core VM
 pytestmark = pytest.mark.timeout(480)
@@ -228,6 +228,24 @@ def test_tiled_trouble_is_counted_never_raised(catalog, caplog):
     assert metrics.registry.get_sample_value(
         "edgestream_errors_total", {"reason": "tiled_write_failed"}) == 4
     assert "run-y" in caplog.text and derived_uid("run-y") not in node
+
+
+def test_queued_pages_of_a_run_go_in_one_write():
+    """Pages of one run waiting together become one append; other runs' documents and each
+    run's order (start, descriptor, pages, stop) are kept."""
+    d = DerivedRuns()
+    docs = d.on_annotations([_annotation("r1", "a1", 1.0)])
+    docs += d.on_annotations([_annotation("r2", "b1", 2.0)])
+    docs += d.on_annotations([_annotation("r1", "a2", 1.1), _annotation("r1", "a3", 1.2)])
+    docs += [("r1", n, x) for n, x in d.on_run_end("r1")]
+    docs += d.on_annotations([_annotation("r2", "b2", 2.1)])
+    out = coalesce(docs)
+    assert [(r, n) for r, n, _ in out] == [
+        ("r1", "start"), ("r1", "descriptor"), ("r1", "event_page"),
+        ("r2", "start"), ("r2", "descriptor"), ("r2", "event_page"), ("r1", "stop")]
+    assert out[2][2]["data"]["annotation_id"] == ["a1", "a2", "a3"]
+    assert out[2][2]["seq_num"] == [1, 2, 3]
+    assert out[5][2]["data"]["annotation_id"] == ["b1", "b2"]
 
 
 def _annotation(run_uid: str, annotation_id: str, valence: float) -> dict:
