@@ -190,7 +190,29 @@ def energy_scan_flat_counters() -> Docs:
     return docs
 
 
+def bmm_sequence() -> Docs:
+    """Three repetitions of a scan, as BMM's xafs plan runs them (one run each); the third
+    aborted after five points."""
+    docs: Docs = []
+    for i, seed in enumerate((111, 112, 113)):
+        run = bmm_transmission_seed(seed)
+        if i == 2:
+            stop = dict(run[-1][1], exit_status="abort", reason="stopped",
+                        num_events={"primary": 5})
+            run = [*run[:7], ("stop", stop)]
+        docs += run
+    return docs
+
+
+def bmm_transmission_seed(seed: int) -> Docs:
+    spec = ScanSpec(element="Cu", axis="dcm_energy", i0="I0", it="It", ir="Ir", seed=seed)
+    docs = setpoint(run_documents(spec, "bmm"), "dcm_energy", 0.03)
+    docs[0][1]["plan_name"] = "scan_nd"
+    return docs
+
+
 FIXTURES = {
+    "nsls2_bmm_cu_sequence_with_abort.jsonl": bmm_sequence,
     "nsls2_bmm_cu_transmission.jsonl": bmm_transmission,
     "nsls2_bmm_fe_fluorescence_xspress3.jsonl": bmm_fluorescence_xspress3,
     "nsls2_iss_ni_apb_step.jsonl": iss_apb,
