@@ -160,6 +160,7 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "kafka.connect_timeout_s": (0.1, None),
     "grid.step": (1e-6, None),
     "run_timeout_s": (1e-3, None),
+    "external_data_timeout_s": (0.0, None),
     "max_open_runs": (1, None),
     "min_points": (2, None),
 }
