@@ -36,7 +36,7 @@ from event_model import merge_event_pages, unpack_event_page
 
 from edgestream.derived import STREAM
 from edgestream.metrics import Metrics
-from edgestream.settings import TiledSettings
+from edgestream.settings import SettingsError, TiledSettings
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +366,14 @@ def _where(uri: str | None) -> str:
 
 
 def open_sink(settings: TiledSettings, metrics: Metrics) -> TiledSink | None:
-    """The sink when ``tiled.uri`` is set, else None (the feature is off by default)."""
+    """The sink when ``tiled.uri`` is set, else None (the feature is off by default).
+    ``SettingsError`` (a configuration error at start) when the tiled client is missing."""
     if not settings.uri:
         return None
+    try:
+        import pyarrow  # noqa: F401
+        import tiled.client  # noqa: F401
+    except ImportError as exc:
+        raise SettingsError(f"tiled.uri is set but the tiled client is not installed "
+                            f"(pip install 'edgestream[tiled]'): {exc}") from exc
     return TiledSink(settings, metrics)

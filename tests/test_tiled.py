@@ -31,7 +31,7 @@ from edgestream.derived import DerivedRuns, derived_uid  # noqa: E402
 from edgestream.metrics import Metrics  # noqa: E402
 from edgestream.pipeline import Pipeline  # noqa: E402
 from edgestream.plugins import discover  # noqa: E402
-from edgestream.settings import Settings, TiledSettings, load_settings  # noqa: E402
+from edgestream.settings import Settings, SettingsError, TiledSettings, load_settings  # noqa: E402
 from edgestream.sim.devices import EnergyAxis, IonChambers, PhotonBeam  # noqa: E402
 from edgestream.tiled import TiledSink, coalesce, open_sink, read_table  # noqa: E402
 
@@ -105,6 +105,12 @@ def test_the_feature_is_off_by_default_and_one_setting_turns_it_on():
                            "EDGESTREAM_TILED__API_KEY": "s3cret"}, facility_file=None)
     assert s.tiled.uri == "http://tiled:8000/api/v1/metadata/bmm"
     assert "s3cret" not in repr(s) and s.masked()["tiled"]["api_key"] == "***"
+
+
+def test_a_missing_tiled_client_is_a_configuration_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tiled.client", None)  # as if not installed
+    with pytest.raises(SettingsError, match=r"edgestream\[tiled\]"):
+        open_sink(TiledSettings(uri="http://tiled:8000"), Metrics())
 
 
 def test_simulated_runs_round_trip_through_tiled(catalog):
