@@ -504,3 +504,42 @@ def test_ad_hdf5_swmr_frames_are_read_while_another_process_writes(tmp_path):
         assert abs(a["e0"] - E0) < 1.5
     finally:
         writer.communicate("\n", timeout=30)
+
+
+def test_an_eels_camera_writing_ad_hdf5_is_annotated_per_spectrum(tmp_path):
+    """An EELS camera whose spectra are AD_HDF5 frames (energy-loss axis from its
+    offset/dispersion configuration): one Cu L2,3 annotation per frame."""
+    from edgestream.sim.spectra import EelsAxis, EelsSimulator
+
+    axis = EelsAxis()
+    sim = EelsSimulator(axis, np.random.default_rng(2))
+    frames = np.stack([sim.spectrum("Cu2O") for _ in range(3)])
+    with h5py.File(tmp_path / "eels.h5", "w") as f:
+        f["/entry/data/data"] = frames
+    run, desc, res = "eels-run", "eels-desc", "eels-res"
+    docs = [("start", {"uid": run, "time": 0.0, "element": "Cu", "edge": "L2,3"}),
+            ("descriptor", {"uid": desc, "run_start": run, "name": "primary", "time": 0.0,
+                            "data_keys": {"eels_spectrum": {
+                                "source": "x", "dtype": "array", "shape": [axis.n_channels],
+                                "external": "FILESTORE:"}},
+                            "configuration": {"eels": {"data": {
+                                "eels_offset": axis.offset,
+                                "eels_dispersion": axis.dispersion}}},
+                            "hints": {}, "object_keys": {"eels": ["eels_spectrum"]}}),
+            ("resource", {"uid": res, "spec": "AD_HDF5", "root": str(tmp_path),
+                          "resource_path": "eels.h5", "resource_kwargs": {},
+                          "run_start": run, "path_semantics": "posix"})]
+    for i in range(3):
+        docs.append(("datum", {"resource": res, "datum_id": f"{res}/{i}",
+                               "datum_kwargs": {"point_number": i}}))
+        docs.append(("event", {"uid": f"e{i}", "descriptor": desc, "seq_num": i + 1,
+                               "time": 0.0, "data": {"eels_spectrum": f"{res}/{i}"},
+                               "timestamps": {"eels_spectrum": 0.0},
+                               "filled": {"eels_spectrum": False}}))
+    docs.append(("stop", {"uid": "eels-stop", "run_start": run, "time": 1.0,
+                          "exit_status": "success"}))
+    p, _ = pipeline()
+    annotations, failures = feed(p, docs)
+    assert failures == []
+    assert [(a["modality"], a["edge"]) for a in annotations] == [("eels", "L2,3")] * 3
+    assert all(925.0 < a["e0"] < 940.0 for a in annotations)
