@@ -212,6 +212,13 @@ def markdown(results: dict[str, Any]) -> str:
                          f"{r['spectra_per_replica_cpu_s'] or 0:,.0f} | "
                          f"{r['partitions_per_replica']} | {r['replica_cpu_s']} | {router} | "
                          f"{r['load_average'][0]} |")
+    cores = m.get("cores") or 1
+    if max(results["load_start"][0], *(r.get("load_average", [0])[0] for b in results["brokers"]
+                                        for r in b["runs"])) > cores:
+        lines += ["", f"The load average passed the {cores} cores: the processes here shared "
+                  "them with other jobs, so spectra/s measures that contention as much as the "
+                  "service; the CPU seconds per replica (how the work was split) and the "
+                  "router's messages per CPU-s are the figures that carry over."]
     return "\n".join(lines) + "\n"
 
 
