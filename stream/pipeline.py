@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,6 +33,8 @@ from edgestream.settings import Settings
 log = logging.getLogger(__name__)
 # Skips kept until a door drains them (each is also counted and logged when it happens)
 MAX_KEPT_SKIPS = 100
+# Run uids remembered so that a run replayed after a rewind is not counted as skipped twice
+MAX_REMEMBERED_SKIPS = 10_000
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Pipeline:
         self._deferred: list[Failure] = []  # errors of held documents, out with expire()
         self.router = RunRouter(mapping_for=self._mapping_for, beamline=settings.beamline)
         self.skips: list[Skip] = []  # drained into Outcomes by __call__ and expire
+        self._skipped_runs: OrderedDict[str, None] = OrderedDict()  # counted once each
         self.grid = np.arange(
             settings.grid.start, settings.grid.stop + settings.grid.step / 2, settings.grid.step
         )
@@ -93,6 +96,11 @@ class Pipeline:
     def _note_skips(self) -> None:
         """Count and log, once per run, the runs that ended without a spectrum."""
         for skip in self.router.skipped:
+            if skip.run_uid in self._skipped_runs:  # replayed (Kafka rewind, redelivery)
+                continue
+            self._skipped_runs[skip.run_uid] = None
+            if len(self._skipped_runs) > MAX_REMEMBERED_SKIPS:
+                self._skipped_runs.popitem(last=False)
             self.metrics.skipped_runs.labels(skip.reason).inc()
             log.info("run %s skipped (%s%s): %s", skip.run_uid, skip.reason,
                      ", expired" if skip.partial else "", skip.detail)

@@ -275,3 +275,13 @@ def test_a_baseline_stream_beside_a_spectrum_is_no_skip(cu_docs):
     assert len(annotations) == 1 and not failures
     assert annotations[0]["channels"] == {"energy": "dcm_energy", "i0": "I0", "it": "It",
                                           "ir": "Ir"}
+
+
+def test_a_replayed_run_is_not_counted_as_skipped_twice():
+    """After a Kafka rewind the same run is routed again: one skip in the metric."""
+    pipeline = Pipeline(Settings())
+    docs = _stream("motor_tune_slit.jsonl")
+    skips = [s for _ in range(2) for d in docs for s in pipeline(*d).skips]
+    assert len(skips) == 1
+    assert pipeline.metrics.registry.get_sample_value(
+        "edgestream_runs_skipped_total", {"reason": "not_spectroscopy"}) == 1.0
