@@ -54,9 +54,12 @@ log = logging.getLogger(__name__)
 
 SOURCE_HEADER = "edgestream.source"  # "topic/partition/offset" of the input message
 FLUSH_TIMEOUT_S = 60.0
-# Records as large as a documents topic may carry (a spectrum-image row); the broker's topic
-# limit still applies and a refused document is dead-lettered.
+# Records as large as a documents topic may carry (a spectrum-image row): the runs topics the
+# router creates take them. A topic made with a lower max.message.bytes refuses some: the
+# limit is halved until it takes what is sent, and larger documents are dead-lettered.
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
+MIN_LIMIT_BYTES = 64 * 1024
+BATCH_BYTES = 1 << 20
 
 
 class PublishFailed(RuntimeError):
@@ -87,25 +90,30 @@ class Router(ConsumerRebalanceListener):
         self.exactly_once = k.delivery == "exactly_once"
         self.group_id = f"{k.group_id}-router"
         self.consumer = make_consumer(k, group_id=self.group_id)
+        self.limit = MAX_REQUEST_BYTES
         self.producer = self._new_producer()
         self.keys = RunKeys(settings.router.max_open_runs, settings.run_timeout_s)
         self.tracker = OffsetTracker()
         self.counts = RouterCounts()
         self.topics_ready: set[str] = set()
-        self.too_large: set[tuple[str, int, int]] = set()  # (topic, partition, offset)
-        self._futures: list[tuple[Any, tuple[str, int, int]]] = []
+        self.limit = MAX_REQUEST_BYTES  # largest record sent; lowered when refused
+        self._refused = False  # the broker refused a record as too large: new producer
+        self._futures: list[Any] = []
         self._in_transaction = False
         self._revoked: list[TopicPartition] = []  # until the next assignment
         self._last_report = time.monotonic()
 
     def _new_producer(self) -> Any:
         k = self.settings.kafka
+        # a record batch counts against the topic's limit as one message
+        sizes = {"max_request_size": MAX_REQUEST_BYTES,
+                 "batch_size": min(BATCH_BYTES, self.limit)}
         if not self.exactly_once:
-            return make_producer(k, max_request_size=MAX_REQUEST_BYTES)
+            return make_producer(k, **sizes)
         tid = (f"{k.transactional_id}-router" if k.transactional_id else
                f"{self.group_id}-{socket.gethostname()}-{os.getpid()}")
         producer = make_producer(k, transactional_id=tid, transaction_timeout_ms=15000,
-                                 max_request_size=MAX_REQUEST_BYTES)
+                                 **sizes)
         producer.init_transactions()
         return producer
 
@@ -180,8 +188,7 @@ class Router(ConsumerRebalanceListener):
             return  # committed with its records in one transaction: state only
         if self.tracker.replayed(tp, msg.offset):
             self.counts.resent += 1
-        where = (msg.topic, msg.partition, msg.offset)
-        if where in self.too_large:
+        if len(msg.value or b"") > self.limit:
             self._dead_letter_too_large(msg, run_uid)
             return
         topic = self.runs_topic(msg.topic)
@@ -189,7 +196,7 @@ class Router(ConsumerRebalanceListener):
         key = run_uid.encode() if run_uid is not None else msg.key
         headers = [*(msg.headers or []), (SOURCE_HEADER, f"{msg.topic}/{msg.partition}/"
                                                          f"{msg.offset}".encode())]
-        self._send(topic, key, msg.value, headers, where)
+        self._send(topic, key, msg.value, headers)
         if run_uid is None:
             self.counts.passed += 1
         else:
@@ -200,28 +207,28 @@ class Router(ConsumerRebalanceListener):
             beamline=beamline_of(input_topic, self.settings.beamline))
 
     def _send(self, topic: str, key: bytes | None, value: bytes | None,
-              headers: list[tuple[str, bytes]], where: tuple[str, int, int]) -> None:
+              headers: list[tuple[str, bytes]]) -> None:
         self._begin()
         try:
             fut = self.producer.send(topic, key=key, value=value, headers=headers)
         except KafkaError as exc:
             raise PublishFailed(f"cannot send to {topic}: {exc}") from exc
-        self._futures.append((fut, where))
+        self._futures.append(fut)
 
     def _dead_letter_too_large(self, msg: Any, run_uid: str | None) -> None:
         topic = self.runs_topic(msg.topic)
         err = OutputTooLarge(
-            f"document of {len(msg.value or b''):,} bytes refused by topic {topic} as too "
-            f"large: give {topic} the max.message.bytes of {msg.topic}", topic=topic,
-            size=len(msg.value or b""))
+            f"document of {len(msg.value or b''):,} bytes is over what topic {topic} takes "
+            f"(the broker refused records; now {self.limit:,} bytes): give {topic} the "
+            f"max.message.bytes of {msg.topic}", topic=topic, size=len(msg.value or b""),
+            limit=self.limit)
         body = dead_letter(err, topic=msg.topic, partition=msg.partition, offset=msg.offset,
                            raw=msg.value, run_uid=run_uid)
         dl_topic = self.settings.kafka.dead_letter_topic.format(
             beamline=beamline_of(msg.topic, self.settings.beamline))
         log.warning("dead letter (output_too_large) from %s[%d]@%d: %s", msg.topic,
                     msg.partition, msg.offset, err.message)
-        self._send(dl_topic, run_uid.encode() if run_uid else msg.key, body, [],
-                   ("", -1, -1))
+        self._send(dl_topic, run_uid.encode() if run_uid else msg.key, body, [])
         self.counts.dead_letters += 1
 
     def _flush(self) -> None:
@@ -234,16 +241,25 @@ class Router(ConsumerRebalanceListener):
             log.debug("flush: %s; waiting on each send", exc)
         deadline = time.monotonic() + FLUSH_TIMEOUT_S
         failed: list[KafkaError] = []
-        for fut, where in futures:
+        for fut in futures:
             try:
                 fut.get(timeout=max(0.0, deadline - time.monotonic()))
             except MessageSizeTooLargeError as exc:
-                if where[1] < 0:  # a dead letter itself: nothing smaller to send
-                    log.error("dead letter refused as too large: %s", exc)
-                self.too_large.add(where)
+                self._refused = True
                 failed.append(exc)
             except KafkaError as exc:
                 failed.append(exc)
+        if self._refused:
+            # kafka-python's idempotent producer takes a refused record as fatal: every
+            # send after it fails the same way, so the producer is replaced (rewind)
+            if self.limit <= MIN_LIMIT_BYTES:
+                log.error("the broker refuses records of %s bytes and less: check the "
+                          "runs topics' max.message.bytes", f"{self.limit:,}")
+            else:
+                self.limit = max(MIN_LIMIT_BYTES, self.limit // 2)
+                log.warning("the broker refused a record as too large: records now stay "
+                            "under %s bytes, larger documents are dead-lettered",
+                            f"{self.limit:,}")
         if failed:
             raise PublishFailed(f"{len(failed)} of {len(futures)} sends failed: {failed[0]}")
 
@@ -259,7 +275,8 @@ class Router(ConsumerRebalanceListener):
             "bootstrap_servers": k.bootstrap_servers.split(","),
             "client_id": "edgestream-router-admin"}))
         try:
-            spec = {n: {"num_partitions": r.partitions, "replication_factor": r.replication}
+            spec = {n: {"num_partitions": r.partitions, "replication_factor": r.replication,
+                        "configs": {"max.message.bytes": str(MAX_REQUEST_BYTES)}}
                     for n in missing}
             result = admin.create_topics(spec, timeout_ms=30000, raise_errors=False)
             for t in result["topics"]:
@@ -313,9 +330,12 @@ class Router(ConsumerRebalanceListener):
                 self.producer.abort_transaction()
             except KafkaError as exc:  # fenced or broken: a fresh producer
                 log.warning("abort failed (%s); new transactional producer", exc)
-                self.producer.close(timeout=5)
-                self.producer = self._new_producer()
+                self._refused = True
             self._in_transaction = False
+        if self._refused:
+            self.producer.close(timeout=5)
+            self.producer = self._new_producer()
+            self._refused = False
         self.keys.clear()
         self.tracker = OffsetTracker()
         try:

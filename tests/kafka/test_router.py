@@ -204,3 +204,46 @@ def test_router_spreads_one_key_over_two_replicas(request, broker_kind, delivery
         assert got == [(n, d.get("seq_num", 0)) for n, d in docs]
     # both replicas hold partitions of the runs topic: the work is shared
     assert all(len(a) == PARTITIONS // 2 for a in assigned), assigned
+
+
+@pytest.mark.apache
+@pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])
+def test_document_too_large_for_the_runs_topic_is_dead_lettered(apache_broker, delivery,
+                                                                topic_prefix, tmp_path):
+    """A runs topic whose max.message.bytes is under a document the documents topic took: the
+    router dead-letters that document (output_too_large, naming both topics) and goes on."""
+    from edgestream.kafka.admin import create_topics
+
+    bootstrap, beamline = apache_broker.bootstrap_servers, topic_prefix
+    docs_topic, annotations_topic = beamline_topics(bootstrap, beamline, partitions=1)
+    runs_topic = f"{beamline}.edgestream.runs"
+    create_topics(bootstrap, [runs_topic], partitions=PARTITIONS,
+                  config={"max.message.bytes": 100_000})
+    rng = np.random.default_rng(5)
+    small = [fly_run(rng) for _ in range(3)]
+    big = fly_run(rng, sweeps=2, n=8000)  # each sweep ~200 kB: over the runs topic's limit
+    runs = [small[0], big, *small[1:]]
+    router_cfg, svc_cfgs = configs(tmp_path, bootstrap, beamline, delivery, replicas=1)
+    router = Proc("route", router_cfg, tmp_path / "router.log").start()
+    replicas: list[Proc] = []
+    try:
+        wait_for_log(router, "routing ", 60)
+        replicas.append(Proc("serve", svc_cfgs[0], tmp_path / "svc0.log").start())
+        wait_until(lambda: bool(replicas[0].assigned()), 90, "replica assigned")
+        session_publish(bootstrap, docs_topic, runs)
+        expected = Expected.of(small)
+        annotations = read_topic(bootstrap, annotations_topic, complete(expected), timeout=180)
+        dead = read_topic(bootstrap, f"{beamline}.xas.deadletter",
+                          lambda m: len(m) >= 2, timeout=60)
+        assert router.alive(), router.log.read_text()[-3000:]
+    finally:
+        for p in (router, *replicas):
+            p.stop()
+    v = verdict(annotations, expected)
+    too_large = [d for d in dead if d["reason"] == "output_too_large"]
+    report(f"router, runs topic limit 100 kB, {delivery}: {len(too_large)} sweeps of "
+           f"~{len(encode(*big[2])):,} bytes dead-lettered; small runs {v}")
+    assert v["lost"] == {} and v["unique"] == v["spectra"], v
+    assert len({d["source"]["offset"] for d in too_large}) == 2, dead
+    assert all(d["source"]["topic"] == docs_topic and runs_topic in d["message"]
+               for d in too_large)
