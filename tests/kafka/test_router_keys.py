@@ -125,3 +125,16 @@ def test_router_settings_are_checked() -> None:
     s.kafka.topics = ["bl.edgestream.runs"]
     with pytest.raises(SettingsError, match="input topics"):
         check_router(s)
+
+
+def test_router_settings_from_file_and_environment(tmp_path) -> None:
+    from edgestream.settings import load_settings
+
+    cfg = tmp_path / "s.yml"
+    cfg.write_text("router: {topic: '{beamline}.runs', partitions: 6}\n")
+    s = load_settings(cfg, env={"EDGESTREAM_ROUTER__PARTITIONS": "8"},
+                      facility_file=tmp_path / "none.yml")
+    assert (s.router.topic, s.router.partitions, s.router.replication) == ("{beamline}.runs", 8, 1)
+    with pytest.raises(SettingsError, match="ROUTER__PARTITIONS=.many.: expected a whole"):
+        load_settings(None, env={"EDGESTREAM_ROUTER__PARTITIONS": "many"},
+                      facility_file=tmp_path / "none.yml")
