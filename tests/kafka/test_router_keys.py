@@ -135,6 +135,6 @@ def test_router_settings_from_file_and_environment(tmp_path) -> None:
     s = load_settings(cfg, env={"EDGESTREAM_ROUTER__PARTITIONS": "8"},
                       facility_file=tmp_path / "none.yml")
     assert (s.router.topic, s.router.partitions, s.router.replication) == ("{beamline}.runs", 8, 1)
-    with pytest.raises(SettingsError, match="ROUTER__PARTITIONS=.many.: expected a whole"):
+    with pytest.raises(SettingsError, match=r"ROUTER__PARTITIONS=.many.: expected a whole"):
         load_settings(None, env={"EDGESTREAM_ROUTER__PARTITIONS": "many"},
                       facility_file=tmp_path / "none.yml")
