@@ -59,6 +59,7 @@ FLUSH_TIMEOUT_S = 60.0
 # limit is halved until it takes what is sent, and larger documents are dead-lettered.
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 MIN_LIMIT_BYTES = 64 * 1024
+CONFIG_REFUSED = {40, 44}  # InvalidConfig, PolicyViolation
 BATCH_BYTES = 1 << 20
 
 
@@ -121,7 +122,11 @@ class Router(ConsumerRebalanceListener):
     def run(self, stop: threading.Event) -> None:
         k = self.settings.kafka
         if k.topics:
-            self.ensure_topics(self.runs_topic(t) for t in k.topics)
+            try:  # now, so replicas can subscribe before the first run; else at first use
+                self.ensure_topics(self.runs_topic(t) for t in k.topics)
+            except (PublishFailed, KafkaError) as exc:
+                log.warning("runs topic not created yet (%s); trying again at the first "
+                            "document", exc)
             # kafka-python 3.0.12 assigns nothing, for good, to a member whose group leader
             # had no metadata for an explicitly named topic at the join (seen 1 in 3 on
             # Apache Kafka with a new topic): know the topics first, and subscribe by a
@@ -279,6 +284,15 @@ class Router(ConsumerRebalanceListener):
                         "configs": {"max.message.bytes": str(MAX_REQUEST_BYTES)}}
                     for n in missing}
             result = admin.create_topics(spec, timeout_ms=30000, raise_errors=False)
+            refused = [t["name"] for t in result["topics"] if t["error_code"] in CONFIG_REFUSED]
+            if refused:  # a cluster policy on topic configs: the broker's default size limit
+                log.warning("%s: max.message.bytes refused; created with the broker's default "
+                            "(larger documents are dead-lettered)", ", ".join(refused))
+                retry = admin.create_topics({n: {k2: v for k2, v in spec[n].items()
+                                                 if k2 != "configs"} for n in refused},
+                                            timeout_ms=30000, raise_errors=False)
+                result["topics"] = [t for t in result["topics"] if t["name"] not in refused]
+                result["topics"] += retry["topics"]
             for t in result["topics"]:
                 if t["error_code"] == 0:
                     log.info("created %s with %d partitions", t["name"], r.partitions)
