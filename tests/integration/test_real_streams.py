@@ -43,6 +43,11 @@ def test_skips_and_missing_channels_show_on_the_dead_letter_topic_and_metric(
     ann_topic, dead_topic = (t.format(beamline=beamline) for t in (
         settings.kafka.annotations_topic, settings.kafka.dead_letter_topic))
     create_topics(bootstrap, [docs_topic, ann_topic, dead_topic], partitions=2)
+    pipeline = Pipeline(settings)
+    service = AnnotationService(settings, pipeline)
+    stop = threading.Event()
+    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    worker.start()
     runs: dict[str, str] = {}
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     for name in FILES:
@@ -53,11 +58,6 @@ def test_skips_and_missing_channels_show_on_the_dead_letter_topic_and_metric(
                                                                                    doc))
     producer.flush()
     producer.close()
-    pipeline = Pipeline(settings)
-    service = AnnotationService(settings, pipeline)
-    stop = threading.Event()
-    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    worker.start()
     try:
         wanted = {u for u, k in runs.items() if k == "annotation"}
         annotations = [json.loads(m.value) for m in read_all(
