@@ -118,6 +118,11 @@ class ExternalFiller:
     def held_runs(self) -> int:
         return sum(1 for r in self.runs.values() if r.held)
 
+    def holding(self, run_uid: str) -> bool:
+        """Whether documents of this run are held back, waiting for their data."""
+        run = self.runs.get(run_uid)
+        return run is not None and bool(run.held)
+
     # -- documents in ------------------------------------------------------------------------
     def __call__(self, name: str, doc: dict[str, Any]) -> list[Item]:
         """One document; returns what can go on now (this run's held documents included)."""

@@ -5,13 +5,18 @@ consumer that restarts (or takes over the partition) replays every open run from
 document, so no run is ever joined in the middle. The commit's metadata carries how far the
 partition was processed (``{"done": offset}``); messages below that mark are replayed only to
 rebuild run state, and their outputs, already published, are not published again.
+
+A run whose documents the external-data filler holds back (its detector file not yet written)
+has not answered them yet: the mark stays below the first held message of such a run, so a
+restart that finds the file written publishes the run's spectra instead of taking them for
+already answered.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Container
+from collections.abc import Callable, Container
 
 from kafka import OffsetAndMetadata, TopicPartition
 
@@ -30,6 +35,8 @@ class OffsetTracker:
         self.first_open: dict[TopicPartition, dict[str, int]] = defaultdict(dict)
         self.done: dict[TopicPartition, int] = {}  # from the last commit, per partition
         self.committed: dict[TopicPartition, tuple[int, int]] = {}
+        # first offset of each run whose documents are held back, not yet answered
+        self.first_held: dict[TopicPartition, dict[str, int]] = defaultdict(dict)
 
     def knows(self, tp: TopicPartition) -> bool:
         return tp in self.done
@@ -47,6 +54,16 @@ class OffsetTracker:
         self.next_offset[tp] = offset + 1
         if run_uid is not None:
             self.first_open[tp].setdefault(run_uid, offset)
+
+    def held(self, tp: TopicPartition, offset: int, run_uid: str) -> None:
+        """Record that this message of ``run_uid`` is held back, not answered."""
+        self.first_held[tp].setdefault(run_uid, offset)
+
+    def release(self, still_held: Callable[[str], bool]) -> None:
+        """Forget held runs that have been let through (or given up) since."""
+        for runs in self.first_held.values():
+            for uid in [u for u in runs if not still_held(u)]:
+                del runs[uid]
 
     def prune(self, open_runs: Container[str]) -> None:
         """Forget runs that are no longer open (stopped, expired, or failed)."""
@@ -66,7 +83,10 @@ class OffsetTracker:
         """Safe offsets that moved since the last commit, with their processed-up-to marks."""
         out = {}
         for tp, offset in self.safe().items():
-            done = max(self.next_offset[tp], self.done.get(tp, 0))
+            held = self.first_held.get(tp)
+            answered = min(self.next_offset[tp], *held.values()) if held \
+                else self.next_offset[tp]
+            done = max(answered, self.done.get(tp, 0))
             if self.committed.get(tp) != (offset, done):
                 out[tp] = OffsetAndMetadata(offset, json.dumps({"done": done}), -1)
         return out
@@ -77,7 +97,8 @@ class OffsetTracker:
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
-            for table in (self.next_offset, self.first_open, self.done, self.committed):
+            for table in (self.next_offset, self.first_open, self.done, self.committed,
+                          self.first_held):
                 table.pop(tp, None)
 
     def runs_in(self, partitions: list[TopicPartition]) -> set[str]:

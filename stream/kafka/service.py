@@ -202,6 +202,7 @@ class AnnotationService(ConsumerRebalanceListener):
         expired_runs = {a["ids"]["run_uid"] for a in expired.annotations}
         self._publish(out, stopped + sorted(expired_runs))
         self.tracker.prune(self.pipeline.router.runs)
+        self.tracker.release(self.pipeline.filler.holding)
         self._record_lag()
 
     def _record_lag(self) -> None:
@@ -217,7 +218,8 @@ class AnnotationService(ConsumerRebalanceListener):
         name, doc, run_uid = None, None, None
         try:
             name, doc = decode(msg.value)
-            run_uid = run_uid_of(name, doc, self.pipeline.router.descriptor_run)
+            run_uid = run_uid_of(name, doc, self.pipeline.router.descriptor_run) \
+                or run_uid_of(name, doc, self.pipeline.filler.descriptor_run)
             if name == "start" and isinstance(run_uid, str):
                 self.run_beamline[run_uid] = beamline_of(msg.topic, self.settings.beamline)
             spectra = self.pipeline.ingest(name, doc)
@@ -237,6 +239,8 @@ class AnnotationService(ConsumerRebalanceListener):
             return []
         finally:
             self.tracker.processed(tp, msg.offset, run_uid if isinstance(run_uid, str) else None)
+            if isinstance(run_uid, str) and self.pipeline.filler.holding(run_uid):
+                self.tracker.held(tp, msg.offset, run_uid)
 
     # -- output -----------------------------------------------------------------------------
     def _topic(self, template: str, run_uid: str | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -107,3 +108,48 @@ def test_a_run_whose_files_are_not_mounted_is_dead_lettered_and_others_flow(kafk
     assert d["reason"] == "external_data_unavailable"
     assert d["context"]["run_uid"] == runs["fluor"]
     assert d["context"]["path"].startswith(f"{PUBLISHED_ROOT}/fluor_")
+
+
+def test_a_run_held_for_its_files_is_answered_after_a_restart(tansu_broker, topic_prefix,
+                                                              tmp_path):
+    """The service stops while a fluorescence run waits for its (unmounted) files; the next
+    service, with the files mounted, replays the run and annotates it: the commit's
+    processed-up-to mark stayed below the held documents, so they are not taken for
+    already answered (before the fix: no annotation, no dead letter, ever)."""
+    bootstrap, beamline = tansu_broker.bootstrap_servers, topic_prefix
+    settings = settings_for(bootstrap, beamline)
+    settings.external_data_timeout_s = 600.0  # the first service never gives up on it
+    out = [t.format(beamline=beamline) for t in (settings.kafka.annotations_topic,
+                                                  settings.kafka.dead_letter_topic)]
+    create_topics(bootstrap, [settings.kafka.topics[0], *out], partitions=1)
+
+    def serve(s, until):
+        service = AnnotationService(s, Pipeline(s, discover()))
+        stop = threading.Event()
+        worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
+        worker.start()
+        try:
+            return until(service)
+        finally:
+            stop.set()
+            worker.join(timeout=30)
+
+    def held(service):
+        summary = run_beamline(bootstrap, beamline=beamline, n_step=0, n_fly=0, n_eels=0,
+                               n_fluor=1, seed=13, data_dir=tmp_path,
+                               published_root=PUBLISHED_ROOT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not service.pipeline.filler.held_runs:
+            time.sleep(0.2)
+        assert service.pipeline.filler.held_runs == 1
+        time.sleep(2.0)  # a few poll loops: offsets committed while the run is held
+        return summary.run_uids[0]["uid"]
+
+    run_uid = serve(settings, held)
+    mounted = settings_for(bootstrap, beamline)
+    mounted.data_roots = {PUBLISHED_ROOT: str(tmp_path)}
+    annotated = serve(mounted, lambda service: read_all(bootstrap, out[0],
+                                                        lambda msgs: len(msgs) >= 1))
+    dead = read_all(bootstrap, out[1], lambda m: False, timeout=2.0)
+    assert [json.loads(m.value)["ids"]["run_uid"] for m in annotated] == [run_uid]
+    assert not dead

@@ -51,3 +51,30 @@ def test_revoke_forgets_partitions_and_reports_their_runs():
     assert t.runs_in([TP0]) == {"a"}
     t.revoke([TP0])
     assert t.safe() == {TP1: 1}
+
+
+def test_the_mark_stays_below_documents_held_for_their_data():
+    """A run whose detector file is not yet written is held by the filler: its stop (and
+    what follows it) has not been answered, so a restart must publish its spectra, not take
+    them for already published."""
+    t = OffsetTracker()
+    t.resume(TP0, None)
+    t.processed(TP0, 10, "run-a")  # start
+    t.processed(TP0, 11, "run-a")  # an event whose HDF5 frame is not written yet
+    t.held(TP0, 11, "run-a")
+    t.processed(TP0, 12, "run-a")  # stop, held behind the event
+    t.held(TP0, 12, "run-a")
+    t.processed(TP0, 13, "run-b")  # another run goes through meanwhile
+    t.prune({"run-a"})
+    t.release(lambda uid: uid == "run-a")
+    offsets = t.to_commit()
+    assert offsets[TP0].offset == 10 and parse_done(offsets[TP0].metadata) == 11
+    t.mark_committed(offsets)
+
+    restarted = OffsetTracker()
+    restarted.resume(TP0, OffsetAndMetadata(10, offsets[TP0].metadata, -1))
+    assert restarted.replayed(TP0, 10) and not restarted.replayed(TP0, 12)
+
+    t.release(lambda uid: False)  # the file appeared: the run was let through and answered
+    t.prune(set())
+    assert parse_done(t.to_commit()[TP0].metadata) == 14
