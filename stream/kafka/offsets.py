@@ -15,10 +15,29 @@ already answered.
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Container
+from typing import Any
 
 from kafka import OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
+
+log = logging.getLogger(__name__)
+
+
+def seek_to_committed(consumer: Any) -> None:
+    """Put every assigned partition back at its committed offset (its beginning when none):
+    after a failed publish or commit, the batch is read again from there."""
+    try:
+        for tp in consumer.assignment():
+            committed = consumer.committed(tp)
+            if committed is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+    except KafkaError as exc:  # broker still away: positions are reset on reassignment
+        log.warning("could not seek to committed offsets yet: %s", exc)
 
 
 def parse_done(metadata: str | None) -> int:

@@ -45,7 +45,7 @@ from kafka.errors import (
 from edgestream.errors import MalformedDocument, OutputTooLarge
 from edgestream.kafka.clients import ADMIN_KEYS, client_args, make_consumer, make_producer
 from edgestream.kafka.deadletter import dead_letter
-from edgestream.kafka.offsets import OffsetTracker
+from edgestream.kafka.offsets import OffsetTracker, seek_to_committed
 from edgestream.kafka.runkeys import RunKeys, peek
 from edgestream.kafka.service import TOPIC_NAME, beamline_of
 from edgestream.settings import Settings, SettingsError
@@ -352,15 +352,7 @@ class Router(ConsumerRebalanceListener):
             self._refused = False
         self.keys.clear()
         self.tracker = OffsetTracker()
-        try:
-            for tp in self.consumer.assignment():
-                committed = self.consumer.committed(tp)
-                if committed is None:
-                    self.consumer.seek_to_beginning(tp)
-                else:
-                    self.consumer.seek(tp, committed)
-        except KafkaError as exc:  # broker still away: positions are reset on reassignment
-            log.warning("could not seek to committed offsets yet: %s", exc)
+        seek_to_committed(self.consumer)
 
     # -- rebalance --------------------------------------------------------------------------
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:

@@ -35,7 +35,7 @@ from edgestream.kafka.clients import (
     make_producer,
 )
 from edgestream.kafka.deadletter import dead_letter
-from edgestream.kafka.offsets import OffsetTracker
+from edgestream.kafka.offsets import OffsetTracker, seek_to_committed
 from edgestream.pipeline import Failure, Outcome, Pipeline
 from edgestream.settings import KafkaSettings, Settings, SettingsError
 from edgestream.tiled import open_sink
@@ -421,15 +421,7 @@ class AnnotationService(ConsumerRebalanceListener):
         self.pipeline.router.descriptor_run.clear()
         self.derived = DerivedRuns()
         self.tracker = OffsetTracker()
-        try:
-            for tp in self.consumer.assignment():
-                committed = self.consumer.committed(tp)
-                if committed is None:
-                    self.consumer.seek_to_beginning(tp)
-                else:
-                    self.consumer.seek(tp, committed)
-        except KafkaError as exc:  # broker still away: positions are reset on reassignment
-            log.warning("could not seek to committed offsets yet: %s", exc)
+        seek_to_committed(self.consumer)
 
     # -- rebalance --------------------------------------------------------------------------
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
