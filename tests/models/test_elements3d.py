@@ -352,3 +352,25 @@ def test_collect_an_element_set(tmp_path):
     assert str(d["edge"]) == "K" and list(d["absorber"]) == ["Ti"]
     assert list(d["calibration"]) == ["Ti foil"] and list(d["group"]) == ["calibration"]
     assert d["cn"][0] == 12 and d["formal_valence"][0] == 0.0
+
+
+def test_the_committed_3d_archives_seed_runs_of_todays_settings(tmp_path):
+    """models/data/feff10_<El>_K_runs.tar.xz (``--element all pack``): every element's metal
+    is there, every entry made with the Cu K settings for its own absorber, readable."""
+    from edgestream_models.generate_feff10 import archive_path
+
+    metals = {j.hash: j for j in elements3d.calibration_jobs()}
+    for el in elements3d.ELEMENTS:
+        name = feff10.cache_set("K", el)
+        archive = archive_path(name)
+        assert archive.exists(), f"{archive} is missing (--element all pack)"
+        assert archive.stat().st_size < 1_000_000 * 8 / len(elements3d.ELEMENTS)
+        seeded = feff10.seed_entries(archive, name, tmp_path)
+        assert seeded["seeded"] >= 1 and seeded["present"] == 0
+        entries = list(feff10.iter_entries(name, tmp_path, current_only=True))
+        assert len(entries) == seeded["seeded"]
+        for meta, energy, _, mu in entries:
+            assert meta["feff"]["absorber"] == el == meta["labels"]["element"]
+            assert energy.size > 50 and np.all(np.isfinite(mu))
+        assert {m["hash"] for m, *_ in entries} >= {
+            h for h, j in metals.items() if j.absorber == el}, f"{el} metal missing"
