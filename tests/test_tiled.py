@@ -20,8 +20,12 @@ import pytest
 tiled_client = pytest.importorskip("tiled.client")  # the `test` extra installs tiled[server]
 
 from bluesky import RunEngine  # noqa: E402
-from bluesky.callbacks.tiled_writer import TiledWriter  # noqa: E402
 from bluesky.preprocessors import SupplementalData  # noqa: E402
+
+try:  # bluesky >= 1.16 moved it to bluesky-tiled-plugins (the `test` extra installs it)
+    from bluesky_tiled_plugins import TiledWriter
+except ImportError:
+    from bluesky.callbacks.tiled_writer import TiledWriter
 from tiled.queries import Key  # noqa: E402
 
 from edgestream.agent.gradient import GradientSample, GradientStage, gradient_xas_scan  # noqa: E402
