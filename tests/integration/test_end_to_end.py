@@ -213,7 +213,10 @@ def test_a_broker_that_refuses_large_messages_is_followed_down(apache_broker, to
         settings, bootstrap, topic_prefix, {"max.message.bytes": "200000"})
     assert service.max_message_bytes == 125_000
     assert len(annotations) == 512 and len(uids) == 512
-    assert max(sizes) <= 125_000
+    # At-least-once keeps the pieces the broker took from a refused batch (under 200 kB, cut
+    # while the limit was 250 kB); in a transaction the refused batch is aborted whole, so a
+    # read_committed reader sees only pages cut under the final limit.
+    assert max(sizes) <= (125_000 if delivery == "exactly_once" else 200_000)
     assert not dead
 
 
