@@ -123,13 +123,21 @@ class _LastError(logging.Handler):
             # "<KafkaConnection ...>: Connection lost: KafkaConnectionError: 111
             # ECONNREFUSED" -> the cause
             cause = re.search(r"\b\w*Error: .*$", message)
-            self.last = cause.group(0) if cause else message
+            said = cause.group(0) if cause else message
+            # the broker closes the socket after refusing our credentials; the refusal is
+            # the cause, the "socket disconnected" after it is not
+            if self.last is None or not _is_final(self.last) or _is_final(said):
+                self.last = said
 
 
 # One probe's wait: a refused connection fails at once, a silent host (a firewall) takes it
 PROBE_S = 3.0
 FINAL_WORDS = ("uthentication", "CERTIFICATE_VERIFY_FAILED", "certificate verify failed",
                "WRONG_VERSION_NUMBER", "SSLError")
+
+
+def _is_final(text: str) -> bool:
+    return any(w in text for w in FINAL_WORDS)
 
 
 def probe(k: KafkaSettings, timeout_s: float = 5.0) -> dict[str, Any]:
@@ -151,7 +159,7 @@ def probe(k: KafkaSettings, timeout_s: float = 5.0) -> dict[str, Any]:
     except Exception as exc:
         reason = catcher.last or f"{type(exc).__name__}: {exc}"
         reason = re.sub(r"^(\w+Error: )\1+", r"\1", reason)  # kafka-python repeats the name
-        final = any(w in reason or w in str(exc) for w in FINAL_WORDS)
+        final = _is_final(reason) or _is_final(str(exc))
         where = f"{k.bootstrap_servers} ({_security(k)})"
         message = (f"kafka {where} refused the connection: " if final
                    else f"cannot reach {where}: ")
