@@ -11,15 +11,16 @@ WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY stream stream
 COPY plugins plugins
-COPY models models
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+# the service (.) and the lab distribution beside it, for the agent (./stream: edgestream_agent)
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . ./stream
 
 FROM python:3.11-slim
 # The Kubernetes example runs as this non-root uid (securityContext runAsUser: 10001).
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin edgestream
 COPY --from=build /wheels /wheels
 # Extra `qserver`: the agent Deployment reaches the queue server through bluesky-queueserver-api.
-RUN pip install --no-cache-dir "$(ls /wheels/edgestream-*.whl)[qserver]" && rm -rf /wheels
+RUN pip install --no-cache-dir "$(ls /wheels/edgestream-0*.whl)[qserver]" \
+        "$(ls /wheels/edgestream_lab-*.whl)" && rm -rf /wheels
 USER 10001
 WORKDIR /home/edgestream
 EXPOSE 9464 8765

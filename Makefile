@@ -33,7 +33,7 @@ kafka:
 # Throughput/latency/RSS against the raw Kafka client on Tansu and Apache Kafka (~15 min;
 # BENCH_ARGS=--quick for a short run). Results: bench/results/latest.{json,md,png}.
 bench: $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m pip install -q -e '.[bench]' -e './stream[agent]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Rebuilds the Cu K-edge models (plugins/valence, motif, screening: .onnx, library, cards)
@@ -92,16 +92,19 @@ cache-archive: $(TRAIN_VENV)/.installed
 
 # torch (a CUDA build of several GB, run on the CPU here), matgl, pymatgen, feff10-rs: kept
 # out of the service's and the tests' environment.
-$(TRAIN_VENV)/.installed: pyproject.toml
+$(TRAIN_VENV)/.installed: pyproject.toml stream/pyproject.toml models/pyproject.toml
 	$(PYTHON) -m venv $(TRAIN_VENV)
 	$(TRAIN_BIN)/python -m pip install -q --upgrade pip
-	$(TRAIN_BIN)/python -m pip install -q -e '.[training,test]'
+	$(TRAIN_BIN)/python -m pip install -q -e '.[test]' -e './stream[agent]' -e './models[torch]'
 	touch $@
 
-$(VENV)/.installed: pyproject.toml
+# Three distributions of this repository, editable: the service (.), the lab around it
+# (./stream: simulated beamline, demo, agent, development brokers), the training (./models,
+# without torch: the tests check its FEFF inputs, labels and exports).
+$(VENV)/.installed: pyproject.toml stream/pyproject.toml models/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test]' -e './stream[agent]' -e ./models
 	touch $@
 
 clean:

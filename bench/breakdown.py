@@ -16,15 +16,15 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.documents import Run, encoded
-from edgestream.annotation import to_json
-from edgestream.derived import DerivedRuns
+from edgestream.config.settings import Settings
 from edgestream.documents.wire import decode, encode
 from edgestream.metrics import Metrics
 from edgestream.pipeline import Pipeline
-from edgestream.plugins import SpectrumModel
-from edgestream.settings import Settings
+from edgestream.plugin.api import SpectrumModel
+from edgestream.publish.annotation import to_json
+from edgestream.publish.derived import DerivedRuns
 
-FETCH_BYTES = 4 * 1024 * 1024  # max_partition_fetch_bytes of edgestream.kafka.clients
+FETCH_BYTES = 4 * 1024 * 1024  # max_partition_fetch_bytes of edgestream.doors.kafka.clients
 
 
 def poll_batches(values: list[bytes], max_records: int) -> list[list[bytes]]:

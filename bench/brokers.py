@@ -11,15 +11,15 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from edgestream.kafka.admin import create_topics
-from edgestream.kafka.apache import (
+from edgestream.doors.kafka.admin import create_topics
+from edgestream_dev.apache import (
     KAFKA_VERSION,
     ApacheKafka,
     find_java,
     free_base_port,
     is_fetched,
 )
-from edgestream.kafka.embedded import EmbeddedTansu
+from edgestream_dev.tansu import EmbeddedTansu
 
 BROKER_KINDS = ("tansu", "apache")
 

@@ -1,7 +1,7 @@
 """Realistic Bluesky documents for the benchmark, made fast without a RunEngine.
 
 Three kinds of run, with the data keys, units and configuration of the simulated beamline
-(``edgestream.sim``):
+(``edgestream_sim``):
 
 - step scans: one event per energy point (``dcm_energy``, ``I0``, ``It``, ``If``, ``Ir``),
   one spectrum per run, finished at the stop document;
@@ -28,7 +28,7 @@ import numpy as np
 from event_model import compose_run, pack_event_page
 
 from edgestream.documents.wire import encode
-from edgestream.sim.spectra import (
+from edgestream_sim.spectra import (
     SCAN_RANGE_EV,
     EelsAxis,
     EelsSimulator,
@@ -149,7 +149,7 @@ class DataPool:
 
 def _step_energies(n: int) -> np.ndarray:
     """The simulated beamline's step-scan energies, thinned or padded to ``n`` points."""
-    from edgestream.sim.plans import step_energies_ev
+    from edgestream_sim.plans import step_energies_ev
 
     e = step_energies_ev()
     return e if e.size == n else np.interp(np.linspace(0, e.size - 1, n), np.arange(e.size), e)

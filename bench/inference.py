@@ -1,7 +1,7 @@
 """Model inference alone, per plugin: ONNX sessions and the plugin's whole ``predict``.
 
 For every plugin that lists ONNX files: each session (opened with
-``edgestream.plugins.onnx_session``, default session options, as the service does) at batch
+``edgestream.plugin.api.onnx_session``, default session options, as the service does) at batch
 sizes 1, 32 and 256 on float32 inputs of the model's own input shape (values do not change
 an MLP's cost); on the CPU execution provider, and on CUDA when onnxruntime offers it.
 For every plugin (ONNX or not): ``predict`` on a ``SpectrumBatch`` of real normalized spectra
@@ -18,11 +18,11 @@ import numpy as np
 
 from bench.models import onnx_files
 from bench.normalization import timed
+from edgestream.config.settings import Settings
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.normalize import Normalized, normalize_spectra
 from edgestream.pipeline import Pipeline
-from edgestream.plugins import SpectrumBatch, SpectrumModel, onnx_session
-from edgestream.settings import Settings
+from edgestream.plugin.api import SpectrumBatch, SpectrumModel, onnx_session
 
 BATCHES = (1, 32, 256)
 CPU = "CPUExecutionProvider"

@@ -38,7 +38,7 @@ from bench.brokers import Broker, fill, make_topics
 from bench.documents import KINDS, DataPool, Run, Workload, encoded, make_runs, restamp
 from bench.procs import REPO, AnnotationReader, Seen, Service, pinned
 from edgestream.documents.wire import encode
-from edgestream.sim.publisher import DEFAULT_PRODUCER_CONFIG
+from edgestream_sim.publisher import DEFAULT_PRODUCER_CONFIG
 
 Progress = Callable[[str], None]
 

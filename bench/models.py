@@ -1,6 +1,6 @@
 """The model plugins the benchmark runs: the installed ones, plus unregistered ones in plugins/.
 
-``edgestream.plugins.discover()`` finds plugins through their entry points. Plugin folders that
+``edgestream.plugin.api.discover()`` finds plugins through their entry points. Plugin folders that
 ship a model but are not registered yet (``plugins/<name>/plugin.toml`` and a
 ``SpectrumModel`` subclass in ``plugins/<name>/__init__.py``) are added by ``bench_models``,
 so the full path runs every model the repository has, as it will once they are registered.
@@ -15,7 +15,7 @@ import pkgutil
 from pathlib import Path
 
 import edgestream_plugins
-from edgestream.plugins import SpectrumModel, discover, read_plugin_toml
+from edgestream.plugin.api import SpectrumModel, discover, read_plugin_toml
 
 log = logging.getLogger(__name__)
 

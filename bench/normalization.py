@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from bench.documents import Run, encoded
+from edgestream.config.settings import Settings
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.documents.wire import decode
 from edgestream.normalize import normalize_spectra
 from edgestream.physics import pre_edge
 from edgestream.pipeline import Pipeline
-from edgestream.settings import Settings
 
 BATCHES = (1, 32, 256)
 WINDOW_EV = (-20.0, 80.0)

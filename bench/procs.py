@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 from kafka import KafkaConsumer, TopicPartition
 
-from edgestream.kafka.admin import FAST_GROUP_SETTINGS
+from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS
 
 REPO = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.models import bench_models
-from edgestream.kafka.service import AnnotationService
+from edgestream.config.settings import load_settings
+from edgestream.doors.kafka.service import AnnotationService
 from edgestream.metrics import Metrics
 from edgestream.pipeline import Pipeline
-from edgestream.settings import load_settings
 
 TOP = 25
 # Where the service waits rather than works (broker round trips, acks, idle polls).

@@ -1,7 +1,7 @@
 """Raw passthrough: kafka-python consuming and msgpack-decoding a topic, doing nothing else.
 
 The practical upper bound for this client: the same consumer settings as the service
-(``edgestream.kafka.clients.make_consumer``: fetch sizes, ``max_poll_records``, poll timeout),
+(``edgestream.doors.kafka.clients.make_consumer``: fetch sizes, ``max_poll_records``, poll timeout),
 a fresh consumer group, ``msgpack.unpackb`` with msgpack-numpy arrays, no commit. Run as
 ``python -m bench.raw --bootstrap HOST:PORT --topic T --group G --expect N`` (the benchmark
 runs it pinned to one core); prints one JSON line.
@@ -22,9 +22,9 @@ import msgpack
 import msgpack_numpy
 from kafka import ConsumerRebalanceListener
 
-from edgestream.kafka.admin import FAST_GROUP_SETTINGS
-from edgestream.kafka.clients import make_consumer
-from edgestream.settings import KafkaSettings
+from edgestream.config.settings import KafkaSettings
+from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS
+from edgestream.doors.kafka.clients import make_consumer
 
 
 class Assigned(ConsumerRebalanceListener):

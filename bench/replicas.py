@@ -42,7 +42,7 @@ from bench.documents import DataPool, Workload, encoded, make_runs
 from bench.kafka_path import topic_names
 from bench.procs import REPO, AnnotationReader, Service, cpu_seconds, pinned
 from bench.report import machine
-from edgestream.kafka.admin import FAST_GROUP_SETTINGS
+from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS
 
 # Many small runs, so that the runs hash over 4 partitions in shares that are not too
 # lopsided: 64 runs, 2,552 spectra (EELS rows of 32 pixels, fly sweeps, step scans).
@@ -69,7 +69,7 @@ class Router:
                       "group_id": f"{name}-{uuid.uuid4().hex[:6]}", **FAST_GROUP_SETTINGS},
             "router": {"partitions": PARTITIONS}}))
         self.log = workdir / f"{name}.log"
-        cmd = pinned([sys.executable, "-m", "edgestream.cli", "route", "--config", str(config),
+        cmd = pinned([sys.executable, "-m", "edgestream.apps.cli", "route", "--config", str(config),
                       "--kafka-yml", os.devnull], core)
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)

@@ -1,7 +1,7 @@
 """The service under test, as its own process: ``python -m bench.service --config FILE``.
 
 The same objects ``edgestream serve`` builds (Settings → Metrics → Pipeline → AnnotationService,
-``edgestream.service.build_service``), with one difference: the model list is
+``edgestream.apps.serve.build_service``), with one difference: the model list is
 ``bench.models.bench_models`` — the installed plugins plus those in plugins/ that are not
 registered as entry points yet — so the full path runs every model the repository ships.
 ``--plugins installed`` gives exactly what ``edgestream serve`` would load. SIGTERM stops it
@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.models import bench_models
-from edgestream.kafka.service import AnnotationService
+from edgestream.config.settings import load_settings
+from edgestream.doors.kafka.service import AnnotationService
 from edgestream.metrics import Metrics
 from edgestream.pipeline import Pipeline
-from edgestream.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(a.config, facility_file=Path(os.devnull))
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # as edgestream.cli does
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # as edgestream.apps.cli does
     models = bench_models(a.plugins)
     logging.getLogger("bench.service").info("plugins: %s", ", ".join(m.name for m in models))
     service = AnnotationService(settings, Pipeline(settings, models, Metrics()))

@@ -25,12 +25,12 @@ import bluesky.plan_stubs as bps
 import numpy as np
 from bluesky import RunEngine
 
-from edgestream.agent.gradient import GradientSample, GradientStage, gradient_xas_scan
-from edgestream.callback import AnnotatingCallback, wait_for_annotations
+from edgestream.config.settings import Settings
+from edgestream.doors.callback import AnnotatingCallback, wait_for_annotations
 from edgestream.pipeline import Pipeline
-from edgestream.plugins import discover
-from edgestream.settings import Settings
-from edgestream.sim.devices import EnergyAxis, IonChambers, PhotonBeam
+from edgestream.plugin.api import discover
+from edgestream_agent.gradient import GradientSample, GradientStage, gradient_xas_scan
+from edgestream_sim.devices import EnergyAxis, IonChambers, PhotonBeam
 
 OXIDIZED = 1.5  # valence at and above which a spot counts as Cu(II)
 

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgestream.kafka.apache import (
+from edgestream_dev.apache import (
     KAFKA_VERSION,
     VERSION_ENV,
     ApacheKafka,
@@ -24,7 +24,7 @@ from edgestream.kafka.apache import (
     free_base_port,
     is_fetched,
 )
-from edgestream.kafka.embedded import EmbeddedTansu
+from edgestream_dev.tansu import EmbeddedTansu
 
 #: Set to 1 to skip every Apache Kafka test (e.g. on a laptop without Java).
 SKIP_APACHE_ENV = "EDGESTREAM_SKIP_APACHE"

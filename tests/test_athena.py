@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgestream.athena import is_athena, read_athena
+from edgestream.config.settings import Settings
+from edgestream.doors.files.athena import is_athena, read_athena
+from edgestream.doors.files.door import annotate_file
 from edgestream.errors import BadSpectrum
-from edgestream.offline import annotate_file
-from edgestream.settings import Settings
 
 PRJ = Path(__file__).parent / "data" / "athena" / "athena4.prj"
 APS_2008 = ["cufoil.001", "cu_tenorite.001", "cu_cuprite.001", "cu_azurite.001",
@@ -70,7 +70,7 @@ def test_each_group_is_annotated_as_its_own_run():
 
 
 def test_cli_foil_scan_of_the_session_calibrates_every_group(capsys):
-    from edgestream.cli import main
+    from edgestream.apps.cli import main
 
     assert main(["annotate", "--json", str(PRJ), "--foil-scan", "cufoil.001"]) == 0
     captured = capsys.readouterr()

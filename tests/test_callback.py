@@ -12,14 +12,14 @@ import pytest
 from bluesky import RunEngine
 from kafka import KafkaConsumer, KafkaProducer
 
-from edgestream.agent.gradient import GradientSample, GradientStage, gradient_xas_scan
-from edgestream.callback import AnnotatingCallback, wait_for_annotations
-from edgestream.kafka.admin import create_topics
+from edgestream.config.settings import Settings
+from edgestream.doors.callback import AnnotatingCallback, wait_for_annotations
+from edgestream.doors.kafka.admin import create_topics
 from edgestream.metrics import Metrics
 from edgestream.pipeline import Outcome, Pipeline
-from edgestream.plugins import discover
-from edgestream.settings import Settings
-from edgestream.sim.devices import EnergyAxis, IonChambers, PhotonBeam
+from edgestream.plugin.api import discover
+from edgestream_agent.gradient import GradientSample, GradientStage, gradient_xas_scan
+from edgestream_sim.devices import EnergyAxis, IonChambers, PhotonBeam
 
 pytestmark = pytest.mark.timeout(180)
 

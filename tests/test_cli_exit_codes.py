@@ -11,15 +11,15 @@ import time
 
 import pytest
 
-from edgestream import cli
-from edgestream.kafka.embedded import EmbeddedTansu, free_port
+from edgestream.apps import cli
+from edgestream_dev.tansu import EmbeddedTansu, free_port
 
 
 def edgestream(*args: str, env: dict[str, str] | None = None, timeout: float = 60
                ) -> tuple[int, str, float]:
     """Run the CLI in its own process: (exit code, stdout+stderr, seconds)."""
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "edgestream.cli", *args], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "edgestream.apps.cli", *args], capture_output=True,
                           text=True, timeout=timeout,
                           env={**os.environ, "BLUESKY_KAFKA_CONFIG_PATH": "", **(env or {})})
     return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - t0
@@ -54,7 +54,7 @@ def test_broker_gone_mid_run_is_said_once_and_duration_is_honoured(tmp_path):
     cfg.write_text("kafka: {session_timeout_ms: 6000, heartbeat_interval_ms: 1000}\n")
     broker = EmbeddedTansu(log_path=tmp_path / "tansu.log").start()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edgestream.cli", "serve", "--config", str(cfg),
+        [sys.executable, "-m", "edgestream.apps.cli", "serve", "--config", str(cfg),
          "--bootstrap-servers", broker.bootstrap_servers, "--duration", "25",
          "--log-level", "INFO"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "BLUESKY_KAFKA_CONFIG_PATH": ""})

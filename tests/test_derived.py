@@ -6,7 +6,7 @@ import math
 import event_model
 import numpy as np
 
-from edgestream.derived import COLUMNS, DerivedRuns, columns, derived_uid, split_event_page
+from edgestream.publish.derived import COLUMNS, DerivedRuns, columns, derived_uid, split_event_page
 
 
 def annotation(run_uid, n=3):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgestream.eelsmap import save_png, valence_map
+from edgestream.publish.eelsmap import save_png, valence_map
 
 
 def pixel(run, row, px, value, sigma=0.1, ood=False, modality="eels", plugin="cu_l_valence"):

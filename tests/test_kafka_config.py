@@ -8,9 +8,9 @@ import ssl
 
 import pytest
 
-from edgestream.kafka.clients import client_args, make_ssl_context
-from edgestream.kafka.facility import read_kafka_yml, translate
-from edgestream.settings import SettingsError, load_settings
+from edgestream.config.facility import read_kafka_yml, translate
+from edgestream.config.settings import SettingsError, load_settings
+from edgestream.doors.kafka.clients import client_args, make_ssl_context
 
 # nslsii tests: test_bluesky_kafka_config_true / _false (abort_run_on_kafka_exception)
 PRODUCER_ONLY = """\
@@ -187,8 +187,8 @@ def test_every_translated_key_is_a_kafka_python_argument():
     translated is dropped on the way to the clients."""
     from kafka import KafkaConsumer, KafkaProducer
 
-    from edgestream.kafka.facility import CLIENT_KEYS, SECURITY_KEYS
-    from edgestream.settings import KafkaSettings
+    from edgestream.config.facility import CLIENT_KEYS, SECURITY_KEYS
+    from edgestream.config.settings import KafkaSettings
 
     known = set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaProducer.DEFAULT_CONFIG)
     fields = set(KafkaSettings.__dataclass_fields__)

@@ -1,7 +1,7 @@
 import urllib.request
 
-from edgestream.kafka.embedded import free_port
 from edgestream.metrics import Metrics
+from edgestream_dev.tansu import free_port
 
 
 def test_metrics_are_served_on_localhost_with_units_in_names():

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgestream import annotation
-from edgestream.cli import build_parser, main
-from edgestream.offline import annotate_file, file_documents
+from edgestream.apps.cli import build_parser, main
+from edgestream.config.settings import Settings
+from edgestream.doors.files.door import annotate_file, file_documents
 from edgestream.physics import elements_in
-from edgestream.settings import Settings
+from edgestream.publish import annotation
 
 DATA = Path(__file__).parent / "data"
 MANIFEST = {m["file"]: m for m in json.loads((DATA / "measured-cu-k/manifest.json").read_text())}
@@ -70,7 +70,8 @@ def test_every_verb_has_help(capsys):
 
 
 def test_library_verb_lists_the_shipped_candidates(capsys):
-    shipped = Path(__file__).resolve().parents[1] / "plugins" / "screening" / "library.npz"
+    shipped = (Path(__file__).resolve().parents[1] / "plugins" / "edgestream_plugins" / "screening"
+               / "library.npz")
     assert main(["library", "show", str(shipped)]) == 0
     rows = capsys.readouterr().out.strip().splitlines()
     assert len(rows) >= 500 and any(r.split("\t")[1] == "Cu2O" for r in rows)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgestream.cli import build_parser
+from edgestream.apps.cli import build_parser
+from edgestream.config.settings import load_settings
 from edgestream.metrics import Metrics
-from edgestream.settings import load_settings
 
 OPS = Path(__file__).parents[1] / "ops"
 SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
@@ -103,7 +103,8 @@ def test_systemd_units_run_real_commands(unit: str) -> None:
 
 def test_the_dockerfile_builds_the_image_the_kubernetes_example_runs() -> None:
     """No Docker engine on CI machines: what can break silently is pinned here instead. The
-    image copies every folder the wheel is built from (pyproject's package-dir), runs the
+    image copies every folder the wheels are built from (the service's package discovery, and
+    stream/ for the agent's lab distribution), runs the
     console script as the non-root uid of the Deployment, and exposes its ports. (The build
     steps themselves were run by hand in a clean venv: wheel, install, `edgestream plugins`.)"""
     import tomllib
@@ -111,7 +112,7 @@ def test_the_dockerfile_builds_the_image_the_kubernetes_example_runs() -> None:
     text = (OPS.parent / "Dockerfile").read_text()
     pyproject = tomllib.loads((OPS.parent / "pyproject.toml").read_text())
     copied = set(re.findall(r"^COPY (\w+) \1$", text, re.M))
-    assert copied == set(pyproject["tool"]["setuptools"]["package-dir"].values())
+    assert copied == set(pyproject["tool"]["setuptools"]["packages"]["find"]["where"]) | {"stream"}
     assert 'ENTRYPOINT ["edgestream"]' in text
     final = text.split("\nFROM ")[-1]
     (uid,) = re.findall(r"^USER (\d+)$", final, re.M)

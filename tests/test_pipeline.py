@@ -6,10 +6,10 @@ from bluesky import RunEngine
 from bluesky.plans import list_scan
 from ophyd.sim import SynSignal
 
-from edgestream import annotation
+from edgestream.config.settings import Settings
 from edgestream.pipeline import Pipeline
-from edgestream.plugins import SpectrumModel
-from edgestream.settings import Settings
+from edgestream.plugin.api import SpectrumModel
+from edgestream.publish import annotation
 from edgestream_plugins.edge_features import EdgeFeatures
 
 E0 = 8984.0
@@ -117,7 +117,8 @@ def test_schema_matches_what_the_code_emits(cu_docs):
     s = annotation.schema()
     assert s["properties"]["schema_version"]["const"] == annotation.SCHEMA_VERSION
     assert set(s["required"]) == set(s["properties"]) == set(a), (
-        "annotation fields and stream/schemas/annotation-v1.json disagree: update both "
+        "annotation fields and stream/edgestream/publish/schemas/annotation-v1.json disagree: "
+        "update both "
         "(and SCHEMA_VERSION when a field changes meaning)"
     )
     for key in ("ids", "edge_features", "spectrum", "timing", "energy_calibration"):

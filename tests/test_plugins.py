@@ -5,7 +5,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edgestream.plugins import SpectrumBatch, discover, onnx_session, sha256_of
+from edgestream.plugin.api import SpectrumBatch, discover, onnx_session, sha256_of
 
 
 def test_builtin_plugin_found_through_entry_point():
@@ -64,10 +64,11 @@ def test_a_cu_k_model_runs_by_default_exactly_when_its_card_meets_its_targets(na
     import json
     from pathlib import Path
 
-    from edgestream.plugins import read_plugin_toml
+    import edgestream_plugins
+    from edgestream.plugin.api import read_plugin_toml
     from edgestream_plugins.cu_k import meets_targets
 
-    folder = Path(__file__).resolve().parents[1] / "plugins" / CU_K_FOLDERS[name]
+    folder = Path(edgestream_plugins.__file__).parent / CU_K_FOLDERS[name]
     meets = meets_targets(name, json.loads((folder / "card.json").read_text())["metrics"])
     assert read_plugin_toml(folder)["opt_in"] is (not meets)
     assert (name in {m.name for m in discover()}) is meets

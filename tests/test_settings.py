@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from edgestream.settings import SettingsError, load_settings
+from edgestream.config.settings import SettingsError, load_settings
 
 NO_FACILITY = {"BLUESKY_KAFKA_CONFIG_PATH": ""}
 
@@ -140,7 +140,7 @@ def test_plugins_from_the_environment_are_a_list_of_names(tmp_path):
     matched as substrings of it and a missing one was reported letter by letter."""
     s = settings({"EDGESTREAM_PLUGINS": "cu_k_valence, cu_k_motif"}, tmp_path)
     assert s.plugins == ["cu_k_valence", "cu_k_motif"]
-    from edgestream.plugins import discover
+    from edgestream.plugin.api import discover
 
     assert sorted(m.name for m in discover(s.plugins)) == ["cu_k_motif", "cu_k_valence"]
     assert discover(settings({"EDGESTREAM_PLUGINS": "valence"}, tmp_path).plugins) == []

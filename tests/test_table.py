@@ -11,11 +11,11 @@ import re
 import pytest
 from bluesky import RunEngine
 
-from edgestream.service import build_pipeline
-from edgestream.settings import Settings
-from edgestream.sim.beamline import SimBeamline
-from edgestream.sim.plans import eels_acquisition, fly_scan, xas_step_scan
-from edgestream.table import COLUMNS, ELLIPSIS, AnnotationTable, fit
+from edgestream.apps.serve import build_pipeline
+from edgestream.config.settings import Settings
+from edgestream.publish.table import COLUMNS, ELLIPSIS, AnnotationTable, fit
+from edgestream_sim.beamline import SimBeamline
+from edgestream_sim.plans import eels_acquisition, fly_scan, xas_step_scan
 
 PLUGINS = ["edge_features", "cu_k_valence", "cu_k_motif", "cu_k_screening", "cu_l_valence"]
 
@@ -138,7 +138,7 @@ def test_fit():
 def test_annotate_prints_the_table(capsys):
     from pathlib import Path
 
-    from edgestream.cli import main
+    from edgestream.apps.cli import main
 
     data = Path(__file__).parent / "data" / "experimental"
     files = [str(data / "Zn_foil.xdi"), str(data / "as2o5_roomt_scan1.xdi")]
@@ -158,8 +158,8 @@ def test_watch_prints_the_table_from_a_topic(annotations, tansu_broker, topic_pr
 
     from kafka import KafkaProducer
 
-    from edgestream.kafka.admin import create_topics
-    from edgestream.watch import watch
+    from edgestream.apps.watch import watch
+    from edgestream.doors.kafka.admin import create_topics
 
     bootstrap = tansu_broker.bootstrap_servers
     topic = f"{topic_prefix}.xas.annotations"

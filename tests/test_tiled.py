@@ -28,16 +28,16 @@ except ImportError:
     from bluesky.callbacks.tiled_writer import TiledWriter
 from tiled.queries import Key  # noqa: E402
 
-from edgestream.agent.gradient import GradientSample, GradientStage, gradient_xas_scan  # noqa: E402
-from edgestream.agent.tiled_source import TiledSource  # noqa: E402
-from edgestream.callback import AnnotatingCallback  # noqa: E402
-from edgestream.derived import DerivedRuns, derived_uid  # noqa: E402
+from edgestream.config.settings import Settings, SettingsError, TiledSettings, load_settings  # noqa: E402
+from edgestream.doors.callback import AnnotatingCallback  # noqa: E402
 from edgestream.metrics import Metrics  # noqa: E402
 from edgestream.pipeline import Pipeline  # noqa: E402
-from edgestream.plugins import discover  # noqa: E402
-from edgestream.settings import Settings, SettingsError, TiledSettings, load_settings  # noqa: E402
-from edgestream.sim.devices import EnergyAxis, IonChambers, PhotonBeam  # noqa: E402
-from edgestream.tiled import TiledSink, coalesce, open_sink, read_table  # noqa: E402
+from edgestream.plugin.api import discover  # noqa: E402
+from edgestream.publish.derived import DerivedRuns, derived_uid  # noqa: E402
+from edgestream.publish.tiled import TiledSink, coalesce, open_sink, read_table  # noqa: E402
+from edgestream_agent.gradient import GradientSample, GradientStage, gradient_xas_scan  # noqa: E402
+from edgestream_agent.tiled_source import TiledSource  # noqa: E402
+from edgestream_sim.devices import EnergyAxis, IonChambers, PhotonBeam  # noqa: E402
 
 # The server's imports alone take 4-5 s of CPU, and 45 s of wall time on a loaded 2-core VM
 pytestmark = pytest.mark.timeout(480)
@@ -288,9 +288,9 @@ def test_the_kafka_service_writes_derived_runs_beside_the_raw_runs(catalog, tans
 
     from kafka import KafkaConsumer
 
-    from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics
-    from edgestream.kafka.service import AnnotationService
-    from edgestream.sim.beamline import run_beamline
+    from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
+    from edgestream.doors.kafka.service import AnnotationService
+    from edgestream_sim.beamline import run_beamline
 
     uri, node = catalog
     bootstrap, beamline = tansu_broker.bootstrap_servers, topic_prefix

@@ -7,7 +7,7 @@
 #   ops/kafka/apache-kafka.sh stop   --workdir DIR [--timeout 30]
 #   ops/kafka/apache-kafka.sh properties [--nodes 1|3] [--node N] [--base-port P]
 #
-# A thin wrapper: the configuration lives in stream/kafka/apache.py (edgestream.kafka.apache),
+# A thin wrapper: the configuration lives in stream/kafka/apache.py (edgestream_dev.apache),
 # the single source of truth shared with the tests. Needs edgestream installed (editable) in
 # the Python it runs: $EDGESTREAM_PYTHON, else the active virtualenv's, else python3.
 # Jars are cached in ${EDGESTREAM_CACHE:-$HOME/.cache/edgestream}/kafka/<version>/lib.
@@ -18,9 +18,9 @@ py="${EDGESTREAM_PYTHON:-}"
 if [[ -z "$py" ]]; then
     if [[ -n "${VIRTUAL_ENV:-}" ]]; then py="$VIRTUAL_ENV/bin/python"; else py="python3"; fi
 fi
-if ! "$py" -c 'import edgestream.kafka.apache' 2>/dev/null; then
-    echo "error: '$py' cannot import edgestream.kafka.apache;" \
+if ! "$py" -c 'import edgestream_dev.apache' 2>/dev/null; then
+    echo "error: '$py' cannot import edgestream_dev.apache;" \
          "run 'pip install -e .' in the clone or set EDGESTREAM_PYTHON" >&2
     exit 2
 fi
-exec "$py" -m edgestream.kafka.apache "$@"
+exec "$py" -m edgestream_dev.apache "$@"

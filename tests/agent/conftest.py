@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgestream.agent.compare import Response
+from edgestream_agent.compare import Response
 
 
 def annotation(run_uid: str, *, value: float | None = None, sigma: float | None = None,

@@ -15,18 +15,18 @@ import bluesky.plan_stubs as bps
 import numpy as np
 import pytest
 
-from edgestream.agent.adaptive import (
+from edgestream_agent.adaptive import (
     AgentDocuments,
     AnnotatedRun,
     AnnotatedRuns,
     AnnotationConsumer,
     EdgestreamAgent,
 )
-from edgestream.agent.gradient import GradientSample
-from edgestream.agent.localqueue import LocalQueueServer
-from edgestream.agent.positions import PositionSpec
-from edgestream.agent.strategies import BoundaryStrategy, Bounds, GridStrategy
-from edgestream.agent.transports import re_manager_api
+from edgestream_agent.gradient import GradientSample
+from edgestream_agent.localqueue import LocalQueueServer
+from edgestream_agent.positions import PositionSpec
+from edgestream_agent.strategies import BoundaryStrategy, Bounds, GridStrategy
+from edgestream_agent.transports import re_manager_api
 
 from .bmm import BMMStage, run_uid
 
@@ -182,7 +182,7 @@ def test_tell_ask_report_steer_a_bmm_stage_through_the_queue(make_annotation) ->
 def test_observations_read_elsewhere_prime_the_agent() -> None:
     """What ``TiledSource.observations`` returns (Tiled's derived runs placed by their raw
     runs) tells the agent as ingest_uids would: one measurement each, one quantity only."""
-    from edgestream.agent.observation import Observation, Quantity
+    from edgestream_agent.observation import Observation, Quantity
 
     agent = make_agent(GridStrategy(Bounds(0, 10), 3))
 

@@ -11,15 +11,15 @@ import time
 
 import pytest
 
-from edgestream.agent.app import AgentConfig, run_adaptive_agent
-from edgestream.agent.gradient import GradientSample
-from edgestream.agent.positions import PositionSpec
-from edgestream.agent.sim import PLAN_NAME, SteeredGradient
-from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics
-from edgestream.kafka.service import AnnotationService
+from edgestream.config.settings import Settings
+from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
+from edgestream.doors.kafka.service import AnnotationService
 from edgestream.pipeline import Pipeline
-from edgestream.plugins import discover
-from edgestream.settings import Settings
+from edgestream.plugin.api import discover
+from edgestream_agent.app import AgentConfig, run_adaptive_agent
+from edgestream_agent.gradient import GradientSample
+from edgestream_agent.positions import PositionSpec
+from edgestream_agent.sim import PLAN_NAME, SteeredGradient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -85,7 +85,7 @@ def test_the_verb_runs_the_adaptive_agent_dry(tansu_broker, topic_prefix, capsys
     offline queue keeps the first suggestion; the report comes out as JSON."""
     import json
 
-    from edgestream.cli import main
+    from edgestream.apps.cli import main
 
     create_topics(tansu_broker.bootstrap_servers,
                   [f"{topic_prefix}.bluesky.runengine.documents",

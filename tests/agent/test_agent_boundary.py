@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgestream.agent.boundary import Profile, boundaries_within, locate, split
-from edgestream.agent.compare import Simulated, run
-from edgestream.agent.gradient import GradientSample
-from edgestream.agent.strategies import BoundaryStrategy, Bounds, Measurements
+from edgestream_agent.boundary import Profile, boundaries_within, locate, split
+from edgestream_agent.compare import Simulated, run
+from edgestream_agent.gradient import GradientSample
+from edgestream_agent.strategies import BoundaryStrategy, Bounds, Measurements
 
 pytestmark = pytest.mark.timeout(120)
 

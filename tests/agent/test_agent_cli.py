@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgestream.cli import build_parser, main
+from edgestream.apps.cli import build_parser, main
 
 
 @pytest.mark.parametrize("verb", ["agent", "compare-agents", "serve", "demo"])

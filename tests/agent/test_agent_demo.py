@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgestream.demo import run_demo
+from edgestream_sim.demo import run_demo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
 

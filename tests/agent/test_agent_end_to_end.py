@@ -9,18 +9,18 @@ import time
 
 import pytest
 
-from edgestream.agent.base import StageAgent
-from edgestream.agent.gradient import GradientSample
-from edgestream.agent.runner import AgentRunner, peek_start
-from edgestream.agent.sim import PLAN_NAME, SteeredGradient
-from edgestream.agent.strategies import BoundaryStrategy, Bounds
-from edgestream.agent.transports import DryRun, QueueServer
+from edgestream.config.settings import Settings
 from edgestream.documents.wire import encode
-from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics
-from edgestream.kafka.service import AnnotationService
+from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
+from edgestream.doors.kafka.service import AnnotationService
 from edgestream.pipeline import Pipeline
-from edgestream.plugins import discover
-from edgestream.settings import Settings
+from edgestream.plugin.api import discover
+from edgestream_agent.base import StageAgent
+from edgestream_agent.gradient import GradientSample
+from edgestream_agent.runner import AgentRunner, peek_start
+from edgestream_agent.sim import PLAN_NAME, SteeredGradient
+from edgestream_agent.strategies import BoundaryStrategy, Bounds
+from edgestream_agent.transports import DryRun, QueueServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgestream.agent.base import StageAgent
-from edgestream.agent.gradient import GradientSample
-from edgestream.agent.observation import QuantitySpec
-from edgestream.agent.strategies import BoundaryStrategy, Bounds, GridStrategy
-from edgestream.agent.transports import DryRun
+from edgestream_agent.base import StageAgent
+from edgestream_agent.gradient import GradientSample
+from edgestream_agent.observation import QuantitySpec
+from edgestream_agent.strategies import BoundaryStrategy, Bounds, GridStrategy
+from edgestream_agent.transports import DryRun
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,7 +41,7 @@ def test_suggestions_carry_the_queueserver_metadata(make_annotation, make_start)
     assert item["args"] == [0.0]
     md = item["kwargs"]["md"]
     assert md["agent_name"] == "test-agent"
-    assert md["agent_class"] == "edgestream.agent.base.StageAgent"
+    assert md["agent_class"] == "edgestream_agent.base.StageAgent"
     assert md["agent_suggestion_uid"] == s.uid
     assert item["kwargs"]["sample_name"] == "s1" and item["kwargs"]["dwell"] == 1.0
     assert list(dry.sent) == first  # the broken transport did not stop the deque

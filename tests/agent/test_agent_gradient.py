@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from bluesky import RunEngine
 
-from edgestream.agent.compare import compare, measure_response, plot, run_command
-from edgestream.agent.gradient import EndMembers, GradientSample, GradientStage, gradient_xas_scan
-from edgestream.agent.observation import QuantitySpec
-from edgestream.callback import AnnotatingCallback
+from edgestream.config.settings import Settings
+from edgestream.doors.callback import AnnotatingCallback
 from edgestream.pipeline import Pipeline
-from edgestream.plugins import discover
-from edgestream.settings import Settings
-from edgestream.sim.devices import EnergyAxis, IonChambers, PhotonBeam
+from edgestream.plugin.api import discover
+from edgestream_agent.compare import compare, measure_response, plot, run_command
+from edgestream_agent.gradient import EndMembers, GradientSample, GradientStage, gradient_xas_scan
+from edgestream_agent.observation import QuantitySpec
+from edgestream_sim.devices import EnergyAxis, IonChambers, PhotonBeam
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -114,7 +114,7 @@ def test_compare_command_writes_json(tmp_path, capsys) -> None:
 def test_the_committed_end_members_are_rebuilt_from_the_measured_spectra(tmp_path) -> None:
     from pathlib import Path
 
-    from edgestream.agent.make_fixture import build
+    from edgestream_agent.make_fixture import build
 
     source = Path(__file__).parents[1] / "data" / "measured-cu-k"
     fresh = EndMembers.load(build(source, tmp_path))

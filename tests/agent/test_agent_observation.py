@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgestream.agent.observation import (
+from edgestream_agent.observation import (
     QuantitySpec,
     RunIndex,
     absolute_spectrum,

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 from event_model import pack_event_page
 
-from edgestream.agent.base import StageAgent
-from edgestream.agent.positions import (
+from edgestream.documents.wire import encode
+from edgestream_agent.base import StageAgent
+from edgestream_agent.positions import (
     PositionSpec,
     PositionTracker,
     position_of_documents,
 )
-from edgestream.agent.runner import peek
-from edgestream.agent.strategies import BoundaryStrategy, Bounds
-from edgestream.documents.wire import encode
+from edgestream_agent.runner import peek
+from edgestream_agent.strategies import BoundaryStrategy, Bounds
 
 from .bmm import BMMStage, run_uid
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from edgestream.agent.state import Suggestion
-from edgestream.agent.transports import QueueServer, TransportError, re_manager_api
+from edgestream_agent.state import Suggestion
+from edgestream_agent.transports import QueueServer, TransportError, re_manager_api
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -219,14 +219,14 @@ def test_refusals_without_a_server() -> None:
 
 
 def test_the_adaptive_agent_queues_and_starts_the_real_queue(re_manager) -> None:
-    from edgestream.agent.adaptive import (
+    from edgestream_agent.adaptive import (
         AgentDocuments,
         AnnotatedRuns,
         AnnotationConsumer,
         EdgestreamAgent,
     )
-    from edgestream.agent.positions import PositionSpec
-    from edgestream.agent.strategies import Bounds, GridStrategy
+    from edgestream_agent.positions import PositionSpec
+    from edgestream_agent.strategies import Bounds, GridStrategy
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgestream.agent.kmeans import KMeansStrategy, kmeans
-from edgestream.agent.strategies import (
+from edgestream_agent.kmeans import KMeansStrategy, kmeans
+from edgestream_agent.strategies import (
     Bounds,
     GridStrategy,
     MeanConverged,

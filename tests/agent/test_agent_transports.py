@@ -13,16 +13,16 @@ from bluesky import RunEngine
 from kafka import KafkaConsumer, KafkaProducer
 from ophyd.sim import det
 
-from edgestream.agent.localqueue import LocalQueueServer
-from edgestream.agent.state import Suggestion
-from edgestream.agent.transports import (
+from edgestream.doors.kafka.admin import create_topics
+from edgestream_agent.localqueue import LocalQueueServer
+from edgestream_agent.state import Suggestion
+from edgestream_agent.transports import (
     ADJUDICATOR_DOCUMENT,
     AdjudicatorTopic,
     DryRun,
     QueueServer,
     TransportError,
 )
-from edgestream.kafka.admin import create_topics
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgestream.physics import edge_energy
-from edgestream.sim.spectra import XasConditions, XasSimulator, load_fixture
+from edgestream_sim.spectra import XasConditions, XasSimulator, load_fixture
 
 
 @dataclass

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from scan_streams import ScanSpec, run_documents
 
+from edgestream.config.settings import Settings
 from edgestream.documents.channels import (
     ENERGY_EXCLUDE,
     NOT_A_CHANNEL,
@@ -23,7 +24,6 @@ from edgestream.documents.channels import (
 from edgestream.documents.infer import energy_scale_from_values
 from edgestream.physics import edge_energy
 from edgestream.pipeline import Pipeline
-from edgestream.settings import Settings
 
 EDGES = [("Cu", "K"), ("Fe", "K"), ("Zn", "K"), ("Mn", "K"), ("Pt", "L3"), ("Ti", "K"),
          ("Se", "K")]

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from bluesky import RunEngine
 
+from edgestream.config.settings import Settings
 from edgestream.documents.external import ExternalFiller
 from edgestream.documents.fluorescence import Roi, dead_time_sum, line_roi, roi_counts
 from edgestream.documents.hdf5 import map_path, source_of
 from edgestream.errors import BadSpectrum, ExternalDataUnavailable
 from edgestream.pipeline import Pipeline
-from edgestream.settings import Settings
-from edgestream.sim.beamline import RunSchedule, SimBeamline
-from edgestream.sim.plans import step_energies_ev
+from edgestream_sim.beamline import RunSchedule, SimBeamline
+from edgestream_sim.plans import step_energies_ev
 
 E0 = 8980.0
 ENERGIES = step_energies_ev(E0)
@@ -423,7 +423,7 @@ def test_an_event_whose_datum_comes_later_waits_for_it(tmp_path):
 
 
 def test_the_runengine_callback_door_annotates_the_simulated_fluorescence_scan(tmp_path):
-    from edgestream.callback import AnnotatingCallback
+    from edgestream.doors.callback import AnnotatingCallback
 
     bl = SimBeamline.build(4, data_dir=tmp_path)
     p, _ = pipeline()
@@ -509,7 +509,7 @@ def test_ad_hdf5_swmr_frames_are_read_while_another_process_writes(tmp_path):
 def test_an_eels_camera_writing_ad_hdf5_is_annotated_per_spectrum(tmp_path):
     """An EELS camera whose spectra are AD_HDF5 frames (energy-loss axis from its
     offset/dispersion configuration): one Cu L2,3 annotation per frame."""
-    from edgestream.sim.spectra import EelsAxis, EelsSimulator
+    from edgestream_sim.spectra import EelsAxis, EelsSimulator
 
     axis = EelsAxis()
     sim = EelsSimulator(axis, np.random.default_rng(2))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from edgestream.config.settings import Settings
 from edgestream.pipeline import Pipeline
-from edgestream.settings import Settings
 
 STREAMS = Path(__file__).parents[1] / "data" / "streams"
 FILES = sorted(p for p in STREAMS.iterdir() if p.suffix in (".jsonl", ".json"))

@@ -86,7 +86,7 @@ class Expected:
 def beamline_topics(bootstrap: str, beamline: str, partitions: int = 3,
                     **create: object) -> tuple[str, str]:
     """Create the input, annotation and dead-letter topics; return (input, annotations)."""
-    from edgestream.kafka.admin import create_topics
+    from edgestream.doors.kafka.admin import create_topics
 
     topics = [f"{beamline}.bluesky.runengine.documents", f"{beamline}.xas.annotations",
               f"{beamline}.xas.deadletter"]
@@ -156,7 +156,7 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         fh = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgestream.cli", "--log-level", "WARNING", "serve",
+            [sys.executable, "-m", "edgestream.apps.cli", "--log-level", "WARNING", "serve",
              "--config", str(self.config), "--kafka-yml", self.kafka_yml],
             stdout=fh, stderr=subprocess.STDOUT,
         )

@@ -27,7 +27,7 @@ from harness import (
 )
 from kafka import KafkaConsumer
 
-from edgestream.kafka.apache import ApacheKafka
+from edgestream_dev.apache import ApacheKafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.apache, pytest.mark.slow,
               pytest.mark.timeout(600)]
@@ -41,7 +41,7 @@ def own_apache(tmp_path):
     reason = apache_skip_reason()
     if reason:
         pytest.skip(reason)
-    from edgestream.kafka.apache import free_base_port
+    from edgestream_dev.apache import free_base_port
 
     kafka = ApacheKafka(workdir=tmp_path / "kafka", nodes=1, base_port=free_base_port(1))
     kafka.start()

@@ -21,13 +21,13 @@ import pytest
 from brokers import report
 from harness import Expected, complete, fly_run, publish_runs, read_topic
 
+from edgestream.config.settings import Settings
 from edgestream.documents.wire import encode
+from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
+from edgestream.doors.kafka.service import AnnotationService
 from edgestream.errors import REASONS
-from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics
-from edgestream.kafka.service import AnnotationService
 from edgestream.pipeline import Pipeline
-from edgestream.plugins import discover
-from edgestream.settings import Settings
+from edgestream.plugin.api import discover
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

@@ -55,7 +55,7 @@ class Proc(ServiceProcess):
     def start(self) -> Proc:
         fh = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgestream.cli", "--log-level", "INFO", self.verb,
+            [sys.executable, "-m", "edgestream.apps.cli", "--log-level", "INFO", self.verb,
              "--config", str(self.config), "--kafka-yml", self.kafka_yml],
             stdout=fh, stderr=subprocess.STDOUT)
         return self

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from harness import Expected, ServiceProcess, complete, fly_run, publish_runs, read_topic
 
-from edgestream.cli import EXIT_CONNECTION
-from edgestream.kafka.admin import create_topics
-from edgestream.kafka.apache import ApacheKafka, free_base_port
+from edgestream.apps.cli import EXIT_CONNECTION
+from edgestream.doors.kafka.admin import create_topics
+from edgestream_dev.apache import ApacheKafka, free_base_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.apache, pytest.mark.timeout(300)]
 

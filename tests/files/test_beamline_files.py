@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgestream import annotation
+from edgestream.config.settings import Settings
+from edgestream.doors.files.door import annotate_file, file_documents
+from edgestream.doors.files.readers import read_spectrum_file
 from edgestream.errors import StreamError
-from edgestream.files import read_spectrum_file
-from edgestream.offline import annotate_file, file_documents
-from edgestream.settings import Settings
+from edgestream.publish import annotation
 
 CORPUS = Path(__file__).parents[1] / "data" / "beamlines"
 FILES = sorted(CORPUS.glob("*.dat"))

@@ -9,9 +9,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgestream.config.settings import Settings
+from edgestream.doors.files.door import annotate_file, file_documents
 from edgestream.errors import StreamError
-from edgestream.offline import annotate_file, file_documents
-from edgestream.settings import Settings
 
 EDGES = {"Fe": 7112.0, "Cu": 8979.0, "Zn": 9659.0, "As": 11867.0}
 I0_NAMES = ["I0", "Io", "i0_eh1", "PreKB-I0", "I0-32", "mon", "izero"]

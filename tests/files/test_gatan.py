@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgestream import annotation
+from edgestream.config.settings import Settings
+from edgestream.doors.files.door import annotate_file
+from edgestream.doors.files.gatan import read_gatan
 from edgestream.errors import StreamError
-from edgestream.gatan import read_gatan
-from edgestream.offline import annotate_file
-from edgestream.settings import Settings
+from edgestream.publish import annotation
 
 from .dmfile import write_dm
 

@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartitio
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import RebalanceInProgressError
 
-from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics, describe_cluster
+from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics, describe_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

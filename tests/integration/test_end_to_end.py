@@ -15,13 +15,13 @@ from collections import Counter, defaultdict
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from edgestream.config.settings import Settings
 from edgestream.documents.wire import encode
-from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics
-from edgestream.kafka.service import AnnotationService
+from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
+from edgestream.doors.kafka.service import AnnotationService
 from edgestream.pipeline import Pipeline
-from edgestream.plugins import discover
-from edgestream.settings import Settings
-from edgestream.sim.beamline import run_beamline
+from edgestream.plugin.api import discover
+from edgestream_sim.beamline import run_beamline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

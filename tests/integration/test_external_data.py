@@ -16,12 +16,12 @@ from collections import Counter
 import pytest
 from test_end_to_end import read_all, settings_for
 
-from edgestream.kafka.admin import create_topics
-from edgestream.kafka.service import AnnotationService
+from edgestream.doors.kafka.admin import create_topics
+from edgestream.doors.kafka.service import AnnotationService
 from edgestream.pipeline import Pipeline
-from edgestream.plugins import discover
-from edgestream.sim.beamline import run_beamline
-from edgestream.sim.plans import step_energies_ev
+from edgestream.plugin.api import discover
+from edgestream_sim.beamline import run_beamline
+from edgestream_sim.plans import step_energies_ev
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -14,8 +14,8 @@ from kafka import KafkaProducer
 from test_end_to_end import read_all, settings_for
 
 from edgestream.documents.wire import encode
-from edgestream.kafka.admin import create_topics
-from edgestream.kafka.service import AnnotationService
+from edgestream.doors.kafka.admin import create_topics
+from edgestream.doors.kafka.service import AnnotationService
 from edgestream.pipeline import Pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]

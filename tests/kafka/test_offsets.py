@@ -1,6 +1,6 @@
 from kafka import OffsetAndMetadata, TopicPartition
 
-from edgestream.kafka.offsets import OffsetTracker, parse_done
+from edgestream.doors.kafka.offsets import OffsetTracker, parse_done
 
 TP0, TP1 = TopicPartition("b.bluesky.runengine.documents", 0), TopicPartition("t", 1)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from edgestream.kafka.service import check_outputs
-from edgestream.settings import KafkaSettings, SettingsError
+from edgestream.config.settings import KafkaSettings, SettingsError
+from edgestream.doors.kafka.service import check_outputs
 
 
 def test_the_default_outputs_pass():

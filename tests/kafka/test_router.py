@@ -59,7 +59,7 @@ class Proc(ServiceProcess):
     def start(self) -> Proc:
         fh = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgestream.cli", "--log-level", "INFO", self.verb,
+            [sys.executable, "-m", "edgestream.apps.cli", "--log-level", "INFO", self.verb,
              "--config", str(self.config), "--kafka-yml", self.kafka_yml],
             stdout=fh, stderr=subprocess.STDOUT)
         return self
@@ -212,7 +212,7 @@ def test_document_too_large_for_the_runs_topic_is_dead_lettered(apache_broker, d
                                                                 topic_prefix, tmp_path):
     """A runs topic whose max.message.bytes is under a document the documents topic took: the
     router dead-letters that document (output_too_large, naming both topics) and goes on."""
-    from edgestream.kafka.admin import create_topics
+    from edgestream.doors.kafka.admin import create_topics
 
     bootstrap, beamline = apache_broker.bootstrap_servers, topic_prefix
     docs_topic, annotations_topic = beamline_topics(bootstrap, beamline, partitions=1)
@@ -255,9 +255,9 @@ def test_at_least_once_crash_after_ack_resends_open_runs_from_their_start(kafka_
     router re-sends from the commit, which is held at the start of the open run, so the run
     comes again whole from its start (the service restarts a run on a repeated start); the
     run stopped before it is not sent again."""
-    from edgestream.kafka.admin import FAST_GROUP_SETTINGS
-    from edgestream.kafka.router import Router
-    from edgestream.settings import Settings
+    from edgestream.config.settings import Settings
+    from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS
+    from edgestream.doors.kafka.router import Router
 
     bootstrap, beamline = kafka_broker.bootstrap_servers, topic_prefix
     docs_topic, _ = beamline_topics(bootstrap, beamline, partitions=1)

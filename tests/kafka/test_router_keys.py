@@ -8,11 +8,11 @@ import pytest
 from event_model import compose_run
 from kafka import TopicPartition
 
+from edgestream.config.settings import Settings, SettingsError
 from edgestream.documents.wire import encode
+from edgestream.doors.kafka.router import check_router
+from edgestream.doors.kafka.runkeys import RunKeys, peek
 from edgestream.errors import MalformedDocument
-from edgestream.kafka.router import check_router
-from edgestream.kafka.runkeys import RunKeys, peek
-from edgestream.settings import Settings, SettingsError
 
 TP = TopicPartition("bl.bluesky.runengine.documents", 0)
 
@@ -128,7 +128,7 @@ def test_router_settings_are_checked() -> None:
 
 
 def test_router_settings_from_file_and_environment(tmp_path) -> None:
-    from edgestream.settings import load_settings
+    from edgestream.config.settings import load_settings
 
     cfg = tmp_path / "s.yml"
     cfg.write_text("router: {topic: '{beamline}.runs', partitions: 6}\n")

@@ -1,4 +1,5 @@
-"""Real spectra for the physics tests: read with edgestream.files, mu as Larch was given it."""
+"""Real spectra for the physics tests: read with edgestream.doors.files.readers, mu as Larch
+was given it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgestream.files import channel, read_spectrum_file
+from edgestream.doors.files.readers import channel, read_spectrum_file
 from edgestream.physics import mu_transmission
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -2,11 +2,12 @@
 
 Run once, in a separate environment that has xraylarch (never in the project's venv)::
 
-    python -m venv /work/venv-larch && /work/venv-larch/bin/pip install xraylarch
-    /work/venv-larch/bin/python tests/physics/make_larch_reference.py
+    python -m venv ../venv-larch && ../venv-larch/bin/pip install xraylarch
+    ../venv-larch/bin/python tests/physics/make_larch_reference.py
 
 The parity tests read the .npz with plain numpy and never import larch. Parsing here is
-deliberately independent of ``edgestream.files`` so the reference does not inherit its bugs.
+deliberately independent of ``edgestream.doors.files.readers`` so the reference does not
+inherit its bugs.
 For each spectrum the archive holds, under ``<set>/<file>/<key>``: Larch's resolved scalars
 (e0, edge_step, pre1, pre2, norm1, norm2, nnorm) and, over [e0 - 20, e0 + 80] eV only (to keep
 the archive small), the first index ``i0`` of that window and Larch's ``norm`` and ``flat``.

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgestream.doors.files.readers import read_spectrum_file
 from edgestream.errors import BadReference
-from edgestream.files import read_spectrum_file
 from edgestream.physics.calibration import reference_calibration
 
 MEASURED = Path(__file__).resolve().parents[1] / "data" / "measured-cu-k"
@@ -64,7 +64,7 @@ def test_a_foil_of_another_edge_is_refused():
 def test_a_compound_reference_takes_its_edge_from_the_caller():
     """SSRL 4-1 (1997): As2O3 and As2O5 measured against a GaAs powder in Iref, whose As
     edge sits 0.4 eV above elemental As in that session; both scans share it."""
-    from edgestream.files import channel
+    from edgestream.doors.files.readers import channel
 
     shifts = []
     for name in ("as2o3_roomt_scan1.xdi", "as2o5_roomt_scan1.xdi"):
@@ -84,8 +84,8 @@ def test_a_compound_reference_takes_its_edge_from_the_caller():
 def test_the_edge_is_found_between_energy_points():
     """A foil step at 8979.3 eV on 0.75 eV steps: Larch's e0 can only say 8979.0 or 8979.75;
     refined, the edge is found within 0.1 eV."""
-    from edgestream.sim.plans import step_energies_ev
-    from edgestream.sim.spectra import reference_foil_mu
+    from edgestream_sim.plans import step_energies_ev
+    from edgestream_sim.spectra import reference_foil_mu
 
     energy = step_energies_ev()
     for true in (8978.6, 8979.3, 8979.9):
@@ -99,7 +99,7 @@ def test_foils_located_in_one_batch_read_as_one_by_one():
     the batch's edges are each foil's own, the broken rows fail alone."""
     from edgestream.errors import StreamError
     from edgestream.physics.calibration import reference_edges
-    from edgestream.sim.spectra import reference_foil_mu
+    from edgestream_sim.spectra import reference_foil_mu
 
     energy = np.linspace(8900.0, 9300.0, 1200)
     offsets = [-3.0, -0.4, 0.0, 1.7, 2.9]

@@ -1,12 +1,13 @@
-"""XDI and plain-column readers (edgestream.files) on the real files and odd variants."""
+"""XDI and plain-column readers (edgestream.doors.files.readers) on the real files and odd
+variants."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from edgestream.doors.files.readers import channel, read_columns, read_spectrum_file, read_xdi
 from edgestream.errors import BadSpectrum, MissingChannel
-from edgestream.files import channel, read_columns, read_spectrum_file, read_xdi
 
 from .conftest import DATA, manifest_entries
 

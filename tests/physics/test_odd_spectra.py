@@ -12,13 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgestream import annotation
+from edgestream.config.settings import Settings
 from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
+from edgestream.doors.files.door import annotate_file
 from edgestream.errors import StreamError
 from edgestream.normalize import normalize_spectra
-from edgestream.offline import annotate_file
 from edgestream.physics.eels import normalize_eels
-from edgestream.settings import Settings
+from edgestream.publish import annotation
 
 GRID = np.arange(-20.0, 80.0, 0.5)
 CU_L3 = 931.0
@@ -102,7 +102,7 @@ def test_measured_foil_starting_below_its_edge(start):
     """MAX IV's Cu foil (tests/data/measured-cu-k) cut to start ``start`` eV below its
     edge: Larch's e0 went 38.7 eV up (the edge is within its first 5 % of points); the
     early_edge fallback keeps it within 0.5 eV, the edge step within 10 %."""
-    from edgestream.files import read_spectrum_file
+    from edgestream.doors.files.readers import read_spectrum_file
 
     data = read_spectrum_file(Path(__file__).parents[1] / "data" / "measured-cu-k"
                               / "cu0_Cu_foil_MAXIV_Balder_2023.txt")

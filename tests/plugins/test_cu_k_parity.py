@@ -20,7 +20,7 @@ from edgestream_models.site_geometry import N_GEOMETRY  # noqa: E402
 from edgestream_models.train import CACHE, MLP, Ensemble, round_weights_to_half  # noqa: E402
 from edgestream_plugins.cu_k import GRID  # noqa: E402
 
-PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins" / "edgestream_plugins"
 # family: (onnx file, input size, outputs per member, hidden layers, ensemble head)
 ARCHITECTURES = {
     "valence": ("valence/valence.onnx", GRID.size, 4, (128, 64), "median"),

@@ -1,7 +1,7 @@
 """The Cu K-edge plugins (valence, motif, screening) on measured and simulated spectra.
 
 Runs with numpy + onnxruntime only (the service's environment). Spectra go through the
-stream's own code: files through ``edgestream.offline.annotate_file`` (shifted by their
+stream's own code: files through ``edgestream.doors.files.door.annotate_file`` (shifted by their
 session's foil reference, as a beamline would), simulated counts through
 ``normalize_spectra`` into a ``SpectrumBatch`` as ``Pipeline`` builds it.
 """
@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgestream.config.settings import Settings
 from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
+from edgestream.doors.files.door import annotate_file
 from edgestream.normalize import normalize_spectra
-from edgestream.offline import annotate_file
 from edgestream.physics import elements_in, mu_transmission, pre_edge
-from edgestream.plugins import SpectrumBatch, read_plugin_toml, sha256_of
-from edgestream.settings import Settings
-from edgestream.sim.spectra import XasConditions, XasSimulator, load_fixture
+from edgestream.plugin.api import SpectrumBatch, read_plugin_toml, sha256_of
 from edgestream_plugins.motif import CuKMotif, family_of
 from edgestream_plugins.screening import CuKScreening, ElementFilter
 from edgestream_plugins.valence import CuKValence
+from edgestream_sim.spectra import XasConditions, XasSimulator, load_fixture
 
 MEASURED = Path(__file__).resolve().parents[1] / "data" / "measured-cu-k"
 STANDARDS = [e for e in json.loads((MEASURED / "manifest.json").read_text())

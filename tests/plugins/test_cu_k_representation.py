@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgestream.plugins import SpectrumBatch
+from edgestream.plugin.api import SpectrumBatch
 from edgestream_plugins.cu_k import (
     GRID,
     OodReference,

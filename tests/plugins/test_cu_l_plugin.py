@@ -15,17 +15,17 @@ import numpy as np
 import pytest
 from bluesky import RunEngine
 
-from edgestream.eelsmap import valence_map
+from edgestream.config.settings import Settings
 from edgestream.pipeline import Pipeline
-from edgestream.plugins import discover, read_plugin_toml, sha256_of
-from edgestream.settings import Settings
-from edgestream.sim.beamline import SimBeamline
-from edgestream.sim.devices import EelsSpecimenStage
-from edgestream.sim.plans import eels_acquisition
-from edgestream.sim.spectra import EELS_MODELS, EelsAxis, EelsSimulator
+from edgestream.plugin.api import discover, read_plugin_toml, sha256_of
+from edgestream.publish.eelsmap import valence_map
 from edgestream_plugins.cu_l import CuLValence
+from edgestream_sim.beamline import SimBeamline
+from edgestream_sim.devices import EelsSpecimenStage
+from edgestream_sim.plans import eels_acquisition
+from edgestream_sim.spectra import EELS_MODELS, EelsAxis, EelsSimulator
 
-FOLDER = Path(__file__).resolve().parents[2] / "plugins" / "cu_l"
+FOLDER = Path(__file__).resolve().parents[2] / "plugins" / "edgestream_plugins" / "cu_l"
 CARD = json.loads((FOLDER / "card.json").read_text())
 
 
@@ -111,7 +111,7 @@ def test_literature_shaped_cuo_is_flagged_out_of_distribution():
     sim = EelsSimulator(EelsAxis(), np.random.default_rng(0), models=EELS_MODELS)
     from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
     from edgestream.normalize import normalize_spectra
-    from edgestream.plugins import SpectrumBatch
+    from edgestream.plugin.api import SpectrumBatch
 
     loss = EelsAxis().loss()
     raws = [RawSpectrum(ids=SpectrumIds("r", "d", "primary", (1, 1), i), modality="eels",
@@ -134,7 +134,7 @@ def test_card_reports_the_metrics_the_issue_asks_for():
 
 def test_eels_file_is_annotated_offline_by_the_stream_code(tmp_path):
     """``edgestream annotate --eels``: a two-column loss/counts file of Cu2O."""
-    from edgestream.offline import annotate_file
+    from edgestream.doors.files.door import annotate_file
 
     model = CuLValence()
     sim = EelsSimulator(EelsAxis(), np.random.default_rng(5))

@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins" / "edgestream_plugins"
 PROBES = sorted(PLUGINS.glob("*/*.parity.npz"))
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from edgestream.sim import beamline as beamline_mod
-from edgestream.sim.beamline import RunSchedule, SimBeamline, run_beamline
-from edgestream.sim.publisher import decode_document, topic_for
+from edgestream_sim import beamline as beamline_mod
+from edgestream_sim.beamline import RunSchedule, SimBeamline, run_beamline
+from edgestream_sim.publisher import decode_document, topic_for
 
 
 class FakeProducer:

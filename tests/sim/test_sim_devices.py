@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgestream.sim.devices import (
+from edgestream_sim.devices import (
     EelsDetector,
     EelsSpecimenStage,
     EnergyAxis,
@@ -14,7 +14,7 @@ from edgestream.sim.devices import (
     QexafsDetector,
     XasSampleStage,
 )
-from edgestream.sim.spectra import load_fixture
+from edgestream_sim.spectra import load_fixture
 
 JSON_DTYPES = {"number": (float,), "integer": (int,), "string": (str,)}
 

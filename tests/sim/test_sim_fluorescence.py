@@ -8,9 +8,9 @@ import h5py
 import numpy as np
 from bluesky import RunEngine
 
-from edgestream.sim.beamline import RunSchedule, SimBeamline, run_beamline
-from edgestream.sim.fluorescence import CU_KA_EV
-from edgestream.sim.plans import step_energies_ev
+from edgestream_sim.beamline import RunSchedule, SimBeamline, run_beamline
+from edgestream_sim.fluorescence import CU_KA_EV
+from edgestream_sim.plans import step_energies_ev
 
 
 def record_fluorescence_run(tmp_path, published_root=None):

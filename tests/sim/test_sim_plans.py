@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from bluesky import RunEngine
 
-from edgestream.sim.beamline import SimBeamline
-from edgestream.sim.plans import eels_acquisition, fly_scan, step_energies_ev, xas_step_scan
-from edgestream.sim.publisher import decode_document, encode_document
+from edgestream_sim.beamline import SimBeamline
+from edgestream_sim.plans import eels_acquisition, fly_scan, step_energies_ev, xas_step_scan
+from edgestream_sim.publisher import decode_document, encode_document
 
 SHORT_EV = np.concatenate(
     [np.arange(8779, 8960, 30.0), np.arange(8960, 9010, 2.0), np.arange(9010, 9380, 40.0)]
@@ -168,8 +168,8 @@ def test_the_stream_undoes_the_mono_offset_from_the_foil_channel(RE, scan):
     """Each simulated run draws a mono offset of up to ±3 eV and records a Cu foil in Ir;
     the pipeline's foil calibration takes it out to within 0.15 eV (0.75 eV steps through the
     edge in both scans; the foil's edge is found between them)."""
+    from edgestream.config.settings import Settings
     from edgestream.pipeline import Pipeline
-    from edgestream.settings import Settings
 
     beamline = SimBeamline.build(seed=11, fly_points=1200, si_pixels=8)
     pipeline = Pipeline(Settings())

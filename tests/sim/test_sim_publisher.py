@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from bluesky import RunEngine
 
-from edgestream.sim.beamline import SimBeamline
-from edgestream.sim.plans import eels_acquisition, fly_scan, xas_step_scan
-from edgestream.sim.publisher import KafkaPublisher, decode_document, topic_for
+from edgestream_sim.beamline import SimBeamline
+from edgestream_sim.plans import eels_acquisition, fly_scan, xas_step_scan
+from edgestream_sim.publisher import KafkaPublisher, decode_document, topic_for
 
 
 class FakeFuture:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgestream.sim.spectra import (
+from edgestream_sim.spectra import (
     EELS_MODELS,
     FEFF9_ENERGY_SHIFT_EV,
     SCAN_RANGE_EV,
@@ -183,7 +183,7 @@ def test_eels_axis_noise_and_row():
 
 
 def test_fixture_builder_coordination():
-    from edgestream.sim.make_fixture import cu_o_coordination
+    from edgestream_sim.make_fixture import cu_o_coordination
 
     poscar = "CuO2\n1.0\n3.8 0 0\n0 3.8 0\n0 0 3.8\nCu O\n1 1\ndirect\n0 0 0 Cu\n0.5 0 0 O\n"
     assert cu_o_coordination(poscar, 0) == 2  # O at +-1.9 A along x
@@ -196,7 +196,7 @@ MEASURED = Path(__file__).parents[1] / "data" / "measured-cu-k"
 
 @pytest.mark.skipif(not (MEASURED / "manifest.json").exists(), reason="no measured spectra")
 def test_shift_matches_measured_spectra():
-    from edgestream.sim.make_fixture import fit_shift
+    from edgestream_sim.make_fixture import fit_shift
 
     fitted = fit_shift(MEASURED)
     assert len(fitted) == 5  # four Cu2O/CuO spectra and the mean

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from chromedriver_client import Browser, find
 
-from edgestream.agent.base import StageAgent
-from edgestream.agent.strategies import BoundaryStrategy, Bounds
-from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics
-from edgestream.settings import Settings
-from edgestream.sim.beamline import run_beamline
-from edgestream.web.live import build_live_service
+from edgestream.apps.web.live import build_live_service
+from edgestream.config.settings import Settings
+from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
+from edgestream_agent.base import StageAgent
+from edgestream_agent.strategies import BoundaryStrategy, Bounds
+from edgestream_sim.beamline import run_beamline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(360)]
 

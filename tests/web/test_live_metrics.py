@@ -10,17 +10,17 @@ import urllib.request
 import pytest
 from kafka import KafkaProducer
 
-from edgestream.callback import AnnotatingCallback
+from edgestream.config.settings import Settings
 from edgestream.documents.wire import encode
-from edgestream.kafka.admin import FAST_GROUP_SETTINGS, create_topics
-from edgestream.kafka.clients import make_consumer
-from edgestream.kafka.embedded import free_port
-from edgestream.kafka.service import AnnotationService
+from edgestream.doors.callback import AnnotatingCallback
+from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
+from edgestream.doors.kafka.clients import make_consumer
+from edgestream.doors.kafka.service import AnnotationService
 from edgestream.metrics import Metrics
 from edgestream.pipeline import Pipeline
-from edgestream.plugins import discover
-from edgestream.settings import Settings
-from edgestream.sim.beamline import run_beamline
+from edgestream.plugin.api import discover
+from edgestream_dev.tansu import free_port
+from edgestream_sim.beamline import run_beamline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

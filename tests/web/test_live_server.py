@@ -11,8 +11,8 @@ import urllib.request
 import numpy as np
 import pytest
 
-from edgestream.web.server import LiveServer, clean, dumps
-from edgestream.web.state import LiveState
+from edgestream.apps.web.server import LiveServer, clean, dumps
+from edgestream.apps.web.state import LiveState
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgestream.apps.web.state import LiveState, TappedPipeline
+from edgestream.config.settings import Settings
 from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
 from edgestream.metrics import Metrics
-from edgestream.settings import Settings
-from edgestream.sim.spectra import load_fixture
-from edgestream.web.state import LiveState, TappedPipeline
+from edgestream_sim.spectra import load_fixture
 
 
 def annotation(run: str, seq: int = 1, px: int = 0, modality: str = "xas_transmission",
@@ -129,8 +129,8 @@ def test_skipped_runs_show_on_the_page_by_reason() -> None:
     import json
     from pathlib import Path
 
+    from edgestream.config.settings import Settings
     from edgestream.pipeline import Pipeline
-    from edgestream.settings import Settings
 
     m = Metrics()
     pipeline = Pipeline(Settings(), metrics=m)

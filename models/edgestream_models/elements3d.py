@@ -1,0 +1,253 @@
+"""FEFF10 K-edge jobs for the 3d elements other than Cu (Ti, V, Cr, Mn, Fe, Co, Ni, Zn).
+
+Three groups of absorbing sites, all with the Cu K card settings (:func:`feff10.make_job`
+with ``absorber=``; cached under ``feff10/<Element>_K``):
+
+- ``calibration``: the element's metal (``METALS``), built with pymatgen from space group,
+  lattice constants and Wyckoff positions from the literature, so that the per-element FEFF10
+  energy offset can be fitted on the tabulated K edge
+  (:func:`edgestream.physics.edges.edge_energy`) the same way for every element. Mn is the
+  real α-Mn (I-43m, 58 atoms, four inequivalent sites), not a cubic approximation: its four
+  sites cost four runs.
+- ``prototype``: binary oxides and spinels of the element (:mod:`edgestream_models.oxides3d`),
+  base structure and isotropic strains, one job per inequivalent site of the element.
+- ``omnixas``: the co-cation sites of the OmniXAS Cu K structures (Materials Project
+  oxides), one job per symmetry-inequivalent site of the element per structure
+  (SpacegroupAnalyzer, symprec 0.01; ~8 s for all 2,697 structures).
+
+Job order (:func:`omnixas_jobs`, :func:`prototype_jobs`): round-robin over elements, and
+within an element every structure's first inequivalent site before any structure's second one
+(every oxide's base structure before its strains), so a run stopped early is balanced across
+elements and covers as many materials as it can.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgestream.paths import shared_root
+from edgestream_models import feff10, oxides3d
+from edgestream_models.prototypes import Prototype
+
+ELEMENTS = ("Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Zn")
+OMNIXAS_ROOT = shared_root() / "data" / "omnixas-cu-k"
+SYMPREC = 0.01  # Å, the tolerance prototypes.inequivalent_cu_sites uses for Cu
+
+_CUB = (90.0, 90.0, 90.0)
+_HEX = (90.0, 90.0, 120.0)
+_WYCKOFF = ("Wyckoff, Crystal Structures vol. 1 (2nd ed., 1963); room-temperature lattice "
+            "constant")
+
+
+def _metal(el: str, structure_type: str, spacegroup: str,
+           lattice: tuple[float, float, float, float, float, float],
+           coords: tuple[tuple[float, float, float], ...], labels: tuple[str, ...],
+           sites: dict[str, tuple[int, str]], source: str, note: str = "") -> Prototype:
+    return Prototype(f"{el.lower()}_metal", el, f"{el} metal, {structure_type}", source,
+                     spacegroup, lattice, (el,) * len(coords), coords, labels, 0.0,
+                     f"{el}(0)", sites, note)
+
+
+_HCP = ((1 / 3, 2 / 3, 0.25),)  # 2c of P6_3/mmc
+_ORIGIN = ((0.0, 0.0, 0.0),)
+# (CN, motif) of a close-packed or bcc metal site in labels' classes: 12 or 8 neighbours
+# are "other". Zn (c/a = 1.856) has 6 neighbours at 2.66 Å and 6 at 2.91 Å.
+METALS: dict[str, Prototype] = {p.formula: p for p in (
+    _metal("Ti", "α-Ti, A3 (hcp)", "P6_3/mmc", (2.9508, 2.9508, 4.6855, *_HEX), _HCP,
+           ("Ti1",), {"Ti1": (12, "other")}, f"a = 2.9508, c = 4.6855 Å; {_WYCKOFF}"),
+    _metal("V", "A2 (bcc)", "Im-3m", (3.0240, 3.0240, 3.0240, *_CUB), _ORIGIN, ("V1",),
+           {"V1": (8, "other")}, f"a = 3.0240 Å; {_WYCKOFF}"),
+    _metal("Cr", "A2 (bcc)", "Im-3m", (2.8839, 2.8839, 2.8839, *_CUB), _ORIGIN, ("Cr1",),
+           {"Cr1": (8, "other")}, f"a = 2.8839 Å; {_WYCKOFF}"),
+    # α-Mn (A12, cI58): 2a, 8c (x,x,x), 24g (x,x,z) x2
+    _metal("Mn", "α-Mn, A12 (cI58)", "I-43m", (8.9125, 8.9125, 8.9125, *_CUB),
+           ((0.0, 0.0, 0.0), (0.31787, 0.31787, 0.31787), (0.35706, 0.35706, 0.03457),
+            (0.08958, 0.08958, 0.28194)), ("Mn1", "Mn2", "Mn3", "Mn4"),
+           {"Mn1": (16, "other"), "Mn2": (16, "other"), "Mn3": (13, "other"),
+            "Mn4": (12, "other")},
+           "a = 8.9125 Å (room temperature); positions: Bradley & Thewlis, Proc. R. Soc. A "
+           "115 (1927) 456, as refined by Lawson et al., J. Appl. Phys. 76 (1994) 7049",
+           "four inequivalent sites (multiplicities 2, 8, 24, 24): the calibration edge is "
+           "their multiplicity-weighted mean"),
+    _metal("Fe", "α-Fe, A2 (bcc)", "Im-3m", (2.8665, 2.8665, 2.8665, *_CUB), _ORIGIN,
+           ("Fe1",), {"Fe1": (8, "other")}, f"a = 2.8665 Å; {_WYCKOFF}"),
+    _metal("Co", "α-Co, A3 (hcp)", "P6_3/mmc", (2.5071, 2.5071, 4.0695, *_HEX), _HCP,
+           ("Co1",), {"Co1": (12, "other")}, f"a = 2.5071, c = 4.0695 Å; {_WYCKOFF}"),
+    _metal("Ni", "A1 (fcc)", "Fm-3m", (3.5240, 3.5240, 3.5240, *_CUB), _ORIGIN, ("Ni1",),
+           {"Ni1": (12, "other")}, f"a = 3.5240 Å; {_WYCKOFF}"),
+    _metal("Zn", "A3 (hcp, c/a 1.856)", "P6_3/mmc", (2.6649, 2.6649, 4.9468, *_HEX), _HCP,
+           ("Zn1",), {"Zn1": (12, "other")}, f"a = 2.6649, c = 4.9468 Å; {_WYCKOFF}",
+           "6 neighbours at 2.66 Å and 6 at 2.91 Å"),
+)}
+
+
+def parse_elements(text: str | Iterable[str]) -> list[str]:
+    """``"Fe,Co"`` or ``["Fe"]`` (or ``"all"``) as element symbols of ``ELEMENTS``, in the
+    given order; an unknown symbol is a ``ValueError`` that names the choices."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out: list[str] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        if item.lower() == "all":
+            out += [e for e in ELEMENTS if e not in out]
+            continue
+        el = item[:1].upper() + item[1:].lower()
+        if el not in ELEMENTS:
+            raise ValueError(f"element {item!r}: one of {', '.join(ELEMENTS)} (or all)")
+        if el not in out:
+            out.append(el)
+    return out
+
+
+def inequivalent_sites(structure: Any, element: str, symprec: float = SYMPREC
+                       ) -> list[tuple[int, int]]:
+    """``(first index, multiplicity)`` of each symmetry-equivalent group of ``element``'s
+    sites, by first index."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    sym = SpacegroupAnalyzer(structure, symprec=symprec).get_symmetrized_structure()
+    return sorted((g[0], len(g)) for g in sym.equivalent_indices
+                  if structure[g[0]].specie.symbol == element)
+
+
+def _roman(valence: float) -> str:
+    names = {0.0: "0", 1.0: "I", 2.0: "II", 3.0: "III", 4.0: "IV", 5.0: "V", 6.0: "VI"}
+    return names.get(float(valence), "mixed")
+
+
+def site_labels(p: Prototype, label: str, element: str, group: str, variant: str = "base",
+                strain: float = 0.0) -> dict[str, Any]:
+    """Labels stored with a prototype job (the site's own formal valence for spinels)."""
+    cn, motif = p.cu_sites[label]
+    valence = oxides3d.site_valence(p, label)
+    cls = _roman(valence)
+    return {"group": group, "element": element, "prototype": p.name, "material": p.material,
+            "variant": variant, "formula": p.formula, "description": p.description,
+            "source": p.source, "formal_valence": round(valence, 4),
+            "valence_class": cls if cls == "mixed" else f"{element}({cls})",
+            "site_label": label, "cn_expected": cn, "motif_expected": motif,
+            "strain": strain, "sigma_disp": 0.0, "approximate": p.approximate,
+            "note": p.note}
+
+
+def prototype_site_jobs(p: Prototype, element: str, group: str, edge: str = "K",
+                        strains: tuple[float, ...] = ()) -> list[list[feff10.Job]]:
+    """Jobs of every inequivalent ``element`` site of ``p``, one list per variant: the base
+    structure, then each isotropic strain (which keeps the symmetry, so the same sites)."""
+    base = p.structure()
+    labels = base.site_properties["label"]
+    sites = inequivalent_sites(base, element)
+    out = []
+    for name, strain, s in oxides3d.variant_structures(p, strains):
+        jobs = []
+        for i, mult in sites:
+            lab = site_labels(p, labels[i], element, group, name, strain) | {
+                "multiplicity": mult}
+            if group == "calibration" and name == "base":
+                lab["calibration"] = f"{element} foil"
+            jobs.append(feff10.make_job(s, i, f"{p.name}/{name}/{labels[i]}-{i:03d}", lab,
+                                        edge=edge, absorber=element))
+        out.append(jobs)
+    return out
+
+
+def calibration_jobs(elements: Iterable[str] = ELEMENTS, edge: str = "K") -> list[feff10.Job]:
+    """The metal of each element at each of its inequivalent sites (one, four for α-Mn)."""
+    return [j for el in elements
+            for j in prototype_site_jobs(METALS[el], el, "calibration", edge)[0]]
+
+
+def prototype_jobs(elements: Iterable[str] = ELEMENTS, edge: str = "K",
+                   strains: tuple[float, ...] = oxides3d.STRAINS) -> list[feff10.Job]:
+    """Every inequivalent site of each element in the oxides of :mod:`oxides3d` and their
+    strain variants; per element every base structure before any strained one, then
+    round-robin over the elements."""
+    queues = []
+    for el in elements:
+        protos = [p for p in oxides3d.OXIDES if el in oxides3d.absorbing_elements(p)]
+        per_variant = [prototype_site_jobs(p, el, "prototype", edge, strains) for p in protos]
+        queues.append([j for k in range(len(strains) + 1) for v in per_variant for j in v[k]])
+    return round_robin(queues)
+
+
+def load_structures(root: Path = OMNIXAS_ROOT) -> dict[str, str]:
+    """``{material_id: POSCAR text}`` of the OmniXAS Cu K structures."""
+    with gzip.open(root / "structures.json.gz", "rt") as fh:
+        return json.load(fh)
+
+
+def omnixas_sites(elements: Iterable[str] = ELEMENTS, root: Path = OMNIXAS_ROOT,
+                  poscars: dict[str, str] | None = None
+                  ) -> dict[str, list[tuple[str, int, int, int]]]:
+    """``{element: [(material_id, site index, multiplicity, rank), ...]}``: every
+    inequivalent site of each element in the OmniXAS structures; ``rank`` is the site's
+    place among that element's inequivalent sites in its structure (0 for the first)."""
+    from pymatgen.core import Structure
+
+    elements = list(elements)
+    poscars = poscars if poscars is not None else load_structures(root)
+    out: dict[str, list[tuple[str, int, int, int]]] = {el: [] for el in elements}
+    for mid in sorted(poscars):
+        s = Structure.from_str(poscars[mid], fmt="poscar")
+        present = [el for el in elements if el in {sp.symbol for sp in s.composition}]
+        if not present:
+            continue
+        sites = inequivalent_sites(s, present[0]) if len(present) == 1 else None
+        for el in present:
+            groups = sites if sites is not None else inequivalent_sites(s, el)
+            out[el] += [(mid, i, m, rank) for rank, (i, m) in enumerate(groups)]
+    return out
+
+
+def round_robin(queues: list[list[Any]]) -> list[Any]:
+    """One item of each queue in turn until all are empty (``[[a1, a2], [b1]]`` ->
+    ``[a1, b1, a2]``)."""
+    out: list[Any] = []
+    for k in range(max((len(q) for q in queues), default=0)):
+        out += [q[k] for q in queues if k < len(q)]
+    return out
+
+
+def omnixas_order(sites: dict[str, list[tuple[str, int, int, int]]], seed: int = 0
+                  ) -> list[tuple[str, str, int, int, int]]:
+    """``(element, material_id, site, multiplicity, rank)`` in run order: within an element
+    structures in a seeded random order, all first sites before any second one; then
+    round-robin over the elements."""
+    queues = []
+    for el, rows in sites.items():
+        mids = sorted({r[0] for r in rows})
+        place = {m: k for k, m in enumerate(np.random.default_rng(seed).permutation(mids))}
+        ordered = sorted(rows, key=lambda r: (r[3], place[r[0]], r[1]))
+        queues.append([(el, *r) for r in ordered])
+    return round_robin(queues)
+
+
+def omnixas_jobs(elements: Iterable[str] = ELEMENTS, edge: str = "K", seed: int = 0,
+                 limit: int = 0, root: Path = OMNIXAS_ROOT) -> list[feff10.Job]:
+    """Jobs of the co-cation sites (:func:`omnixas_order`), the first ``limit`` if given."""
+    from pymatgen.core import Structure
+
+    poscars = load_structures(root)
+    order = omnixas_order(omnixas_sites(elements, poscars=poscars), seed)
+    if limit:
+        order = order[:limit]
+    cells: dict[str, Any] = {}
+    jobs = []
+    for el, mid, i, mult, rank in order:
+        s = cells.get(mid) or cells.setdefault(mid, Structure.from_str(poscars[mid],
+                                                                        fmt="poscar"))
+        labels = {"group": "omnixas", "element": el, "material": mid, "prototype": mid,
+                  "variant": "mp", "formula": s.composition.reduced_formula,
+                  "site_label": f"site{i}", "multiplicity": mult, "site_rank": rank,
+                  "strain": 0.0, "sigma_disp": 0.0,
+                  "source": "OmniXAS structures.json.gz (Materials Project)"}
+        jobs.append(feff10.make_job(s, i, f"omnixas/{mid}/{el}{i:03d}", labels, edge=edge,
+                                    absorber=el))
+    return jobs

@@ -1,0 +1,369 @@
+"""The simulated beamline: a real RunEngine, simulated devices, documents published to Kafka.
+
+``run_beamline`` may be called from any thread: the RunEngine is built with
+``context_managers=[]`` (no SIGINT handler, which only the main thread may install) and
+bluesky runs its event loop in its own background thread.
+
+    python -m edgestream_sim.beamline --bootstrap localhost:9092 --duration 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from bluesky import RunEngine
+
+from .devices import (
+    EelsDetector,
+    EelsSpecimenStage,
+    EnergyAxis,
+    IonChambers,
+    PhotonBeam,
+    QexafsDetector,
+    XasSampleStage,
+)
+from .fluorescence import FluorescenceDetector
+from .plans import Plan, eels_acquisition, fluorescence_scan, fly_scan, xas_step_scan
+from .publisher import KafkaPublisher, ProducerLike, topic_for
+from .spectra import FEFF9_ENERGY_SHIFT_EV, load_fixture
+
+log = logging.getLogger(__name__)
+
+DocumentCallback = Callable[[str, dict[str, Any]], None]
+RUN_KINDS = ("step", "fly", "eels", "fluor")
+DEFAULT_COUNTS = {"step": 6, "fly": 3, "eels": 3, "fluor": 0}
+# Where the fluorescence detector writes its HDF5 files unless told otherwise.
+DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "edgestream-sim-data"
+
+# Step-scan variants, cycled: units, direction, repeated points, element/edge metadata.
+STEP_VARIANTS: tuple[dict[str, Any], ...] = (
+    {"units": "eV"},
+    {"units": "keV"},
+    {"units": "eV", "descending": True},
+    {"units": "eV", "repeat_every": 7},
+    {"units": "keV", "descending": True, "with_edge_md": False},
+    {"units": "eV", "with_edge_md": False},
+)
+
+
+@dataclass
+class SimBeamline:
+    """All simulated hardware of one beamline (XAS and an EELS spectrometer)."""
+
+    beam: PhotonBeam
+    dcm_energy: EnergyAxis  # in eV
+    dcm_energy_kev: EnergyAxis  # the same monochromator, reporting keV
+    xas_stage: XasSampleStage
+    ic: IonChambers
+    qexafs: QexafsDetector
+    eels_stage: EelsSpecimenStage
+    eels: EelsDetector  # single spectra, energy-loss axis array included
+    eels_si: EelsDetector  # spectrum-image rows
+    fl_chambers: IonChambers  # I0 only: the fluorescence station's chamber
+    fluor: FluorescenceDetector  # 4-element SDD writing HDF5 (stream_resource/stream_datum)
+
+    @classmethod
+    def build(
+        cls,
+        seed: int = 0,
+        *,
+        delay_s: float = 0.0,
+        fly_points: int = 1200,
+        si_pixels: int = 32,
+        shift_ev: float = FEFF9_ENERGY_SHIFT_EV,
+        data_dir: str | Path | None = None,
+        published_root: str | None = None,
+    ) -> SimBeamline:
+        rng = np.random.default_rng(seed)
+        beam = PhotonBeam()
+        stage = XasSampleStage(library=load_fixture(), rng=rng, shift_ev=shift_ev)
+        eels_stage = EelsSpecimenStage(rng=rng)
+        fl_chambers = IonChambers(name="fl_ic", stage=stage, beam=beam, delay_s=delay_s,
+                                  channels=("I0",))
+        fluor = FluorescenceDetector(chambers=fl_chambers, beam=beam,
+                                     data_dir=data_dir or DEFAULT_DATA_DIR,
+                                     published_root=published_root,
+                                     rng=np.random.default_rng(seed + 1), delay_s=delay_s)
+        return cls(
+            beam=beam,
+            dcm_energy=EnergyAxis(beam=beam, egu="eV"),
+            dcm_energy_kev=EnergyAxis(beam=beam, egu="keV"),
+            xas_stage=stage,
+            ic=IonChambers(stage=stage, beam=beam, delay_s=delay_s),
+            qexafs=QexafsDetector(stage=stage, beam=beam, n_points=fly_points, delay_s=delay_s),
+            eels_stage=eels_stage,
+            eels=EelsDetector(stage=eels_stage, include_axis=True, delay_s=delay_s),
+            eels_si=EelsDetector(stage=eels_stage, n_pixels=si_pixels, delay_s=delay_s),
+            fl_chambers=fl_chambers,
+            fluor=fluor,
+        )
+
+    @property
+    def materials(self) -> list[str]:
+        return list(self.xas_stage.library)
+
+
+class RunSchedule:
+    """Which plan comes next: step, fly and EELS runs in turn, cycling samples and variants."""
+
+    def __init__(
+        self,
+        bl: SimBeamline,
+        beamline_id: str,
+        counts: dict[str, int | None],
+        n_sweeps: int = 4,
+        n_eels_events: int = 4,
+        si_rows: int | None = None,
+    ) -> None:
+        self.bl = bl
+        self.beamline_id = beamline_id
+        self.remaining = {k: counts.get(k, 0) for k in RUN_KINDS}
+        self.n_sweeps = n_sweeps
+        self.n_eels_events = n_eels_events
+        self.si_rows = si_rows or n_eels_events
+        self.done: Counter[str] = Counter()
+        self._turn = 0
+
+    def next_kind(self) -> str | None:
+        """The next kind of run with count left, in turn; None when every count is reached."""
+        for _ in RUN_KINDS:
+            kind = RUN_KINDS[self._turn % len(RUN_KINDS)]
+            self._turn += 1
+            limit = self.remaining[kind]
+            if limit is None or self.done[kind] < limit:
+                return kind
+        return None
+
+    def plan(self, kind: str) -> Plan:
+        """The plan for the next run of ``kind`` (counts it as done)."""
+        plan = getattr(self, f"_{kind}")(self.done[kind])
+        self.done[kind] += 1
+        return plan
+
+    def _step(self, i: int) -> Plan:
+        v = dict(STEP_VARIANTS[i % len(STEP_VARIANTS)])
+        motor = self.bl.dcm_energy_kev if v.pop("units") == "keV" else self.bl.dcm_energy
+        mid = self.bl.materials[i % len(self.bl.materials)]
+        name = None if v.get("with_edge_md", True) else f"unknown-{i:03d}"
+        return xas_step_scan(
+            self.bl.ic,
+            motor,
+            self.bl.xas_stage,
+            mid,
+            sample_name=name,
+            beamline_id=self.beamline_id,
+            **v,
+        )
+
+    def _fly(self, i: int) -> Plan:
+        mid = self.bl.materials[(3 * i + 1) % len(self.bl.materials)]
+        with_md = i % 3 != 2
+        return fly_scan(
+            self.bl.qexafs,
+            self.bl.xas_stage,
+            mid,
+            n_sweeps=self.n_sweeps,
+            with_edge_md=with_md,
+            sample_name=None if with_md else f"fly-{i:03d}",
+            beamline_id=self.beamline_id,
+        )
+
+    def _fluor(self, i: int) -> Plan:
+        mid = self.bl.materials[(2 * i + 1) % len(self.bl.materials)]
+        return fluorescence_scan(self.bl.fl_chambers, self.bl.fluor, self.bl.dcm_energy,
+                                 self.bl.xas_stage, mid, beamline_id=self.beamline_id)
+
+    def _eels(self, i: int) -> Plan:
+        if i % 2 == 0:  # spectrum-image rows across Cu | Cu2O | CuO layers
+            return eels_acquisition(
+                self.bl.eels_si,
+                self.bl.eels_stage,
+                "layers",
+                n_events=self.si_rows,
+                beamline_id=self.beamline_id,
+            )
+        specimen = ("Cu", "Cu2O", "CuO")[(i // 2) % 3]
+        return eels_acquisition(
+            self.bl.eels,
+            self.bl.eels_stage,
+            specimen,
+            n_events=self.n_eels_events,
+            with_edge_md=i % 4 != 3,
+            beamline_id=self.beamline_id,
+        )
+
+
+@dataclass
+class BeamlineSummary:
+    """What ``run_beamline`` did: runs per kind, documents emitted and published."""
+
+    runs: dict[str, int] = field(default_factory=dict)
+    documents: dict[str, int] = field(default_factory=dict)  # emitted by the RunEngine
+    published: dict[str, Any] = field(default_factory=dict)  # PublisherStats.as_dict()
+    run_uids: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    topic: str | None = None
+    eels_spectra: int = 0  # spectra the EELS detectors emitted (pixels of SI rows each)
+    eels_seconds: float = 0.0  # wall time inside EELS runs
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "eels_spectra": self.eels_spectra,
+            "eels_seconds": round(self.eels_seconds, 3),
+            "runs": self.runs,
+            "documents": self.documents,
+            "published": self.published,
+            "run_uids": self.run_uids,
+            "elapsed_s": self.elapsed_s,
+            "topic": self.topic,
+        }
+
+
+def _safe(callback: DocumentCallback) -> DocumentCallback:
+    def wrapped(name: str, doc: dict[str, Any]) -> None:
+        try:
+            callback(name, doc)
+        except Exception:
+            log.exception("on_document callback failed on %s", name)
+
+    return wrapped
+
+
+def run_beamline(
+    bootstrap_servers: str | list[str] | None,
+    beamline: str = "sim",
+    n_step: int | None = None,
+    n_fly: int | None = None,
+    n_eels: int | None = None,
+    duration: float | None = None,
+    seed: int = 0,
+    on_document: DocumentCallback | None = None,
+    *,
+    producer_config: dict[str, Any] | None = None,
+    producer: ProducerLike | None = None,
+    event_pages: bool = True,
+    point_delay_s: float = 0.0,
+    stop_event: threading.Event | None = None,
+    shift_ev: float = FEFF9_ENERGY_SHIFT_EV,
+    si_pixels: int = 32,
+    si_rows: int | None = None,
+    n_fluor: int | None = 0,
+    data_dir: str | Path | None = None,
+    published_root: str | None = None,
+) -> BeamlineSummary:
+    """Run step, fly and EELS runs until the counts are reached or ``duration`` (s) elapsed.
+
+    Fluorescence runs (HDF5 external data, ``stream_resource``/``stream_datum``) take part
+    only when asked: ``n_fluor`` runs, or None for no limit within ``duration``. Their files
+    go to ``data_dir`` (default: ``DEFAULT_DATA_DIR``), named in the documents under
+    ``published_root`` instead when given.
+
+    Spectrum images are ``si_rows`` events (default: as many as other EELS runs, 4) of
+    ``si_pixels`` spectra each.
+
+    A count of None means "no limit" when ``duration`` is given and the default
+    (6 step, 3 fly, 3 EELS) otherwise. ``bootstrap_servers=None`` and no ``producer``
+    publishes nothing (``on_document`` still sees every document). A run in progress
+    always completes; ``stop_event`` ends the loop between runs.
+    """
+    counts = {"step": n_step, "fly": n_fly, "eels": n_eels}
+    if duration is None:
+        counts = {k: DEFAULT_COUNTS[k] if v is None else v for k, v in counts.items()}
+    if n_fluor != 0:
+        counts["fluor"] = n_fluor
+    bl = SimBeamline.build(seed, delay_s=point_delay_s, shift_ev=shift_ev, si_pixels=si_pixels,
+                           data_dir=data_dir, published_root=published_root)
+    topic = topic_for(beamline)
+    publisher = None
+    if producer is not None or bootstrap_servers is not None:
+        publisher = KafkaPublisher(
+            bootstrap_servers, topic, producer_config, producer=producer, event_pages=event_pages
+        )
+
+    RE = RunEngine({}, context_managers=[])
+    emitted: Counter[str] = Counter()
+    summary = BeamlineSummary(topic=topic if publisher else None)
+    starts: dict[str, dict[str, Any]] = {}
+
+    def record(name: str, doc: dict[str, Any]) -> None:
+        emitted[name] += 1
+        if name == "start":
+            starts[doc["uid"]] = {
+                "scan_type": doc.get("scan_type"),
+                "sample_truth": doc.get("sample_truth"),
+            }
+
+    RE.subscribe(record)
+    if publisher is not None:
+        RE.subscribe(publisher)
+    if on_document is not None:
+        RE.subscribe(_safe(on_document))
+
+    t0 = time.monotonic()
+    schedule = RunSchedule(bl, beamline, counts, si_rows=si_rows)
+    try:
+        while not (stop_event is not None and stop_event.is_set()):
+            if duration is not None and time.monotonic() - t0 >= duration:
+                break
+            kind = schedule.next_kind()
+            if kind is None:
+                break
+            t_run = time.monotonic()
+            for uid in RE(schedule.plan(kind)):
+                summary.run_uids.append({"uid": uid, "kind": kind, **starts.get(uid, {})})
+            if kind == "eels":
+                summary.eels_seconds += time.monotonic() - t_run
+    finally:
+        if publisher is not None:
+            publisher.close()
+            summary.published = publisher.stats.as_dict()
+    summary.runs = {k: schedule.done[k] for k in RUN_KINDS if k in counts}
+    summary.eels_spectra = bl.eels.spectra_emitted + bl.eels_si.spectra_emitted
+    summary.documents = dict(emitted)
+    summary.elapsed_s = round(time.monotonic() - t0, 3)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Simulated XAS/EELS beamline publishing to Kafka.")
+    p.add_argument("--bootstrap", default="localhost:9092", help="Kafka bootstrap servers")
+    p.add_argument(
+        "--beamline", default="sim", help="topic: <beamline>.bluesky.runengine.documents"
+    )
+    p.add_argument("--duration", type=float, default=None, help="seconds; default: run counts")
+    p.add_argument("--n-step", type=int, default=None)
+    p.add_argument("--n-fly", type=int, default=None)
+    p.add_argument("--n-eels", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--point-delay", type=float, default=0.0, help="simulated dwell per trigger, s")
+    p.add_argument("--no-event-pages", action="store_true", help="send fly/EELS as events")
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    summary = run_beamline(
+        args.bootstrap,
+        args.beamline,
+        args.n_step,
+        args.n_fly,
+        args.n_eels,
+        duration=args.duration,
+        seed=args.seed,
+        event_pages=not args.no_event_pages,
+        point_delay_s=args.point_delay,
+    )
+    print(json.dumps(summary.as_dict(), indent=2))
+
+
+if __name__ == "__main__":
+    main()
