@@ -20,7 +20,7 @@ import json
 import lzma
 from pathlib import Path
 
-from edgestream_models.labels import cache_dir, read_cache
+from edgestream_models.cache import cache_dir, read_cache
 
 ARCHIVE_DIR = Path(__file__).resolve().parent / "data"
 # (cache kind, cache name): what make train and make train-ledge compute from ../shared

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from edgestream.physics import find_e0, pre_edge
-from edgestream_models.labels import OMNIXAS_ROOT, cache_dir
+from edgestream_models.cache import cache_dir
+from edgestream_models.omnixas import OMNIXAS_ROOT
 
 MEASURED_ROOT = OMNIXAS_ROOT.parent / "measured-cu-k"
 WINDOW = (8975.0, 9030.0)       # eV, measured (foil-calibrated) scale

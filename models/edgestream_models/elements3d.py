@@ -23,20 +23,17 @@ elements and covers as many materials as it can.
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgestream.paths import shared_root
 from edgestream_models import feff10, oxides3d
+from edgestream_models.omnixas import OMNIXAS_ROOT, load_structures
 from edgestream_models.prototypes import Prototype
 
 ELEMENTS = ("Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Zn")
-OMNIXAS_ROOT = shared_root() / "data" / "omnixas-cu-k"
 SYMPREC = 0.01  # Å, the tolerance prototypes.inequivalent_cu_sites uses for Cu
 
 _CUB = (90.0, 90.0, 90.0)
@@ -175,12 +172,6 @@ def prototype_jobs(elements: Iterable[str] = ELEMENTS, edge: str = "K",
         per_variant = [prototype_site_jobs(p, el, "prototype", edge, strains) for p in protos]
         queues.append([j for k in range(len(strains) + 1) for v in per_variant for j in v[k]])
     return round_robin(queues)
-
-
-def load_structures(root: Path = OMNIXAS_ROOT) -> dict[str, str]:
-    """``{material_id: POSCAR text}`` of the OmniXAS Cu K structures."""
-    with gzip.open(root / "structures.json.gz", "rt") as fh:
-        return json.load(fh)
 
 
 def omnixas_sites(elements: Iterable[str] = ELEMENTS, root: Path = OMNIXAS_ROOT,

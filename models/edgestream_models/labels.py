@@ -46,163 +46,18 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gzip
-import hashlib
 import json
-import multiprocessing as mp
-import os
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgestream.paths import shared_root
-
-MOTIFS = ("linear", "trigonal", "tetrahedral", "square_planar", "square_pyramidal",
-          "octahedral", "other")
-AXIAL_RATIO_MAX = 1.35      # axial / mean equatorial bond length still counted as bonded
-AXIAL_ANGLE_MAX = 30.0      # deg between an axial bond and the square plane's normal
-TRANS_ANGLE_MIN = 150.0     # deg: a ligand pair this open counts as trans (linear, oct)
-OMNIXAS_ROOT = shared_root() / "data" / "omnixas-cu-k"
-Item = tuple[str, str, list[int]]   # (structure id, POSCAR text, absorbing site indices)
-
-
-def cache_dir(kind: str) -> Path:
-    """``${EDGESTREAM_CACHE:-~/.cache/edgestream}/<kind>``, created."""
-    root = Path(os.environ.get("EDGESTREAM_CACHE", Path.home() / ".cache" / "edgestream"))
-    path = root.expanduser() / kind
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def poscar_hash(text: str) -> str:
-    """Short sha1 of a POSCAR text (cache validity)."""
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
-
-
-# ----------------------------------------------------------------------------- geometry
-
-def _angles(vectors: np.ndarray) -> np.ndarray:
-    """Pairwise ligand–centre–ligand angles (deg), ``[n, n]``, of bond vectors ``[n, 3]``."""
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.degrees(np.arccos(np.clip(unit @ unit.T, -1.0, 1.0)))
-
-
-def _largest_two(vectors: np.ndarray) -> tuple[float, float]:
-    ang = _angles(vectors)[np.triu_indices(len(vectors), 1)]
-    beta, alpha = np.sort(ang)[::-1][:2]
-    return float(beta), float(alpha)
-
-
-def tau4(vectors: np.ndarray) -> float:
-    """Four-coordinate index (Yang, Powell, Houser 2007): 0 square planar, 1 tetrahedral."""
-    beta, alpha = _largest_two(vectors)
-    return (360.0 - (alpha + beta)) / 141.0
-
-
-def tau5(vectors: np.ndarray) -> float:
-    """Five-coordinate index (Addison 1984): 0 square pyramidal, 1 trigonal bipyramidal."""
-    beta, alpha = _largest_two(vectors)
-    return (beta - alpha) / 60.0
-
-
-def classify_geometry(vectors: np.ndarray) -> tuple[str, float]:
-    """Motif class and its shape index (angle, tau4, tau5 or min trans angle; NaN if none).
-
-    ``vectors``: centre→ligand bond vectors ``[cn, 3]`` in Å. Rules: module docstring.
-    """
-    cn = len(vectors)
-    if cn < 2:
-        return "other", float("nan")
-    ang = _angles(vectors)
-    if cn == 2:
-        return ("linear" if ang[0, 1] >= TRANS_ANGLE_MIN else "other"), float(ang[0, 1])
-    if cn == 3:
-        big = float(ang[np.triu_indices(3, 1)].max())
-        return ("trigonal" if big < TRANS_ANGLE_MIN else "other"), big
-    if cn == 4:
-        t = tau4(vectors)
-        return ("square_planar" if t <= 0.5 else "tetrahedral"), t
-    if cn == 5:
-        t = tau5(vectors)
-        return ("square_pyramidal" if t < 0.5 else "other"), t
-    if cn == 6:
-        trans = float(ang.max(axis=1).min())
-        return ("octahedral" if trans >= TRANS_ANGLE_MIN else "other"), trans
-    return "other", float("nan")
-
-
-def _is_axial(v: np.ndarray, normal: np.ndarray) -> bool:
-    """Within ``AXIAL_ANGLE_MAX`` of the square plane's normal."""
-    cos = abs(float(v @ normal)) / float(np.linalg.norm(v))
-    return bool(np.degrees(np.arccos(min(1.0, cos))) <= AXIAL_ANGLE_MAX)
-
-
-def nearest_axial(structure: Any, index: int, eq: np.ndarray, species: Iterable[str],
-                  radius: float) -> dict[int, tuple[np.ndarray, str]]:
-    """The nearest axial neighbour on each side (+1, -1) of the plane of the equatorial bond
-    vectors ``eq [4, 3]``: ``{side: (vector, symbol)}``, among ``species`` within ``radius``
-    (Å) of site ``index``; a side with none is left out."""
-    species = set(species)
-    normal = np.linalg.svd(eq)[2][-1]  # normal of the best-fit plane through the centre
-    centre = structure[index].coords
-    best: dict[int, tuple[np.ndarray, str]] = {}
-    for n in structure.get_neighbors(structure[index], radius):
-        v = n.coords - centre
-        if n.specie.symbol not in species or not _is_axial(v, normal):
-            continue
-        side = 1 if float(v @ normal) > 0 else -1
-        if side not in best or np.linalg.norm(v) < np.linalg.norm(best[side][0]):
-            best[side] = (v, n.specie.symbol)
-    return best
-
-
-def _axial_recount(structure: Any, index: int, vecs: np.ndarray, species: list[str]) -> (
-    tuple[np.ndarray, list[str]] | None
-):
-    """Ligand vectors and species after the Jahn–Teller rule, or None where it does not apply."""
-    order = np.argsort(np.linalg.norm(vecs, axis=1))
-    eq = vecs[order[:4]]
-    if len(vecs) not in (4, 5, 6) or tau4(eq) > 0.5:
-        return None
-    d_eq = float(np.linalg.norm(eq, axis=1).mean())
-    normal = np.linalg.svd(eq)[2][-1]
-    if any(not _is_axial(v, normal) for v in vecs[order[4:]]):
-        return None  # CrystalNN counts a non-axial 5th/6th ligand: not the JT family
-    best = nearest_axial(structure, index, eq, species, AXIAL_RATIO_MAX * d_eq)
-    return (np.vstack([eq, *(b[0] for b in best.values())]),
-            [species[i] for i in order[:4]] + [b[1] for b in best.values()])
-
-
-def coordination(structure: Any, index: int, cnn: Any = None) -> dict[str, Any]:
-    """CrystalNN neighbours of site ``index`` and its motif under this module's conventions.
-
-    Returns ``cn`` (after the JT rule), ``cn_crystalnn``, ``motif``, ``shape_index``,
-    ``ligands`` (sorted species symbols) and ``bonds`` (sorted lengths, Å).
-    """
-    from pymatgen.analysis.local_env import CrystalNN
-
-    cnn = cnn or CrystalNN()
-    with warnings.catch_warnings():  # "no oxidation states": intended, see module docstring
-        warnings.simplefilter("ignore")
-        nn = cnn.get_nn_info(structure, index)
-    centre = structure[index].coords
-    vecs = np.array([n["site"].coords - centre for n in nn]).reshape(-1, 3)
-    species = [n["site"].specie.symbol for n in nn]
-    recount = _axial_recount(structure, index, vecs, species) if len(vecs) >= 4 else None
-    final, final_species = (vecs, species) if recount is None else recount
-    motif, shape = classify_geometry(final)
-    return {
-        "cn": len(final), "cn_crystalnn": len(vecs), "motif": motif,
-        "shape_index": round(shape, 4) if np.isfinite(shape) else None,
-        "ligands": "".join(sorted(final_species)),
-        "bonds": sorted(round(float(np.linalg.norm(v)), 4) for v in final),
-    }
-
+from edgestream_models.cache import Item, cache_dir, cached_map, poscar_hash, read_cache
+from edgestream_models.motifs import coordination
+from edgestream_models.omnixas import OMNIXAS_ROOT, omnixas_items
 
 # ----------------------------------------------------------------------------- valence
 
@@ -326,75 +181,6 @@ def valence_structure(item: Item) -> dict[str, Any]:
     """:func:`label_structure` without motifs (a module-level function: pools pickle it)."""
     return label_structure(item, motifs=False)
 
-
-# ----------------------------------------------------------------------------- cache + pool
-
-def read_cache(path: Path) -> dict[str, dict[str, Any]]:
-    """Records of a JSON-lines cache by id (a torn last line is ignored)."""
-    out: dict[str, dict[str, Any]] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            out[rec["id"]] = rec
-    return out
-
-
-def cached_map(func: Callable[[Item], dict[str, Any]], items: Iterable[Item], path: Path, *,
-               processes: int = 2, desc: str = "", initializer: Callable[[], None] | None = None,
-               ) -> dict[str, dict[str, Any]]:
-    """Apply ``func`` to the items not yet cached in ``path`` (JSON lines), in parallel.
-
-    An item is cached when a record with its id, the same POSCAR hash and every requested site
-    exists. New records are appended (and flushed) as they arrive, so an interrupted run
-    resumes where it stopped. Returns all cached records by id.
-    """
-    from tqdm import tqdm
-
-    items = list(items)
-    done = read_cache(path)
-    todo = [it for it in items
-            if it[0] not in done or done[it[0]].get("sha1") != poscar_hash(it[1])
-            or not {str(i) for i in it[2]} <= set(done[it[0]].get("sites", {}))]
-    if not todo:
-        return done
-    # largest structures first: better load balance
-    todo.sort(key=lambda it: -len(it[1]))
-    with path.open("a") as fh, tqdm(total=len(todo), desc=desc or path.stem) as bar:
-        if processes <= 1:
-            if initializer:
-                initializer()
-            results: Iterator[dict[str, Any]] = map(func, todo)
-            pool = None
-        else:
-            pool = mp.get_context("spawn").Pool(processes, initializer=initializer)
-            results = pool.imap_unordered(func, todo, chunksize=1)
-        try:
-            for rec in results:
-                fh.write(json.dumps(rec) + "\n")
-                fh.flush()
-                done[rec["id"]] = rec
-                bar.update()
-        finally:
-            if pool is not None:
-                pool.close()
-                pool.join()
-    return done
-
-
-# ----------------------------------------------------------------------------- OmniXAS set
-
-def omnixas_items(root: Path = OMNIXAS_ROOT) -> list[Item]:
-    """(material id, POSCAR, absorbing site indices) of the OmniXAS Cu K-edge set."""
-    data = np.load(root / "spectra.npz")
-    with gzip.open(root / "structures.json.gz", "rt") as fh:
-        poscars = json.load(fh)
-    sites: dict[str, list[int]] = {}
-    for mid, idx in zip(data["material_id"], data["site_index"], strict=True):
-        sites.setdefault(str(mid), []).append(int(idx))
-    return [(mid, poscars[mid], idx) for mid, idx in sites.items()]
 
 
 def coverage(records: dict[str, dict[str, Any]]) -> dict[str, Any]:

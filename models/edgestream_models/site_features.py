@@ -36,14 +36,8 @@ from typing import Any
 import numpy as np
 
 from edgestream.paths import shared_root
-from edgestream_models.labels import (
-    OMNIXAS_ROOT,
-    Item,
-    cache_dir,
-    cached_map,
-    omnixas_items,
-    poscar_hash,
-)
+from edgestream_models.cache import Item, cache_dir, cached_map, poscar_hash, read_cache
+from edgestream_models.omnixas import OMNIXAS_ROOT, omnixas_items
 
 N_FEATURES = 64
 FEATURE_LAYER = "gc_3"
@@ -171,8 +165,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.omnixas:
         items = omnixas_items(args.root)
         features_for(items, "omnixas_cu_k", processes=args.processes, model=args.model)
-        from edgestream_models.labels import read_cache
-
         cost = measure_cost(read_cache(cache_dir("features") / "omnixas_cu_k.jsonl"))
         print(json.dumps(cost, indent=1))
         return 0

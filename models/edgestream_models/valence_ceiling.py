@@ -29,14 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from edgestream.paths import shared_root
-from edgestream_models.labels import cache_dir
+from edgestream_models.cache import cache_dir
+from edgestream_models.omnixas import OMNIXAS_ROOT
 
-OMNIXAS = shared_root() / "data" / "omnixas-cu-k"
 ALIGNED = np.arange(-10.0, 60.0, 0.5)  # eV around the steepest rise
 
 
-def load(root: Path = OMNIXAS) -> dict[str, np.ndarray]:
+def load(root: Path = OMNIXAS_ROOT) -> dict[str, np.ndarray]:
     """Spectra on the shipped grid, labels, their confidence (``labels.valence_confident``)
     and split of every labelled OmniXAS site."""
     from edgestream_models.labels import valence_confident, valence_labels_path

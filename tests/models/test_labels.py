@@ -13,22 +13,23 @@ import json
 import numpy as np
 import pytest
 
-from edgestream_models import labels
+from edgestream_models import cache, labels, motifs
+from edgestream_models.omnixas import OMNIXAS_ROOT
 
 OCT = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float)
 TET = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float)
 
 
 def test_tau4_limits() -> None:
-    assert labels.tau4(TET) == pytest.approx(1.0, abs=0.01)
-    assert labels.tau4(OCT[:4]) == pytest.approx(0.0, abs=1e-9)
+    assert motifs.tau4(TET) == pytest.approx(1.0, abs=0.01)
+    assert motifs.tau4(OCT[:4]) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_tau5_limits() -> None:
     square_pyramid = OCT[:5]
     trig = np.array([[1, 0, 0], [-0.5, 0.866, 0], [-0.5, -0.866, 0], [0, 0, 1], [0, 0, -1]])
-    assert labels.tau5(square_pyramid) == pytest.approx(0.0, abs=1e-9)
-    assert labels.tau5(trig) == pytest.approx(1.0, abs=0.01)
+    assert motifs.tau5(square_pyramid) == pytest.approx(0.0, abs=1e-9)
+    assert motifs.tau5(trig) == pytest.approx(1.0, abs=0.01)
 
 
 @pytest.mark.parametrize(("vectors", "motif"), [
@@ -43,32 +44,32 @@ def test_tau5_limits() -> None:
     (np.vstack([OCT, [[0.7, 0.7, 0]]]), "other"),
 ])
 def test_classify_geometry(vectors: np.ndarray, motif: str) -> None:
-    assert labels.classify_geometry(vectors)[0] == motif
-    assert motif in labels.MOTIFS
+    assert motifs.classify_geometry(vectors)[0] == motif
+    assert motif in motifs.MOTIFS
 
 
 def test_trigonal_prism_is_other() -> None:
     ang = np.radians([0, 120, 240])
     tri = np.c_[np.cos(ang), np.sin(ang), np.full(3, 0.6)]
     prism = np.vstack([tri, tri * [1, 1, -1]])
-    assert labels.classify_geometry(prism)[0] == "other"
+    assert motifs.classify_geometry(prism)[0] == "other"
 
 
 def test_cached_map_resumes(tmp_path) -> None:
     calls: list[str] = []
 
-    def func(item: labels.Item) -> dict:
+    def func(item: cache.Item) -> dict:
         calls.append(item[0])
-        return {"id": item[0], "sha1": labels.poscar_hash(item[1]),
+        return {"id": item[0], "sha1": cache.poscar_hash(item[1]),
                 "sites": {str(i): {"n": i} for i in item[2]}}
 
     items = [("a", "text a", [0]), ("b", "text b", [1, 2])]
     path = tmp_path / "cache.jsonl"
-    first = labels.cached_map(func, items, path, processes=1)
-    again = labels.cached_map(func, [*items, ("c", "text c", [0])], path, processes=1)
+    first = cache.cached_map(func, items, path, processes=1)
+    again = cache.cached_map(func, [*items, ("c", "text c", [0])], path, processes=1)
     assert sorted(calls) == ["a", "b", "c"]
     assert first["b"] == again["b"]
-    labels.cached_map(func, [("a", "changed", [0])], path, processes=1)
+    cache.cached_map(func, [("a", "changed", [0])], path, processes=1)
     assert calls.count("a") == 2                 # a changed POSCAR is recomputed
 
 
@@ -77,7 +78,7 @@ def test_cached_map_resumes(tmp_path) -> None:
 @pytest.fixture(scope="module")
 def omnixas() -> dict[str, str]:
     pytest.importorskip("pymatgen.core")
-    path = labels.OMNIXAS_ROOT / "structures.json.gz"
+    path = OMNIXAS_ROOT / "structures.json.gz"
     if not path.exists():
         pytest.skip(f"{path} absent")
     with gzip.open(path, "rt") as fh:
@@ -117,7 +118,7 @@ def _jt_cell(axial: float):
 ])
 def test_jahn_teller_convention(axial: float, motif: str, cn: int) -> None:
     pytest.importorskip("pymatgen.analysis.local_env")
-    out = labels.coordination(_jt_cell(axial), 0)
+    out = motifs.coordination(_jt_cell(axial), 0)
     assert (out["motif"], out["cn"]) == (motif, cn)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from edgestream.paths import require_checkout
 from edgestream.physics.edges import elements_in
-from edgestream_models.labels import AXIAL_RATIO_MAX, TRANS_ANGLE_MIN, nearest_axial
+from edgestream_models.motifs import AXIAL_RATIO_MAX, TRANS_ANGLE_MIN, nearest_axial
 
 REPO = require_checkout("This experiment")
 MOTIF = REPO / "plugins" / "edgestream_plugins" / "motif"
@@ -99,8 +99,9 @@ def main() -> int:
     from pymatgen.core import Structure
 
     from edgestream_models.augment import clean
+    from edgestream_models.cache import cache_dir
     from edgestream_models.dataset import poscar
-    from edgestream_models.labels import cache_dir, coordination
+    from edgestream_models.motifs import coordination
     from edgestream_models.train import CACHE, DATASET, load_dataset
     from edgestream_models.train_motif import ENOUGH_TEST, ENOUGH_TRAIN, balanced_accuracy
 
