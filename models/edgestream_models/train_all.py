@@ -106,7 +106,7 @@ def run_valence(data: CuKData, pools: dict, ref: OodReference, args: argparse.Na
                        "over Cu(0)..Cu(III), each read as the continuous median",
         "value_range": [lo, hi], "members": args.members,
         "opt_in": not meets_targets("cu_k_valence", res.metrics),
-        "outputs": {"value": "formal valence of the absorbing Cu (ensemble mean)",
+        "outputs": {"value": "formal valence of the absorbing Cu (ensemble median)",
                     "uncertainty": "ensemble spread (std over members)",
                     "members": "each member's prediction", **OUTPUTS_COMMON},
         "ood": {"max_spread": max_spread},
