@@ -23,7 +23,6 @@ passes the start of a run still open, so a restarted router relearns every open 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -34,26 +33,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaAdminClient, TopicPartition
-from kafka.errors import (
-    CommitFailedError,
-    KafkaError,
-    MessageSizeTooLargeError,
-    RebalanceInProgressError,
-)
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.errors import KafkaError
 
 from edgestream.config.settings import Settings, SettingsError
 from edgestream.doors.kafka.clients import ADMIN_KEYS, client_args, make_consumer, make_producer
-from edgestream.doors.kafka.offsets import OffsetTracker, seek_to_committed
+from edgestream.doors.kafka.delivery import TOPIC_NAME, KafkaDoor, PublishFailed, beamline_of
+from edgestream.doors.kafka.offsets import OffsetTracker
 from edgestream.doors.kafka.runkeys import RunKeys, peek
-from edgestream.doors.kafka.service import TOPIC_NAME, beamline_of
 from edgestream.errors import MalformedDocument, OutputTooLarge
 from edgestream.publish.deadletter import dead_letter
+from edgestream.publish.policy import SizeLimit
 
 log = logging.getLogger(__name__)
 
 SOURCE_HEADER = "edgestream.source"  # "topic/partition/offset" of the input message
-FLUSH_TIMEOUT_S = 60.0
 # Records as large as a documents topic may carry (a spectrum-image row): the runs topics the
 # router creates take them. A topic made with a lower max.message.bytes refuses some: the
 # limit is halved until it takes what is sent, and larger documents are dead-lettered.
@@ -61,10 +55,6 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 MIN_LIMIT_BYTES = 64 * 1024
 CONFIG_REFUSED = {40, 44}  # InvalidConfig, PolicyViolation
 BATCH_BYTES = 1 << 20
-
-
-class PublishFailed(RuntimeError):
-    """The broker did not acknowledge a routed record; nothing is committed."""
 
 
 @dataclass
@@ -81,7 +71,7 @@ class RouterCounts:
         return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.__dict__.items())
 
 
-class Router(ConsumerRebalanceListener):
+class Router(KafkaDoor):
     """One router in a consumer group of its own (``<kafka.group_id>-router``)."""
 
     def __init__(self, settings: Settings) -> None:
@@ -91,18 +81,21 @@ class Router(ConsumerRebalanceListener):
         self.exactly_once = k.delivery == "exactly_once"
         self.group_id = f"{k.group_id}-router"
         self.consumer = make_consumer(k, group_id=self.group_id)
-        self.limit = MAX_REQUEST_BYTES
+        # largest record sent; halved while the broker refuses records as too large
+        self.size = SizeLimit(MAX_REQUEST_BYTES, MIN_LIMIT_BYTES, "records")
+        self._start_delivery()
         self.producer = self._new_producer()
         self.keys = RunKeys(settings.router.max_open_runs, settings.run_timeout_s)
         self.tracker = OffsetTracker()
         self.counts = RouterCounts()
         self.topics_ready: set[str] = set()
-        self.limit = MAX_REQUEST_BYTES  # largest record sent; lowered when refused
         self._refused = False  # the broker refused a record as too large: new producer
-        self._futures: list[Any] = []
-        self._in_transaction = False
-        self._revoked: list[TopicPartition] = []  # until the next assignment
         self._last_report = time.monotonic()
+
+    @property
+    def limit(self) -> int:
+        """The largest record sent now."""
+        return self.size.bytes
 
     def _new_producer(self) -> Any:
         k = self.settings.kafka
@@ -211,15 +204,6 @@ class Router(ConsumerRebalanceListener):
         return self.settings.router.topic.format(
             beamline=beamline_of(input_topic, self.settings.beamline))
 
-    def _send(self, topic: str, key: bytes | None, value: bytes | None,
-              headers: list[tuple[str, bytes]]) -> None:
-        self._begin()
-        try:
-            fut = self.producer.send(topic, key=key, value=value, headers=headers)
-        except KafkaError as exc:
-            raise PublishFailed(f"cannot send to {topic}: {exc}") from exc
-        self._futures.append(fut)
-
     def _dead_letter_too_large(self, msg: Any, run_uid: str | None) -> None:
         topic = self.runs_topic(msg.topic)
         err = OutputTooLarge(
@@ -236,37 +220,15 @@ class Router(ConsumerRebalanceListener):
         self._send(dl_topic, run_uid.encode() if run_uid else msg.key, body, [])
         self.counts.dead_letters += 1
 
-    def _flush(self) -> None:
-        futures, self._futures = self._futures, []
-        if not futures:
-            return
-        try:
-            self.producer.flush()
-        except KafkaError as exc:  # each record's own future says what became of it
-            log.debug("flush: %s; waiting on each send", exc)
-        deadline = time.monotonic() + FLUSH_TIMEOUT_S
-        failed: list[KafkaError] = []
-        for fut in futures:
-            try:
-                fut.get(timeout=max(0.0, deadline - time.monotonic()))
-            except MessageSizeTooLargeError as exc:
-                self._refused = True
-                failed.append(exc)
-            except KafkaError as exc:
-                failed.append(exc)
-        if self._refused:
-            # kafka-python's idempotent producer takes a refused record as fatal: every
-            # send after it fails the same way, so the producer is replaced (rewind)
-            if self.limit <= MIN_LIMIT_BYTES:
-                log.error("the broker refuses records of %s bytes and less: check the "
-                          "runs topics' max.message.bytes", f"{self.limit:,}")
-            else:
-                self.limit = max(MIN_LIMIT_BYTES, self.limit // 2)
-                log.warning("the broker refused a record as too large: records now stay "
-                            "under %s bytes, larger documents are dead-lettered",
-                            f"{self.limit:,}")
-        if failed:
-            raise PublishFailed(f"{len(failed)} of {len(futures)} sends failed: {failed[0]}")
+    def _too_large(self, refused_bytes: int) -> None:
+        # kafka-python's idempotent producer takes a refused record as fatal: every send
+        # after it fails the same way, so the producer is replaced (rewind)
+        self._refused = True
+        self.size.follow_refusal()
+
+    def _needs_new_producer(self) -> bool:
+        refused, self._refused = self._refused, False
+        return refused
 
     # -- topics -----------------------------------------------------------------------------
     def ensure_topics(self, names: Iterable[str]) -> None:
@@ -310,86 +272,25 @@ class Router(ConsumerRebalanceListener):
             admin.close()
         self.topics_ready.update(missing)
 
-    # -- offsets ----------------------------------------------------------------------------
-    def _begin(self) -> None:
-        if self.exactly_once and not self._in_transaction:
-            self.producer.begin_transaction()
-            self._in_transaction = True
-
-    def commit(self) -> None:
-        """Commit safe offsets: in the open transaction (exactly-once) or after the acks."""
-        offsets = self.tracker.to_commit()
-        if self.exactly_once:
-            if offsets:
-                self._begin()
-                self.producer.send_offsets_to_transaction(offsets, self.consumer.group_metadata())
-            if self._in_transaction:
-                self.producer.commit_transaction()
-                self._in_transaction = False
-                self.tracker.mark_committed(offsets)
-            return
-        if not offsets:
-            return
-        try:
-            self.consumer.commit(offsets)
-            self.tracker.mark_committed(offsets)
-        except (RebalanceInProgressError, CommitFailedError) as exc:
-            log.info("commit deferred: %s", type(exc).__name__)
-
+    # -- offsets and rebalance ------------------------------------------------------------------
     def rewind(self) -> None:
         """After a failure: abort what is open, drop the state, re-read from the commits."""
-        self._futures = []
-        if self._in_transaction:
-            try:
-                self.producer.abort_transaction()
-            except KafkaError as exc:  # fenced or broken: a fresh producer
-                log.warning("abort failed (%s); new transactional producer", exc)
-                self._refused = True
-            self._in_transaction = False
-        if self._refused:
-            self.producer.close(timeout=5)
-            self.producer = self._new_producer()
-            self._refused = False
         self.keys.clear()
-        self.tracker = OffsetTracker()
-        seek_to_committed(self.consumer)
+        self._rewind_delivery()
 
-    # -- rebalance --------------------------------------------------------------------------
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        """Note them; the new assignment says which really left (kafka-python's IO thread:
-        no blocking calls here)."""
-        self._revoked = list(revoked)
-
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+    def _forget(self, gone: list[TopicPartition]) -> None:
         """Forget the runs of partitions another router took: it relearns them from the
-        commit. A partition assigned again keeps its position (kafka-python 3), so its
-        runs keep their state."""
-        kept = set(assigned)
-        gone = [tp for tp in self._revoked if tp not in kept]
+        commit."""
         for uid in self.keys.in_sources(gone):
             self.keys.forget(uid)
-        self.tracker.revoke(gone)
-        self._revoked = []
-        log.info("partitions assigned: %s",
-                 sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
     def _report(self) -> None:
         if time.monotonic() - self._last_report > 60:
             self._last_report = time.monotonic()
             log.info("router: %s", self.counts.line())
 
-    def close(self) -> None:
-        try:
-            self._flush()
-            self.commit()
-        except (PublishFailed, KafkaError) as exc:
-            log.warning("final commit failed: %s", exc)
-            if self._in_transaction:
-                with contextlib.suppress(KafkaError):
-                    self.producer.abort_transaction()
+    def _closed(self) -> None:
         log.info("router: %s", self.counts.line())
-        self.consumer.close()
-        self.producer.close(timeout=5)
 
 
 def check_router(settings: Settings) -> None:

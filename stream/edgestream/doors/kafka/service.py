@@ -2,62 +2,43 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
-import math
 import os
-import re
 import socket
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, TopicPartition
-from kafka.errors import (
-    CommitFailedError,
-    KafkaError,
-    MessageSizeTooLargeError,
-    RebalanceInProgressError,
-)
+from kafka import TopicPartition
+from kafka.errors import KafkaError
 
 from edgestream.config.settings import KafkaSettings, Settings, SettingsError
 from edgestream.documents.spectrum import RawSpectrum
-from edgestream.documents.wire import decode, encode
+from edgestream.documents.wire import decode
 from edgestream.doors.kafka.clients import (
     PRODUCER_DEFAULTS,
     BrokerWatch,
     make_consumer,
     make_producer,
 )
-from edgestream.doors.kafka.offsets import OffsetTracker, seek_to_committed
-from edgestream.errors import OutputTooLarge, StreamError, internal_error
-from edgestream.pipeline import Failure, Outcome, Pipeline
-from edgestream.publish.annotation import to_json
-from edgestream.publish.deadletter import dead_letter
-from edgestream.publish.derived import DerivedRuns, split_event_page
+from edgestream.doors.kafka.delivery import (
+    DOCUMENTS_SUFFIX,
+    TOPIC_NAME,
+    KafkaDoor,
+    PublishFailed,
+    beamline_of,
+)
+from edgestream.doors.kafka.offsets import OffsetTracker
+from edgestream.errors import StreamError, internal_error
+from edgestream.pipeline import Outcome, Pipeline
+from edgestream.publish.policy import MIN_MESSAGE_BYTES, Message, PublishPolicy
 from edgestream.publish.tiled import open_sink
 
+__all__ = ["DOCUMENTS_SUFFIX", "MIN_MESSAGE_BYTES", "TOPIC_NAME", "AnnotationService",
+           "PublishFailed", "beamline_of", "check_outputs", "run_uid_of"]
+
 log = logging.getLogger(__name__)
-
-# A documents topic, or the runs topic of `edgestream route` (router.topic's default)
-DOCUMENTS_SUFFIX = re.compile(r"\.(bluesky\.runengine\.documents|edgestream\.runs)$")
-TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
-# Below this, a broker's refusal is not followed down: it is a broker set up wrongly.
-MIN_MESSAGE_BYTES = 64 * 1024
-# How long the sends of one poll batch may take after the flush before they count as failed
-FLUSH_TIMEOUT_S = 60.0
-
-
-class PublishFailed(RuntimeError):
-    """The broker did not acknowledge an output message; nothing is committed."""
-
-
-def beamline_of(topic: str, default: str) -> str:
-    """``<beamline>.bluesky.runengine.documents`` -> ``<beamline>``."""
-    return DOCUMENTS_SUFFIX.sub("", topic) if DOCUMENTS_SUFFIX.search(topic) else default
 
 
 def check_outputs(k: KafkaSettings) -> None:
@@ -87,20 +68,13 @@ def run_uid_of(name: str, doc: dict[str, Any], descriptor_run: dict[str, str]) -
     return None
 
 
-@dataclass
-class _Pending:
-    """Output of one poll batch, published together before the offsets move."""
-
-    futures: list[tuple[Any, int]] = field(default_factory=list)  # (future, message bytes)
-    annotations: int = 0
-
-
-class AnnotationService(ConsumerRebalanceListener):
+class AnnotationService(KafkaDoor):
     """One consumer in a group; run() until ``stop`` is set. Bad input never stops it.
 
     ``delivery="at_least_once"`` (default): outputs are flushed, then offsets committed.
     ``delivery="exactly_once"``: outputs and offsets go in one Kafka transaction per poll
-    batch; downstream consumers read with ``isolation_level="read_committed"``.
+    batch; downstream consumers read with ``isolation_level="read_committed"``. What is
+    published for each batch (and what does not fit) is ``edgestream.publish.policy``'s.
     """
 
     def __init__(
@@ -112,22 +86,28 @@ class AnnotationService(ConsumerRebalanceListener):
         self.settings = settings
         self.pipeline = pipeline
         self.metrics = pipeline.metrics
-        self.on_annotation = on_annotation
         if settings.kafka.delivery not in ("at_least_once", "exactly_once"):
             raise SettingsError(f"kafka.delivery must be at_least_once or exactly_once, "
                                 f"not {settings.kafka.delivery!r}")
         check_outputs(settings.kafka)
         self.exactly_once = settings.kafka.delivery == "exactly_once"
         self.tracker = OffsetTracker()
-        self.derived = DerivedRuns()
-        self.tiled = open_sink(settings.tiled, self.metrics)  # None unless tiled.uri is set
-        self.run_beamline: dict[str, str] = {}
+        self.policy = PublishPolicy(settings, self.metrics, self._send_message,
+                                    tiled=open_sink(settings.tiled, self.metrics),
+                                    on_annotation=on_annotation)
         self.consumer = make_consumer(settings.kafka)
-        self.max_message_bytes = settings.kafka.max_message_bytes
+        self._start_delivery()
         self.producer = self._new_producer()
-        self._pending = _Pending()
-        self._in_transaction = False
-        self._revoked: list[TopicPartition] = []  # until the next assignment
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The size limit now: kafka.max_message_bytes, or less once the broker refused."""
+        return self.policy.limit.bytes
+
+    @property
+    def tiled(self) -> Any:
+        """The Tiled sink (None unless tiled.uri is set)."""
+        return self.policy.tiled
 
     def _new_producer(self) -> Any:
         # A record batch counts against the broker's limit as one message
@@ -221,7 +201,7 @@ class AnnotationService(ConsumerRebalanceListener):
             run_uid = run_uid_of(name, doc, self.pipeline.router.descriptor_run) \
                 or run_uid_of(name, doc, self.pipeline.filler.descriptor_run)
             if name == "start" and isinstance(run_uid, str):
-                self.run_beamline[run_uid] = beamline_of(msg.topic, self.settings.beamline)
+                self.policy.note_run(run_uid, beamline_of(msg.topic, self.settings.beamline))
             spectra = self.pipeline.ingest(name, doc)
             if name == "stop" and isinstance(run_uid, str) and not replayed:
                 stopped.append(run_uid)
@@ -243,226 +223,40 @@ class AnnotationService(ConsumerRebalanceListener):
                 self.tracker.held(tp, msg.offset, run_uid)
 
     # -- output -----------------------------------------------------------------------------
-    def _topic(self, template: str, run_uid: str | None) -> str:
-        beamline = self.run_beamline.get(run_uid or "", self.settings.beamline)
-        return template.format(beamline=beamline)
-
-    def _send(self, topic: str, key: str | None, value: bytes) -> None:
-        self._begin()
-        try:
-            fut = self.producer.send(topic, key=key.encode() if key else None, value=value)
-        except KafkaError as exc:  # e.g. no metadata for a topic the broker will not create
-            raise PublishFailed(f"cannot send to {topic}: {exc}") from exc
-        self._pending.futures.append((fut, len(value)))
-
-    def _send_output(self, topic: str, run_uid: str, value: bytes, what: str) -> bool:
-        """An annotation or derived document, or its dead letter when it is over the limit
-        (then False)."""
-        if len(value) <= self.max_message_bytes:
-            self._send(topic, run_uid, value)
-            return True
-        self.metrics.errors.labels(OutputTooLarge.reason).inc()
-        self._failure(Failure(OutputTooLarge(
-            f"{what} of {len(value):,} bytes is over kafka.max_message_bytes "
-            f"({self.max_message_bytes:,})", topic=topic, size=len(value),
-            limit=self.max_message_bytes), run_uid=run_uid, document_name=what))
-        return False
-
-    def _send_derived(self, run_uid: str, name: str, doc: dict[str, Any]) -> None:
-        """A derived document; an event page over the size limit goes as several."""
-        value = encode(name, doc)
-        if (name == "event_page" and len(value) > self.max_message_bytes
-                and len(doc["seq_num"]) > 1):
-            # 10 % headroom: the events differ in size (predictions, NaN-padded spectra)
-            pieces = math.ceil(len(value) / (0.9 * self.max_message_bytes))
-            for page in split_event_page(doc, pieces):
-                self._send_derived(run_uid, name, page)
-            return
-        self._send_output(self._topic(self.settings.kafka.derived_topic, run_uid), run_uid,
-                          value, name)
+    def _send_message(self, m: Message) -> None:
+        self._send(m.topic, m.key.encode() if m.key else None, m.value)
 
     def _dead_letter(self, exc: StreamError, msg: Any, name: str | None, run_uid: str | None
                      ) -> None:
-        self.metrics.errors.labels(exc.reason).inc()
-        self.metrics.dead_letters.labels(exc.reason).inc()
-        log.warning("dead letter (%s) from %s[%d]@%d: %s", exc.reason, msg.topic, msg.partition,
-                    msg.offset, exc.message)
-        body = dead_letter(exc, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                           raw=msg.value, document_name=name, run_uid=run_uid)
-        beamline = beamline_of(msg.topic, self.settings.beamline)
-        topic = self.settings.kafka.dead_letter_topic.format(beamline=beamline)
-        self._send(topic, run_uid or (msg.key.decode(errors="replace") if msg.key else None), body)
-
-    def _failure(self, f: Failure) -> None:
-        self.metrics.dead_letters.labels(f.error.reason).inc()
-        log.warning("dead letter (%s) for run %s: %s", f.error.reason, f.run_uid, f.error.message)
-        body = dead_letter(f.error, document_name=f.document_name, run_uid=f.run_uid)
-        self._send(self._topic(self.settings.kafka.dead_letter_topic, f.run_uid), f.run_uid, body)
+        self.policy.dead_letter(
+            exc, beamline=beamline_of(msg.topic, self.settings.beamline), topic=msg.topic,
+            partition=msg.partition, offset=msg.offset, raw=msg.value, name=name,
+            run_uid=run_uid, key=msg.key.decode(errors="replace") if msg.key else None)
 
     def _publish(self, out: Outcome, ended_runs: list[str]) -> None:
-        k = self.settings.kafka
-        for f in out.failures:
-            self._failure(f)
-        now = time.time()
-        published = []
-        for a in out.annotations:
-            run_uid = a["ids"]["run_uid"]
-            a["timing"]["published_at"] = now
-            if self._send_output(self._topic(k.annotations_topic, run_uid), run_uid,
-                                 to_json(a), "annotation"):
-                published.append(a)
-        derived: list[tuple[str, str, dict[str, Any]]] = []
-        if k.publish_derived or self.tiled is not None:
-            derived = self.derived.on_annotations(published)
-            for run_uid in ended_runs:
-                derived += [(run_uid, name, doc) for name, doc in self.derived.on_run_end(run_uid)]
-        if k.publish_derived:
-            for run_uid, name, doc in derived:
-                self._send_derived(run_uid, name, doc)
-        for run_uid in ended_runs:
-            self.run_beamline.pop(run_uid, None)
-        self._pending.annotations += len(published)
+        batch = self.policy.publish(out, ended_runs)
         self._flush()
-        if self.tiled is not None:  # after the broker took them; a replay is deduplicated
-            self.tiled.submit(derived)
-        for a in published:
-            self.metrics.annotations.labels(a["kind"]).inc()
-            t_event = a["timing"]["event_time"][1]
-            if t_event > 0:
-                self.metrics.latency.observe(max(0.0, time.time() - t_event))
-            if self.on_annotation is not None:
-                self.on_annotation(a)
+        self.policy.delivered(batch)
 
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, _Pending()
-        if not pending.futures:
-            return
-        try:
-            self.producer.flush()
-        except KafkaError as exc:
-            # kafka-python 3.0 gives up waiting on a batch it split after a "too large"
-            # refusal ("Future not done"); each record's own future follows the split
-            log.debug("flush: %s; waiting on each send", exc)
-        failed = []
-        deadline = time.monotonic() + FLUSH_TIMEOUT_S
-        for fut, size in pending.futures:
-            try:
-                fut.get(timeout=max(0.0, deadline - time.monotonic()))
-            except KafkaError as exc:
-                failed.append((exc, size))
-        if not failed:
-            return
-        if any(isinstance(exc, MessageSizeTooLargeError) for exc, _ in failed):
-            self._follow_broker_limit(max(size for _, size in failed))
-        raise PublishFailed(f"{len(failed)} of {len(pending.futures)} sends failed: "
-                            f"{failed[0][0]}")
+    def _too_large(self, refused_bytes: int) -> None:
+        self.policy.refused(refused_bytes)
 
-    def _follow_broker_limit(self, refused_bytes: int) -> None:
-        """The broker refused a record batch as too large: its limit (a topic's
-        max.message.bytes) is below ours, and replaying with the same limit would fail the
-        same way forever. Halve ours (messages and producer batches) until it takes them."""
-        if self.max_message_bytes <= MIN_MESSAGE_BYTES:
-            log.error("the broker refuses records of %s bytes and less: check the topics' "
-                      "max.message.bytes", f"{refused_bytes:,}")
-            return
-        self.max_message_bytes = max(MIN_MESSAGE_BYTES, self.max_message_bytes // 2)
-        log.warning("the broker refused a record batch as too large (largest record %s "
-                    "bytes): outputs and batches now stay under %s bytes; set "
-                    "kafka.max_message_bytes to the topics' max.message.bytes",
-                    f"{refused_bytes:,}", f"{self.max_message_bytes:,}")
+    def _needs_new_producer(self) -> bool:
+        return bool(self.producer.config["batch_size"] > self.max_message_bytes)
 
-    # -- offsets ----------------------------------------------------------------------------
-    def _begin(self) -> None:
-        if self.exactly_once and not self._in_transaction:
-            self.producer.begin_transaction()
-            self._in_transaction = True
-
-    def commit(self, partitions: list[TopicPartition] | None = None) -> None:
-        """Commit safe offsets: in the open transaction (exactly-once) or after the flush."""
-        offsets = self.tracker.to_commit()
-        if partitions is not None:
-            offsets = {tp: o for tp, o in offsets.items() if tp in partitions}
-        if self.exactly_once:
-            if offsets:
-                self._begin()
-                self.producer.send_offsets_to_transaction(offsets, self.consumer.group_metadata())
-            if self._in_transaction:
-                self.producer.commit_transaction()
-                self._in_transaction = False
-                self.tracker.mark_committed(offsets)
-                self.metrics.commits.labels("ok").inc()
-            return
-        if not offsets:
-            return
-        try:
-            self.consumer.commit(offsets)
-            self.tracker.mark_committed(offsets)
-            self.metrics.commits.labels("ok").inc()
-        except (RebalanceInProgressError, CommitFailedError) as exc:
-            # Normal during a rebalance: the next owner replays from the last commit.
-            self.metrics.commits.labels("retry").inc()
-            log.info("commit deferred: %s", type(exc).__name__)
-
+    # -- offsets and rebalance ------------------------------------------------------------------
     def rewind(self) -> None:
         """After a failure: abort what is open, drop run state, re-read from the commits."""
-        self._pending = _Pending()
-        if self._in_transaction:
-            try:
-                self.producer.abort_transaction()
-            except KafkaError as exc:  # a fenced or broken producer: start a fresh one
-                log.warning("abort failed (%s); new transactional producer", exc)
-                self.producer.close(timeout=5)
-                self.producer = self._new_producer()
-            self._in_transaction = False
-        if self.producer.config["batch_size"] > self.max_message_bytes:  # the limit came down
-            self.producer.close(timeout=5)
-            self.producer = self._new_producer()
         self.pipeline.router.runs.clear()
         self.pipeline.router.descriptor_run.clear()
-        self.derived = DerivedRuns()
-        self.tracker = OffsetTracker()
-        seek_to_committed(self.consumer)
+        self.policy.reset()
+        self._rewind_delivery()
 
-    # -- rebalance --------------------------------------------------------------------------
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        """Note the revoked partitions; their runs are dropped once the new assignment
-        shows which ones really left (``on_partitions_assigned``).
-
-        Runs on kafka-python's IO thread, where blocking calls (commit, flush) are refused.
-        Nothing is lost by not committing here: every poll batch is published and committed
-        before the next poll, and what a failed commit leaves is replayed, with the same ids.
-        """
-        self._revoked = list(revoked)
-        if revoked:
-            log.info("partitions revoked: %s",
-                     sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
-
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        """Drop the state of runs on partitions that went to another member; their next
-        owner replays them. kafka-python 3 keeps the position of a partition revoked and
-        assigned again in one rebalance, so its runs keep their state too (dropped, the
-        rest of an open run would meet no start: unknown_descriptor)."""
-        kept = set(assigned)
-        gone = [tp for tp in self._revoked if tp not in kept]
+    def _forget(self, gone: list[TopicPartition]) -> None:
         for uid in self.tracker.runs_in(gone):
             self.pipeline.router.forget(uid)
-        self.tracker.revoke(gone)
-        self._revoked = []
-        log.info("partitions assigned: %s",
-                 sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
-    def close(self) -> None:
-        try:
-            self._flush()
-            self.commit()
-        except (PublishFailed, KafkaError) as exc:
-            log.warning("final commit failed: %s", exc)
-            if self._in_transaction:
-                with contextlib.suppress(KafkaError):
-                    self.producer.abort_transaction()
-        self.consumer.close()
-        self.producer.close(timeout=5)
-        if self.tiled is not None:
-            self.tiled.close(timeout=30)
+    def _closed(self) -> None:
+        self.policy.close(timeout=30)
         for model in self.pipeline.models:
             model.unload()

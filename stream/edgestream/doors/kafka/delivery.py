@@ -1,0 +1,210 @@
+"""What the service and the router share: one consumer in a group, one producer, and the
+delivery around them.
+
+Every poll batch's sends are flushed before its offsets are committed (at-least-once), or go
+with them in one Kafka transaction (exactly-once). A failure aborts what is open, and the
+door re-reads from the last commit (``rewind``). A rebalance drops the state of the
+partitions that went to another member; their next owner replays them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RebalanceInProgressError,
+)
+
+from edgestream.doors.kafka.offsets import OffsetTracker, seek_to_committed
+
+log = logging.getLogger(__name__)
+
+# A documents topic, or the runs topic of `edgestream route` (router.topic's default)
+DOCUMENTS_SUFFIX = re.compile(r"\.(bluesky\.runengine\.documents|edgestream\.runs)$")
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+# How long the sends of one poll batch may take after the flush before they count as failed
+FLUSH_TIMEOUT_S = 60.0
+
+
+class PublishFailed(RuntimeError):
+    """The broker did not acknowledge a message; nothing is committed."""
+
+
+def beamline_of(topic: str, default: str) -> str:
+    """``<beamline>.bluesky.runengine.documents`` -> ``<beamline>``."""
+    return DOCUMENTS_SUFFIX.sub("", topic) if DOCUMENTS_SUFFIX.search(topic) else default
+
+
+class KafkaDoor(ConsumerRebalanceListener):
+    """A consumer, a producer and the delivery of what one poll batch sends.
+
+    Subclasses set ``consumer``, ``producer`` (through ``_new_producer``), ``exactly_once``
+    and ``tracker``, and say what a refusal as too large, a rebalance and a close mean to
+    them (``_too_large``, ``_forget``, ``_needs_new_producer``, ``_closed``).
+    """
+
+    consumer: Any
+    producer: Any
+    exactly_once: bool
+    tracker: OffsetTracker
+    metrics: Any = None  # edgestream.metrics.Metrics of the service; None for the router
+
+    def _start_delivery(self) -> None:
+        self._futures: list[tuple[Any, int]] = []  # (future, message bytes)
+        self._in_transaction = False
+        self._revoked: list[TopicPartition] = []  # until the next assignment
+
+    # -- what subclasses say ----------------------------------------------------------------
+    def _new_producer(self) -> Any:
+        raise NotImplementedError
+
+    def _too_large(self, refused_bytes: int) -> None:
+        """The broker refused a record batch as too large (largest failed record given)."""
+
+    def _needs_new_producer(self) -> bool:
+        """After a rewind: whether the producer must be replaced (its limits changed)."""
+        return False
+
+    def _forget(self, gone: list[TopicPartition]) -> None:
+        """Drop the runs of partitions that went to another member."""
+
+    def _closed(self) -> None:
+        """After the consumer and producer are closed."""
+
+    # -- sends --------------------------------------------------------------------------------
+    def _begin(self) -> None:
+        if self.exactly_once and not self._in_transaction:
+            self.producer.begin_transaction()
+            self._in_transaction = True
+
+    def _send(self, topic: str, key: bytes | None, value: bytes | None,
+              headers: list[tuple[str, bytes]] | None = None) -> None:
+        self._begin()
+        try:
+            fut = self.producer.send(topic, key=key, value=value, headers=headers)
+        except KafkaError as exc:  # e.g. no metadata for a topic the broker will not create
+            raise PublishFailed(f"cannot send to {topic}: {exc}") from exc
+        self._futures.append((fut, len(value or b"")))
+
+    def _flush(self) -> None:
+        """Wait for the broker's acknowledgement of every send; PublishFailed if one
+        failed."""
+        futures, self._futures = self._futures, []
+        if not futures:
+            return
+        try:
+            self.producer.flush()
+        except KafkaError as exc:
+            # kafka-python 3.0 gives up waiting on a batch it split after a "too large"
+            # refusal ("Future not done"); each record's own future follows the split
+            log.debug("flush: %s; waiting on each send", exc)
+        failed: list[tuple[KafkaError, int]] = []
+        deadline = time.monotonic() + FLUSH_TIMEOUT_S
+        for fut, size in futures:
+            try:
+                fut.get(timeout=max(0.0, deadline - time.monotonic()))
+            except KafkaError as exc:
+                failed.append((exc, size))
+        if not failed:
+            return
+        if any(isinstance(exc, MessageSizeTooLargeError) for exc, _ in failed):
+            self._too_large(max(size for _, size in failed))
+        raise PublishFailed(f"{len(failed)} of {len(futures)} sends failed: {failed[0][0]}")
+
+    # -- offsets ------------------------------------------------------------------------------
+    def _count_commit(self, status: str) -> None:
+        if self.metrics is not None:
+            self.metrics.commits.labels(status).inc()
+
+    def commit(self, partitions: list[TopicPartition] | None = None) -> None:
+        """Commit safe offsets: in the open transaction (exactly-once) or after the flush."""
+        offsets = self.tracker.to_commit()
+        if partitions is not None:
+            offsets = {tp: o for tp, o in offsets.items() if tp in partitions}
+        if self.exactly_once:
+            if offsets:
+                self._begin()
+                self.producer.send_offsets_to_transaction(offsets, self.consumer.group_metadata())
+            if self._in_transaction:
+                self.producer.commit_transaction()
+                self._in_transaction = False
+                self.tracker.mark_committed(offsets)
+                self._count_commit("ok")
+            return
+        if not offsets:
+            return
+        try:
+            self.consumer.commit(offsets)
+            self.tracker.mark_committed(offsets)
+            self._count_commit("ok")
+        except (RebalanceInProgressError, CommitFailedError) as exc:
+            # Normal during a rebalance: the next owner replays from the last commit.
+            self._count_commit("retry")
+            log.info("commit deferred: %s", type(exc).__name__)
+
+    def _rewind_delivery(self) -> None:
+        """After a failure: abort what is open, replace a broken producer, and seek every
+        partition back to its commit (the subclass drops its run state)."""
+        self._futures = []
+        broken = False
+        if self._in_transaction:
+            try:
+                self.producer.abort_transaction()
+            except KafkaError as exc:  # a fenced or broken producer: start a fresh one
+                log.warning("abort failed (%s); new transactional producer", exc)
+                broken = True
+            self._in_transaction = False
+        if broken or self._needs_new_producer():
+            self.producer.close(timeout=5)
+            self.producer = self._new_producer()
+        self.tracker = OffsetTracker()
+        seek_to_committed(self.consumer)
+
+    # -- rebalance ----------------------------------------------------------------------------
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Note the revoked partitions; their runs are dropped once the new assignment
+        shows which ones really left (``on_partitions_assigned``).
+
+        Runs on kafka-python's IO thread, where blocking calls (commit, flush) are refused.
+        Nothing is lost by not committing here: every poll batch is published and committed
+        before the next poll, and what a failed commit leaves is replayed, with the same ids.
+        """
+        self._revoked = list(revoked)
+        if revoked:
+            log.info("partitions revoked: %s",
+                     sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Drop the state of runs on partitions that went to another member; their next
+        owner replays them. kafka-python 3 keeps the position of a partition revoked and
+        assigned again in one rebalance, so its runs keep their state too (dropped, the
+        rest of an open run would meet no start: unknown_descriptor)."""
+        kept = set(assigned)
+        gone = [tp for tp in self._revoked if tp not in kept]
+        self._forget(gone)
+        self.tracker.revoke(gone)
+        self._revoked = []
+        log.info("partitions assigned: %s",
+                 sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+    def close(self) -> None:
+        """Publish and commit what is done, then close the clients."""
+        try:
+            self._flush()
+            self.commit()
+        except (PublishFailed, KafkaError) as exc:
+            log.warning("final commit failed: %s", exc)
+            if self._in_transaction:
+                with contextlib.suppress(KafkaError):
+                    self.producer.abort_transaction()
+        self.consumer.close()
+        self.producer.close(timeout=5)
+        self._closed()
