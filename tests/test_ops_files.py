@@ -127,3 +127,22 @@ def test_the_dockerfile_builds_the_image_the_kubernetes_example_runs() -> None:
     assert exposed == {9464, 8765}
     ignored = (OPS.parent / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
+
+
+def test_kafka_launcher_ships_its_broker_files() -> None:
+    """ops/kafka holds the shell entry point only: pom.xml and log4j2.yaml are package data of
+    edgestream_dev.apache, found next to its code (no checkout layout assumed)."""
+    import tomllib
+
+    import edgestream_dev.apache as apache
+
+    script = (OPS / "kafka/apache-kafka.sh").read_text()
+    assert 'exec "$py" -m edgestream_dev.apache "$@"' in script
+    assert not (OPS / "kafka/pom.xml").exists() and not (OPS / "kafka/log4j2.yaml").exists()
+    data = apache.config_dir()
+    assert data == Path(apache.__file__).parent / "data"
+    assert "<artifactId>kafka_2.13</artifactId>" in (data / "pom.xml").read_text()
+    assert "Console" in yaml.safe_load((data / "log4j2.yaml").read_text())["Configuration"][
+        "Appenders"]
+    lab = tomllib.loads((OPS.parent / "stream/pyproject.toml").read_text())
+    assert lab["tool"]["setuptools"]["package-data"]["edgestream_dev.apache"] == ["data/*"]

@@ -7,8 +7,8 @@
 #   ops/kafka/apache-kafka.sh stop   --workdir DIR [--timeout 30]
 #   ops/kafka/apache-kafka.sh properties [--nodes 1|3] [--node N] [--base-port P]
 #
-# A thin wrapper: the configuration lives in stream/kafka/apache.py (edgestream_dev.apache),
-# the single source of truth shared with the tests. Needs edgestream installed (editable) in
+# A thin wrapper: the configuration lives in stream/edgestream_dev/apache/ (pom.xml and
+# log4j2.yaml in its data/), the single source of truth shared with the tests. Needs edgestream installed (editable) in
 # the Python it runs: $EDGESTREAM_PYTHON, else the active virtualenv's, else python3.
 # Jars are cached in ${EDGESTREAM_CACHE:-$HOME/.cache/edgestream}/kafka/<version>/lib.
 # See ops/kafka/README.md.

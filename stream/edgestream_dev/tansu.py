@@ -6,8 +6,8 @@ everything in memory: a restart loses every topic. Usage::
     with EmbeddedTansu() as broker:           # free port, waits until it answers metadata
         print(broker.bootstrap_servers, broker.started_in_s)
 
-Also holds the small process helpers (free ports, stop by PID) used by
-:mod:`edgestream_dev.apache`. No pytest imports: ``make demo`` uses this module too.
+The process helpers it uses live in :mod:`edgestream_dev.procs` (their names stay importable
+from here). No pytest imports: ``make demo`` uses this module too.
 """
 
 from __future__ import annotations
@@ -15,20 +15,22 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
-from edgestream.doors.kafka.admin import (
-    FAST_GROUP_SETTINGS,
-    create_topics,
-    port_is_open,
+from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics, port_is_open
+from edgestream_dev.procs import (
+    BrokerProcess,
+    BrokerStartError,
+    Listener,
+    free_port,
+    pid_alive,
+    stop_pid,
     wait_for_brokers,
+    wait_for_ports,
 )
 
 __all__ = [
@@ -42,99 +44,10 @@ __all__ = [
 ]
 
 
-class BrokerStartError(RuntimeError):
-    """A local broker process exited or did not become ready in time."""
-
-
-# --------------------------------------------------------------------------- process helpers
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def ports_free(ports: list[int], host: str = "127.0.0.1") -> bool:
-    """True when every port in ``ports`` can be bound now."""
-    for port in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((host, port))
-            except OSError:
-                return False
-    return True
-
-
-def pid_alive(pid: int) -> bool:
-    """True when ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): trust kill(0)
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
-def stop_pid(
-    pid: int,
-    timeout: float = 30.0,
-    proc: subprocess.Popen[bytes] | None = None,
-    sig: int = signal.SIGTERM,
-) -> bool:
-    """Send ``sig`` (SIGTERM) to ``pid``, wait up to ``timeout`` s, then SIGKILL.
-
-    ``proc`` (our own child) is reaped. Returns True when the process ended on ``sig``
-    without needing SIGKILL.
-    """
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        if proc is not None:
-            proc.wait()
-        return True
-    if _wait_gone(pid, timeout, proc):
-        return True
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    _wait_gone(pid, 10.0, proc)
-    return False
-
-
-def _wait_gone(pid: int, timeout: float, proc: subprocess.Popen[bytes] | None) -> bool:
-    if proc is not None:
-        try:
-            proc.wait(timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.1)
-    return not pid_alive(pid)
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    """The last ``lines`` lines of a log file ('' when missing)."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 # --------------------------------------------------------------------------- Tansu
 
 
-class EmbeddedTansu:
+class EmbeddedTansu(BrokerProcess):
     """A Tansu broker subprocess on 127.0.0.1, memory storage.
 
     ``port=None`` picks a free port. ``start()`` returns once the port is open and a
@@ -228,18 +141,7 @@ class EmbeddedTansu:
 
     def _wait_ready(self, deadline: float, timeout: float) -> None:
         assert self.proc is not None and self.port is not None
-        while not port_is_open("127.0.0.1", self.port, timeout=0.2):
-            if self.proc.poll() is not None:
-                raise BrokerStartError(
-                    f"Tansu exited with code {self.proc.returncode}; log {self.log_path}:\n"
-                    + log_tail(self.log_path or Path())
-                )
-            if time.monotonic() > deadline:
-                raise BrokerStartError(
-                    f"Tansu port {self.port} not open after {timeout:.0f} s; log:\n"
-                    + log_tail(self.log_path or Path())
-                )
-            time.sleep(0.02)
+        wait_for_ports([Listener(self.port, self.proc, "Tansu", self.log_path)], timeout)
         wait_for_brokers(self.bootstrap_servers, 1, timeout=max(1.0, deadline - time.monotonic()))
 
     def stop(self) -> None:
@@ -260,17 +162,6 @@ class EmbeddedTansu:
     def is_running(self) -> bool:
         """True while the broker process is alive."""
         return self.proc is not None and self.proc.poll() is None
-
-    def __enter__(self) -> Self:
-        return self.start() if self.proc is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.is_running() else "stopped"

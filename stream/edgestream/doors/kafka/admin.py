@@ -1,14 +1,14 @@
-"""Small Kafka admin helpers shared by the demo, the tests and the local broker launchers.
+"""Small Kafka admin helpers shared by the service, the demo, the tests and the local brokers.
 
 Everything here speaks the plain Kafka protocol through kafka-python, so it works against the
-embedded Tansu broker, a local Apache Kafka and a facility cluster alike.
+embedded Tansu broker, a local Apache Kafka and a facility cluster alike. Waiting for a local
+broker to come up is development-only: :func:`edgestream_dev.procs.wait_for_brokers`.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -64,38 +64,6 @@ def describe_cluster(bootstrap: str, timeout: float = 10.0) -> dict[str, Any]:
         return admin.describe_cluster()
     finally:
         admin.close()
-
-
-def wait_for_brokers(
-    bootstrap: str,
-    brokers: int = 1,
-    timeout: float = 120.0,
-    node_ids: Iterable[int] = (),
-) -> dict[str, Any]:
-    """Poll metadata until ``brokers`` live brokers (and every id in ``node_ids``) are listed.
-
-    Brokers the controller reports as fenced do not count. Returns the cluster metadata;
-    raises :class:`TimeoutError` with the last answer or error when the deadline passes.
-    """
-    wanted = set(node_ids)
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(
-                f"Kafka at {bootstrap}: no {brokers} live broker(s) {sorted(wanted) or ''} "
-                f"within {timeout:.0f} s (last: {last!r})"
-            )
-        try:
-            meta = describe_cluster(bootstrap, timeout=min(10.0, max(1.0, remaining)))
-            live = {b["broker_id"] for b in meta.get("brokers", []) if not b.get("is_fenced")}
-            if len(live) >= brokers and wanted <= live:
-                return meta
-            last = meta
-        except Exception as exc:  # NoBrokersAvailable, timeouts, ... while the broker boots
-            last = exc
-        time.sleep(0.2)
 
 
 def create_topics(
