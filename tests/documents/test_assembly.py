@@ -1,8 +1,11 @@
+import re
+
 import numpy as np
 import pytest
 
+from edgestream.documents import assemble
 from edgestream.documents.runs import RunRouter, eels_loss_axis, element_and_edge
-from edgestream.errors import BadSpectrum, UnknownDescriptor, UnknownRun
+from edgestream.errors import BadSpectrum, MalformedDocument, UnknownDescriptor, UnknownRun
 
 
 def route(docs, router=None):
@@ -138,3 +141,81 @@ def test_baseline_stream_is_ignored_not_an_error(step_scan_docs):
              "data": {"ring_current": 400.0}, "timestamps": {"ring_current": 0.0}}
     spectra, _ = route([docs[0], ("descriptor", baseline), ("event", event), *docs[1:]])
     assert len(spectra) == 1
+
+
+def _replace(docs, name, change):
+    """The documents with the first ``name`` document changed by ``change(doc) -> doc``."""
+    i = next(i for i, (n, _) in enumerate(docs) if n == name)
+    return [*docs[:i], (name, change(dict(docs[i][1]))), *docs[i + 1:]]
+
+
+def _page(docs):
+    from event_model import pack_event_page
+
+    events = [d for n, d in docs if n == "event"]
+    return [*(x for x in docs if x[0] not in ("event", "stop")),
+            ("event_page", pack_event_page(*events)), docs[-1]]
+
+
+def _short_column(page):
+    data = dict(page["data"])
+    data["qexafs_energy"] = data["qexafs_energy"][:-1]
+    return dict(page, data=data)
+
+
+# (document, change, words of the refusal): each a user's mistake the event model forbids
+MALFORMED = [
+    ("start", lambda d: dict(d, uid=12345), "uid is not a string"),
+    ("start", lambda d: {k: v for k, v in d.items() if k != "uid"}, "lacks key 'uid'"),
+    ("start", lambda d: dict(d, hints=["energy"]), "hints is not a mapping"),
+    ("start", lambda d: dict(d, eels_offset="nine hundred"), "eels_offset is not a number"),
+    ("descriptor", lambda d: dict(d, run_start=["a"]), "run_start is not a string"),
+    ("descriptor", lambda d: dict(d, data_keys=["qexafs_energy"]), "data_keys is not a mapping"),
+    ("descriptor", lambda d: dict(d, data_keys={"x": "number"}), "data_keys['x'] is not a "),
+    ("descriptor", lambda d: dict(d, data_keys={"x": {"shape": "3"}}), "shape is not a list"),
+    ("descriptor", lambda d: dict(d, configuration={"eels": 5}), "configuration['eels']"),
+    ("event", lambda d: dict(d, descriptor=None), "descriptor is not a string"),
+    ("event", lambda d: dict(d, data=5), "data is not a mapping"),
+    ("event", lambda d: dict(d, seq_num="one"), "seq_num is not a whole number"),
+    ("event", lambda d: dict(d, time=[0.0]), "time is not a number"),
+    ("event_page", lambda d: dict(d, descriptor=3.5), "descriptor is not a string"),
+    ("event_page", lambda d: {k: v for k, v in d.items() if k != "seq_num"}, "lacks key"),
+    ("event_page", _short_column, "columns differ in length"),
+    ("event_page", lambda d: dict(d, time=["noon"] * len(d["time"])),
+     "time is not a list of numbers"),
+    ("stop", lambda d: {k: v for k, v in d.items() if k != "run_start"}, "lacks key"),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "words"), MALFORMED,
+                         ids=[f"{n}-{w}" for n, _, w in MALFORMED])
+def test_a_malformed_document_is_malformed_document_naming_what_is_wrong(
+        fly_scan_docs, name, change, words):
+    docs = _page(fly_scan_docs) if name == "event_page" else fly_scan_docs
+    with pytest.raises(MalformedDocument, match=re.escape(words)):
+        route(_replace(docs, name, change))
+
+
+def test_eels_calibration_that_is_not_a_number_is_malformed():
+    desc = {"configuration": {"eels": {"data": {"eels_offset": "n/a", "eels_dispersion": 1}}}}
+    with pytest.raises(MalformedDocument, match="'eels_offset' is not a finite number"):
+        eels_loss_axis({}, desc, 4)
+    with pytest.raises(MalformedDocument, match="eels_dispersion is not a finite number"):
+        eels_loss_axis({"eels_offset": 1, "eels_dispersion": float("inf")}, {}, 4)
+
+
+@pytest.mark.parametrize("error", [KeyError("energy"), TypeError("unhashable"),
+                                   AttributeError("no .get")])
+def test_a_bug_in_an_assembler_is_internal_not_the_users_malformed_document(
+        fly_scan_docs, monkeypatch, error):
+    """These used to be reported as malformed_document: the user was told their documents
+    were wrong when the code was."""
+    def broken(self, event):
+        raise error
+
+    monkeypatch.setattr(assemble.ArrayAssembler, "add_event", broken)
+    with pytest.raises(Exception) as caught:
+        route(fly_scan_docs)
+    err = caught.value
+    assert err.reason == "internal" and not isinstance(err, MalformedDocument)
+    assert err.__cause__ is error and type(error).__name__ in err.message

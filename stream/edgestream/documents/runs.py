@@ -14,6 +14,7 @@ from edgestream.documents.assemble import ArrayAssembler, StepAssembler
 from edgestream.documents.channels import ChannelMap, discover
 from edgestream.documents.infer import FIXED_ENERGY_SPAN_EV
 from edgestream.documents.pending import PendingStream, Skip, span
+from edgestream.documents.shape import check_document
 from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
 from edgestream.errors import (
     MalformedDocument,
@@ -21,6 +22,7 @@ from edgestream.errors import (
     StreamError,
     UnknownDescriptor,
     UnknownRun,
+    internal_error,
 )
 
 __all__ = ["PendingStream", "RunAssembler", "RunRouter", "Skip", "eels_loss_axis",
@@ -58,16 +60,27 @@ def eels_loss_axis(
     for device in (descriptor.get("configuration") or {}).values():
         for key, value in ((device or {}).get("data") or {}).items():
             for name in names:
-                if key.lower().endswith(name) and name not in found:
-                    found[name] = float(value)
+                if str(key).lower().endswith(name) and name not in found:
+                    found[name] = _ev(value, f"descriptor configuration {key!r}")
     for name, start_key in zip(names, ("eels_offset", "eels_dispersion", "eels_zero_loss_ev"),
                                strict=True):
         if name not in found and start_key in start:
-            found[name] = float(start[start_key])
+            found[name] = _ev(start[start_key], f"start document's {start_key}")
     if "offset" not in found or "dispersion" not in found or n_channels <= 0:
         return None
     axis = found["offset"] + found["dispersion"] * np.arange(n_channels, dtype=float)
     return axis - found.get("zero_loss", 0.0)
+
+
+def _ev(value: Any, what: str) -> float:
+    """A finite number (eV, eV/channel) from a user's document; MalformedDocument else."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not np.isfinite(number):
+        raise MalformedDocument(f"{what} is not a finite number", value=repr(value)[:80])
+    return number
 
 
 class RunAssembler(DocumentRouter):
@@ -234,19 +247,16 @@ class RunRouter:
         handler = getattr(self, f"_{name}", None)
         if handler is None:  # resource/datum documents: external data is not read (yet)
             return []
+        check_document(name, doc)  # the user's mistakes: malformed_document
         try:
             return handler(doc)
-        except KeyError as exc:
-            if isinstance(exc, StreamError):  # typed errors that are also KeyErrors
-                raise
-            raise MalformedDocument(f"{name} document lacks key {exc}") from None
-        except (TypeError, AttributeError) as exc:
-            raise MalformedDocument(f"{name} document has wrong types: {exc}") from None
+        except StreamError:
+            raise
+        except Exception as exc:  # the document was checked above: this is our bug
+            raise internal_error(exc) from exc
 
     def _start(self, doc: dict[str, Any]) -> list[RawSpectrum]:
         uid = doc["uid"]
-        if not isinstance(uid, str):
-            raise MalformedDocument("start uid is not a string")
         self.forget(uid)
         self.runs[uid] = RunAssembler(doc, self.mapping_for(doc), self.beamline)
         return []
