@@ -63,7 +63,7 @@ def topic_names(tag: str, name: str) -> dict[str, str]:
 
 
 def run_raw(broker: Broker, topic: str, expect: int, opts: KafkaOptions) -> dict[str, Any]:
-    cmd = pinned([sys.executable, "-m", "bench.raw", "--bootstrap", broker.bootstrap,
+    cmd = pinned([sys.executable, "-m", "bench.raw", "--bootstrap", broker.bootstrap_servers,
                   "--topic", topic, "--group", f"raw-{uuid.uuid4().hex[:8]}",
                   "--expect", str(expect), "--timeout", str(opts.timeout_s)], opts.core)
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
@@ -101,11 +101,11 @@ def throughput(broker: Broker, kind: str, runs: list[Run], tag: str, opts: Kafka
                workdir: Path, progress: Progress) -> tuple[dict[str, Any], dict[str, float]]:
     """Raw, full, raw on one kind's topic; returns the figures and the service's memory."""
     topics = topic_names(tag, kind)
-    make_topics(broker.bootstrap, topics.values())
+    make_topics(broker.bootstrap_servers, topics.values())
     spectra = sum(r.spectra for r in runs)
     messages = list(encoded(runs))
     progress(f"{broker.kind}/{kind}: filling {len(messages)} messages ({spectra} spectra)")
-    filled = fill(broker.bootstrap, topics["input"], messages)
+    filled = fill(broker.bootstrap_servers, topics["input"], messages)
     n_msgs = filled["messages"]
     progress(f"{broker.kind}/{kind}: raw passthrough")
     raw = [run_raw(broker, topics["input"], n_msgs, opts)]
@@ -158,10 +158,10 @@ def start_service(broker: Broker, name: str, topics: dict[str, str], opts: Kafka
     nothing to a member that joined before it had the topic's metadata, and that member
     then idles for good; such a service is replaced (the count is reported)."""
     for attempt in range(tries):
-        service = Service(workdir, f"{name}-{attempt}" if attempt else name, broker.bootstrap,
-                          [topics["input"]], opts.plugins, opts.core, opts.publish_derived,
-                          opts.client)
-        reader = AnnotationReader(broker.bootstrap, topics["annotations"], service.pid,
+        service = Service(workdir, f"{name}-{attempt}" if attempt else name,
+                          broker.bootstrap_servers, [topics["input"]], opts.plugins, opts.core,
+                          opts.publish_derived, opts.client)
+        reader = AnnotationReader(broker.bootstrap_servers, topics["annotations"], service.pid,
                                   topics["deadletter"])
         found = service.wait_assigned(60.0)
         if found is None or not found[1]:
@@ -215,7 +215,7 @@ def latency(broker: Broker, pool: DataPool, tag: str, opts: KafkaOptions, workdi
             progress: Progress) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """A warmed-up service fed a mixed stream at each input rate in turn."""
     topics = topic_names(tag, "lat")
-    make_topics(broker.bootstrap, topics.values())
+    make_topics(broker.bootstrap_servers, topics.values())
     try:
         service, reader, retries = start_service(broker, f"svc-{broker.kind}-latency", topics,
                                                  opts, workdir, progress)
@@ -225,7 +225,7 @@ def latency(broker: Broker, pool: DataPool, tag: str, opts: KafkaOptions, workdi
     try:
         warm = make_runs(opts.workload.warmup(), pool)
         progress(f"{broker.kind}/latency: warming the service up")
-        paced_publish(broker.bootstrap, topics["input"], warm, 200.0)
+        paced_publish(broker.bootstrap_servers, topics["input"], warm, 200.0)
         expected = sum(r.spectra for r in warm)
         if not reader.wait_for(expected, opts.timeout_s, service.alive):
             return [{"error": "service did not warm up", "log_tail": service.log_tail()}], {}
@@ -234,7 +234,7 @@ def latency(broker: Broker, pool: DataPool, tag: str, opts: KafkaOptions, workdi
             n = sum(r.spectra for r in runs)
             progress(f"{broker.kind}/latency: {rate:g} spectra/s ({n} spectra)")
             start = len(reader.since(0))
-            sent = paced_publish(broker.bootstrap, topics["input"], runs, rate)
+            sent = paced_publish(broker.bootstrap_servers, topics["input"], runs, rate)
             wait = min(opts.timeout_s, max(20.0, 2 * opts.rate_seconds))
             done = reader.wait_for(expected + n, wait, service.alive)
             expected += n
@@ -279,7 +279,7 @@ def measure_broker(broker: Broker, pool: DataPool, opts: KafkaOptions, workdir: 
     tag = uuid.uuid4().hex[:6]
     # created now, minutes before its service starts: a just-created topic makes the
     # kafka-python empty-assignment race (see start_service) more likely
-    make_topics(broker.bootstrap, topic_names(tag, "lat").values())
+    make_topics(broker.bootstrap_servers, topic_names(tag, "lat").values())
     kinds: dict[str, Any] = {}
     memory: dict[str, dict[str, float]] = {}
     for kind in KINDS:
@@ -289,7 +289,7 @@ def measure_broker(broker: Broker, pool: DataPool, opts: KafkaOptions, workdir: 
         kinds[kind], memory[kind] = throughput(broker, kind, make_runs(w, pool), tag, opts,
                                                workdir, progress)
     rates, memory["latency"] = latency(broker, pool, tag, opts, workdir, progress)
-    return {"broker": broker.describe(), "kinds": kinds, "all_kinds": combine(kinds),
+    return {"broker": broker.summary(), "kinds": kinds, "all_kinds": combine(kinds),
             "input_topics": [topic_names(tag, k)["input"] for k in kinds],
             "latency": rates, "service_memory_mb": memory,
             "peak_rss_mb": max((m.get("VmHWM", 0.0) for m in memory.values()), default=None)}

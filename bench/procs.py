@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -20,6 +19,7 @@ import yaml
 from kafka import KafkaConsumer, TopicPartition
 
 from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS
+from edgestream_dev.procs import LoggedProcess, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -74,7 +74,7 @@ def write_service_config(path: Path, bootstrap: str, topics: list[str], group: s
     return path
 
 
-class Service:
+class Service(LoggedProcess):
     """``python -m bench.service`` pinned to one core; log in ``workdir``."""
 
     def __init__(self, workdir: Path, name: str, bootstrap: str, topics: list[str],
@@ -84,67 +84,41 @@ class Service:
         config = write_service_config(workdir / f"{name}.yml", bootstrap, topics,
                                       group or f"{name}-{os.getpid()}-{time.time_ns()}",
                                       publish_derived, client)
-        self.log = workdir / f"{name}.log"
-        cmd = pinned([sys.executable, "-m", "bench.service", "--config", str(config),
-                      "--plugins", plugins], core)
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
+        super().__init__(pinned([sys.executable, "-m", "bench.service", "--config", str(config),
+                                 "--plugins", plugins], core), workdir / f"{name}.log", REPO)
         self.memory: dict[str, float] = {}
+        self.start()
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        """Record peak memory, then SIGTERM (SIGKILL after 30 s)."""
-        if self.alive():
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Record peak memory, then SIGTERM (SIGKILL after ``timeout`` s)."""
+        if self.alive() and self.pid is not None:
             self.memory = memory_mb(self.pid)
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        return super().stop(timeout)
 
     def assignment(self) -> tuple[float, bool] | None:
         """(wall time, empty?) of the service's first "partitions assigned" log line."""
         try:
-            for line in self.log.read_text(errors="replace").splitlines():
+            for line in self.read_log().splitlines():
                 if "partitions assigned" in line:
                     stamp, _, ms = line[:23].partition(",")
                     t = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(ms) / 1e3
                     return t, line.rstrip().endswith("[]")
-        except (OSError, ValueError):
+        except ValueError:
             return None
         return None
 
     def plugins(self) -> list[str]:
         """The plugins the service loaded (from its log)."""
-        try:
-            for line in self.log.read_text(errors="replace").splitlines():
-                if "bench.service: plugins: " in line:
-                    return line.split("plugins: ", 1)[1].strip().split(", ")
-        except OSError:
-            pass
+        for line in self.read_log().splitlines():
+            if "bench.service: plugins: " in line:
+                return line.split("plugins: ", 1)[1].strip().split(", ")
         return []
 
     def wait_assigned(self, timeout_s: float) -> tuple[float, bool] | None:
         """The first assignment, once the service logged it (None: dead or timed out)."""
-        deadline = time.time() + timeout_s
-        while time.time() < deadline and self.alive():
-            if (found := self.assignment()) is not None:
-                return found
-            time.sleep(0.1)
-        return None
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        found = wait_until(lambda: self.assignment() or not self.alive(), timeout_s,
+                           "assignment", interval=0.1, strict=False)
+        return found if isinstance(found, tuple) else None
 
 
 @dataclass(frozen=True)
@@ -209,13 +183,10 @@ class AnnotationReader(threading.Thread):
 
     def wait_for(self, n: int, timeout_s: float, alive: Any = None) -> bool:
         """True once ``n`` distinct annotations arrived; False on timeout or a dead service."""
-        deadline = time.time() + timeout_s
-        while time.time() < deadline:
-            if self.count() >= n:
-                return True
-            if alive is not None and not alive():
-                return False
-            time.sleep(0.1)
+        def arrived_or_dead() -> bool:
+            return self.count() >= n or (alive is not None and not alive())
+
+        wait_until(arrived_or_dead, timeout_s, f"{n} annotations", interval=0.1, strict=False)
         return self.count() >= n
 
     def since(self, index: int) -> list[Seen]:

@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +42,7 @@ from bench.kafka_path import topic_names
 from bench.procs import REPO, AnnotationReader, Service, cpu_seconds, pinned
 from bench.report import machine
 from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS
+from edgestream_dev.procs import LoggedProcess, wait_until
 
 # Many small runs, so that the runs hash over 4 partitions in shares that are not too
 # lopsided: 64 runs, 2,552 spectra (EELS rows of 32 pixels, fly sweeps, step scans).
@@ -57,7 +57,7 @@ def progress(message: str) -> None:
           file=sys.stderr, flush=True)
 
 
-class Router:
+class Router(LoggedProcess):
     """``edgestream route`` pinned to a core; log and settings in ``workdir``."""
 
     def __init__(self, workdir: Path, name: str, bootstrap: str, docs_topic: str,
@@ -68,24 +68,13 @@ class Router:
             "kafka": {"bootstrap_servers": bootstrap, "topics": [docs_topic],
                       "group_id": f"{name}-{uuid.uuid4().hex[:6]}", **FAST_GROUP_SETTINGS},
             "router": {"partitions": PARTITIONS}}))
-        self.log = workdir / f"{name}.log"
-        cmd = pinned([sys.executable, "-m", "edgestream.apps.cli", "route", "--config", str(config),
-                      "--kafka-yml", os.devnull], core)
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        super().__init__(pinned([sys.executable, "-m", "edgestream.apps.cli", "route",
+                                 "--config", str(config), "--kafka-yml", os.devnull], core),
+                         workdir / f"{name}.log", REPO)
+        self.start()
 
     def counts(self) -> str:
-        lines = [ln for ln in self.log.read_text(errors="replace").splitlines()
-                 if "router: routed" in ln]
+        lines = [ln for ln in self.read_log().splitlines() if "router: routed" in ln]
         return lines[-1].split("router: ", 1)[1] if lines else ""
 
 
@@ -98,13 +87,16 @@ def last_assignment(log: Path) -> list[str] | None:
     return re.findall(r"\[(\d+)\]'", lines[-1])
 
 
-def wait(cond: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return False
+def settled(replicas: list[Service], partitions: int) -> bool:
+    """Every replica logged an assignment and, by their last ones, together they hold each of
+    ``partitions`` exactly once: the group's last rebalance is done, none is still to come (a
+    replica still showing an earlier generation's partitions makes one appear twice)."""
+    held = [last_assignment(s.log) for s in replicas]
+    if any(h is None for h in held):
+        return False
+    flat = [p for h in held for p in h or []]
+    busy = sum(bool(h) for h in held)
+    return len(flat) == len(set(flat)) == partitions and busy == min(len(replicas), partitions)
 
 
 def measure(broker: Broker, mode: str, n: int, messages: list[tuple[bytes, bytes]],
@@ -114,31 +106,32 @@ def measure(broker: Broker, mode: str, n: int, messages: list[tuple[bytes, bytes
     last annotation."""
     tag = f"{mode}{n}x{uuid.uuid4().hex[:5]}"
     topics = topic_names(tag, "rep")
-    make_topics(broker.bootstrap, topics.values())
+    make_topics(broker.bootstrap_servers, topics.values())
     runs_topic = topics["input"].replace(".bluesky.runengine.documents", ".edgestream.runs")
     router = None
     replicas: list[Service] = []
     reader = None
     try:
         if mode == "router":
-            router = Router(workdir, f"router-{tag}", broker.bootstrap, topics["input"], 1)
-            if not wait(lambda: "routing " in router.log.read_text(errors="replace"), 90):
-                return {"error": "router did not start", "log": router.log.read_text()[-2000:]}
+            router = Router(workdir, f"router-{tag}", broker.bootstrap_servers, topics["input"], 1)
+            if not wait_until(lambda: router.logged("routing "), 90, "router start",
+                              strict=False):
+                return {"error": "router did not start", "log": router.log_tail(40)}
         source = runs_topic if mode == "router" else topics["input"]
         group = f"svc-{tag}"
-        replicas = [Service(workdir, f"svc-{tag}-{i}", broker.bootstrap, [source], plugins,
+        replicas = [Service(workdir, f"svc-{tag}-{i}", broker.bootstrap_servers, [source], plugins,
                             i % 2, client={}, group=group) for i in range(n)]
-        expect_busy = min(n, PARTITIONS if mode == "router" else 1)
-        if not wait(lambda: sum(bool(last_assignment(s.log)) for s in replicas) >= expect_busy
-                    and all(last_assignment(s.log) is not None for s in replicas), 120):
+        # the group settled (a late join would rebalance mid-measurement)
+        partitions = PARTITIONS if mode == "router" else 1
+        if not wait_until(lambda: settled(replicas, partitions), 120, "settled group",
+                          strict=False):
             return {"error": "replicas not assigned",
                     "logs": [s.log_tail(5) for s in replicas]}
-        time.sleep(2.0)  # let the group settle (a late join would rebalance mid-measurement)
-        reader = AnnotationReader(broker.bootstrap, topics["annotations"], None,
+        reader = AnnotationReader(broker.bootstrap_servers, topics["annotations"], None,
                                   topics["deadletter"])
         # Warm-up: small runs of every kind, spread over the partitions, so that every
         # replica has loaded and run its models once before the clock starts
-        fill(broker.bootstrap, topics["input"], warm[0])
+        fill(broker.bootstrap_servers, topics["input"], warm[0])
         if not reader.wait_for(warm[1], timeout_s, lambda: all(s.alive() for s in replicas)):
             return {"error": "no warm-up", "logs": [s.log_tail(5) for s in replicas]}
         time.sleep(1.0)
@@ -146,7 +139,7 @@ def measure(broker: Broker, mode: str, n: int, messages: list[tuple[bytes, bytes
         pids = [s.pid for s in replicas] + ([router.proc.pid] if router else [])
         cpu0 = {pid: cpu_seconds(pid) or 0.0 for pid in pids}
         t0 = time.time()
-        filled = fill(broker.bootstrap, topics["input"], messages)
+        filled = fill(broker.bootstrap_servers, topics["input"], messages)
         done = reader.wait_for(warm[1] + spectra, timeout_s,
                                lambda: all(s.alive() for s in replicas))
         seen = reader.since(before)

@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                     measured = measure_broker(broker, pool, opts, workdir, progress)
                     results["brokers"].append(measured)
                     if i == 0 and "profile" not in skip:
-                        results["profile"] = profile(args, broker.bootstrap, measured, outdir,
-                                                     workdir, kind)
+                        results["profile"] = profile(args, broker.bootstrap_servers, measured,
+                                                     outdir, workdir, kind)
                 finally:
                     broker.stop()
         results |= offline(args, workload, skip, workdir)

@@ -45,25 +45,24 @@ def tansu_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     broker.stop()
 
 
-@pytest.fixture(scope="session")
-def apache_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """A single-node Apache Kafka (KRaft) on free ports; skipped without Java."""
+def _apache(tmp_path_factory: pytest.TempPathFactory, name: str, nodes: int) -> Iterator[Broker]:
     reason = apache_skip_reason()
     if reason:
         pytest.skip(reason)
-    broker = start_apache(tmp_path_factory.mktemp("apache-kafka"))
+    broker = start_apache(tmp_path_factory.mktemp(name), nodes=nodes)
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def apache_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A single-node Apache Kafka (KRaft) on free ports; skipped without Java."""
+    yield from _apache(tmp_path_factory, "apache-kafka", 1)
 
 
 @pytest.fixture(scope="session")
 def _apache_cluster_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    reason = apache_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    broker = start_apache(tmp_path_factory.mktemp("apache-cluster"), nodes=3)
-    yield broker
-    broker.stop()
+    yield from _apache(tmp_path_factory, "apache-cluster", 3)
 
 
 @pytest.fixture

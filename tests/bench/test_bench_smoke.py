@@ -66,21 +66,18 @@ def test_breakdown_and_report_without_a_broker(pool: DataPool) -> None:
 @pytest.mark.timeout(240)
 def test_kafka_measurements_on_tansu(tansu_broker: Broker, pool: DataPool,
                                      tmp_path: Path) -> None:
-    from bench.brokers import Broker as BenchBroker
-
-    broker = BenchBroker("tansu", "test", tansu_broker.bootstrap_servers, tansu_broker.handle,
-                         0.0)
     opts = KafkaOptions(TINY, rates=(20.0,), rate_seconds=1.0, plugins="installed",
                         timeout_s=90.0)
     runs = make_runs(TINY.only("fly"), pool)
-    measured, memory = throughput(broker, "fly", runs, "smoke", opts, tmp_path, lambda m: None)
+    measured, memory = throughput(tansu_broker, "fly", runs, "smoke", opts, tmp_path,
+                                  lambda m: None)
     full = measured["full"]
     assert full["complete"] and full["dead_letters"] == {}
     assert full["annotations"] == TINY.spectra()["fly"]
     assert full["spectra_per_s"] > 0 and measured["raw_msgs_per_s"] > 0
     assert all(r["complete"] for r in measured["raw_runs"])
     assert memory["VmHWM"] > 0
-    rates, memory = latency(broker, pool, "smoke", opts, tmp_path, lambda m: None)
+    rates, memory = latency(tansu_broker, pool, "smoke", opts, tmp_path, lambda m: None)
     (r,) = rates
     assert r["complete"] and r["n"] == r["spectra"] and 0 < r["p50_ms"] <= r["p99_ms"]
     assert memory["VmHWM"] > 0

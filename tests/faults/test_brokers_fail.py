@@ -28,6 +28,7 @@ from harness import (
 from kafka import KafkaConsumer
 
 from edgestream_dev.apache import ApacheKafka
+from edgestream_dev.procs import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.apache, pytest.mark.slow,
               pytest.mark.timeout(600)]
@@ -61,7 +62,7 @@ def test_single_node_killed_and_restarted(own_apache, tmp_path):
         publish_runs(bootstrap, topic, before)
         read_topic(bootstrap, out_topic, complete(exp_before), timeout=120)
         own_apache.kill_node(1)
-        time.sleep(5)
+        time.sleep(5)  # the broker stays down a while (the service retries meanwhile)
         back_in = own_apache.restart_node(1)
         t_back = time.monotonic()
         publish_runs(bootstrap, topic, after)
@@ -79,18 +80,21 @@ def test_single_node_killed_and_restarted(own_apache, tmp_path):
 
 
 def _first_annotation_of(bootstrap: str, topic: str, runs: set[str]) -> float:
+    """When the first annotation of one of ``runs`` arrived (time.monotonic())."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                              auto_offset_reset="earliest", isolation_level="read_committed")
+
+    def arrived() -> float | None:
+        for msgs in consumer.poll(200).values():
+            if any(m.key and m.key.decode() in runs for m in msgs):
+                return time.monotonic()
+        return None
+
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            for msgs in consumer.poll(200).values():
-                for m in msgs:
-                    if m.key and m.key.decode() in runs:
-                        return time.monotonic()
+        return wait_until(arrived, 120, "annotation of the runs published after the restart",
+                          interval=0)
     finally:
         consumer.close()
-    raise AssertionError("no annotation of the runs published after the restart")
 
 
 def leader_of(bootstrap: str, topic: str) -> int:
@@ -122,7 +126,7 @@ def test_leader_killed_in_a_three_node_cluster(apache_cluster, tmp_path):
     publisher = threading.Thread(target=publish_runs, args=(bootstrap, topic, runs, 0.15))
     try:
         publisher.start()
-        time.sleep(4)
+        time.sleep(4)  # mid-stream: the leader dies with runs in flight
         victim = leader_of(bootstrap, topic)
         apache_cluster.handle.kill_node(victim)
         publisher.join()

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from brokers import report
 from harness import (
+    DELIVERY_CASES,
     Expected,
     ServiceProcess,
     beamline_topics,
@@ -27,15 +28,7 @@ from harness import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
-CASES = [
-    pytest.param("tansu", "at_least_once", id="tansu-at-least-once"),
-    pytest.param("apache", "at_least_once", id="apache-at-least-once",
-                 marks=pytest.mark.apache),
-    pytest.param("apache", "exactly_once", id="apache-exactly-once", marks=pytest.mark.apache),
-]
-
-
-@pytest.mark.parametrize("broker_kind, delivery", CASES)
+@pytest.mark.parametrize("broker_kind, delivery", DELIVERY_CASES)
 def test_kill9_ten_times_loses_nothing(request, broker_kind, delivery, topic_prefix, tmp_path):
     broker = request.getfixturevalue(f"{broker_kind}_broker")
     bootstrap, beamline = broker.bootstrap_servers, topic_prefix

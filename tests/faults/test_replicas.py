@@ -14,12 +14,15 @@ from harness import (
     beamline_topics,
     complete,
     fly_run,
+    group_settled,
     publish_runs,
     read_topic,
     step_run,
     verdict,
     write_config,
 )
+
+from edgestream_dev.procs import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -33,14 +36,14 @@ def test_three_replicas_one_killed(kafka_broker, topic_prefix, tmp_path):
     replicas = [
         ServiceProcess(write_config(tmp_path / f"r{i}.yml", bootstrap, beamline,
                                     "at_least_once", replica=f"r{i}"),
-                       tmp_path / f"r{i}.log").start()
+                       tmp_path / f"r{i}.log", log_level="INFO").start()
         for i in range(3)
     ]
     publisher = threading.Thread(target=publish_runs, args=(bootstrap, topic, runs, 0.15))
     try:
-        time.sleep(8)  # let the group settle with three members
+        wait_until(lambda: group_settled(replicas, 6), 90, "three replicas sharing 6 partitions")
         publisher.start()
-        time.sleep(6)
+        time.sleep(6)  # mid-stream: some runs annotated, most still to come
         replicas[1].kill9()
         t_kill = time.monotonic()
         publisher.join()

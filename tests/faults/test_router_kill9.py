@@ -9,66 +9,31 @@ a repeated start).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 from brokers import report
 from harness import (
+    DELIVERY_CASES,
     Expected,
     ServiceProcess,
     beamline_topics,
     complete,
     fly_run,
     read_topic,
+    router_configs,
+    session_publish,
     step_run,
     verdict,
-    write_config,
 )
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 
-from edgestream.documents.wire import encode
+from edgestream_dev.procs import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
-
-CASES = [
-    pytest.param("tansu", "at_least_once", id="tansu-at-least-once"),
-    pytest.param("apache", "at_least_once", id="apache-at-least-once",
-                 marks=pytest.mark.apache),
-    pytest.param("apache", "exactly_once", id="apache-exactly-once", marks=pytest.mark.apache),
-]
-
-
-class Proc(ServiceProcess):
-    """``edgestream VERB`` as a process (INFO log: assignments, the router's counts)."""
-
-    def __init__(self, verb: str, config: Path, log: Path) -> None:
-        super().__init__(config, log)
-        self.verb = verb
-
-    def start(self) -> Proc:
-        fh = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgestream.apps.cli", "--log-level", "INFO", self.verb,
-             "--config", str(self.config), "--kafka-yml", self.kafka_yml],
-            stdout=fh, stderr=subprocess.STDOUT)
-        return self
-
-    def logged(self, text: str) -> int:
-        return self.log.read_text(errors="replace").count(text)
-
-
-def wait_until(cond, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        assert time.monotonic() < deadline, f"no {what} within {timeout_s:.0f} s"
-        time.sleep(0.2)
 
 
 def count_records(bootstrap: str, topic: str) -> int:
@@ -88,19 +53,7 @@ def count_records(bootstrap: str, topic: str) -> int:
     return n
 
 
-def session_publish(bootstrap: str, topic: str, runs: list[list], pause_s: float) -> None:
-    """One key for every document, as nslsii's session publisher."""
-    key = uuid.uuid4().hex.encode()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
-    for docs in runs:
-        for name, doc in docs:
-            producer.send(topic, key=key, value=encode(name, doc))
-        time.sleep(pause_s)
-    producer.flush()
-    producer.close()
-
-
-@pytest.mark.parametrize("broker_kind, delivery", CASES)
+@pytest.mark.parametrize("broker_kind, delivery", DELIVERY_CASES)
 def test_router_kill9_loses_nothing(request, broker_kind, delivery, topic_prefix, tmp_path):
     broker = request.getfixturevalue(f"{broker_kind}_broker")
     bootstrap, beamline = broker.bootstrap_servers, topic_prefix
@@ -108,24 +61,18 @@ def test_router_kill9_loses_nothing(request, broker_kind, delivery, topic_prefix
     rng = np.random.default_rng(31)
     runs = [fly_run(rng) if i % 3 else step_run(rng) for i in range(120)]
     expected = Expected.of(runs)
-    router_cfg = write_config(tmp_path / "router.yml", bootstrap, beamline, delivery, "router",
-                              {"router": {"partitions": 4}})
-    client = {"isolation_level": "read_committed"} if delivery == "exactly_once" else {}
-    svc_cfgs = [write_config(tmp_path / f"svc{i}.yml", bootstrap, beamline, delivery, f"r{i}",
-                             {"kafka": {"topics": [], "client": client,
-                                        "topic_pattern": rf"^{beamline}\.edgestream\.runs$"}})
-                for i in range(2)]
-    router = Proc("route", router_cfg, tmp_path / "router.log").start()
-    replicas: list[Proc] = []
+    router_cfg, svc_cfgs = router_configs(tmp_path, bootstrap, beamline, delivery, replicas=2)
+    router = ServiceProcess(router_cfg, tmp_path / "router.log", verb="route",
+                            log_level="INFO").start()
+    replicas: list[ServiceProcess] = []
     publisher = threading.Thread(target=session_publish,
                                  args=(bootstrap, docs_topic, runs, 0.1))
     kills = 0
     try:
         wait_until(lambda: router.logged("routing ") > 0, 60, "router start")
-        replicas += [Proc("serve", c, tmp_path / f"svc{i}.log").start()
+        replicas += [ServiceProcess(c, tmp_path / f"svc{i}.log", log_level="INFO").start()
                      for i, c in enumerate(svc_cfgs)]
-        wait_until(lambda: all(r.logged("partitions assigned: ['") for r in replicas), 90,
-                   "replicas assigned")
+        wait_until(lambda: all(r.assigned() for r in replicas), 90, "replicas assigned")
         publisher.start()
         while kills < 5:
             time.sleep(rng.uniform(2.0, 4.0))

@@ -5,7 +5,6 @@ exit code 3 and one line that says why."""
 from __future__ import annotations
 
 import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from harness import Expected, ServiceProcess, complete, fly_run, publish_runs, r
 from edgestream.apps.cli import EXIT_CONNECTION
 from edgestream.doors.kafka.admin import create_topics
 from edgestream_dev.apache import ApacheKafka, free_base_port
+from edgestream_dev.procs import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.apache, pytest.mark.timeout(300)]
 
@@ -152,9 +152,7 @@ def run_refused(kafka_yml, tmp_path, beamline):
     service = ServiceProcess(service_config(tmp_path / "svc.yml", beamline), log,
                              kafka_yml=str(kafka_yml))
     service.start()
-    deadline = time.monotonic() + 60
-    while service.alive() and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_until(lambda: not service.alive(), 60, "exit", interval=0.5, strict=False)
     return service.stop(), log.read_text()
 
 

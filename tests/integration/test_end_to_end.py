@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -21,6 +22,7 @@ from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
 from edgestream.doors.kafka.service import AnnotationService
 from edgestream.pipeline import Pipeline
 from edgestream.plugin.api import discover
+from edgestream_dev.procs import wait_until
 from edgestream_sim.beamline import run_beamline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -47,15 +49,38 @@ def settings_for(bootstrap: str, beamline: str, delivery: str = "at_least_once")
     return s
 
 
+@contextmanager
+def serving(settings: Settings, pipeline: Pipeline | None = None
+            ) -> Iterator[AnnotationService]:
+    """The Kafka service running in a thread of this process (plugins discovered unless a
+    ``pipeline`` is given), stopped at the end of the block."""
+    service = AnnotationService(settings, pipeline or Pipeline(settings, discover()))
+    stop = threading.Event()
+    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        yield service
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
 def read_all(bootstrap: str, topic: str, until, timeout: float = 150.0) -> list:
+    """Records of a topic (read_committed) until ``until(records)`` or the timeout."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                              auto_offset_reset="earliest", consumer_timeout_ms=500,
                              isolation_level="read_committed")
-    out, deadline = [], time.monotonic() + timeout
+    out: list = []
+
+    def done() -> bool:
+        if until(out):
+            return True
+        for msg in consumer.poll(500).values():
+            out.extend(msg)
+        return until(out)
+
     try:
-        while time.monotonic() < deadline and not until(out):
-            for msg in consumer.poll(500).values():
-                out.extend(msg)
+        wait_until(done, timeout, f"end of {topic}", interval=0, strict=False)
     finally:
         consumer.close()
     return out
@@ -71,11 +96,7 @@ def test_runengine_scans_come_back_as_annotations(kafka_broker, topic_prefix, de
         settings.kafka.derived_topic)]
     create_topics(bootstrap, [docs_topic, *out_topics], partitions=3)
 
-    service = AnnotationService(settings, Pipeline(settings, discover()))
-    stop = threading.Event()
-    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    worker.start()
-    try:
+    with serving(settings):
         producer = KafkaProducer(bootstrap_servers=bootstrap)
         for raw, _ in GARBAGE[:2]:
             producer.send(docs_topic, raw)
@@ -100,9 +121,6 @@ def test_runengine_scans_come_back_as_annotations(kafka_broker, topic_prefix, de
         annotations = [json.loads(m.value) for m in read_all(bootstrap, out_topics[0], complete)]
         dead = [json.loads(m.value) for m in read_all(
             bootstrap, out_topics[1], lambda msgs: len(msgs) >= len(GARBAGE))]
-    finally:
-        stop.set()
-        worker.join(timeout=30)
 
     # At-least-once: a rebalance under load may replay a run; consumers drop repeats by id.
     unique = {a["annotation_id"]: a for a in annotations}
@@ -164,11 +182,7 @@ def _serve_eels_run(settings: Settings, bootstrap: str, beamline: str,
     derived_topic = k.derived_topic.format(beamline=beamline)
     create_topics(bootstrap, [k.topics[0], *out], partitions=1)
     create_topics(bootstrap, [derived_topic], partitions=1, config=topic_config)
-    service = AnnotationService(settings, Pipeline(settings, discover()))
-    stop = threading.Event()
-    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    worker.start()
-    try:
+    with serving(settings) as service:
         summary = run_beamline(bootstrap, beamline=beamline, n_step=0, n_fly=0, n_eels=1,
                                si_pixels=64, si_rows=8, seed=5)
         assert summary.eels_spectra == 512
@@ -180,9 +194,6 @@ def _serve_eels_run(settings: Settings, bootstrap: str, beamline: str,
         uids, sizes = _derived_events(bootstrap, derived_topic, len(annotations))
         dead = [json.loads(m.value) for m in read_all(bootstrap, out[1], lambda m: False,
                                                       timeout=2.0)]
-    finally:
-        stop.set()
-        worker.join(timeout=30)
     return service, annotations, uids, sizes, dead
 
 
@@ -232,18 +243,11 @@ def test_an_annotation_over_the_limit_is_dead_lettered_not_lost(tansu_broker, to
     out = [t.format(beamline=topic_prefix) for t in (k.annotations_topic, k.dead_letter_topic,
                                                       k.derived_topic)]
     create_topics(bootstrap, [k.topics[0], *out])
-    service = AnnotationService(settings, Pipeline(settings, discover()))
-    stop = threading.Event()
-    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    worker.start()
-    try:
+    with serving(settings):
         run_beamline(bootstrap, beamline=topic_prefix, n_step=1, n_fly=0, n_eels=0, seed=2)
         dead = [json.loads(m.value) for m in read_all(bootstrap, out[1], lambda m: len(m) >= 1)]
         annotations = read_all(bootstrap, out[0], lambda m: False, timeout=2.0)
         derived = read_all(bootstrap, out[2], lambda m: False, timeout=2.0)
-    finally:
-        stop.set()
-        worker.join(timeout=30)
     (letter,) = {d["context"]["size"]: d for d in dead}.values()
     assert letter["reason"] == "output_too_large" and letter["document_name"] == "annotation"
     assert letter["context"]["size"] > 65536 == letter["context"]["limit"]
@@ -275,11 +279,7 @@ def test_the_bluesky_kafka_publisher_is_understood(kafka_broker, topic_prefix):
                           producer_config={"acks": "all", "enable.idempotence": False},
                           flush_on_stop_doc=True,
                           serializer=partial(msgpack.dumps, default=mpn.encode))
-    service = AnnotationService(settings, Pipeline(settings, discover()))
-    stop = threading.Event()
-    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    worker.start()
-    try:
+    with serving(settings):
         summary = run_beamline(None, beamline=beamline, n_step=2, n_fly=1, n_eels=1, seed=4,
                                on_document=publisher)
         publisher.flush()
@@ -290,9 +290,6 @@ def test_the_bluesky_kafka_publisher_is_understood(kafka_broker, topic_prefix):
             return set(runs) <= {json.loads(m.value)["ids"]["run_uid"] for m in msgs}
         annotations = [json.loads(m.value) for m in read_all(bootstrap, out_topics[0], complete)]
         dead = read_all(bootstrap, out_topics[1], lambda m: False, timeout=2.0)
-    finally:
-        stop.set()
-        worker.join(timeout=30)
 
     by_run = defaultdict(dict)
     for a in annotations:

@@ -9,17 +9,14 @@ annotates each fluorescence run with the right element and its edge.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
 
 import pytest
-from test_end_to_end import read_all, settings_for
+from test_end_to_end import read_all, serving, settings_for
 
 from edgestream.doors.kafka.admin import create_topics
-from edgestream.doors.kafka.service import AnnotationService
-from edgestream.pipeline import Pipeline
-from edgestream.plugin.api import discover
+from edgestream_dev.procs import wait_until
 from edgestream_sim.beamline import run_beamline
 from edgestream_sim.plans import step_energies_ev
 
@@ -37,11 +34,7 @@ def test_fluorescence_runs_with_hdf5_external_data_are_annotated(kafka_broker, t
     out = [t.format(beamline=beamline) for t in (settings.kafka.annotations_topic,
                                                   settings.kafka.dead_letter_topic)]
     create_topics(bootstrap, [docs_topic, *out], partitions=3)
-    service = AnnotationService(settings, Pipeline(settings, discover()))
-    stop = threading.Event()
-    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    worker.start()
-    try:
+    with serving(settings):
         summary = run_beamline(bootstrap, beamline=beamline, n_step=1, n_fly=0, n_eels=0,
                                n_fluor=2, seed=11, data_dir=tmp_path,
                                published_root=PUBLISHED_ROOT)
@@ -54,9 +47,6 @@ def test_fluorescence_runs_with_hdf5_external_data_are_annotated(kafka_broker, t
         annotations = [json.loads(m.value) for m in messages]
         dead = [json.loads(m.value) for m in read_all(bootstrap, out[1], lambda m: False,
                                                       timeout=2.0)]
-    finally:
-        stop.set()
-        worker.join(timeout=30)
     assert dead == []
     by_kind = Counter(runs[a["ids"]["run_uid"]]["kind"] for a in annotations)
     assert by_kind == {"step": 1, "fluor": 2}
@@ -86,11 +76,7 @@ def test_a_run_whose_files_are_not_mounted_is_dead_lettered_and_others_flow(kafk
     out = [t.format(beamline=beamline) for t in (settings.kafka.annotations_topic,
                                                   settings.kafka.dead_letter_topic)]
     create_topics(bootstrap, [settings.kafka.topics[0], *out], partitions=3)
-    service = AnnotationService(settings, Pipeline(settings, discover()))
-    stop = threading.Event()
-    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    worker.start()
-    try:
+    with serving(settings) as service:
         runs = {}
         for kind in ("fluor", "step"):
             summary = run_beamline(bootstrap, beamline=beamline, n_step=int(kind == "step"),
@@ -100,9 +86,6 @@ def test_a_run_whose_files_are_not_mounted_is_dead_lettered_and_others_flow(kafk
         annotated = read_all(bootstrap, out[0], lambda msgs: len(msgs) >= 1)
         given_up = read_all(bootstrap, out[1], lambda msgs: len(msgs) >= 1)
         assert not service.pipeline.router.runs and not service.pipeline.filler.runs
-    finally:
-        stop.set()
-        worker.join(timeout=30)
     assert [json.loads(m.value)["ids"]["run_uid"] for m in annotated] == [runs["step"]]
     [d] = [json.loads(m.value) for m in given_up]
     assert d["reason"] == "external_data_unavailable"
@@ -124,33 +107,19 @@ def test_a_run_held_for_its_files_is_answered_after_a_restart(apache_broker, top
                                                   settings.kafka.dead_letter_topic)]
     create_topics(bootstrap, [settings.kafka.topics[0], *out], partitions=1)
 
-    def serve(s, until):
-        service = AnnotationService(s, Pipeline(s, discover()))
-        stop = threading.Event()
-        worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
-        worker.start()
-        try:
-            return until(service)
-        finally:
-            stop.set()
-            worker.join(timeout=30)
-
-    def held(service):
+    with serving(settings) as service:
         summary = run_beamline(bootstrap, beamline=beamline, n_step=0, n_fly=0, n_eels=0,
                                n_fluor=1, seed=13, data_dir=tmp_path,
                                published_root=PUBLISHED_ROOT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not service.pipeline.filler.held_runs:
-            time.sleep(0.2)
+        wait_until(lambda: service.pipeline.filler.held_runs, 120, "run held for its data",
+                   strict=False)
         assert service.pipeline.filler.held_runs == 1
         time.sleep(2.0)  # a few poll loops: offsets committed while the run is held
-        return summary.run_uids[0]["uid"]
-
-    run_uid = serve(settings, held)
+        run_uid = summary.run_uids[0]["uid"]
     mounted = settings_for(bootstrap, beamline)
     mounted.data_roots = {PUBLISHED_ROOT: str(tmp_path)}
-    annotated = serve(mounted, lambda service: read_all(bootstrap, out[0],
-                                                        lambda msgs: len(msgs) >= 1))
+    with serving(mounted):
+        annotated = read_all(bootstrap, out[0], lambda msgs: len(msgs) >= 1)
     dead = read_all(bootstrap, out[1], lambda m: False, timeout=2.0)
     assert [json.loads(m.value)["ids"]["run_uid"] for m in annotated] == [run_uid]
     assert not dead

@@ -5,18 +5,16 @@ channels), a missing_channel dead letter with its settings snippet, and counted 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
-from test_end_to_end import read_all, settings_for
+from test_end_to_end import read_all, serving, settings_for
 
 from edgestream.documents.wire import encode
 from edgestream.doors.kafka.admin import create_topics
-from edgestream.doors.kafka.service import AnnotationService
 from edgestream.pipeline import Pipeline
+from edgestream_dev.procs import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -44,34 +42,25 @@ def test_skips_and_missing_channels_show_on_the_dead_letter_topic_and_metric(
         settings.kafka.annotations_topic, settings.kafka.dead_letter_topic))
     create_topics(bootstrap, [docs_topic, ann_topic, dead_topic], partitions=2)
     pipeline = Pipeline(settings)
-    service = AnnotationService(settings, pipeline)
-    stop = threading.Event()
-    worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    worker.start()
-    runs: dict[str, str] = {}
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    for name in FILES:
-        lines = [json.loads(line) for line in (STREAMS / name).read_text().splitlines()]
-        runs[lines[0][1]["uid"]] = FILES[name]
-        for doc_name, doc in lines:  # one key per run, as bluesky-kafka publishes a run
-            producer.send(docs_topic, key=lines[0][1]["uid"].encode(), value=encode(doc_name,
-                                                                                   doc))
-    producer.flush()
-    producer.close()
-    try:
+    with serving(settings, pipeline):
+        runs: dict[str, str] = {}
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        for name in FILES:
+            lines = [json.loads(line) for line in (STREAMS / name).read_text().splitlines()]
+            runs[lines[0][1]["uid"]] = FILES[name]
+            for doc_name, doc in lines:  # one key per run, as bluesky-kafka publishes a run
+                producer.send(docs_topic, key=lines[0][1]["uid"].encode(),
+                              value=encode(doc_name, doc))
+        producer.flush()
+        producer.close()
         wanted = {u for u, k in runs.items() if k == "annotation"}
         annotations = [json.loads(m.value) for m in read_all(
             bootstrap, ann_topic,
             lambda msgs: wanted <= {json.loads(m.value)["ids"]["run_uid"] for m in msgs})]
         dead = [json.loads(m.value) for m in read_all(bootstrap, dead_topic,
                                                       lambda msgs: len(msgs) >= 1)]
-        deadline = time.monotonic() + 30
-        while _skips(pipeline.metrics).get("not_spectroscopy", 0) < 2 and \
-                time.monotonic() < deadline:
-            time.sleep(0.2)
-    finally:
-        stop.set()
-        worker.join(timeout=30)
+        wait_until(lambda: _skips(pipeline.metrics).get("not_spectroscopy", 0) >= 2, 30,
+                   "two not_spectroscopy skips", strict=False)
     by_run = {a["ids"]["run_uid"]: a for a in annotations}
     assert set(by_run) == wanted
     sources = sorted(a["channels_source"] for a in by_run.values())

@@ -9,114 +9,51 @@ each run's documents sit in one partition, in the order they were published.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "faults"))
 from brokers import report
 from harness import (
+    DELIVERY_CASES,
     Expected,
     ServiceProcess,
     beamline_topics,
     complete,
     fly_run,
     read_topic,
+    router_configs,
+    session_publish,
     step_run,
     verdict,
-    write_config,
 )
+from kafka import KafkaConsumer, TopicPartition
 
 from edgestream.documents.wire import decode, encode
+from edgestream_dev.procs import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
 PARTITIONS = 4
 GARBAGE = [b"\x00not msgpack", b"", encode("start", {"no": "uid"})[:7]]
 
-CASES = [
-    pytest.param("tansu", "at_least_once", id="tansu-at-least-once"),
-    pytest.param("apache", "at_least_once", id="apache-at-least-once",
-                 marks=pytest.mark.apache),
-    pytest.param("apache", "exactly_once", id="apache-exactly-once", marks=pytest.mark.apache),
-]
-
-
-class Proc(ServiceProcess):
-    """``edgestream VERB`` as a process, logging at INFO (assignments, router counts)."""
-
-    def __init__(self, verb: str, config: Path, log: Path) -> None:
-        super().__init__(config, log)
-        self.verb = verb
-
-    def start(self) -> Proc:
-        fh = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgestream.apps.cli", "--log-level", "INFO", self.verb,
-             "--config", str(self.config), "--kafka-yml", self.kafka_yml],
-            stdout=fh, stderr=subprocess.STDOUT)
-        return self
-
-    def assigned(self) -> list[str]:
-        """The partitions of its last assignment (from its log)."""
-        lines = [ln for ln in self.log.read_text(errors="replace").splitlines()
-                 if "partitions assigned" in ln]
-        return [] if not lines else [p.strip(" '") for p in
-                                     lines[-1].split("[", 1)[1].rstrip("]").split(",") if p]
-
-
-def wait_until(cond, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        assert time.monotonic() < deadline, f"no {what} within {timeout_s:.0f} s"
-        time.sleep(0.2)
-
-
-def wait_for_log(proc: Proc, text: str, timeout_s: float) -> None:
-    wait_until(lambda: text in proc.log.read_text(errors="replace"), timeout_s,
-               f"{text!r} in {proc.log.name}")
-
-
-def session_publish(bootstrap: str, topic: str, runs: list[list], pause_s: float = 0.0,
-                    garbage: list[bytes] = ()) -> None:
-    """nslsii's session publisher: one key for every document of the session."""
-    key = uuid.uuid4().hex.encode()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
-    bad = list(garbage)
-    for i, docs in enumerate(runs):
-        for name, doc in docs:
-            producer.send(topic, key=key, value=encode(name, doc))
-        if bad and i % 5 == 2:
-            producer.send(topic, key=key, value=bad.pop())
-        if pause_s:
-            time.sleep(pause_s)
-    for value in bad:
-        producer.send(topic, key=key, value=value)
-    producer.flush()
-    producer.close()
-
 
 def configs(tmp_path: Path, bootstrap: str, beamline: str, delivery: str, replicas: int
             ) -> tuple[Path, list[Path]]:
-    """The router's and the replicas' settings files."""
-    router = write_config(tmp_path / "router.yml", bootstrap, beamline, delivery, "router",
-                          {"router": {"partitions": PARTITIONS}})
-    # the runs topic does not exist until the router made it: subscribe by pattern, which
-    # follows new topics (an explicit list can join the group before the topic exists)
-    runs_pattern = rf"^{beamline}\.edgestream\.runs$"
-    client = {"isolation_level": "read_committed"} if delivery == "exactly_once" else {}
-    services = [write_config(tmp_path / f"svc{i}.yml", bootstrap, beamline, delivery, f"r{i}",
-                             {"kafka": {"topics": [], "topic_pattern": runs_pattern,
-                                        "client": client}})
-                for i in range(replicas)]
-    return router, services
+    """The router's and the replicas' settings files (a 4-partition runs topic)."""
+    return router_configs(tmp_path, bootstrap, beamline, delivery, replicas, PARTITIONS)
+
+
+def start_router(config: Path) -> ServiceProcess:
+    """``edgestream route`` at INFO (it logs "routing ..." once its runs topic exists)."""
+    return ServiceProcess(config, config.with_suffix(".log"), verb="route",
+                          log_level="INFO").start()
+
+
+def start_replica(config: Path, log: Path) -> ServiceProcess:
+    """``edgestream serve`` at INFO (it logs its partition assignments)."""
+    return ServiceProcess(config, log, log_level="INFO").start()
 
 
 def runs_topic_layout(bootstrap: str, topic: str) -> dict[int, list[tuple[str, str, int]]]:
@@ -129,8 +66,8 @@ def runs_topic_layout(bootstrap: str, topic: str) -> dict[int, list[tuple[str, s
     consumer.seek_to_beginning(*tps)
     end = consumer.end_offsets(tps)
     out: dict[int, list] = defaultdict(list)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and any(consumer.position(tp) < end[tp] for tp in tps):
+
+    def read_to_end() -> bool:
         for tp, msgs in consumer.poll(500).items():
             for m in msgs:
                 try:
@@ -139,11 +76,14 @@ def runs_topic_layout(bootstrap: str, topic: str) -> dict[int, list[tuple[str, s
                     name, doc = "undecodable", {}
                 out[tp.partition].append((m.key.decode() if m.key else "", name,
                                           doc.get("seq_num", 0)))
+        return all(consumer.position(tp) >= end[tp] for tp in tps)
+
+    wait_until(read_to_end, 60, f"end of {topic}", interval=0, strict=False)
     consumer.close()
     return out
 
 
-@pytest.mark.parametrize("broker_kind, delivery", CASES)
+@pytest.mark.parametrize("broker_kind, delivery", DELIVERY_CASES)
 def test_router_spreads_one_key_over_two_replicas(request, broker_kind, delivery,
                                                   topic_prefix, tmp_path):
     broker = request.getfixturevalue(f"{broker_kind}_broker")
@@ -153,14 +93,14 @@ def test_router_spreads_one_key_over_two_replicas(request, broker_kind, delivery
     runs = [fly_run(rng) if i % 3 else step_run(rng) for i in range(40)]
     expected = Expected.of(runs)
     router_cfg, svc_cfgs = configs(tmp_path, bootstrap, beamline, delivery, replicas=2)
-    router = Proc("route", router_cfg, tmp_path / "router.log").start()
-    replicas: list[Proc] = []
+    router = start_router(router_cfg)
+    replicas: list[ServiceProcess] = []
     try:
         # The router creates the runs topic at start. Replicas start once it exists, as a
         # deployment should have it: kafka-python 3.0.12 can leave a member that joined
         # before it saw the topic with no partitions for good (see bench/kafka_path.py).
-        wait_for_log(router, "routing ", 60)
-        replicas += [Proc("serve", c, tmp_path / f"svc{i}.log").start()
+        wait_until(lambda: router.logged("routing "), 60, "router start")
+        replicas += [start_replica(c, tmp_path / f"svc{i}.log")
                      for i, c in enumerate(svc_cfgs)]
         wait_until(lambda: all(r.assigned() for r in replicas), 90, "both replicas assigned")
         session_publish(bootstrap, docs_topic, runs, garbage=GARBAGE)
@@ -224,11 +164,11 @@ def test_document_too_large_for_the_runs_topic_is_dead_lettered(apache_broker, d
     big = fly_run(rng, sweeps=2, n=8000)  # each sweep ~200 kB: over the runs topic's limit
     runs = [small[0], big, *small[1:]]
     router_cfg, svc_cfgs = configs(tmp_path, bootstrap, beamline, delivery, replicas=1)
-    router = Proc("route", router_cfg, tmp_path / "router.log").start()
-    replicas: list[Proc] = []
+    router = start_router(router_cfg)
+    replicas: list[ServiceProcess] = []
     try:
-        wait_for_log(router, "routing ", 60)
-        replicas.append(Proc("serve", svc_cfgs[0], tmp_path / "svc0.log").start())
+        wait_until(lambda: router.logged("routing "), 60, "router start")
+        replicas.append(start_replica(svc_cfgs[0], tmp_path / "svc0.log"))
         wait_until(lambda: bool(replicas[0].assigned()), 90, "replica assigned")
         session_publish(bootstrap, docs_topic, runs)
         expected = Expected.of(small)
@@ -272,10 +212,13 @@ def test_at_least_once_crash_after_ack_resends_open_runs_from_their_start(kafka_
 
     def poll_all(router: Router, n: int) -> dict:
         got: dict = {}
-        deadline = time.monotonic() + 60
-        while sum(len(v) for v in got.values()) < n and time.monotonic() < deadline:
+
+        def polled() -> bool:
             for tp, msgs in router.consumer.poll(500).items():
                 got.setdefault(tp, []).extend(msgs)
+            return sum(len(v) for v in got.values()) >= n
+
+        wait_until(polled, 60, f"{n} documents", interval=0, strict=False)
         assert sum(len(v) for v in got.values()) == n
         return got
 
