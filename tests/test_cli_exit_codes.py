@@ -91,7 +91,7 @@ def test_internal_error_is_exit_4_with_the_traceback(monkeypatch, capsys, caplog
     def broken(args):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(cli, "cmd_config", broken)
+    monkeypatch.setattr("edgestream.apps.cli.service.cmd_config", broken)
     assert cli.main(["config"]) == cli.EXIT_INTERNAL
     assert "internal error (a bug" in capsys.readouterr().err
     assert "ZeroDivisionError" in caplog.text and "Traceback" in caplog.text
@@ -150,3 +150,45 @@ def test_metrics_port_in_use_is_a_configuration_error(tmp_path):
     assert rc == cli.EXIT_CONFIG, out
     assert out.strip().endswith("cannot listen there (metrics_port, --live-port, "
                                 "metrics_host): Address already in use")
+
+
+def test_a_verb_whose_distribution_is_not_installed_names_it(monkeypatch, capsys):
+    """The service's CLI without the lab or the training: their verbs still parse (with
+    whatever flags follow) and say what to install, one line, exit 2; no traceback."""
+    monkeypatch.setattr("edgestream.apps.cli.optional.entry_points", lambda group: [])
+    assert cli.main(["demo", "--duration", "20"]) == cli.EXIT_CONFIG
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("edgestream demo: not installed") and "edgestream-lab" in line
+    assert "pip install -e './stream[beamline]'" in line
+    assert cli.main(["library", "show", "x.npz"]) == cli.EXIT_CONFIG
+    assert "edgestream-models" in capsys.readouterr().err
+    verbs = cli.build_parser()._subparsers._group_actions[0].choices
+    assert {"serve", "agent", "compare-agents", "broker", "simulate"} <= set(verbs)
+    with pytest.raises(SystemExit) as exit_:  # the service's own verbs stay strict
+        cli.main(["config", "--no-such-flag"])
+    assert exit_.value.code == cli.EXIT_CONFIG
+
+
+def test_an_optional_verb_that_cannot_load_says_so(monkeypatch, capsys):
+    class Broken:
+        name, value, dist = "agent", "edgestream_agent.commands:AGENT", None
+
+        def load(self):
+            raise ImportError("No module named 'edgestream_agent'")
+
+    monkeypatch.setattr("edgestream.apps.cli.optional.entry_points", lambda group: [Broken()])
+    assert cli.main(["agent"]) == cli.EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "edgestream agent: cannot load edgestream_agent.commands:AGENT" in err
+    assert "Traceback" not in err
+
+
+def test_the_optional_verbs_come_from_the_entry_points():
+    from importlib.metadata import entry_points
+
+    from edgestream.apps.cli.optional import PROVIDERS, Command, commands
+
+    found = {ep.name: ep.load() for ep in entry_points(group="edgestream.commands")}
+    assert set(PROVIDERS) <= set(found)  # this checkout installs the lab and the training
+    assert all(isinstance(c, Command) for c in found.values())
+    assert commands() == found | {v: found[v] for v in PROVIDERS}

@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from edgestream.apps.quantity import QuantitySpec
 from edgestream.config.settings import Settings
-from edgestream_agent.base import StageAgent, Transport
+from edgestream.errors import UnknownElement
+from edgestream.physics import edge_energy
+from edgestream_agent.base import DEFAULT_EDGE, StageAgent, Transport
 from edgestream_agent.kmeans import KMeansStrategy
-from edgestream_agent.observation import QuantitySpec
 from edgestream_agent.positions import PositionSpec
 from edgestream_agent.runner import AgentRunner
 from edgestream_agent.strategies import (
@@ -48,6 +50,8 @@ class AgentConfig:
     sample: str = "Cu gradient"
     strategy: str = "boundary"
     quantity: QuantitySpec = field(default_factory=QuantitySpec)
+    element: str = DEFAULT_EDGE[0]  # the edge of the spectra kept with each observation
+    edge: str = DEFAULT_EDGE[1]
     bounds: tuple[float, float] = (0.0, 60.0)
     n_boundaries: int = 2
     tolerance: float = 0.5  # mm
@@ -71,6 +75,10 @@ class AgentConfig:
     framework: str = "edgestream"
 
     def __post_init__(self) -> None:
+        try:
+            edge_energy(self.element, self.edge)
+        except UnknownElement as exc:
+            raise ValueError(f"--element/--edge: {exc}") from exc
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"framework must be one of {FRAMEWORKS}, not {self.framework!r}")
         if self.qserver:
@@ -120,7 +128,7 @@ def build_agent(cfg: AgentConfig, settings: Settings,
                 on_report: Callable[[dict[str, Any]], None] | None = None) -> StageAgent:
     agent = StageAgent(strategy_factory=make_strategy(cfg), plan_name=cfg.plan_name,
                        plan_kwargs=cfg.plan_kwargs, quantity=cfg.quantity, on_report=on_report,
-                       positions=cfg.positions,
+                       positions=cfg.positions, spectrum_edge=(cfg.element, cfg.edge),
                        instance_name=f"edgestream-{cfg.strategy}-{os.getpid()}")
     agent.transports = make_transports(cfg, settings, agent.instance_name)
     return agent

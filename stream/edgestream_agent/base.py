@@ -32,6 +32,10 @@ from edgestream_agent.strategies import Measurements, Proposal, Strategy
 log = logging.getLogger(__name__)
 
 MAX_WAITING_RUNS = 10_000
+# The edge whose spectra the agent keeps (k-means clusters them) unless configured otherwise
+# (``AgentConfig.element``/``edge``, ``edgestream agent --element --edge``): the simulated
+# gradient sample's.
+DEFAULT_EDGE: tuple[str, str] = ("Cu", "K")
 
 
 def choose(strategy: Strategy, m: Measurements, busy: list[float], room: int,
@@ -74,7 +78,7 @@ class Agent(ABC):
         max_pending: int = 1,
         pending_timeout_s: float = 600.0,
         min_separation: float = 1e-3,
-        spectrum_edge: tuple[str, str] | None = ("Cu", "K"),
+        spectrum_edge: tuple[str, str] | None = DEFAULT_EDGE,
         position_keys: tuple[str, ...] = ("x",),
         positions: PositionSpec | None = None,
         on_report: Callable[[dict[str, Any]], None] | None = None,

@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m edgestream_agent.compare`` (also ``edgestream compare-agents``)."""
     import argparse
 
-    from edgestream.apps.cli import compare_flags
+    from edgestream_agent.commands import compare_flags
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     compare_flags(p)

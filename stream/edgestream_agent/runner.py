@@ -68,6 +68,36 @@ def peek_start(value: bytes | None) -> dict[str, Any] | None:
     return got[1] if got is not None and got[0] == "start" else None
 
 
+
+def read_annotation(value: bytes | None) -> dict[str, Any] | None:
+    """An annotations-topic message as an annotation; None for JSON that is not one.
+    ValueError when it is not JSON at all (the callers count it as bad)."""
+    a = json.loads(value or b"")
+    return a if isinstance(a, dict) and "annotation_id" in a else None
+
+
+def poll_until(consumer: Any, documents_topic: str, handle: Callable[[str, bytes | None], None],
+               stop: threading.Event, ready: threading.Event,
+               caught_up: threading.Event) -> None:
+    """Poll the documents and annotations topics until ``stop``, handing each message to
+    ``handle``; ``ready`` once partitions are assigned, ``caught_up`` at the first empty poll
+    after that (the history is replayed)."""
+    while not stop.is_set():
+        records = consumer.poll(200)
+        if consumer.assignment():
+            ready.set()
+            if not records:
+                caught_up.set()
+        # Documents first: an annotation is placed by its run's documents.
+        for tp, messages in sorted(records.items(), key=lambda kv: kv[0].topic !=
+                                   documents_topic):
+            for msg in messages:
+                try:
+                    handle(tp.topic, msg.value)
+                except Exception:  # an agent bug must not end the process
+                    log.exception("agent failed on %s@%d", tp.topic, msg.offset)
+
+
 class AgentRunner:
     """Poll both topics and hand start documents and annotations to ``agent``."""
 
@@ -95,11 +125,11 @@ class AgentRunner:
                 self.counts["suggestions"] += len(self.agent.on_document(name, doc))
             return
         try:
-            a = json.loads(value or b"")
+            a = read_annotation(value)
         except ValueError:
             self.counts["bad"] += 1
             return
-        if isinstance(a, dict) and "annotation_id" in a:
+        if a is not None:
             self.counts["annotations"] += 1
             self.counts["suggestions"] += len(self.agent.on_annotation(a))
 
@@ -109,20 +139,8 @@ class AgentRunner:
         log.info("agent %s reading %s and %s", self.agent.instance_name,
                  self.documents_topic, self.annotations_topic)
         try:
-            while not stop.is_set():
-                records = consumer.poll(200)
-                if consumer.assignment():
-                    self.ready.set()
-                    if not records:
-                        self.caught_up.set()
-                # Starts first: an annotation is placed by its run's start document.
-                for tp, messages in sorted(records.items(), key=lambda kv: kv[0].topic !=
-                                           self.documents_topic):
-                    for msg in messages:
-                        try:
-                            self.handle(tp.topic, msg.value)
-                        except Exception:  # an agent bug must not end the process
-                            log.exception("agent failed on %s@%d", tp.topic, msg.offset)
+            poll_until(consumer, self.documents_topic, self.handle, stop, self.ready,
+                       self.caught_up)
         finally:
             consumer.close()
             self.agent.close()

@@ -22,6 +22,7 @@ from edgestream.config.settings import Settings
 from edgestream.documents.wire import encode
 from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
 from edgestream.doors.kafka.clients import make_consumer, make_producer
+from edgestream.paths import checkout_root
 from edgestream.publish.table import AnnotationTable
 from edgestream_dev.tansu import EmbeddedTansu
 
@@ -31,7 +32,9 @@ BEAMLINE = "sim"
 DOCUMENTS = f"{BEAMLINE}.bluesky.runengine.documents"
 ADJUDICATORS = f"{BEAMLINE}.bluesky.adjudicators"
 GRADIENT_SAMPLE = "Cu gradient A"
-COMPARISON_JSON = Path(__file__).resolve().parents[1] / "docs" / "agent-comparison.json"
+# The last full `edgestream compare-agents` run, shown when the live one is not done in time;
+# it is in the checkout's docs/ (an installed lab has none: the demo then says how to run it).
+COMPARISON_DOC = Path("docs") / "agent-comparison.json"
 MAP_PNG = Path("out") / "eels-valence-map.png"
 # The simulated SDD's files are named under this root in the documents, as a beamline's
 # detector would; the service finds them through its data_roots setting.
@@ -297,8 +300,9 @@ def _print_comparison(proc: subprocess.Popen[str], wait: float) -> None:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=10)
-        saved = COMPARISON_JSON
-        if not saved.exists():
+        root = checkout_root()
+        saved = root / COMPARISON_DOC if root is not None else None
+        if saved is None or not saved.exists():
             print("  not finished in time; run `edgestream compare-agents` for it")
             return
         print(f"  (the live run needs a few minutes; the last full run, from {saved}, "

