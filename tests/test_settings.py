@@ -144,3 +144,59 @@ def test_plugins_from_the_environment_are_a_list_of_names(tmp_path):
 
     assert sorted(m.name for m in discover(s.plugins)) == ["cu_k_motif", "cu_k_valence"]
     assert discover(settings({"EDGESTREAM_PLUGINS": "valence"}, tmp_path).plugins) == []
+
+
+@pytest.mark.parametrize(("var", "value", "message"), [
+    ("EDGESTREAM_KAFKA__ANNOTATIONS_TOPIC", "{foo}.xas.annotations",
+     "kafka.annotations_topic='{foo}.xas.annotations': {foo} cannot be filled in; only "
+     "{beamline} may be"),
+    ("EDGESTREAM_KAFKA__DEAD_LETTER_TOPIC", "", "kafka.dead_letter_topic='': expected a "
+     "topic name"),
+    ("EDGESTREAM_KAFKA__DERIVED_TOPIC", "{beamline.derived", "not a template"),
+    ("EDGESTREAM_KAFKA__DERIVED_TOPIC", "{beamline:>9}.derived", "{beamline:>9} cannot be"),
+    ("EDGESTREAM_KAFKA__DERIVED_TOPIC", "{}.derived", "{} cannot be filled in"),
+    ("EDGESTREAM_ROUTER__TOPIC", "{endstation}.runs", "router.topic='{endstation}.runs'"),
+    ("EDGESTREAM_ROUTER__TOPIC", "{beamline}/runs", "makes 'bl/runs': a Kafka topic name"),
+    ("EDGESTREAM_BEAMLINE", "my line", "(beamline='my line')='{beamline}.xas.annotations' "
+     "makes 'my line.xas.annotations'"),
+    ("EDGESTREAM_KAFKA__TOPICS", "bmm.documents, a/b", "kafka.topics[1]='a/b'"),
+    ("EDGESTREAM_KAFKA__TOPIC_PATTERN", "^(bmm", "kafka.topic_pattern='^(bmm': not a regular"),
+    ("EDGESTREAM_CHANNELS", "{bmm: {I0: ion0}}",
+     "channels.bmm.I0='ion0': unknown role (one of energy, i0, it, if, ir, mu, mu_ref, eels, "
+     "energy_loss)"),
+    ("EDGESTREAM_KAFKA__MAX_MESSAGE_BYTES", "1000",
+     "kafka.max_message_bytes=1000: expected at least 65536"),
+    ("EDGESTREAM_ROUTER__PARTITIONS", "0", "router.partitions=0: expected at least 1"),
+    ("EDGESTREAM_TILED__MAX_QUEUE", "0", "tiled.max_queue=0: expected at least 1"),
+])
+def test_templates_roles_and_bounds_are_checked_at_load(tmp_path, var, value, message):
+    """Refused when the settings are loaded (so by `edgestream config` too), not when the
+    Kafka service or the router starts or, worse, once per message."""
+    with pytest.raises(SettingsError) as err:
+        settings({var: value}, tmp_path)
+    assert message in str(err.value), str(err.value)
+
+
+def test_the_default_templates_and_a_beamline_of_the_topic_pass(tmp_path):
+    s = settings({"EDGESTREAM_KAFKA__ANNOTATIONS_TOPIC": "{beamline}-{beamline}.out",
+                  "EDGESTREAM_CHANNELS": "{bmm: {energy: e, if: pips, mu_ref: mr}}"}, tmp_path)
+    assert s.kafka.annotations_topic == "{beamline}-{beamline}.out"
+    assert s.channels == {"bmm": {"energy": "e", "if": "pips", "mu_ref": "mr"}}
+
+
+@pytest.mark.parametrize(("var", "value", "words"), [
+    ("EDGESTREAM_KAFKA__DELIVERY", "twice", "one of at_least_once, exactly_once"),
+    ("EDGESTREAM_KAFKA__ANNOTATIONS_TOPIC", "{run}.out", "only {beamline} may be"),
+])
+def test_edgestream_config_refuses_invalid_values_with_exit_2(monkeypatch, capsys, var, value,
+                                                               words):
+    from edgestream.apps.cli import EXIT_CONFIG, main
+
+    monkeypatch.setenv("BLUESKY_KAFKA_CONFIG_PATH", "")
+    monkeypatch.setenv(var, value)
+    assert main(["config"]) == EXIT_CONFIG == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "configuration error" in out.err and words in out.err, out
+    monkeypatch.delenv(var)
+    assert main(["config"]) == 0
+    assert '"annotations_topic": "{beamline}.xas.annotations"' in capsys.readouterr().out

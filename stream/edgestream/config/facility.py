@@ -236,7 +236,7 @@ def translate(config: Mapping[str, Any], source: str, only_security: bool = Fals
     for key, value in config.items():
         key = str(key)
         if key == "bootstrap.servers":
-            out.settings["bootstrap_servers"] = _servers(value, f"{source}: {key}")
+            out.settings["bootstrap_servers"] = servers(value, f"{source}: {key}")
             continue
         spec = SECURITY_KEYS.get(key)
         if spec is None and not only_security:
@@ -301,7 +301,8 @@ def _kafka_python_name(key: str, value: Any, source: str, out: Translated) -> No
     (out.settings if key in SETTING_NAMES else out.client)[key] = value
 
 
-def _servers(value: Any, where: str) -> str:
+def servers(value: Any, where: str) -> str:
+    """``host:port[,host:port]`` (or a list of them) as one comma-separated string."""
     items = value if isinstance(value, list) else str(value).split(",")
     servers = [str(s).strip() for s in items if str(s).strip()]
     for s in servers:
@@ -369,7 +370,7 @@ def read_kafka_yml(path: Path, required: bool = False) -> Facility:
             out.settings.setdefault(key, value)
         out.not_applied |= {f"{name}: {k}": why for k, why in t.not_applied.items()}
     if "bootstrap_servers" in raw:
-        out.settings["bootstrap_servers"] = _servers(raw["bootstrap_servers"],
+        out.settings["bootstrap_servers"] = servers(raw["bootstrap_servers"],
                                                      f"{path}: bootstrap_servers")
     pattern = topic_pattern(raw.get("runengine_topics"), path, out.not_applied)
     if pattern:

@@ -11,12 +11,14 @@ from typing import Any, Literal, get_type_hints
 
 import yaml
 
+from edgestream.config.checks import check_settings
 from edgestream.config.facility import (
     KafkaConfigError,
     check_client_keys,
     check_security,
     config_path,
     read_kafka_yml,
+    servers,
     translate,
 )
 from edgestream.config.typed import SECRET_WORDS, SettingsError, coerce, parse
@@ -149,23 +151,6 @@ def _mask(value: Any) -> Any:
     return value
 
 
-# Bounds of numeric settings, by dotted name: (lowest, highest, what it is for)
-BOUNDS: dict[str, tuple[float | None, float | None]] = {
-    "metrics_port": (0, 65535),
-    "kafka.max_message_bytes": (1, None),
-    "kafka.session_timeout_ms": (1, None),
-    "kafka.heartbeat_interval_ms": (1, None),
-    "kafka.max_poll_records": (1, None),
-    "kafka.poll_timeout_ms": (0, None),
-    "kafka.connect_timeout_s": (0.1, None),
-    "grid.step": (1e-6, None),
-    "run_timeout_s": (1e-3, None),
-    "external_data_timeout_s": (0.0, None),
-    "max_open_runs": (1, None),
-    "min_points": (2, None),
-}
-
-
 def _merge(target: Any, updates: Mapping[str, Any], name: Callable[[list[str]], str],
            path: list[str] | None = None) -> None:
     """Merge a nested mapping into a dataclass tree, typed; unknown keys are refused."""
@@ -211,26 +196,11 @@ def _client(value: Any, where: str, kafka: KafkaSettings) -> dict[str, Any]:
 
 
 def validate(settings: Settings) -> None:
-    """Bounds and cross-field rules that the types alone do not say."""
-    for dotted, (low, high) in BOUNDS.items():
-        node: Any = settings
-        for part in dotted.split("."):
-            node = getattr(node, part)
-        if node is None:
-            continue
-        if (low is not None and node < low) or (high is not None and node > high):
-            allowed = f"at least {low}" if high is None else f"{low} to {high}"
-            raise SettingsError(f"{dotted}={node!r}: expected {allowed}")
-    if settings.grid.start >= settings.grid.stop:
-        raise SettingsError(f"grid.start={settings.grid.start} must be below "
-                            f"grid.stop={settings.grid.stop}")
+    """Bounds, templates, roles and cross-field rules that the types alone do not say
+    (config.checks), then the Kafka client settings."""
+    check_settings(settings)
     k = settings.kafka
-    if k.heartbeat_interval_ms >= k.session_timeout_ms:
-        raise SettingsError(f"kafka.heartbeat_interval_ms={k.heartbeat_interval_ms} must be "
-                            f"below kafka.session_timeout_ms={k.session_timeout_ms}")
-    from edgestream.config.facility import _servers
-
-    k.bootstrap_servers = _servers(k.bootstrap_servers, "kafka.bootstrap_servers")
+    k.bootstrap_servers = servers(k.bootstrap_servers, "kafka.bootstrap_servers")
     check_client_keys(k.client)
     check_security(k.client, "kafka client settings (kafka.yml, kafka.client)")
 

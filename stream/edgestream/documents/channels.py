@@ -40,6 +40,8 @@ ROLE_TOKENS: dict[str, frozenset[str]] = {
     "ir": frozenset({"ir", "i2", "ic2", "iref", "irefer", "ion2", "chamber2"}),
 }
 COUNTER_ROLES = ("i0", "it", "if", "ir")
+# Every role a beamline's ``channels`` mapping may name (settings are checked against it)
+CHANNEL_ROLES = ("energy", *COUNTER_ROLES, *CHANNEL_PATTERNS)
 # ISS (NSLS-II 8-ID) analog pizza box: channel 1..4 amplifiers are i0, it, ir, iff
 # (startup/33-apb.py of iss-profile-collection).
 ISS_APB = re.compile(r"^apb(_ave)?_ch(?P<ch>[1-4])(_mean)?$", re.I)
