@@ -33,7 +33,7 @@ kafka:
 # Throughput/latency/RSS against the raw Kafka client on Tansu and Apache Kafka (~15 min;
 # BENCH_ARGS=--quick for a short run). Results: bench/results/latest.{json,md,png}.
 bench: $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e '.[bench]' -e './stream[agent]'
+	$(BIN)/python -m pip install -q -e '.[bench]' -e './stream[beamline,agent]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Rebuilds the Cu K-edge models (plugins/valence, motif, screening: .onnx, library, cards)
@@ -95,7 +95,7 @@ cache-archive: $(TRAIN_VENV)/.installed
 $(TRAIN_VENV)/.installed: pyproject.toml stream/pyproject.toml models/pyproject.toml
 	$(PYTHON) -m venv $(TRAIN_VENV)
 	$(TRAIN_BIN)/python -m pip install -q --upgrade pip
-	$(TRAIN_BIN)/python -m pip install -q -e '.[test]' -e './stream[agent]' -e './models[torch]'
+	$(TRAIN_BIN)/python -m pip install -q -e '.[test]' -e './stream[beamline,agent]' -e './models[torch]'
 	touch $@
 
 # Three distributions of this repository, editable: the service (.), the lab around it
@@ -104,7 +104,7 @@ $(TRAIN_VENV)/.installed: pyproject.toml stream/pyproject.toml models/pyproject.
 $(VENV)/.installed: pyproject.toml stream/pyproject.toml models/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]' -e './stream[agent]' -e ./models
+	$(BIN)/python -m pip install -q -e '.[test]' -e './stream[beamline,agent]' -e ./models
 	touch $@
 
 clean:
