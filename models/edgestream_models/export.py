@@ -1,17 +1,20 @@
-"""Export: torch ensembles → ONNX (parity-checked), OOD references, and plugin.toml files."""
+"""Export: torch ensembles → ONNX (parity-checked), OOD references, and the Cu K plugins'
+plugin.toml (typed outputs) through the one manifest writer of the plugin API."""
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from edgestream.plugin.api import sha256_of
+from edgestream.plugin.manifest import OOD_OUTPUTS
+from edgestream.plugin.manifest import write_manifest as write
 from edgestream_plugins.cu_k import GRID, OodReference
+
+if TYPE_CHECKING:
+    import torch
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-5
@@ -27,6 +30,7 @@ def export_onnx(model: torch.nn.Module, n_in: int, path: Path, probe: np.ndarray
     half the file; the model's weights must already be float16 values
     (``train.round_weights_to_half``), so the computation is unchanged."""
     import onnxruntime as ort
+    import torch  # the training's environment only: the manifest writer below needs none
 
     model = model.eval()
     example = torch.zeros(2, n_in)
@@ -99,39 +103,70 @@ def fit_ood(train_x: np.ndarray, val_x: np.ndarray, path: Path) -> OodReference:
     return ref
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        return repr(float(v)) if isinstance(v, (float, np.floating)) else str(int(v))
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+VALENCE_UNIT = "formal oxidation state"
+# The outputs' types, units and ranges of each Cu K plugin (the training's spec gives their
+# words); write_manifest puts both in plugin.toml, where the plugin and the tests read them.
+OUTPUT_TYPES: dict[str, dict[str, dict[str, Any]]] = {
+    "cu_k_valence": {
+        "value": {"type": "float", "unit": VALENCE_UNIT},  # range: the spec's value_range
+        "uncertainty": {"type": "float", "unit": VALENCE_UNIT, "range": [0.0, 2.0]},
+        # each member's continuous median over Cu(0)..Cu(III), unit-wide bins: -0.5..3.5
+        "members": {"type": "list", "items": "float", "unit": VALENCE_UNIT,
+                    "range": [-0.5, 3.5]},
+    },
+    "cu_k_motif": {
+        "value": {"type": "string", "choices": "classes"},
+        "probability": {"type": "float", "range": [0.0, 1.0]},
+        "probabilities": {"type": "map", "items": "float", "keys": "classes",
+                          "range": [0.0, 1.0]},
+        "uncertainty": {"type": "float", "range": [0.0, 0.5]},
+        "entropy": {"type": "float", "unit": "nats", "range": [0.0, float("inf")]},
+        "family": {"type": "string"},
+        "family_probability": {"type": "float", "range": [0.0, 1.0]},
+    },
+    "cu_k_screening": {
+        "value": {"type": "string"},
+        "candidates": {"type": "records", "fields": {
+            "material_id": "string", "formula": "string", "score": "float",
+            "similarity": "float", "shift_ev": "float"}},
+        "uncertainty": {"type": "float", "unit": "normalized mu", "range": [0.0, float("inf")]},
+        "margin": {"type": "float", "range": [0.0, float("inf")]},
+        "composition": {"type": "object", "required": False,
+                        "description": "only when the run names its composition: its "
+                                       "elements and how many candidates are made of them "
+                                       "(matching), or why it could not be read (error)"},
+    },
+}
 
 
-def write_toml(path: Path, data: dict[str, Any], header: str = "") -> None:
-    """A minimal TOML writer: scalars and lists at top level, then (nested) tables."""
-    lines = [f"# {line}" for line in header.splitlines()]
-
-    def table(prefix: str, d: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in d.items() if not isinstance(v, dict)}
-        if prefix:
-            lines.append(f"\n[{prefix}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
-        for k, v in d.items():
-            if isinstance(v, dict):
-                table(f"{prefix}.{k}" if prefix else k, v)
-
-    table("", data)
-    path.write_text("\n".join(lines) + "\n")
+def typed_outputs(name: str, words: dict[str, str],
+                  value_range: list[float] | None = None) -> dict[str, dict[str, Any]]:
+    """``[outputs]`` of plugin ``name``: each output's type (``OUTPUT_TYPES``, plus the OOD
+    pair) with its description from ``words``; ``value_range`` becomes ``value``'s range.
+    Raises when an output has words but no type, or a type but no words."""
+    types = OUTPUT_TYPES[name] | OOD_OUTPUTS
+    untyped = set(words) - set(types)
+    if untyped:
+        raise ValueError(f"{name}: outputs {sorted(untyped)} have no type in OUTPUT_TYPES")
+    out = {}
+    for key, spec in types.items():
+        if key not in words and "description" not in spec:
+            raise ValueError(f"{name}: output {key} has no description")
+        out[key] = spec | ({"description": words[key]} if key in words else {})
+    if value_range is not None:
+        out["value"] = out["value"] | {"range": [float(v) for v in value_range]}
+    return out
 
 
 def write_manifest(folder: Path, spec: dict[str, Any], files: dict[str, str],
                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``plugin.toml``: ``spec`` (name, version, description, outputs...), the input grid,
-    and each file's path and sha256 (``files``: key → file name inside ``folder``)."""
+    """``plugin.toml`` of a Cu K plugin through the one manifest writer
+    (:func:`edgestream.plugin.manifest.write_manifest`): ``spec`` (name, version,
+    description, ``outputs`` as words, ``value_range``...), what it applies to, the input
+    grid, and each file's path and sha256 (``files``: key → file name inside ``folder``)."""
+    spec = dict(spec)
+    value_range = spec.pop("value_range", None)
+    outputs = typed_outputs(spec["name"], spec.pop("outputs", {}), value_range)
     data = {k: v for k, v in spec.items() if not isinstance(v, dict)}
     data |= {"elements": ["Cu"], "edges": ["K"],
              "modalities": ["xas_transmission", "xas_fluorescence", "xas_mu"]}
@@ -139,11 +174,7 @@ def write_manifest(folder: Path, spec: dict[str, Any], files: dict[str, str],
                     "step": float(GRID[1] - GRID[0]), "unit": "eV",
                     "reference": "absolute photon energy, calibrated (Cu foil e0 = 8979.0 eV)",
                     "input": "flattened normalized mu (SpectrumBatch.norm at e0 + grid)"}
+    data["outputs"] = outputs
     data |= {k: v for k, v in spec.items() if isinstance(v, dict)}
-    data["files"] = {k: {"path": name, "sha256": sha256_of(folder / name)}
-                     for k, name in files.items()}
-    if extra:
-        data |= extra
-    write_toml(folder / "plugin.toml", data,
-               header="Written by `python -m edgestream_models.train_all`; do not edit by hand.")
-    return data
+    data |= extra or {}
+    return dict(write(folder, data, files, writer="`python -m edgestream_models.train_all`"))

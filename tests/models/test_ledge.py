@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgestream_models import ledge
+from edgestream_models import ledge_data, ledge_forest, ledge_simulate
 from edgestream_plugins.cu_l import GRID, class_median, median_summary, represent, tree_summary
 
 
@@ -19,8 +19,8 @@ def edge_spectrum(onset=932.7, white=0.0):
 
 def test_l23_adds_the_l2_edge_half_as_high_19_9_ev_up():
     e, mu = edge_spectrum()
-    y = ledge.l23(e, mu, shift=-2.0)
-    at = lambda x: float(np.interp(x, ledge.FINE, y))  # noqa: E731
+    y = ledge_data.l23(e, mu, shift=-2.0)
+    at = lambda x: float(np.interp(x, ledge_data.FINE, y))  # noqa: E731
     assert at(925.0) == pytest.approx(0.0, abs=1e-3)
     assert at(930.7 + 10) == pytest.approx(1.0, abs=1e-3)           # L3 only, moved by -2 eV
     assert at(930.7 + 19.9 + 10) == pytest.approx(1.5, abs=1e-3)    # + half an L2 step
@@ -28,33 +28,33 @@ def test_l23_adds_the_l2_edge_half_as_high_19_9_ev_up():
 
 def test_onset_is_the_steepest_rise():
     e, mu = edge_spectrum(onset=936.2)
-    assert ledge.onset_of(e, mu) == pytest.approx(936.2, abs=0.1)
+    assert ledge_data.onset_of(e, mu) == pytest.approx(936.2, abs=0.1)
 
 
 def test_simulated_eels_goes_through_the_stream_normalization():
     """A clean simulation comes back onset-aligned and step-normalized, with its cumsum."""
     e, mu = edge_spectrum(white=2.0)
-    y = ledge.l23(e, mu, shift=0.0)[None, :].repeat(8, axis=0)
-    x, ok = ledge.simulate_eels(y, np.random.default_rng(1), clean=True)
+    y = ledge_data.l23(e, mu, shift=0.0)[None, :].repeat(8, axis=0)
+    x, ok = ledge_simulate.simulate_eels(y, np.random.default_rng(1), clean=True)
     assert ok.all() and x.shape == (8, 2 * GRID.size)
     signal = x[:, : GRID.size]
     assert np.abs(signal[:, GRID <= -3]).max() < 0.1                 # background removed
     peak = GRID[np.argmax(signal, axis=1)]
     assert np.all(np.abs(peak - 1.0) <= 1.0)                         # white line ~1 eV up
     assert np.allclose(x[:, -1], np.sum(signal, axis=1) * 0.5 / 45, rtol=1e-4)
-    noisy, ok = ledge.simulate_eels(y, np.random.default_rng(2))
+    noisy, ok = ledge_simulate.simulate_eels(y, np.random.default_rng(2))
     assert ok.sum() >= 6 and np.all(np.isfinite(noisy[ok]))
 
 
 def test_mixtures_are_convex_combinations_of_one_split():
     rng = np.random.default_rng(0)
     n = 6
-    spectra = ledge.Spectra(
+    spectra = ledge_data.Spectra(
         key=np.arange(n).astype(str), group=np.array(["omnixas"] * n),
         material=np.arange(n).astype(str), family=np.arange(n).astype(str),
         formula=np.array(["X"] * n), valence=np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0]),
-        mu=np.arange(n)[:, None] * np.ones((n, ledge.FINE.size)))
-    mu, frac = ledge.mixtures(spectra, 300, rng)
+        mu=np.arange(n)[:, None] * np.ones((n, ledge_data.FINE.size)))
+    mu, frac = ledge_simulate.mixtures(spectra, 300, rng)
     assert np.allclose(frac.sum(axis=1), 1.0) and (frac >= 0).all()
     assert 0.2 < np.mean((frac == 0).any(axis=1)) < 0.5               # a third are binary
     # every mixture is sum f_k * (spectrum of a member of class k): between the class values
@@ -67,17 +67,17 @@ def test_reference_mixtures_mix_exactly_the_cu_cu2o_cuo_references():
     keys = ["omnixas/mp-5/site000", "calib/cuo_tenorite/Cu1-000", "cu_fcc/strain/Cu1-000",
             "calib/cu2o_cuprite/Cu1-002", "cu_fcc/base/Cu1-000"]
     n = len(keys)
-    spectra = ledge.Spectra(
+    spectra = ledge_data.Spectra(
         key=np.array(keys), group=np.array(["x"] * n), material=np.array(keys),
         family=np.array(keys), formula=np.array(["X"] * n),
         valence=np.array([2.0, 2.0, 0.0, 1.0, 0.0]),
-        mu=np.array([9.0, 2.0, 7.0, 1.0, 0.0])[:, None] * np.ones((n, ledge.FINE.size)))
-    rows = ledge.reference_rows(spectra)
+        mu=np.array([9.0, 2.0, 7.0, 1.0, 0.0])[:, None] * np.ones((n, ledge_data.FINE.size)))
+    rows = ledge_simulate.reference_rows(spectra)
     assert list(rows) == [4, 3, 1]                                   # Cu, Cu2O, CuO
-    mu, frac = ledge.mixtures(spectra.take(rows), 200, np.random.default_rng(0))
+    mu, frac = ledge_simulate.mixtures(spectra.take(rows), 200, np.random.default_rng(0))
     assert np.allclose(mu[:, 0], frac @ np.array([0.0, 1.0, 2.0]))    # nothing else mixed in
     with pytest.raises(SystemExit, match="reference sites missing"):
-        ledge.reference_rows(spectra.take(np.array([0, 1, 2])))
+        ledge_simulate.reference_rows(spectra.take(np.array([0, 1, 2])))
 
 
 def test_split_keeps_prototype_families_and_omnixas_materials_together(tmp_path):
@@ -89,12 +89,12 @@ def test_split_keeps_prototype_families_and_omnixas_materials_together(tmp_path)
     protos = [f"p{i}" for i in range(8)]
     fam = ["mp-1", "mp-2", "mp-3", "mp-3"] + [p for p in protos for _ in range(3)]
     n = len(fam)
-    spectra = ledge.Spectra(
+    spectra = ledge_data.Spectra(
         key=np.arange(n).astype(str),
         group=np.array(["omnixas"] * 4 + ["prototype"] * (n - 4)), material=np.array(fam),
         family=np.array(fam), formula=np.array(["X"] * n),
         valence=np.array([2.0] * 4 + [0.0] * 12 + [1.0] * 12), mu=np.zeros((n, 3)))
-    part = ledge.split_families(spectra, splits)
+    part = ledge_data.split_families(spectra, splits)
     assert list(part[:4]) == ["train", "train", "test", "test"]
     for f in protos:
         assert len(set(part[np.array(fam) == f])) == 1
@@ -110,11 +110,11 @@ def test_forest_onnx_gives_every_trees_output(n_outputs):
     rng = np.random.default_rng(0)
     x = rng.random((300, 12)).astype(np.float32)
     y = x[:, :n_outputs] * 2 + rng.normal(0, 0.1, (300, n_outputs))
-    forest = ledge.fit_forest(x, y if n_outputs > 1 else y[:, 0], n_trees=7, seed=0)
-    session = ort.InferenceSession(ledge.per_tree_onnx(forest, 12),
+    forest = ledge_forest.fit_forest(x, y if n_outputs > 1 else y[:, 0], n_trees=7, seed=0)
+    session = ort.InferenceSession(ledge_forest.per_tree_onnx(forest, 12),
                                    providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {session.get_inputs()[0].name: x[:50]})
-    expected = ledge.per_tree_sklearn(forest, x[:50])
+    expected = ledge_forest.per_tree_sklearn(forest, x[:50])
     assert got.shape == (50, 7 * n_outputs)
     assert np.max(np.abs(got - expected)) <= 1e-5
     mean, spread = tree_summary(got, n_outputs)
@@ -150,7 +150,7 @@ def test_represent_gives_shared_axis_rows_at_once_as_row_by_row():
 
 
 def test_class_weights_are_one_hot_or_split_between_neighbours():
-    w = ledge.class_weights(np.array([0.0, 1.0, 3.0, 4 / 3, 2.5]))
+    w = ledge_forest.class_weights(np.array([0.0, 1.0, 3.0, 4 / 3, 2.5]))
     np.testing.assert_allclose(w[:3], np.eye(4)[[0, 1, 3]])
     np.testing.assert_allclose(w[3], [0, 2 / 3, 1 / 3, 0])
     np.testing.assert_allclose(w[4], [0, 0, 0.5, 0.5])

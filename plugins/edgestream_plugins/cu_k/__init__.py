@@ -7,33 +7,27 @@
   main rise (measured Cu2O and CuO do that). The beamline's energy calibration (foil at
   8979.0 eV, the pipeline's ``energy_shift_ev``) is therefore assumed; training augments
   energy shifts of several eV so a miscalibration degrades predictions gracefully.
-- ``OodReference``: how far a spectrum lies from the training spectra (PCA Mahalanobis
-  distance and reconstruction residual), for the out-of-distribution flag.
-- ``CuKModel``: the plugin base (manifest, sha256-checked ONNX sessions, OOD, batching).
+- ``OodReference`` (``edgestream.plugin.ood``): how far a spectrum lies from the training
+  spectra (PCA Mahalanobis distance and reconstruction residual), for the OOD flag.
+- ``CuKModel``: the Cu K part of the plugins (``edgestream.plugin.base.OnnxModel`` gives the
+  manifest, the sha256-checked ONNX sessions and the OOD reference): inputs and OOD flags.
 - ``regression_summary`` / ``class_summary``: ensemble median / mean and spread.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgestream.plugin.api import (
-    GPU_FIRST,
-    SpectrumBatch,
-    SpectrumModel,
-    onnx_session,
-    read_plugin_toml,
-    verified_file,
-)
-
-from .ood import OodReference
+from edgestream.plugin.api import GPU_FIRST, SpectrumBatch
+from edgestream.plugin.base import OnnxModel, rounded
+from edgestream.plugin.ood import OodReference
 
 __all__ = [
-    "CU_K_EDGE_EV", "GRID", "MIN_COVERAGE", "TARGETS", "CuKModel", "OodReference",
+    "CU_K_EDGE_EV", "GPU_FIRST", "GRID", "MIN_COVERAGE", "TARGETS", "CuKModel", "OodReference",
     "class_summary", "meets_targets", "regression_summary", "represent", "represent_batch",
+    "rounded",
 ]
 
 CU_K_EDGE_EV = 8979.0  # tabulated Cu K edge (metal), eV
@@ -159,58 +153,17 @@ def class_summary(probs: np.ndarray) -> dict[str, np.ndarray]:
     return {"probs": mean, "top": top, "spread": spread, "entropy": entropy}
 
 
-def rounded(x: float, digits: int = 4) -> float | None:
-    return round(float(x), digits) if np.isfinite(x) else None
-
-
-class CuKModel(SpectrumModel):
-    """Base of the Cu K-edge plugins: reads ``plugin.toml``, opens its ONNX files (sha256
-    checked) and its OOD reference, and turns a batch into model inputs. Subclasses set
-    ``folder`` and implement ``predict`` with ``inputs``, ``run`` and ``unusable``."""
-
-    folder: Path
-    # Run by default when the model's card meets its TARGETS, else only when named in
-    # `plugins`; each subclass reads this from its plugin.toml.
-    opt_in = True
-    elements = frozenset({"Cu"})
-    edges = frozenset({"K"})
-    modalities = frozenset({"xas_transmission", "xas_fluorescence", "xas_mu"})
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "folder" in cls.__dict__:
-            cls.opt_in = bool(read_plugin_toml(cls.folder).get("opt_in", True))
-
-    def __init__(self) -> None:
-        self.manifest = read_plugin_toml(self.folder)
-        self.name = self.manifest["name"]
-        self.version = self.manifest["version"]
-        self.sessions: dict[str, Any] = {}
-
-    def load(self, providers: tuple[str, ...] = GPU_FIRST) -> None:
-        files = self.manifest["files"]
-        for key, entry in files.items():
-            if entry["path"].endswith(".onnx"):
-                self.sessions[key], self.provider = onnx_session(
-                    self.folder / entry["path"], providers, entry["sha256"])
-        self.model_sha256 = files["model"]["sha256"]
-        self.ood = OodReference.load(self.checked("ood"))
-        g = self.manifest["grid"]
-        self.grid = np.round(np.arange(g["start"], g["stop"] + g["step"] / 2, g["step"]), 3)
-
-    def checked(self, key: str) -> Path:
-        """Path of a non-ONNX file of the manifest, after its sha256 check."""
-        return verified_file(self.folder, self.manifest["files"][key])
-
-    def unload(self) -> None:
-        self.sessions = {}
+class CuKModel(OnnxModel):
+    """Base of the Cu K-edge plugins: turns a batch into model inputs on the manifest's
+    absolute grid and flags what lies outside the training spectra. Subclasses set ``folder``
+    (whose plugin.toml says name, version, ``opt_in``, edges...) and implement ``predict``
+    with ``inputs``, ``run`` and ``unusable``."""
 
     def inputs(self, batch: SpectrumBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                     np.ndarray]:
         """Model inputs of the usable rows, their indices, and every row's OOD score and flag
         (a score above 1, or less than ``MIN_COVERAGE`` of the grid measured)."""
-        if not self.sessions:
-            self.load()
+        self.loaded()
         x, coverage = represent_batch(batch, self.grid)
         usable = np.isfinite(x).all(axis=1)
         score = np.full(len(x), np.inf)
@@ -219,13 +172,6 @@ class CuKModel(SpectrumModel):
         flag = (score > 1.0) | (coverage < MIN_COVERAGE)
         idx = np.nonzero(usable)[0]
         return x[idx].astype(np.float32), idx, score, flag
-
-    def run(self, key: str, x: np.ndarray, chunk: int = 4096) -> np.ndarray:
-        """One ONNX session over ``x`` (non-empty) in chunks; returns its first output."""
-        session = self.sessions[key]
-        name = session.get_inputs()[0].name
-        return np.concatenate([session.run(None, {name: x[i:i + chunk]})[0]
-                               for i in range(0, len(x), chunk)])
 
     @staticmethod
     def unusable() -> dict[str, Any]:

@@ -26,15 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from edgestream.plugin.api import (
-    GPU_FIRST,
-    SpectrumBatch,
-    SpectrumModel,
-    onnx_session,
-    read_plugin_toml,
-    verified_file,
-)
-from edgestream_plugins.cu_k.ood import OodReference
+from edgestream.plugin.api import SpectrumBatch
+from edgestream.plugin.base import OnnxModel, rounded
 
 __all__ = ["FRACTION_CLASSES", "GRID", "MIN_COVERAGE", "VALENCE_CLASSES", "CuLValence",
            "class_median", "median_summary", "represent", "tree_summary"]
@@ -129,47 +122,14 @@ def median_summary(per_tree: np.ndarray, n_classes: int) -> tuple[np.ndarray, np
     return class_median(trees.mean(axis=1)), class_median(trees).std(axis=1)
 
 
-def _rounded(x: float, digits: int = 3) -> float | None:
-    return round(float(x), digits) if np.isfinite(x) else None
-
-
-class CuLValence(SpectrumModel):
+class CuLValence(OnnxModel):
     """Cu valence and Cu(0)/Cu(I)/Cu(II) fractions from the Cu L2,3 edge (EELS, soft XAS)."""
 
-    folder = Path(__file__).parent
-    elements = frozenset({"Cu"})
-    edges = frozenset({"L3", "L2,3", "L23", "L2"})
-    modalities = frozenset({"eels", "xas_transmission", "xas_fluorescence", "xas_mu"})
-
-    # Installed, but run only when named in `plugins` while its card (held-out FEFF10 sites)
-    # is below the targets; the manifest written with the model says which.
-    opt_in = bool(read_plugin_toml(folder).get("opt_in", True))
-
-    def __init__(self) -> None:
-        self.manifest = read_plugin_toml(self.folder)
-        self.name = self.manifest["name"]
-        self.version = self.manifest["version"]
-        self.sessions: dict[str, Any] = {}
-
-    def load(self, providers: tuple[str, ...] = GPU_FIRST) -> None:
-        files = self.manifest["files"]
-        for key in ("valence", "fractions"):
-            entry = files[key]
-            self.sessions[key], self.provider = onnx_session(
-                self.folder / entry["path"], providers, entry["sha256"])
-        self.model_sha256 = files["valence"]["sha256"]
-        self.ood = OodReference.load(verified_file(self.folder, files["ood"]))
-
-    def unload(self) -> None:
-        self.sessions = {}
-
-    def _run(self, key: str, x: np.ndarray) -> np.ndarray:
-        session = self.sessions[key]
-        return session.run(None, {session.get_inputs()[0].name: x})[0]
+    folder = Path(__file__).parent  # its plugin.toml: name, edges, modalities, opt_in...
+    model_key = "valence"
 
     def predict(self, batch: SpectrumBatch) -> list[dict[str, Any]]:
-        if not self.sessions:
-            self.load()
+        self.loaded()
         energy = batch.energy
         if all(e.shape == energy[0].shape and np.array_equal(e, energy[0]) for e in energy):
             energy = energy[0]  # spectrum-image rows share one loss axis
@@ -183,22 +143,23 @@ class CuLValence(SpectrumModel):
         x = x[idx]
         half = x.shape[1] // 2
         score = self.ood.score(x[:, :half])
-        valence, v_spread = median_summary(self._run("valence", x), VALENCE_CLASSES)
-        frac, f_spread = tree_summary(self._run("fractions", x), len(FRACTION_CLASSES))
+        valence, v_spread = median_summary(self.run("valence", x), VALENCE_CLASSES)
+        frac, f_spread = tree_summary(self.run("fractions", x), len(FRACTION_CLASSES))
         frac = np.clip(frac, 0.0, None)
         frac /= np.clip(frac.sum(axis=1, keepdims=True), 1e-9, None)
-        lo, hi = self.manifest["value_range"]
+        lo, hi = self.manifest.outputs["value"].range
         max_spread = self.manifest["ood"]["max_spread"]
         for j, i in enumerate(idx):
             flag = score[j] > 1.0 or coverage[i] < MIN_COVERAGE or v_spread[j] > max_spread
             out[i] = {
-                "value": _rounded(np.clip(valence[j], lo, hi)),
-                "uncertainty": _rounded(v_spread[j]),
-                "fractions": {c: _rounded(frac[j, k]) for k, c in enumerate(FRACTION_CLASSES)},
-                "fraction_uncertainty": {c: _rounded(f_spread[j, k])
+                "value": rounded(np.clip(valence[j], lo, hi), 3),
+                "uncertainty": rounded(v_spread[j], 3),
+                "fractions": {c: rounded(frac[j, k], 3)
+                              for k, c in enumerate(FRACTION_CLASSES)},
+                "fraction_uncertainty": {c: rounded(f_spread[j, k], 3)
                                          for k, c in enumerate(FRACTION_CLASSES)},
-                "mixture_valence": _rounded(float(frac[j] @ np.arange(3.0))),
+                "mixture_valence": rounded(float(frac[j] @ np.arange(3.0)), 3),
                 "ood": bool(flag),
-                "ood_score": _rounded(score[j]),
+                "ood_score": rounded(score[j], 3),
             }
         return out

@@ -9,19 +9,14 @@ import numpy as np
 
 from edgestream.normalize import main_edge
 from edgestream.physics import edge_energy, edge_features
-from edgestream.plugin.api import SpectrumBatch, SpectrumModel, read_plugin_toml
-
-MANIFEST = read_plugin_toml(Path(__file__).parent)
-
-
-def _num(x: float) -> float | None:
-    return round(float(x), 4) if np.isfinite(x) else None
+from edgestream.plugin.api import SpectrumBatch
+from edgestream.plugin.base import ManifestModel, rounded
 
 
-class EdgeFeatures(SpectrumModel):
-    name = MANIFEST["name"]
-    version = MANIFEST["version"]
-    modalities = frozenset(MANIFEST["modalities"])
+class EdgeFeatures(ManifestModel):
+    """No model file: name, outputs and modalities come from its plugin.toml."""
+
+    folder = Path(__file__).parent
 
     def predict(self, batch: SpectrumBatch) -> list[dict[str, Any]]:
         reference = edge_energy(batch.element, main_edge(batch.edge))
@@ -31,9 +26,9 @@ class EdgeFeatures(SpectrumModel):
         feats = feats if isinstance(feats, dict) else vars(feats)
         return [
             {
-                "edge_shift_ev": _num(e0 - reference),
-                "white_line_offset_ev": _num(wl - e0),
-                "white_line_height": _num(h),
+                "edge_shift_ev": rounded(e0 - reference),
+                "white_line_offset_ev": rounded(wl - e0),
+                "white_line_height": rounded(h),
             }
             for e0, wl, h in zip(
                 batch.e0, feats["white_line_energy"], feats["white_line_height"], strict=True

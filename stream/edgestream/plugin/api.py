@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
+import importlib
 import logging
+import sys
 import tomllib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgestream.plugin.manifest import Manifest, read_manifest, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +81,10 @@ class SpectrumModel(ABC):
         """Release sessions and memory."""
 
 
-def read_plugin_toml(folder: Path) -> dict[str, Any]:
-    """The plugin's manifest: name, version, grid, outputs, model file and its sha256."""
-    with open(folder / "plugin.toml", "rb") as fh:
-        return tomllib.load(fh)
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def read_plugin_toml(folder: Path) -> Manifest:
+    """The plugin's validated manifest (:func:`edgestream.plugin.manifest.read_manifest`):
+    name, version, what it applies to, typed outputs, files and their sha256."""
+    return read_manifest(folder)
 
 
 def verified_file(folder: Path, entry: dict[str, Any]) -> Path:
@@ -150,3 +149,25 @@ def discover(enabled: list[str] | None = None) -> list[SpectrumModel]:
     if missing:
         log.warning("plugins not found: %s", ", ".join(sorted(missing)))
     return models
+
+
+def load_plugin(target: str) -> type[SpectrumModel]:
+    """The plugin class of an entry-point target ``"module:Class"``."""
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    if not (isinstance(cls, type) and issubclass(cls, SpectrumModel)):
+        raise TypeError(f"{target} is not a SpectrumModel subclass")
+    return cls
+
+
+def plugins_in(project: Path) -> dict[str, type[SpectrumModel]]:
+    """The plugin classes a project folder declares in its ``pyproject.toml`` (its
+    ``[project.entry-points."edgestream.plugins"]``), imported from that folder without
+    installing it: how a plugin is tried before it is packaged."""
+    project = Path(project).resolve()
+    with open(project / "pyproject.toml", "rb") as fh:
+        targets = tomllib.load(fh).get("project", {}).get("entry-points", {}).get(
+            ENTRY_POINT_GROUP, {})
+    if str(project) not in sys.path:
+        sys.path.insert(0, str(project))
+    return {name: load_plugin(target) for name, target in targets.items()}

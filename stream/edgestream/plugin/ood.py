@@ -1,4 +1,7 @@
-"""Out-of-distribution score of model inputs: PCA Mahalanobis distance and residual (numpy)."""
+"""Out-of-distribution score of model inputs: PCA Mahalanobis distance and residual (numpy).
+
+Shared by every plugin that ships an ``ood.npz`` (``[files.ood]`` in its manifest); the
+training fits and saves it with the same class."""
 
 from __future__ import annotations
 

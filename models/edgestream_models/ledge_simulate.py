@@ -1,0 +1,121 @@
+"""The Cu L2,3 training's EELS measurements: mixtures of calibrated L2,3 spectra and their
+simulated acquisition (energy-scale error, broadening, plural scattering, power-law background,
+Poisson noise) through the stream's own normalization (``find_edge_onset``,
+``normalize_eels``) and ``edgestream_plugins.cu_l.represent``.
+
+Not the simulated microscope (``edgestream_sim.spectra.EelsSimulator``): that one makes whole
+runs of a few compounds for the demo and the tests; this one draws the spread of conditions
+a model must tolerate, in batches, for training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgestream.errors import StreamError
+from edgestream.physics import find_edge_onset, normalize_eels
+from edgestream_models.ledge_data import CU_L3_EV, FINE, FINE_STEP, REFERENCE_SITES, Spectra
+from edgestream_plugins.cu_l import GRID, represent
+
+
+def mixtures(spectra: Spectra, n: int, rng: np.random.Generator) -> tuple[np.ndarray,
+                                                                           np.ndarray]:
+    """``n`` Cu(0)/Cu(I)/Cu(II) mixtures of ``spectra``: (mu ``[n, len(FINE)]``, fractions
+    ``[n, 3]``). A third are binary (one fraction zero); end members drawn per mixture."""
+    pools = [np.nonzero(np.isclose(spectra.valence, v))[0] for v in (0.0, 1.0, 2.0)]
+    if any(len(p) == 0 for p in pools):
+        raise SystemExit("mixtures need Cu(0), Cu(I) and Cu(II) spectra in every split")
+    frac = rng.dirichlet(np.ones(3), size=n)
+    binary = rng.random(n) < 1 / 3
+    drop = rng.integers(0, 3, n)
+    frac[binary, drop[binary]] = 0.0
+    frac /= frac.sum(axis=1, keepdims=True)
+    members = np.stack([rng.choice(p, n) for p in pools], axis=1)
+    mu = np.einsum("nk,nkm->nm", frac, spectra.mu[members])
+    return mu, frac
+
+
+def reference_rows(spectra: Spectra) -> np.ndarray:
+    """Indices of the Cu, Cu2O and CuO reference sites (``REFERENCE_SITES``) in ``spectra``,
+    in that order (the end members of a partly oxidized Cu sample)."""
+    rows = [next((i for i, k in enumerate(spectra.key) if str(k).startswith(prefix)), None)
+            for prefix in REFERENCE_SITES.values()]
+    if None in rows:
+        raise SystemExit(f"reference sites missing from the L3 data: {REFERENCE_SITES}")
+    return np.array(rows)
+
+
+def _gaussian_rows(y: np.ndarray, sigma_ev: np.ndarray) -> np.ndarray:
+    """Gaussian broadening of rows on ``FINE`` by ``sigma_ev`` each (FFT, edges padded)."""
+    pad = 400
+    yp = np.pad(y, ((0, 0), (pad, pad)), mode="edge")
+    freq = np.fft.rfftfreq(yp.shape[1], d=FINE_STEP)
+    kernel = np.exp(-2.0 * (np.pi * freq[None, :] * sigma_ev[:, None]) ** 2)
+    return np.fft.irfft(np.fft.rfft(yp, axis=1) * kernel, n=yp.shape[1], axis=1)[:, pad:-pad]
+
+
+def simulate_eels(mu: np.ndarray, rng: np.random.Generator, clean: bool = False) -> tuple[
+        np.ndarray, np.ndarray]:
+    """EELS measurements of L2,3 spectra ``mu`` (on ``FINE``) through the stream's own
+    normalization: model inputs ``[n, 2 * len(GRID)]`` and a mask of rows that normalized.
+
+    Per batch, one loss axis (offset 860-900 eV, 0.05/0.1/0.2 eV per channel, up to 985-1010
+    eV); per row an energy-scale error of ±2 eV, Gaussian broadening σ 0.2-0.8 eV, a post-edge
+    decay (E/932.7)^-s with s 0-3, a plasmon replica 15-30 eV up at 0-30 %, a power-law
+    background (r 2.5-4, 10^3.5-10^5 counts at the offset), an L3 jump of 0.15-0.8 of the
+    background and Poisson noise. ``clean``: no scale error, σ 0.3 eV, no decay, no replica,
+    10^6 counts (for examples and the OOD reference).
+    """
+    n = len(mu)
+    offset = rng.uniform(860.0, 900.0)
+    dispersion = float(rng.choice([0.05, 0.1, 0.2]))
+    stop = rng.uniform(985.0, 1010.0)
+    loss = offset + dispersion * np.arange(int((stop - offset) / dispersion))
+    shift = np.zeros(n) if clean else rng.uniform(-2.0, 2.0, n)
+    sigma = np.full(n, 0.3) if clean else rng.uniform(0.2, 0.8, n)
+    y = _gaussian_rows(mu, sigma)
+    # a core-loss edge decays past its onset (~E^-s; the continuum of real spectra falls)
+    decay = np.zeros(n) if clean else rng.uniform(0.0, 3.0, n)
+    y = y * np.clip(FINE / CU_L3_EV, 1.0, None)[None, :] ** -decay[:, None]
+    if not clean:
+        plural = rng.uniform(0.0, 0.3, n)
+        plasmon = rng.uniform(15.0, 30.0, n)
+        y = y + plural[:, None] * np.stack([np.interp(FINE - p, FINE, row, left=row[0])
+                                            for p, row in zip(plasmon, y, strict=True)])
+    edge = np.stack([np.interp(loss - s, FINE, row) for s, row in zip(shift, y, strict=True)])
+    level = np.full(n, 1e6) if clean else 10 ** rng.uniform(3.5, 5.0, n)
+    r = rng.uniform(2.5, 4.0, n)
+    background = level[:, None] * (loss[None, :] / offset) ** -r[:, None]
+    at_edge = level * (CU_L3_EV / offset) ** -r
+    jump = rng.uniform(0.15, 0.8, n)
+    counts = background + (jump * at_edge)[:, None] * edge
+    counts = rng.poisson(counts).astype(float)
+    x = np.full((n, 2 * GRID.size), np.nan, dtype=np.float32)
+    ok = np.zeros(n, dtype=bool)
+    for lo in range(0, n, 64):
+        part = slice(lo, min(n, lo + 64))
+        try:
+            onset = find_edge_onset(loss, counts[part], expected=CU_L3_EV)
+            norm = normalize_eels(loss, counts[part], onset)
+        except StreamError:
+            continue  # the stream would dead-letter these too
+        x[part], cov = represent(loss, norm.norm, onset)
+        ok[part] = cov >= 0.999
+    return x, ok & np.isfinite(x).all(axis=1)
+
+
+def simulate_many(mu: np.ndarray, copies: int, rng: np.random.Generator, desc: str,
+                  clean: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``copies`` simulations of every row of ``mu`` in shuffled batches of 256: inputs and
+    the source row of each (rows that failed to normalize dropped)."""
+    from tqdm import tqdm
+
+    src = np.tile(np.arange(len(mu)), copies)
+    rng.shuffle(src)
+    xs, keep = [], []
+    for lo in tqdm(range(0, len(src), 256), desc=desc, leave=False):
+        idx = src[lo:lo + 256]
+        x, ok = simulate_eels(mu[idx], rng, clean)
+        xs.append(x[ok])
+        keep.append(idx[ok])
+    return np.concatenate(xs), np.concatenate(keep)

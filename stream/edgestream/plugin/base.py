@@ -1,0 +1,98 @@
+"""Plugin base classes: the manifest makes the class, ONNX Runtime runs the model.
+
+- :class:`ManifestModel`: a plugin whose ``folder`` holds its ``plugin.toml``; the class takes
+  ``name``, ``version``, ``opt_in`` and what it applies to (``elements``, ``edges``,
+  ``modalities``) from it, so the two cannot disagree.
+- :class:`OnnxModel`: plus every ``.onnx`` file of the manifest as an ONNX Runtime session
+  (CUDA when available, else CPU; sha256 checked), the OOD reference (``[files.ood]``) if
+  any, the input grid, and chunked runs.
+
+A third-party plugin subclasses one of them, sets ``folder`` and writes ``predict``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from edgestream.plugin.api import GPU_FIRST, SpectrumModel, onnx_session
+from edgestream.plugin.manifest import Manifest, read_manifest
+from edgestream.plugin.ood import OodReference
+
+__all__ = ["ManifestModel", "OnnxModel", "rounded"]
+
+CONTRACT = ("name", "version", "opt_in", "elements", "edges", "modalities")
+
+
+def rounded(x: float, digits: int = 4) -> float | None:
+    """``x`` rounded for an annotation; None when it is not finite (JSON has no NaN)."""
+    return round(float(x), digits) if np.isfinite(x) else None
+
+
+class ManifestModel(SpectrumModel):
+    """A plugin described by ``folder / "plugin.toml"``, read (and validated) when the class
+    is defined: a broken manifest stops the plugin from loading, with the file and field."""
+
+    folder: ClassVar[Path]
+    manifest: ClassVar[Manifest]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "folder" not in cls.__dict__:
+            return
+        manifest = read_manifest(cls.folder)
+        contract = {"name": manifest.name, "version": manifest.version,
+                    "opt_in": manifest.opt_in, "elements": manifest.applies("elements"),
+                    "edges": manifest.applies("edges"),
+                    "modalities": manifest.applies("modalities")}
+        for key in CONTRACT:  # a class that also says it itself must say the same
+            if key in cls.__dict__ and cls.__dict__[key] != contract[key]:
+                raise TypeError(f"{cls.__qualname__}.{key} = {cls.__dict__[key]!r} but "
+                                f"{manifest.path} says {contract[key]!r}")
+        cls.manifest = manifest
+        for key, value in contract.items():
+            setattr(cls, key, value)
+
+
+class OnnxModel(ManifestModel):
+    """A :class:`ManifestModel` whose ``.onnx`` files run in ONNX Runtime. ``model_key`` is
+    the ``[files]`` entry whose sha256 the annotations report as ``model_sha256``."""
+
+    model_key: ClassVar[str] = "model"
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Any] = {}
+        self.ood: OodReference | None = None
+        self.grid: np.ndarray | None = None
+
+    def load(self, providers: tuple[str, ...] = GPU_FIRST) -> None:
+        files = self.manifest.files
+        for key, entry in files.items():
+            if entry["path"].endswith(".onnx"):
+                self.sessions[key], self.provider = onnx_session(
+                    self.folder / entry["path"], providers, entry["sha256"])
+        self.model_sha256 = files[self.model_key]["sha256"]
+        if "ood" in files:
+            self.ood = OodReference.load(self.checked("ood"))
+        self.grid = self.manifest.grid()
+
+    def checked(self, key: str) -> Path:
+        """Path of a file of the manifest (``[files.<key>]``), after its sha256 check."""
+        return self.manifest.file(key)
+
+    def unload(self) -> None:
+        self.sessions = {}
+
+    def loaded(self) -> None:
+        """Load on first use, for callers that did not call ``load``."""
+        if not self.sessions:
+            self.load()
+
+    def run(self, key: str, x: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        """Session ``key`` over ``x`` (non-empty) in chunks of rows; its first output."""
+        session = self.sessions[key]
+        name = session.get_inputs()[0].name
+        return np.concatenate([session.run(None, {name: x[i:i + chunk]})[0]
+                               for i in range(0, len(x), chunk)])
