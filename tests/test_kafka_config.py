@@ -187,7 +187,7 @@ def test_every_translated_key_is_a_kafka_python_argument():
     translated is dropped on the way to the clients."""
     from kafka import KafkaConsumer, KafkaProducer
 
-    from edgestream.config.facility import CLIENT_KEYS, SECURITY_KEYS
+    from edgestream.config.librdkafka import CLIENT_KEYS, SECURITY_KEYS
     from edgestream.config.settings import KafkaSettings
 
     known = set(KafkaConsumer.DEFAULT_CONFIG) | set(KafkaProducer.DEFAULT_CONFIG)

@@ -12,17 +12,30 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-from edgestream.config.facility import KafkaConfigError
-
 # Keys whose values are never shown, not even in an error message
 SECRET_WORDS = ("password", "secret", "token", "sasl_plain_username", "key_password",
                 "api_key")
+
+
+class KafkaConfigError(ValueError):
+    """A Kafka key or value that cannot be applied; the message names its source."""
 
 
 class SettingsError(KafkaConfigError):
     """A configuration file or value that cannot be used; the message names the source,
     the key, the value and what is allowed."""
 
+
+def boolean(value: Any) -> bool:
+    """A bool, or text that says one (true/false, yes/no, on/off, 1/0); ValueError else."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("true or false")
 
 
 def describe(hint: Any) -> str:
@@ -70,14 +83,10 @@ def coerce(hint: Any, value: Any, where: str) -> Any:
                 return allowed
         raise refuse()
     if hint is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "yes", "on", "1"):
-            return True
-        if text in ("false", "no", "off", "0"):
-            return False
-        raise refuse()
+        try:
+            return boolean(value)
+        except ValueError:
+            raise refuse() from None
     if hint is int:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise refuse()
