@@ -20,7 +20,7 @@ Modules: :mod:`.jars` (fetch the jars, find java, ``data/`` with pom.xml and log
 """
 
 from edgestream_dev.apache.cli import main
-from edgestream_dev.apache.cluster import HEAP, JVM_OPTS, TOOL_JVM_OPTS, ApacheKafka
+from edgestream_dev.apache.cluster import ApacheKafka
 from edgestream_dev.apache.config import (
     HOST,
     default_base_port,
@@ -33,7 +33,10 @@ from edgestream_dev.apache.config import (
 )
 from edgestream_dev.apache.jars import (
     CONFIG_ENV,
+    HEAP,
+    JVM_OPTS,
     KAFKA_VERSION,
+    TOOL_JVM_OPTS,
     VERSION_ENV,
     KafkaSetupError,
     cache_dir,
@@ -41,6 +44,7 @@ from edgestream_dev.apache.jars import (
     fetch,
     find_java,
     is_fetched,
+    java_command,
     lib_dir,
 )
 from edgestream_dev.procs import BrokerStartError
@@ -63,6 +67,7 @@ __all__ = [
     "find_java",
     "free_base_port",
     "is_fetched",
+    "java_command",
     "lib_dir",
     "main",
     "node_ports",

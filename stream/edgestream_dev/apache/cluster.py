@@ -27,12 +27,11 @@ from edgestream_dev.apache.config import (
     write_properties,
 )
 from edgestream_dev.apache.jars import (
+    HEAP,
     KAFKA_VERSION,
     KafkaSetupError,
-    config_dir,
     fetch,
-    find_java,
-    lib_dir,
+    java_command,
 )
 from edgestream_dev.procs import (
     BrokerProcess,
@@ -45,20 +44,6 @@ from edgestream_dev.procs import (
     wait_for_ports,
 )
 
-#: Heap per node, by cluster size.
-HEAP = {1: "-Xmx768m", 3: "-Xmx512m"}
-#: JVM flags from Kafka's kafka-run-class.sh (KAFKA_JVM_PERFORMANCE_OPTS).
-JVM_OPTS = [
-    "-server",
-    "-XX:+UseG1GC",
-    "-XX:MaxGCPauseMillis=20",
-    "-XX:InitiatingHeapOccupancyPercent=35",
-    "-XX:+ExplicitGCInvokesConcurrent",
-    "-XX:MaxInlineLevel=15",
-    "-Djava.awt.headless=true",
-]
-#: The storage formatter is a short-lived JVM: C1 only starts it faster.
-TOOL_JVM_OPTS = ["-Xmx256m", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true"]
 
 @dataclass
 class _Node:
@@ -191,23 +176,8 @@ class ApacheKafka(BrokerProcess):
         return lib
 
     def java_command(self, main: str, *args: str, tool: bool = False) -> list[str]:
-        """``java ... -cp lib/* <main> args``."""
-        java = find_java()
-        if java is None:
-            raise KafkaSetupError("java not found (install a JDK 17+ or set JAVA_HOME)")
-        if tool:  # no log4j2 config: the formatter then prints only its result and errors
-            opts = TOOL_JVM_OPTS
-        else:
-            log4j = config_dir() / "log4j2.yaml"
-            opts = [self.heap, *JVM_OPTS, f"-Dlog4j2.configurationFile={log4j}"]
-        return [
-            java,
-            *opts,
-            "-cp",
-            str(lib_dir(self.version) / "*"),
-            main,
-            *args,
-        ]
+        """``java ... -cp lib/* <main> args`` (a broker JVM, or a short-lived ``tool``)."""
+        return java_command(self.version, main, *args, heap=None if tool else self.heap)
 
     def _prepare(self) -> None:
         """Write cluster.json and every node's server.properties."""

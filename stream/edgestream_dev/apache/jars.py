@@ -24,6 +24,20 @@ VERSION_ENV = "EDGESTREAM_KAFKA_VERSION"
 #: Environment variable naming another folder with ``pom.xml`` and ``log4j2.yaml``.
 CONFIG_ENV = "EDGESTREAM_KAFKA_OPS"
 _MARKER = ".edgestream-complete"
+#: Heap per node, by cluster size.
+HEAP = {1: "-Xmx768m", 3: "-Xmx512m"}
+#: JVM flags from Kafka's kafka-run-class.sh (KAFKA_JVM_PERFORMANCE_OPTS).
+JVM_OPTS = [
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:MaxInlineLevel=15",
+    "-Djava.awt.headless=true",
+]
+#: The storage formatter is a short-lived JVM: C1 only starts it faster.
+TOOL_JVM_OPTS = ["-Xmx256m", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true"]
 
 
 class KafkaSetupError(RuntimeError):
@@ -105,3 +119,17 @@ def fetch(version: str = KAFKA_VERSION, quiet: bool = True) -> tuple[Path, float
         (lib / _MARKER).write_text("\n".join(jars) + "\n")
         return lib, seconds
 
+
+
+def java_command(version: str, main: str, *args: str, heap: str | None = None) -> list[str]:
+    """``java ... -cp lib/* <main> args``: a broker JVM with ``heap`` and the log4j2
+    configuration, or without a heap a short-lived tool (no log4j2 configuration: the storage
+    formatter then prints only its result and errors)."""
+    java = find_java()
+    if java is None:
+        raise KafkaSetupError("java not found (install a JDK 17+ or set JAVA_HOME)")
+    if heap is None:
+        opts = TOOL_JVM_OPTS
+    else:
+        opts = [heap, *JVM_OPTS, f"-Dlog4j2.configurationFile={config_dir() / 'log4j2.yaml'}"]
+    return [java, *opts, "-cp", str(lib_dir(version) / "*"), main, *args]
