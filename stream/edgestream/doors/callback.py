@@ -12,27 +12,38 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from edgestream.pipeline import Outcome, Pipeline
-from edgestream.publish.annotation import to_json
-from edgestream.publish.derived import DerivedRuns
+from edgestream.publish.policy import Message, PublishPolicy
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
 QUEUE_LABEL = "callback"
+# Finished runs whose annotations plans can still read (``latest``, ``wait_for``): older ones
+# are forgotten, so that a days-long beamtime holds a bounded memory.
+KEEP_RUNS = 1000
+# How often idle open runs are looked at (``run_timeout_s``, ``max_open_runs``)
+EXPIRE_EVERY_S = 1.0
 
 
 class AnnotatingCallback:
     """Annotate documents in-process; plans read results with ``latest``/``wait_for``.
 
     ``producer`` (a ``KafkaProducer``) also publishes each annotation, keyed by run uid, on
-    ``topic`` ("{beamline}" is the run's beamline, else the pipeline's default); sends are
-    asynchronous and failures are counted, so acquisition never waits on the broker.
-    ``tiled`` (an ``edgestream.publish.tiled.TiledSink``, or made from the pipeline's settings when
-    ``tiled.uri`` is set) also writes each run's derived run into Tiled beside the raw run.
+    ``topic`` ("{beamline}" is the run's beamline, else the pipeline's default), with the
+    Kafka door's policy (``edgestream.publish.policy``: dead letters, derived documents, the
+    size limit); sends are asynchronous and failures are counted, so acquisition never waits
+    on the broker. ``tiled`` (an ``edgestream.publish.tiled.TiledSink``, or made from the
+    pipeline's settings when ``tiled.uri`` is set) also writes each run's derived run into
+    Tiled beside the raw run.
+
+    Runs idle longer than ``run_timeout_s`` (or beyond ``max_open_runs``) expire as in the
+    Kafka door: partial annotations, or a failure. The results of the last ``keep_runs``
+    finished runs stay readable; older ones are forgotten.
     """
 
     def __init__(
@@ -43,26 +54,37 @@ class AnnotatingCallback:
         producer: Any | None = None,
         topic: str = "{beamline}.xas.annotations",
         tiled: Any | None = None,
+        keep_runs: int = KEEP_RUNS,
+        expire_every_s: float = EXPIRE_EVERY_S,
     ) -> None:
         self.pipeline = pipeline
         self.metrics = pipeline.metrics
-        self.on_annotation = on_annotation
         self.producer = producer
         self.topic = topic
         if tiled is None and pipeline.settings.tiled.uri:
             from edgestream.publish.tiled import open_sink
 
             tiled = open_sink(pipeline.settings.tiled, pipeline.metrics)
-        self.tiled = tiled
-        self.derived = DerivedRuns()
+        self.policy = PublishPolicy(pipeline.settings, self.metrics,
+                                    self._send if producer is not None else None,
+                                    annotations_topic=topic, tiled=tiled,
+                                    on_annotation=on_annotation)
+        self.keep_runs = keep_runs
+        self.expire_every_s = expire_every_s
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self.dropped = 0
-        self._by_run: dict[str, list[dict[str, Any]]] = {}
+        self._by_run: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._done = threading.Condition()
-        self._finished_runs: set[str] = set()
+        self._finished_runs: OrderedDict[str, None] = OrderedDict()
+        self._last_expiry = time.monotonic()
         self._worker = threading.Thread(target=self._work, name="edgestream-callback",
                                         daemon=True)
         self._worker.start()
+
+    @property
+    def tiled(self) -> Any:
+        """The Tiled sink (None unless given or tiled.uri is set)."""
+        return self.policy.tiled
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         try:
@@ -77,7 +99,11 @@ class AnnotatingCallback:
 
     def _work(self) -> None:
         while True:
-            item = self.queue.get()
+            try:
+                item = self.queue.get(timeout=self.expire_every_s)
+            except queue.Empty:  # idle: open runs may have timed out meanwhile
+                self._expire()
+                continue
             self.metrics.queue_depth.labels(QUEUE_LABEL).set(self.queue.qsize())
             if item is _STOP:
                 return
@@ -88,58 +114,79 @@ class AnnotatingCallback:
                 log.exception("edgestream callback failed on a %s document", name)
                 self.metrics.errors.labels("internal").inc()
                 continue
-            for f in out.failures:
-                log.warning("edgestream: %s: %s", f.error.reason, f.error.message)
-            for a in out.annotations:
-                self._deliver(a)
-            if self.tiled is not None:
-                self._to_tiled(name, doc, out)
-            with self._done:
-                for a in out.annotations:
-                    self._by_run.setdefault(a["ids"]["run_uid"], []).append(a)
-                if name == "stop" and isinstance(doc.get("run_start"), str):
-                    self._finished_runs.add(doc["run_start"])
-                self._done.notify_all()
-
-    def _deliver(self, a: dict[str, Any]) -> None:
-        if self.producer is not None:
-            a["timing"]["published_at"] = time.time()
-            topic = self.topic.format(beamline=a.get("beamline") or
-                                      self.pipeline.settings.beamline)
-            try:
-                fut = self.producer.send(topic, key=a["ids"]["run_uid"].encode(),
-                                         value=to_json(a))
-                fut.add_callback(lambda _: self._published(a))
-                fut.add_errback(self._publish_failed)
-            except Exception as exc:
-                self._publish_failed(exc)
-        if self.on_annotation is not None:
-            try:
-                self.on_annotation(a)
-            except Exception:
-                log.exception("on_annotation failed")
-                self.metrics.errors.labels("internal").inc()
-
-    def _to_tiled(self, name: str, doc: dict[str, Any], out: Outcome) -> None:
-        try:
-            docs = self.derived.on_annotations(out.annotations) if out.annotations else []
+            ended = []
+            if name == "start" and isinstance(doc.get("uid"), str):
+                self.policy.note_run(doc["uid"], str(doc.get("beamline_id") or
+                                                     self.pipeline.settings.beamline))
             if name == "stop" and isinstance(doc.get("run_start"), str):
-                docs += [(doc["run_start"], n, d) for n, d in
-                         self.derived.on_run_end(doc["run_start"])]
-            self.tiled.submit(docs)
-        except Exception:
-            log.exception("edgestream callback could not make derived documents")
+                ended.append(doc["run_start"])
+            self._publish(out, ended)
+            if time.monotonic() - self._last_expiry > self.expire_every_s:
+                self._expire()
+
+    def _expire(self) -> None:
+        """Runs idle over ``run_timeout_s`` (or beyond ``max_open_runs``) end as partial
+        annotations or a failure, as in the Kafka door."""
+        self._last_expiry = time.monotonic()
+        open_before = set(self.pipeline.router.runs)
+        try:
+            out = self.pipeline.expire()
+        except Exception:  # a bug here must not kill the worker
+            log.exception("edgestream callback could not expire idle runs")
             self.metrics.errors.labels("internal").inc()
+            return
+        # an expired run may end with nothing to say (its spectra were out already)
+        ended = open_before - set(self.pipeline.router.runs)
+        ended |= {a["ids"]["run_uid"] for a in out.annotations}
+        ended |= {f.run_uid for f in out.failures if f.run_uid is not None}
+        ended |= {s.run_uid for s in out.skips}
+        self._publish(out, sorted(ended))
 
-    def _published(self, a: dict[str, Any]) -> None:
-        self.metrics.annotations.labels(a["kind"]).inc()
-        t_event = a["timing"]["event_time"][1]
-        if t_event > 0:
-            self.metrics.latency.observe(max(0.0, time.time() - t_event))
+    def _publish(self, out: Outcome, ended: Iterable[str]) -> None:
+        ended = list(ended)
+        try:
+            batch = self.policy.publish(out, ended)
+            self.policy.delivered(batch, acked=False)  # counted as the broker acknowledges
+        except Exception:  # a bug here must not kill the worker
+            log.exception("edgestream callback could not publish")
+            self.metrics.errors.labels("internal").inc()
+        with self._done:
+            for a in out.annotations:
+                self._by_run.setdefault(a["ids"]["run_uid"], []).append(a)
+            for run_uid in ended:
+                self._finished_runs.pop(run_uid, None)
+                self._finished_runs[run_uid] = None
+            self._forget_old_runs()
+            self._done.notify_all()
 
-    def _publish_failed(self, exc: BaseException) -> None:
+    def _forget_old_runs(self) -> None:
+        """Keep the results of the last ``keep_runs`` finished runs, and of open runs at most
+        as many as the pipeline keeps open (the rest were dropped or expired there)."""
+        while len(self._finished_runs) > self.keep_runs:
+            uid, _ = self._finished_runs.popitem(last=False)
+            self._by_run.pop(uid, None)
+        bound = self.keep_runs + self.pipeline.settings.max_open_runs
+        while len(self._by_run) > bound:
+            self._by_run.popitem(last=False)
+
+    def _send(self, m: Message) -> None:
+        try:
+            fut = self.producer.send(m.topic, key=m.key.encode() if m.key else None,
+                                     value=m.value)
+            if m.annotation is not None:
+                fut.add_callback(lambda _, a=m.annotation: self.policy.acked(a))
+            fut.add_errback(self._publish_failed, size=len(m.value))
+        except Exception as exc:
+            self._publish_failed(exc, len(m.value))
+
+    def _publish_failed(self, exc: BaseException, size: int = 0) -> None:
+        """A send failed (kafka-python calls errbacks with the exception)."""
+        from kafka.errors import MessageSizeTooLargeError
+
         self.metrics.errors.labels("publish_failed").inc()
-        log.error("edgestream callback could not publish an annotation: %s", exc)
+        log.error("edgestream callback could not publish to Kafka: %s", exc)
+        if isinstance(exc, MessageSizeTooLargeError):  # the next ones stay under its limit
+            self.policy.refused(size)
 
     def latest(self, run_uid: str) -> list[dict[str, Any]]:
         with self._done:
@@ -161,8 +208,7 @@ class AnnotatingCallback:
         self._worker.join(timeout)
         if self.producer is not None:
             self.producer.flush(timeout=timeout)
-        if self.tiled is not None:
-            self.tiled.close(timeout)
+        self.policy.close(timeout)
 
 
 def wait_for_annotations(

@@ -106,6 +106,7 @@ class PublishPolicy:
         annotations_topic: str | None = None,
         tiled: Any | None = None,
         on_annotation: Callable[[dict[str, Any]], None] | None = None,
+        quiet: bool = False,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -116,6 +117,7 @@ class PublishPolicy:
         self.publish_derived = k.publish_derived and send is not None
         self.tiled = tiled
         self.on_annotation = on_annotation
+        self.quiet = quiet  # the door reports failures itself (the files door returns them)
         self.limit = SizeLimit(k.max_message_bytes)
         self.derived = DerivedRuns()
         self.run_beamline: dict[str, str] = {}
@@ -153,10 +155,8 @@ class PublishPolicy:
     def failure(self, f: Failure) -> None:
         """The dead letter of a document or spectrum the pipeline could not process."""
         self.metrics.dead_letters.labels(f.error.reason).inc()
-        # Without a broker the door reports failures itself (the files door prints them)
-        level = logging.WARNING if self.send is not None else logging.DEBUG
-        log.log(level, "dead letter (%s) for run %s: %s", f.error.reason, f.run_uid,
-                f.error.message)
+        log.log(logging.DEBUG if self.quiet else logging.WARNING,
+                "dead letter (%s) for run %s: %s", f.error.reason, f.run_uid, f.error.message)
         body = dead_letter(f.error, document_name=f.document_name, run_uid=f.run_uid)
         self._send(Message(self.topic(self.settings.kafka.dead_letter_topic, f.run_uid),
                            f.run_uid, body))
