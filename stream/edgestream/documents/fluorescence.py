@@ -14,29 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgestream.errors import BadSpectrum
+from edgestream.physics.edges import emission_lines
 
 # Emission lines (eV) used for the ROI when the detector's configuration gives none: Kα1 for
-# K edges, Lα1 for L edges. Source: X-ray Data Booklet (LBNL, 2009), Table 1-2.
-K_ALPHA1_EV: dict[str, float] = {
-    "Na": 1040.98, "Mg": 1253.60, "Al": 1486.70, "Si": 1739.98, "P": 2013.7,
-    "S": 2307.84, "Cl": 2622.39, "Ar": 2957.70, "K": 3313.8, "Ca": 3691.68,
-    "Sc": 4090.6, "Ti": 4510.84, "V": 4952.20, "Cr": 5414.72, "Mn": 5898.75,
-    "Fe": 6403.84, "Co": 6930.32, "Ni": 7478.15, "Cu": 8047.78, "Zn": 8638.86,
-    "Ga": 9251.74, "Ge": 9886.42, "As": 10543.72, "Se": 11222.4, "Br": 11924.2,
-    "Kr": 12649.0, "Rb": 13395.3, "Sr": 14165.0, "Y": 14958.4, "Zr": 15775.1,
-    "Nb": 16615.1, "Mo": 17479.34, "Ru": 19279.2, "Rh": 20216.1, "Pd": 21177.1,
-    "Ag": 22162.92, "Cd": 23173.6, "In": 24209.7, "Sn": 25271.3, "Sb": 26359.1,
-    "Te": 27472.3, "I": 28612.0,
-}
-L_ALPHA1_EV: dict[str, float] = {
-    "Ag": 2984.31, "Sn": 3443.98, "Sb": 3604.72, "I": 3937.65, "Ba": 4466.26,
-    "La": 4650.97, "Ce": 4840.2, "Pr": 5033.7, "Nd": 5230.4, "Sm": 5636.1,
-    "Eu": 5845.7, "Gd": 6057.2, "Tb": 6272.8, "Dy": 6495.2, "Ho": 6719.8,
-    "Er": 6948.7, "Tm": 7179.9, "Yb": 7415.6, "Lu": 7655.5, "Hf": 7899.0,
-    "Ta": 8146.1, "W": 8397.6, "Re": 8652.5, "Os": 8911.7, "Ir": 9175.1,
-    "Pt": 9442.3, "Au": 9713.3, "Hg": 9988.8, "Tl": 10268.5, "Pb": 10551.5,
-    "Bi": 10838.8, "Th": 12968.7, "U": 13614.7,
-}
+# K edges, Lα1 for L edges (physics/emission_lines.csv: X-ray Data Booklet, Table 1-2).
+K_ALPHA1_EV: dict[str, float] = emission_lines("Ka1")
+L_ALPHA1_EV: dict[str, float] = emission_lines("La1")
 # Half width (eV) of an ROI centred on the line: about 1.5 × the FWHM of a silicon drift or
 # germanium element at 5-10 keV (130-200 eV), so the ROI holds the line and not Kβ.
 ROI_HALF_WIDTH_EV = 150.0

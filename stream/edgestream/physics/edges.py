@@ -15,7 +15,7 @@ from pathlib import Path
 from edgestream.errors import UnknownElement
 
 __all__ = ["EDGES", "PREFERRED_EDGES", "edge_energy", "edge_table", "elements_in",
-           "identify_edge"]
+           "emission_lines", "identify_edge"]
 
 EDGES = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
 # The edges most often measured (K; L3, the onset of an L2,3 edge): they win ties, K first.
@@ -29,6 +29,7 @@ PREFERENCE_MARGIN = 12.0
 _MIN_EDGE_ENERGY = 20.0
 
 _TABLE = Path(__file__).with_name("edges.csv")
+_LINES = Path(__file__).with_name("emission_lines.csv")
 _SYMBOL = re.compile(r"[A-Z][a-z]?")
 _LIGHT = ("H", "He")  # below the table's Z = 3, common in hydroxides and hydrates
 
@@ -42,6 +43,15 @@ def edge_table() -> dict[str, dict[str, float]]:
         for row in rows:
             table[row["element"]] = {e: float(row[e]) for e in EDGES if row[e]}
     return table
+
+
+@cache
+def emission_lines(line: str) -> dict[str, float]:
+    """``{symbol: energy_eV}`` of one emission line (``Ka1``, ``La1``), from
+    ``emission_lines.csv`` beside this module (its header names the source)."""
+    with _LINES.open(newline="") as handle:
+        rows = csv.DictReader(row for row in handle if not row.startswith("#"))
+        return {r["element"]: float(r["energy_ev"]) for r in rows if r["line"] == line}
 
 
 def _symbol(element: str) -> str:

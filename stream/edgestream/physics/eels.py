@@ -38,18 +38,11 @@ SHORT_POST_WIDTH = 10.0
 FALLBACKS = ("short_pre_edge", "no_pre_edge", "short_post_edge")
 
 
-@dataclass(frozen=True)
-class PowerLawFit:
-    """Background ``A * E**-r`` per spectrum (``A``/``r`` alias ``amplitude``/``exponent``).
-
-    ``amplitude`` (counts * eV**exponent) and ``exponent`` are ``[n]``; ``window`` is the
-    ``[n, 2]`` energy-loss range fitted (eV) and ``n_points`` how many points it used.
-    """
+class _BackgroundAliases:
+    """``A`` and ``r``, the names of the background ``A * E**-r`` in the EELS literature."""
 
     amplitude: np.ndarray
     exponent: np.ndarray
-    window: np.ndarray
-    n_points: np.ndarray
 
     @property
     def A(self) -> np.ndarray:
@@ -61,7 +54,21 @@ class PowerLawFit:
 
 
 @dataclass(frozen=True)
-class EelsNormalization:
+class PowerLawFit(_BackgroundAliases):
+    """Background ``A * E**-r`` per spectrum (``A``/``r`` alias ``amplitude``/``exponent``).
+
+    ``amplitude`` (counts * eV**exponent) and ``exponent`` are ``[n]``; ``window`` is the
+    ``[n, 2]`` energy-loss range fitted (eV) and ``n_points`` how many points it used.
+    """
+
+    amplitude: np.ndarray
+    exponent: np.ndarray
+    window: np.ndarray
+    n_points: np.ndarray
+
+
+@dataclass(frozen=True)
+class EelsNormalization(_BackgroundAliases):
     """Result of ``normalize_eels``; ``[n]`` per spectrum, ``[n, m]`` per point.
 
     ``edge_onset`` (eV), ``amplitude`` and ``exponent`` (the background A * E**-r, also as
@@ -81,14 +88,6 @@ class EelsNormalization:
     pre_window: np.ndarray
     post_window: np.ndarray
     fallback: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
-
-    @property
-    def A(self) -> np.ndarray:
-        return self.amplitude
-
-    @property
-    def r(self) -> np.ndarray:
-        return self.exponent
 
 
 def _windows(window: tuple[float, float] | np.ndarray, n: int) -> np.ndarray:
