@@ -214,6 +214,27 @@ class ServiceProcess(LoggedProcess):
                                      lines[-1].split("[", 1)[1].rstrip("]").split(",") if p]
 
 
+def kill9_repeatedly(proc: LoggedProcess, times: int, rng: np.random.Generator,
+                     every_s: tuple[float, float]) -> int:
+    """kill -9 ``proc`` ``times`` times, each after a random pause within ``every_s``, and
+    start it again at once (a supervisor's restart); returns the number of kills."""
+    kills = 0
+    while kills < times:
+        time.sleep(rng.uniform(*every_s))
+        proc.kill9()
+        kills += 1
+        proc.start()
+    return kills
+
+
+def start_service(folder: Path, bootstrap: str, beamline: str, delivery: str,
+                  replica: str = "r0", log_level: str = "WARNING") -> ServiceProcess:
+    """``edgestream serve`` on the beamline's topics, started: settings and log in ``folder``
+    (``<replica>.yml``, ``<replica>.log``), its own transactional id (``replica``)."""
+    config = write_config(folder / f"{replica}.yml", bootstrap, beamline, delivery, replica)
+    return ServiceProcess(config, folder / f"{replica}.log", log_level=log_level).start()
+
+
 def group_settled(members: list[ServiceProcess], partitions: int) -> bool:
     """True once every member holds partitions and, by their last assignments, together they
     hold each of ``partitions`` exactly once: the group's last rebalance is done (a member
@@ -223,17 +244,18 @@ def group_settled(members: list[ServiceProcess], partitions: int) -> bool:
     return all(held) and len(flat) == len(set(flat)) == partitions
 
 
-def read_topic(bootstrap: str, topic: str, done, timeout: float) -> list[dict]:
-    """JSON messages of a topic (read_committed) until ``done(messages)`` or the timeout."""
+def read_topic(bootstrap: str, topic: str, done, timeout: float, raw: bool = False) -> list:
+    """JSON messages of a topic (read_committed) until ``done(messages)`` or the timeout;
+    with ``raw`` the records themselves."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                              auto_offset_reset="earliest", isolation_level="read_committed")
-    out: list[dict] = []
+    out: list = []
 
     def finished() -> bool:
         if done(out):
             return True
         for msgs in consumer.poll(500).values():
-            out.extend(json.loads(m.value) for m in msgs)
+            out.extend(msgs if raw else (json.loads(m.value) for m in msgs))
         return done(out)
 
     try:
@@ -241,6 +263,12 @@ def read_topic(bootstrap: str, topic: str, done, timeout: float) -> list[dict]:
     finally:
         consumer.close()
     return out
+
+
+def read_complete(bootstrap: str, topic: str, expected: Expected, timeout: float
+                  ) -> list[dict]:
+    """Annotations of ``topic`` until every expected spectrum has one (or the timeout)."""
+    return read_topic(bootstrap, topic, complete(expected), timeout)
 
 
 def verdict(annotations: list[dict], expected: Expected) -> dict:

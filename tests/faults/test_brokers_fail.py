@@ -16,14 +16,12 @@ import pytest
 from brokers import report
 from harness import (
     Expected,
-    ServiceProcess,
     beamline_topics,
-    complete,
     fly_run,
     publish_runs,
-    read_topic,
+    read_complete,
+    start_service,
     verdict,
-    write_config,
 )
 from kafka import KafkaConsumer
 
@@ -56,11 +54,10 @@ def test_single_node_killed_and_restarted(own_apache, tmp_path):
     rng = np.random.default_rng(4)
     before, after = [fly_run(rng) for _ in range(30)], [fly_run(rng) for _ in range(30)]
     exp_before, exp_all = Expected.of(before), Expected.of(before, after)
-    service = ServiceProcess(write_config(tmp_path / "svc.yml", bootstrap, beamline,
-                                          "exactly_once"), tmp_path / "svc.log").start()
+    service = start_service(tmp_path, bootstrap, beamline, "exactly_once")
     try:
         publish_runs(bootstrap, topic, before)
-        read_topic(bootstrap, out_topic, complete(exp_before), timeout=120)
+        read_complete(bootstrap, out_topic, exp_before, 120)
         own_apache.kill_node(1)
         time.sleep(5)  # the broker stays down a while (the service retries meanwhile)
         back_in = own_apache.restart_node(1)
@@ -68,7 +65,7 @@ def test_single_node_killed_and_restarted(own_apache, tmp_path):
         publish_runs(bootstrap, topic, after)
         first_new = _first_annotation_of(bootstrap, out_topic, {d[0][1]["uid"] for d in after})
         resumed_in = first_new - t_back
-        annotations = read_topic(bootstrap, out_topic, complete(exp_all), timeout=180)
+        annotations = read_complete(bootstrap, out_topic, exp_all, 180)
         assert service.alive(), service.log.read_text()[-3000:]
     finally:
         service.stop()
@@ -121,8 +118,7 @@ def test_leader_killed_in_a_three_node_cluster(apache_cluster, tmp_path):
     rng = np.random.default_rng(8)
     runs = [fly_run(rng) for _ in range(80)]
     expected = Expected.of(runs)
-    service = ServiceProcess(write_config(tmp_path / "svc.yml", bootstrap, beamline,
-                                          "at_least_once"), tmp_path / "svc.log").start()
+    service = start_service(tmp_path, bootstrap, beamline, "at_least_once")
     publisher = threading.Thread(target=publish_runs, args=(bootstrap, topic, runs, 0.15))
     try:
         publisher.start()
@@ -130,7 +126,7 @@ def test_leader_killed_in_a_three_node_cluster(apache_cluster, tmp_path):
         victim = leader_of(bootstrap, topic)
         apache_cluster.handle.kill_node(victim)
         publisher.join()
-        annotations = read_topic(bootstrap, out_topic, complete(expected), timeout=240)
+        annotations = read_complete(bootstrap, out_topic, expected, 240)
         assert service.alive(), "the service must ride through without a restart"
     finally:
         publisher.join()

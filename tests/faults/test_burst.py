@@ -16,14 +16,12 @@ import pytest
 from brokers import report
 from harness import (
     Expected,
-    ServiceProcess,
     beamline_topics,
-    complete,
     fly_run,
     publish_runs,
-    read_topic,
+    read_complete,
+    start_service,
     verdict,
-    write_config,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -46,8 +44,7 @@ def test_burst_memory_bounded_and_lag_drains(tansu_broker, topic_prefix, tmp_pat
     steady = [fly_run(rng, sweeps=2, n=600) for _ in range(40)]
     burst = [fly_run(rng, sweeps=2, n=600) for _ in range(400)]  # 10x the steady batch
     exp_steady, expected = Expected.of(steady), Expected.of(steady, burst)
-    service = ServiceProcess(write_config(tmp_path / "svc.yml", bootstrap, beamline,
-                                          "at_least_once"), tmp_path / "svc.log").start()
+    service = start_service(tmp_path, bootstrap, beamline, "at_least_once")
     samples: list[float] = []
     done = threading.Event()
 
@@ -61,11 +58,11 @@ def test_burst_memory_bounded_and_lag_drains(tansu_broker, topic_prefix, tmp_pat
     sampler.start()
     try:
         publish_runs(bootstrap, topic, steady)
-        read_topic(bootstrap, out_topic, complete(exp_steady), timeout=120)
+        read_complete(bootstrap, out_topic, exp_steady, 120)
         steady_mb = max(samples)
         t0 = time.monotonic()
         publish_runs(bootstrap, topic, burst)  # as fast as the producer goes
-        annotations = read_topic(bootstrap, out_topic, complete(expected), timeout=300)
+        annotations = read_complete(bootstrap, out_topic, expected, 300)
         drained_s = time.monotonic() - t0
         peak_mb = rss_mb(service.proc.pid, "VmHWM")
         assert service.alive()

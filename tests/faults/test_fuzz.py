@@ -19,7 +19,13 @@ import msgpack
 import numpy as np
 import pytest
 from brokers import report
-from harness import Expected, complete, fly_run, publish_runs, read_topic
+from harness import (
+    Expected,
+    fly_run,
+    publish_runs,
+    read_complete,
+    read_topic,
+)
 
 from edgestream.config.settings import Settings
 from edgestream.documents.wire import encode
@@ -175,8 +181,7 @@ def test_fuzzed_documents_are_dead_lettered_and_good_runs_flow(broker):
     flat = [raw for item in items for raw in item]
     try:
         publish_runs(bootstrap, topic, good, interleave=items, rng=rng)
-        annotations = read_topic(bootstrap, f"{beamline}.xas.annotations", complete(expected),
-                                 timeout=240)
+        annotations = read_complete(bootstrap, f"{beamline}.xas.annotations", expected, 240)
         dead = read_topic(bootstrap, f"{beamline}.xas.deadletter",
                           lambda m: len(m) >= N_BAD, timeout=240)
         assert worker.is_alive(), "the service died"

@@ -7,7 +7,6 @@ id). Exactly-once (Apache Kafka): every spectrum has exactly one, with no de-dup
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -15,15 +14,14 @@ from brokers import report
 from harness import (
     DELIVERY_CASES,
     Expected,
-    ServiceProcess,
     beamline_topics,
-    complete,
     fly_run,
+    kill9_repeatedly,
     publish_runs,
-    read_topic,
+    read_complete,
+    start_service,
     step_run,
     verdict,
-    write_config,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -37,20 +35,14 @@ def test_kill9_ten_times_loses_nothing(request, broker_kind, delivery, topic_pre
     runs = [fly_run(rng) if i % 4 else step_run(rng) for i in range(200)]
     expected = Expected.of(runs)
 
-    service = ServiceProcess(write_config(tmp_path / "svc.yml", bootstrap, beamline, delivery),
-                             tmp_path / "service.log").start()
+    service = start_service(tmp_path, bootstrap, beamline, delivery)
     publisher = threading.Thread(target=publish_runs, args=(bootstrap, docs_topic, runs, 0.2))
     publisher.start()
     kills = 0
     try:
-        while kills < 10:
-            time.sleep(rng.uniform(2.0, 5.0))
-            service.kill9()
-            kills += 1
-            service.start()
+        kills = kill9_repeatedly(service, 10, rng, (2.0, 5.0))
         publisher.join()
-        annotations = read_topic(bootstrap, f"{beamline}.xas.annotations", complete(expected),
-                                 timeout=240)
+        annotations = read_complete(bootstrap, f"{beamline}.xas.annotations", expected, 240)
         assert service.alive(), service.log.read_text()[-3000:]
     finally:
         publisher.join()

@@ -10,16 +10,14 @@ import pytest
 from brokers import report
 from harness import (
     Expected,
-    ServiceProcess,
     beamline_topics,
-    complete,
     fly_run,
     group_settled,
     publish_runs,
-    read_topic,
+    read_complete,
+    start_service,
     step_run,
     verdict,
-    write_config,
 )
 
 from edgestream_dev.procs import wait_until
@@ -33,12 +31,8 @@ def test_three_replicas_one_killed(kafka_broker, topic_prefix, tmp_path):
     rng = np.random.default_rng(21)
     runs = [fly_run(rng) if i % 3 else step_run(rng) for i in range(120)]
     expected = Expected.of(runs)
-    replicas = [
-        ServiceProcess(write_config(tmp_path / f"r{i}.yml", bootstrap, beamline,
-                                    "at_least_once", replica=f"r{i}"),
-                       tmp_path / f"r{i}.log", log_level="INFO").start()
-        for i in range(3)
-    ]
+    replicas = [start_service(tmp_path, bootstrap, beamline, "at_least_once", replica=f"r{i}",
+                              log_level="INFO") for i in range(3)]
     publisher = threading.Thread(target=publish_runs, args=(bootstrap, topic, runs, 0.15))
     try:
         wait_until(lambda: group_settled(replicas, 6), 90, "three replicas sharing 6 partitions")
@@ -47,8 +41,7 @@ def test_three_replicas_one_killed(kafka_broker, topic_prefix, tmp_path):
         replicas[1].kill9()
         t_kill = time.monotonic()
         publisher.join()
-        annotations = read_topic(bootstrap, f"{beamline}.xas.annotations", complete(expected),
-                                 timeout=240)
+        annotations = read_complete(bootstrap, f"{beamline}.xas.annotations", expected, 240)
         drained_in = time.monotonic() - t_kill
         assert replicas[0].alive() and replicas[2].alive()
     finally:

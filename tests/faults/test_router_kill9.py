@@ -21,8 +21,9 @@ from harness import (
     Expected,
     ServiceProcess,
     beamline_topics,
-    complete,
     fly_run,
+    kill9_repeatedly,
+    read_complete,
     read_topic,
     router_configs,
     session_publish,
@@ -74,13 +75,9 @@ def test_router_kill9_loses_nothing(request, broker_kind, delivery, topic_prefix
                      for i, c in enumerate(svc_cfgs)]
         wait_until(lambda: all(r.assigned() for r in replicas), 90, "replicas assigned")
         publisher.start()
-        while kills < 5:
-            time.sleep(rng.uniform(2.0, 4.0))
-            router.kill9()
-            kills += 1
-            router.start()
+        kills = kill9_repeatedly(router, 5, rng, (2.0, 4.0))
         publisher.join()
-        annotations = read_topic(bootstrap, annotations_topic, complete(expected), timeout=240)
+        annotations = read_complete(bootstrap, annotations_topic, expected, 240)
         dead = read_topic(bootstrap, f"{beamline}.xas.deadletter", lambda m: False, timeout=5)
         assert router.alive(), router.log.read_text()[-3000:]
         assert all(r.alive() for r in replicas)

@@ -9,7 +9,13 @@ import subprocess
 import numpy as np
 import pytest
 import yaml
-from harness import Expected, ServiceProcess, complete, fly_run, publish_runs, read_topic
+from harness import (
+    Expected,
+    ServiceProcess,
+    fly_run,
+    publish_runs,
+    read_complete,
+)
 
 from edgestream.apps.cli import EXIT_CONNECTION
 from edgestream.doors.kafka.admin import create_topics
@@ -139,8 +145,7 @@ def annotate_through(kafka, kafka_yml, tmp_path, beamline):
     service.start()
     try:
         publish_runs(plain, f"{beamline}.bluesky.runengine.documents", runs)
-        annotations = read_topic(plain, f"{beamline}.xas.annotations", complete(expected),
-                                 timeout=120)
+        annotations = read_complete(plain, f"{beamline}.xas.annotations", expected, 120)
     finally:
         service.stop()
     return annotations, set(expected.spectra), log.read_text()

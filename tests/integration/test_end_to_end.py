@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from harness import read_topic
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from edgestream.config.settings import Settings
@@ -22,7 +23,6 @@ from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
 from edgestream.doors.kafka.service import AnnotationService
 from edgestream.pipeline import Pipeline
 from edgestream.plugin.api import discover
-from edgestream_dev.procs import wait_until
 from edgestream_sim.beamline import run_beamline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -67,23 +67,7 @@ def serving(settings: Settings, pipeline: Pipeline | None = None
 
 def read_all(bootstrap: str, topic: str, until, timeout: float = 150.0) -> list:
     """Records of a topic (read_committed) until ``until(records)`` or the timeout."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                             auto_offset_reset="earliest", consumer_timeout_ms=500,
-                             isolation_level="read_committed")
-    out: list = []
-
-    def done() -> bool:
-        if until(out):
-            return True
-        for msg in consumer.poll(500).values():
-            out.extend(msg)
-        return until(out)
-
-    try:
-        wait_until(done, timeout, f"end of {topic}", interval=0, strict=False)
-    finally:
-        consumer.close()
-    return out
+    return read_topic(bootstrap, topic, until, timeout, raw=True)
 
 
 @pytest.mark.parametrize("delivery", ["at_least_once", "exactly_once"])

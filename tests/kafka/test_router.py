@@ -20,8 +20,8 @@ from harness import (
     Expected,
     ServiceProcess,
     beamline_topics,
-    complete,
     fly_run,
+    read_complete,
     read_topic,
     router_configs,
     session_publish,
@@ -104,7 +104,7 @@ def test_router_spreads_one_key_over_two_replicas(request, broker_kind, delivery
                      for i, c in enumerate(svc_cfgs)]
         wait_until(lambda: all(r.assigned() for r in replicas), 90, "both replicas assigned")
         session_publish(bootstrap, docs_topic, runs, garbage=GARBAGE)
-        annotations = read_topic(bootstrap, annotations_topic, complete(expected), timeout=240)
+        annotations = read_complete(bootstrap, annotations_topic, expected, 240)
         dead = read_topic(bootstrap, f"{beamline}.xas.deadletter",
                           lambda m: len(m) >= len(GARBAGE), timeout=30)
         assert router.alive(), router.log.read_text()[-3000:]
@@ -172,7 +172,7 @@ def test_document_too_large_for_the_runs_topic_is_dead_lettered(apache_broker, d
         wait_until(lambda: bool(replicas[0].assigned()), 90, "replica assigned")
         session_publish(bootstrap, docs_topic, runs)
         expected = Expected.of(small)
-        annotations = read_topic(bootstrap, annotations_topic, complete(expected), timeout=180)
+        annotations = read_complete(bootstrap, annotations_topic, expected, 180)
         dead = read_topic(bootstrap, f"{beamline}.xas.deadletter",
                           lambda m: len(m) >= 2, timeout=60)
         assert router.alive(), router.log.read_text()[-3000:]
