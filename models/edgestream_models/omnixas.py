@@ -30,12 +30,13 @@ def absorbing_sites(root: Path = OMNIXAS_ROOT) -> dict[str, list[int]]:
     return sites
 
 
-def load_omnixas(root: Path = OMNIXAS_ROOT) -> tuple[dict[str, str], dict[str, list[int]]]:
+def structures_and_sites(root: Path = OMNIXAS_ROOT
+                         ) -> tuple[dict[str, str], dict[str, list[int]]]:
     """``(structures, absorbing sites)``: :func:`load_structures`, :func:`absorbing_sites`."""
     return load_structures(root), absorbing_sites(root)
 
 
 def omnixas_items(root: Path = OMNIXAS_ROOT) -> list[Item]:
     """(material id, POSCAR, absorbing site indices) of the OmniXAS Cu K-edge set."""
-    poscars, sites = load_omnixas(root)
+    poscars, sites = structures_and_sites(root)
     return [(mid, poscars[mid], idx) for mid, idx in sites.items()]

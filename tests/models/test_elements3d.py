@@ -170,9 +170,9 @@ def test_a_structure_with_two_3d_elements_gives_each_its_own_absorber(omnixas_si
     """A Cu-Fe oxide: the Fe job absorbs at Fe, the Cu one (old code path) at Cu."""
     from pymatgen.core import Structure
 
-    from edgestream_models.generate_feff10 import _load_omnixas
+    from edgestream_models.omnixas import structures_and_sites
 
-    poscars, cu_sites = _load_omnixas(elements3d.OMNIXAS_ROOT)
+    poscars, cu_sites = structures_and_sites(elements3d.OMNIXAS_ROOT)
     mid, i, _, _ = omnixas_sites["Fe"][0]
     s = Structure.from_str(poscars[mid], fmt="poscar")
     fe = feff10.make_job(s, i, "fe", absorber="Fe")
@@ -219,7 +219,8 @@ CU_ARCHIVED = {"cu_fcc/base/Cu1-000": "15de948a8cb8eafe", "calib/mp-361/site000"
 def test_cu_cache_keys_are_unchanged(tmp_path):
     """Cu jobs keep their input text, hash and ``K`` folder: the committed Cu K archive's
     calibration entries are found where today's jobs look for them."""
-    from edgestream_models.generate_feff10 import archive_path, calibration_jobs
+    from edgestream_models.feff10_jobs import calibration_jobs
+    from edgestream_models.generate_feff10 import archive_path
 
     jobs = {j.key: j for j in calibration_jobs("K")}
     seeded = feff10.seed_entries(archive_path("K"), "K", tmp_path)

@@ -431,7 +431,8 @@ def test_omnixas_sites_for_the_l_edge_set_are_stratified_one_per_material(tmp_pa
     """Round-robin over (valence, motif): the first jobs cover every stratum; one site per
     material; L3 input text; labels carried into the job."""
     _pymatgen()
-    from edgestream_models.generate_feff10 import OMNIXAS_ROOT, omnixas_jobs
+    from edgestream_models.feff10_jobs import omnixas_jobs
+    from edgestream_models.omnixas import OMNIXAS_ROOT
 
     if not (OMNIXAS_ROOT / "structures.json.gz").exists():
         pytest.skip(f"{OMNIXAS_ROOT} not present (../shared beside the clone)")
@@ -458,7 +459,7 @@ def test_prototype_jobs_come_base_and_strains_first_and_k_keeps_three_displaced_
     stopped early covers every prototype; L3 keeps all of them."""
     _pymatgen()
     from edgestream_models import prototypes
-    from edgestream_models.generate_feff10 import prototype_jobs
+    from edgestream_models.feff10_jobs import prototype_jobs
 
     k = prototype_jobs(["cu_fcc", "cu3au"], "K", scf=None)
     l3 = prototype_jobs(["cu_fcc", "cu3au"], "L3", scf=None)

@@ -14,7 +14,7 @@ the same materials) give ``S_aug``. A query ``q`` then scores each candidate ``p
 
 (``b`` the mean residual), scaled by its median spread over candidates and added to ``w``
 times the inverse model's embedding similarity (scaled the same way). ``beta`` and ``w`` are
-chosen on validation queries (``train_all._choose_ranking``). Measured
+chosen on validation queries (``train_steps_screening._choose_ranking``). Measured
 2026-12-07 against the 1.3.0 ranking (embedding + 8 x Pearson), test500 top-1 / top-5:
 
     target queries (FEFF, +-2 eV, noise)       0.489 / 0.748  ->  0.546 / 0.795 (beta 1, w 0.5)
@@ -45,9 +45,9 @@ def main() -> int:
     from edgestream_models.augment import AugmentConfig
     from edgestream_models.library import load_library
     from edgestream_models.train import load_dataset
-    from edgestream_models.train_all import ranking_covariances
     from edgestream_models.train_forward import library_profiles, queries, spectral_scores
     from edgestream_models.train_screening import rank_metrics
+    from edgestream_models.train_steps_screening import ranking_covariances
     from edgestream_plugins.cu_k import GRID
     from edgestream_plugins.cu_k.similarity import Whitening
 
