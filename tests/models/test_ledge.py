@@ -167,3 +167,35 @@ def test_median_read_out_of_class_weights():
     value, spread = median_summary(np.array([[0, 1, 0, 0] * 2 + [0, 0, 1, 0]], float), 4)
     assert value[0] == pytest.approx(0.5 + 0.5 / (2 / 3))  # 1.25, where the mean says 1.33
     assert spread[0] == pytest.approx(np.std([1, 1, 2]))
+
+
+def test_the_cli_keeps_its_flags_after_the_split(capsys):
+    """``python -m edgestream_models.ledge`` (training) and ``--fixture`` (the simulator's
+    spectra) parse as before; the modules it is made of import without the training extra."""
+    from edgestream_models import ledge
+
+    with pytest.raises(SystemExit) as done:
+        ledge.main(["--help"])
+    assert done.value.code == 0
+    usage = capsys.readouterr().out
+    for flag in ("--fixture", "--out", "--copies", "--mixtures", "--reference-mixtures",
+                 "--trees", "--seed", "--cache"):
+        assert flag in usage
+    assert ledge.PLUGIN.name == "cu_l" and ledge.FINE is ledge_data.FINE
+
+
+def test_the_cu_l_manifest_is_written_by_the_plugin_apis_writer(tmp_path):
+    """What the training writes validates, carries the typed outputs and the card's opt_in and
+    spread limit, and makes a class that applies to the edges EELS metadata uses."""
+    from edgestream.plugin.manifest import read_manifest
+    from edgestream_models.ledge_card import OUTPUTS, write_cu_l_manifest
+
+    (tmp_path / "valence.onnx").write_bytes(b"v")
+    card = {"name": "cu_l_valence", "version": "9.0.0", "opt_in": True,
+            "ood": {"max_spread": 0.5}}
+    written = write_cu_l_manifest(tmp_path, {"valence": "valence.onnx"}, card)
+    assert written == read_manifest(tmp_path) and written.opt_in is True
+    assert written["ood"] == {"max_spread": 0.5} and set(written.outputs) == set(OUTPUTS)
+    assert written.outputs["value"].range == (0.0, 3.0)
+    assert {"L3", "L2,3", "L23", "L2"} == set(written["edges"])
+    assert np.allclose(written.grid(), GRID)

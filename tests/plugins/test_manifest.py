@@ -207,3 +207,23 @@ def test_cu_l_outputs_match_the_manifest_on_simulated_eels(loaded):
     annotations = [a for name, doc in docs for a in pipeline(name, doc).annotations]
     assert len(annotations) == 3
     assert held_to_manifests(annotations, loaded) == 6
+
+
+def test_the_cu_k_training_writes_typed_outputs_through_the_one_writer(plugin_dir):
+    """``edgestream_models.export.write_manifest`` (what train_all calls with its outputs in
+    words) gives the shipped manifest back, and refuses an output it has no type for."""
+    export = pytest.importorskip("edgestream_models.export")
+    shipped = read_manifest(PLUGINS / "valence")
+    spec = {k: v for k, v in shipped.items()
+            if k not in ("files", "outputs", "elements", "edges", "modalities", "grid")}
+    spec |= {"value_range": list(shipped.outputs["value"].range),
+             "outputs": {k: o.description for k, o in shipped.outputs.items()
+                         if k not in ("ood", "ood_score")}}
+    files = {k: v["path"] for k, v in shipped.files.items()}
+    written = export.write_manifest(plugin_dir, spec, files)
+    assert written == dict(shipped)
+    before = (plugin_dir / "plugin.toml").read_bytes()
+    with pytest.raises(ValueError, match=r"\['colour'\] have no type"):
+        export.write_manifest(plugin_dir, spec | {"outputs": spec["outputs"] | {
+            "colour": "a new output"}}, files)
+    assert (plugin_dir / "plugin.toml").read_bytes() == before
