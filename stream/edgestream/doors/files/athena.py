@@ -23,12 +23,12 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgestream.doors.files.contents import FileContents
 from edgestream.doors.files.readers import ColumnFile
 from edgestream.errors import BadSpectrum
 
@@ -39,13 +39,12 @@ _ITEM = re.compile(r"'((?:[^'\\]|\\.)*)'|([^,\s()]+)")
 _STATEMENT = re.compile(r"^\s*([@$])(\w+)\s*=\s*(.*?);?\s*$")
 
 
-@dataclass(frozen=True)
-class AthenaProject:
+class AthenaProject(FileContents[ColumnFile]):
     """The μ(E) groups of one project, in the project's order, and what was left out."""
 
-    path: str
-    groups: list[ColumnFile]
-    skipped: dict[str, str] = field(default_factory=dict)  # group -> why
+    @property
+    def groups(self) -> list[ColumnFile]:
+        return self.records
 
 
 def _text(path: Path) -> str:
@@ -164,4 +163,4 @@ def read_athena(path: str | Path) -> AthenaProject:
     if not groups:
         raise BadSpectrum(f"{path}: no μ(E) group among {len(records)} records",
                           path=str(path), skipped=skipped)
-    return AthenaProject(path=str(path), groups=groups, skipped=skipped)
+    return AthenaProject(path=str(path), records=groups, skipped=skipped)

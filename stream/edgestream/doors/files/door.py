@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 from event_model import compose_run
@@ -28,9 +28,22 @@ from edgestream.physics.calibration import ReferenceCalibration, reference_calib
 from edgestream.physics.edges import identify_edge
 from edgestream.pipeline import Failure, Outcome, Pipeline
 from edgestream.plugin.api import SpectrumModel
+from edgestream.publish.policy import PublishPolicy
 
 Document = tuple[str, dict[str, Any]]
 log = logging.getLogger(__name__)
+
+
+class FileOptions(TypedDict, total=False):
+    """What ``file_documents`` takes besides the path (``annotate_file`` passes them on)."""
+
+    element: str | None
+    edge: str | None
+    energy_shift_ev: float | None
+    eels: bool
+    reference: Path | None
+    reference_e0_ev: float | None
+    composition: str | None
 
 
 def _resolve(data: ColumnFile) -> Resolution:
@@ -255,30 +268,24 @@ def _run(md: dict[str, Any], signals: dict[str, np.ndarray]) -> list[Document]:
             ("stop", bundle.compose_stop())]
 
 
-def annotate_file(
-    path: Path,
-    settings: Settings,
-    models: list[SpectrumModel],
-    element: str | None = None,
-    edge: str | None = None,
-    energy_shift_ev: float | None = None,
-    eels: bool = False,
-    reference: Path | None = None,
-    reference_e0_ev: float | None = None,
-    composition: str | None = None,
-) -> Outcome:
-    """Annotate one file with exactly the code the stream uses."""
+def annotate_file(path: Path, settings: Settings, models: list[SpectrumModel],
+                  **options: Unpack[FileOptions]) -> Outcome:
+    """Annotate one file with exactly the code the stream uses, and the stream's publishing
+    policy (``edgestream.publish.policy``) without a broker: the annotations come back
+    stamped as published, the failures for the caller to report."""
     try:
-        docs = file_documents(path, element, edge, energy_shift_ev, eels, reference,
-                              reference_e0_ev, composition)
+        docs = file_documents(path, **options)
     except StreamError as exc:
         return Outcome(failures=[Failure(exc)])
     pipeline = Pipeline(settings, models)
+    policy = PublishPolicy(settings, pipeline.metrics, None, quiet=True)
     out = Outcome()
     if not is_athena(path) and not is_gatan(path):  # an aborted scan of a SPEC file
         out.failures += [Failure(exc) for exc in spec_scan_errors(path)]
     for name, doc in docs:
         result = pipeline(name, doc)
-        out.annotations += result.annotations
+        batch = policy.publish(result, [doc["run_start"]] if name == "stop" else [])
+        policy.delivered(batch)
+        out.annotations += batch.annotations
         out.failures += result.failures
     return out

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgestream.doors.files.contents import FileContents
 from edgestream.errors import BadSpectrum
 
 __all__ = ["GATAN_SUFFIXES", "GatanFile", "GatanImage", "is_gatan", "read_gatan"]
@@ -33,11 +34,12 @@ class GatanImage:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class GatanFile:
-    path: str
-    images: list[GatanImage]
-    skipped: dict[str, str] = field(default_factory=dict)  # title -> why
+class GatanFile(FileContents[GatanImage]):
+    """The EELS data sets of one file, in its order, and the images left out."""
+
+    @property
+    def images(self) -> list[GatanImage]:
+        return self.records
 
 
 def is_gatan(path: Path) -> bool:
@@ -108,4 +110,4 @@ def read_gatan(path: str | Path) -> GatanFile:
     if not images:
         raise BadSpectrum(f"{path}: no EELS spectrum in the file: {skipped}", path=str(path),
                           skipped=skipped)
-    return GatanFile(path=str(path), images=images, skipped=skipped)
+    return GatanFile(path=str(path), records=images, skipped=skipped)

@@ -23,13 +23,15 @@ from kafka.errors import (
     RebalanceInProgressError,
 )
 
+from edgestream.config.checks import TOPIC_NAME
 from edgestream.doors.kafka.offsets import OffsetTracker, seek_to_committed
+
+__all__ = ["DOCUMENTS_SUFFIX", "TOPIC_NAME", "KafkaDoor", "PublishFailed", "beamline_of"]
 
 log = logging.getLogger(__name__)
 
 # A documents topic, or the runs topic of `edgestream route` (router.topic's default)
 DOCUMENTS_SUFFIX = re.compile(r"\.(bluesky\.runengine\.documents|edgestream\.runs)$")
-TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 # How long the sends of one poll batch may take after the flush before they count as failed
 FLUSH_TIMEOUT_S = 60.0
 

@@ -36,9 +36,10 @@ from typing import Any
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.errors import KafkaError
 
+from edgestream.config.checks import topic_of
 from edgestream.config.settings import Settings, SettingsError
 from edgestream.doors.kafka.clients import ADMIN_KEYS, client_args, make_consumer, make_producer
-from edgestream.doors.kafka.delivery import TOPIC_NAME, KafkaDoor, PublishFailed, beamline_of
+from edgestream.doors.kafka.delivery import KafkaDoor, PublishFailed, beamline_of
 from edgestream.doors.kafka.offsets import OffsetTracker
 from edgestream.doors.kafka.runkeys import RunKeys, peek
 from edgestream.errors import MalformedDocument, OutputTooLarge
@@ -296,14 +297,7 @@ class Router(KafkaDoor):
 def check_router(settings: Settings) -> None:
     """Refuse router settings that could only fail later."""
     r = settings.router
-    try:
-        name = r.topic.format(beamline="bl")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise SettingsError(f"router.topic {r.topic!r}: only {{beamline}} may be filled in "
-                            f"({exc})") from None
-    if not TOPIC_NAME.fullmatch(name):
-        raise SettingsError(f"router.topic {r.topic!r}: a Kafka topic name has 1-249 of the "
-                            "characters a-z A-Z 0-9 . _ -")
+    topic_of(r.topic, "router.topic")
     if r.partitions < 1 or r.replication < 1 or r.max_open_runs < 1:
         raise SettingsError("router.partitions, router.replication and router.max_open_runs "
                             "are at least 1")

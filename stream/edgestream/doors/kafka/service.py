@@ -13,6 +13,7 @@ from typing import Any
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
+from edgestream.config.checks import topic_of
 from edgestream.config.settings import KafkaSettings, Settings, SettingsError
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.documents.wire import decode
@@ -43,16 +44,10 @@ log = logging.getLogger(__name__)
 
 def check_outputs(k: KafkaSettings) -> None:
     """Refuse output settings that could only fail later, once per message: topic templates
-    that make illegal Kafka topic names, a size limit no broker setup needs."""
+    that make illegal Kafka topic names, a size limit no broker setup needs (as the settings
+    are checked at load, ``edgestream.config.checks``; here for settings built in code)."""
     for key in ("annotations_topic", "dead_letter_topic", "derived_topic"):
-        try:
-            name = getattr(k, key).format(beamline="bl")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise SettingsError(f"kafka.{key} {getattr(k, key)!r}: only {{beamline}} may be "
-                                f"filled in ({exc})") from None
-        if not TOPIC_NAME.fullmatch(name):
-            raise SettingsError(f"kafka.{key} {getattr(k, key)!r}: a Kafka topic name has "
-                                "1-249 of the characters a-z A-Z 0-9 . _ -")
+        topic_of(getattr(k, key), f"kafka.{key}")
     if k.max_message_bytes < MIN_MESSAGE_BYTES:
         raise SettingsError(f"kafka.max_message_bytes {k.max_message_bytes}: at least "
                             f"{MIN_MESSAGE_BYTES} (64 KiB)")
