@@ -1,9 +1,11 @@
 """Process helpers for the development brokers, the tests, the benchmark and the demo.
 
-One set, used everywhere: free ports, a subprocess with its own log file
-(:class:`LoggedProcess`: start, stop gracefully, kill -9), stopping a process by PID
-(SIGTERM, then SIGKILL), waiting for a port, and :func:`wait_until`, the one polling loop
-with a deadline. No pytest imports: ``make demo`` uses this module too.
+One set, used everywhere: :func:`wait_until` (the one polling loop with a deadline), free
+ports, waiting for ports (:func:`wait_for_ports`) and for brokers to answer metadata
+(:func:`wait_for_brokers`), stopping a process by PID (SIGTERM, then SIGKILL), a subprocess
+with its own log file (:class:`LoggedProcess`: start, stop gracefully, kill -9, start again)
+and the context-manager base of the local brokers. No pytest imports: ``make demo`` uses this
+module too.
 """
 
 from __future__ import annotations
@@ -190,22 +192,28 @@ def stop_pid(
     timeout: float = 30.0,
     proc: subprocess.Popen[bytes] | None = None,
     sig: int = signal.SIGTERM,
+    tree: bool = False,
 ) -> bool:
     """Send ``sig`` (SIGTERM) to ``pid``, wait up to ``timeout`` s, then SIGKILL.
 
-    ``proc`` (our own child) is reaped. Returns True when the process ended on ``sig``
-    without needing SIGKILL.
+    ``tree``: ``pid`` leads its own session (started with ``start_new_session``), and every
+    process of its group gets the signals, so no child it started outlives it. ``proc`` (our
+    own child) is reaped. Returns True when the process ended on ``sig`` without SIGKILL.
     """
+    send = os.killpg if tree else os.kill
     try:
-        os.kill(pid, sig)
+        send(pid, sig)
     except ProcessLookupError:
         if proc is not None:
             proc.wait()
         return True
     if _wait_gone(pid, timeout, proc):
+        if tree:  # children that outlived the leader's exit
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
         return True
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+        send(pid, signal.SIGKILL)
     _wait_gone(pid, 10.0, proc)
     return False
 
@@ -240,6 +248,8 @@ class LoggedProcess:
 
     ``start()`` may be called again after ``kill9()``/``stop()``: the same command starts
     anew and appends to the same log, as a supervisor restarting a crashed service would.
+    With ``new_session`` it leads a session of its own, and stopping it stops its whole
+    process tree (its children too).
     """
 
     def __init__(
@@ -278,13 +288,14 @@ class LoggedProcess:
         """SIGKILL (a crash), then reap."""
         if self.alive():
             assert self.proc is not None
-            stop_pid(self.proc.pid, 10.0, proc=self.proc, sig=signal.SIGKILL)
+            stop_pid(self.proc.pid, 10.0, proc=self.proc, sig=signal.SIGKILL,
+                     tree=self.new_session)
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM, SIGKILL after ``timeout`` s; the exit code (None if never started)."""
         if self.alive():
             assert self.proc is not None
-            stop_pid(self.proc.pid, timeout, proc=self.proc)
+            stop_pid(self.proc.pid, timeout, proc=self.proc, tree=self.new_session)
         return self.proc.returncode if self.proc is not None else None
 
     def read_log(self) -> str:

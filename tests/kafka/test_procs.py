@@ -85,3 +85,17 @@ def test_wait_for_ports_times_out_on_a_closed_port(tmp_path) -> None:
             wait_for_ports([Listener(free_port(), sleeper.proc, "sleeper", sleeper.log)], 0.3)
     finally:
         sleeper.stop(timeout=10)
+
+
+def test_a_new_session_stops_with_its_children(tmp_path) -> None:
+    """A process tree (a shell and the child it started) stops whole: no orphan is left."""
+    tree = LoggedProcess(["sh", "-c", "sleep 60 & echo child $! ; wait"], tmp_path / "t.log",
+                         new_session=True).start()
+    try:
+        line = wait_until(lambda: [ln for ln in tree.read_log().splitlines()
+                                   if ln.startswith("child ")], 30, "child started")[0]
+        child = int(line.split()[1])
+        assert pid_alive(child)
+    finally:
+        tree.stop(timeout=10)
+    wait_until(lambda: not pid_alive(child), 10, f"exit of child {child}")
