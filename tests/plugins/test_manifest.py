@@ -22,6 +22,7 @@ from edgestream.plugin.manifest import (
     sha256_of,
     write_manifest,
 )
+from edgestream.publish import annotation
 
 PLUGINS = Path(edgestream_plugins.__file__).parent
 FOLDERS = sorted(p.parent.name for p in PLUGINS.glob("*/plugin.toml"))
@@ -164,9 +165,11 @@ def loaded():
 
 
 def held_to_manifests(annotations, loaded) -> int:
-    """Every prediction's outputs checked against its plugin's manifest; how many."""
+    """Every prediction's outputs checked against its plugin's manifest (and each annotation
+    against the annotation schema); how many."""
     n = 0
     for a in annotations:
+        annotation.validate(a)
         for p in a["predictions"]:
             assert "error" not in p, p
             assert check_outputs(loaded[p["plugin"]].manifest, p["outputs"]) == [], p
@@ -227,3 +230,17 @@ def test_the_cu_k_training_writes_typed_outputs_through_the_one_writer(plugin_di
         export.write_manifest(plugin_dir, spec | {"outputs": spec["outputs"] | {
             "colour": "a new output"}}, files)
     assert (plugin_dir / "plugin.toml").read_bytes() == before
+
+
+def test_the_annotation_schema_takes_the_manifests_output_shapes_only():
+    """Scalars, lists, maps, records and objects of scalars or lists pass; deeper nesting,
+    which no manifest type describes, is refused."""
+    import jsonschema
+
+    outputs = annotation.schema()["properties"]["predictions"]["items"]["properties"]["outputs"]
+    good = {"a": None, "b": 1.5, "c": [1.0, None], "d": {"Cu(0)": 0.2},
+            "e": [{"material_id": "mp-1", "score": 1.0}], "f": {"elements": ["Cu", "O"]}}
+    jsonschema.validate(good, outputs)
+    for bad in ({"x": [[1.0]]}, {"x": {"y": {"z": 1}}}, {"x": [{"y": [1]}]}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, outputs)
