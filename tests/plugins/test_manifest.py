@@ -244,3 +244,30 @@ def test_the_annotation_schema_takes_the_manifests_output_shapes_only():
     for bad in ({"x": [[1.0]]}, {"x": {"y": {"z": 1}}}, {"x": [{"y": [1]}]}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, outputs)
+
+
+def test_a_plugin_with_a_broken_manifest_is_left_out_with_the_reason(plugin_dir, monkeypatch,
+                                                                     caplog):
+    """The service starts without it and logs which file and field are wrong."""
+    from edgestream.plugin import api
+
+    edit(plugin_dir, 'edges = ["K"]', 'edges = "K"')
+
+    class Broken:
+        name = "broken"
+
+        def load(self):
+            return type("Broken", (ManifestModel,), {"folder": plugin_dir,
+                                                     "predict": lambda self, batch: []})
+
+    class Fine(Broken):
+        name = "edge_features"
+
+        def load(self):
+            from edgestream_plugins.edge_features import EdgeFeatures
+            return EdgeFeatures
+
+    monkeypatch.setattr(api, "entry_points", lambda group: [Broken(), Fine()])
+    with caplog.at_level("ERROR"):
+        assert [m.name for m in api.discover(["broken", "edge_features"])] == ["edge_features"]
+    assert f"{plugin_dir / 'plugin.toml'}: edges: expected a list" in caplog.text
