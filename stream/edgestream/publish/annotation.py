@@ -14,7 +14,8 @@ import jsonschema
 import numpy as np
 
 import edgestream
-from edgestream.documents.spectrum import SpectrumIds
+from edgestream.config.settings import GridSettings
+from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_FILE = "annotation-v1.json"
@@ -77,3 +78,50 @@ def rounded(values: np.ndarray, digits: int = 5) -> list[float | None]:
 
 def to_json(annotation: dict[str, Any]) -> bytes:
     return json.dumps(annotation, separators=(",", ":"), allow_nan=False).encode()
+
+
+def build(s: RawSpectrum, r: Any, predictions: list[dict[str, Any]], processing_s: float,
+          grid: GridSettings) -> dict[str, Any]:
+    """The annotation of spectrum ``s``, normalized as ``r`` (``normalize.Normalized``) on
+    ``grid``, with the plugins' ``predictions``; ``published_at`` is the publisher's."""
+    sample = s.metadata.get("sample") or s.metadata.get("sample_name")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "annotation_id": annotation_id(s.ids),
+        "kind": "partial" if s.partial else "final",
+        "ids": {
+            "run_uid": s.ids.run_uid,
+            "descriptor_uid": s.ids.descriptor_uid,
+            "stream": s.ids.stream_name,
+            "seq_range": list(s.ids.seq_range),
+            "index_in_event": s.ids.index_in_event,
+        },
+        "beamline": s.metadata.get("beamline_id"),
+        "sample": None if sample is None else str(sample),
+        "element": s.element,
+        "edge": s.edge,
+        "element_source": s.element_source or "edge_energy",
+        "modality": s.modality,
+        "e0": round(float(r.e0), 4),
+        "edge_step": float(r.edge_step),
+        "energy_calibration": s.metadata["_calibration"],
+        "channels_source": s.channels["source"] if s.channels else None,
+        "channels": s.channels["keys"] if s.channels else {},
+        "edge_features": {k: finite_or_none(v) for k, v in r.features.items()},
+        "normalization": {"method": r.method, "parameters": r.parameters}
+        | ({"fallback": r.fallback} if r.fallback else {}),
+        "spectrum": {
+            "grid": {"start": grid.start, "stop": grid.stop, "step": grid.step,
+                     "relative_to": "e0"},
+            "norm": rounded(r.on_grid),
+            "n_points_measured": int(s.energy.size),
+            "energy_range": [float(s.energy[0]), float(s.energy[-1])],
+        },
+        "predictions": predictions,
+        "timing": {
+            "event_time": list(s.time_range),
+            "processing_s": processing_s,
+            "published_at": 0.0,  # set by the publisher when it sends
+        },
+        "software": software(),
+    }
