@@ -20,9 +20,9 @@ from bench.models import onnx_files
 from bench.normalization import timed
 from edgestream.config.settings import Settings
 from edgestream.documents.spectrum import RawSpectrum
-from edgestream.normalize import Normalized, normalize_spectra
+from edgestream.normalize import batch_of, normalize_spectra, spectrum_batch
 from edgestream.pipeline import Pipeline
-from edgestream.plugin.api import SpectrumBatch, SpectrumModel, onnx_session
+from edgestream.plugin.api import SpectrumModel, onnx_session
 
 BATCHES = (1, 32, 256)
 CPU = "CPUExecutionProvider"
@@ -67,17 +67,6 @@ def onnx_timings(path: Any, provider: str) -> dict[str, Any]:
     return out
 
 
-def spectrum_batch(spectra: list[RawSpectrum], results: list[Normalized],
-                   grid: np.ndarray) -> SpectrumBatch:
-    """The batch ``Pipeline._predict`` builds for spectra of one element/edge/modality."""
-    first = spectra[0]
-    return SpectrumBatch(
-        element=first.element or "", edge=first.edge or "", modality=first.modality, grid=grid,
-        norm=np.stack([r.on_grid for r in results]), e0=np.array([r.e0 for r in results]),
-        edge_step=np.array([r.edge_step for r in results]),
-        energy=[r.energy for r in results], measured=[r.norm for r in results])
-
-
 def predict_timings(model: SpectrumModel, spectra: list[RawSpectrum]) -> dict[str, Any]:
     """``model.predict`` per batch size on spectra it applies to (cycled to 256)."""
     usable = [s for s in spectra if model.applies_to(s.element or "", s.edge or "", s.modality)]
@@ -89,12 +78,12 @@ def predict_timings(model: SpectrumModel, spectra: list[RawSpectrum]) -> dict[st
     group = [usable[i % len(usable)] for i in range(max(BATCHES))]
     grid = Pipeline(Settings()).grid
     results = normalize_spectra(group, grid)
-    batch = spectrum_batch(group, results, grid)  # type: ignore[arg-type]
+    batch = batch_of(group, results, grid)  # type: ignore[arg-type]  # as Pipeline does
     out: dict[str, Any] = {"spectra": f"{modality}, {group[0].energy.size} points"}
     for b in BATCHES:
-        sub = SpectrumBatch(batch.element, batch.edge, batch.modality, grid, batch.norm[:b],
-                            batch.e0[:b], batch.edge_step[:b], batch.energy[:b],
-                            batch.measured[:b])
+        sub = spectrum_batch(batch.element, batch.edge, batch.modality, grid, batch.norm[:b],
+                             batch.e0[:b], batch.edge_step[:b], batch.energy[:b],
+                             batch.measured[:b])
         out[str(b)] = per_batch(timed(lambda sub=sub: model.predict(sub), 0.3), b)
     return out
 

@@ -5,7 +5,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edgestream.plugin.api import SpectrumBatch, discover, onnx_session, sha256_of
+from edgestream.normalize import spectrum_batch
+from edgestream.plugin.api import discover, onnx_session, sha256_of
 
 
 def test_builtin_plugin_found_through_entry_point():
@@ -48,8 +49,8 @@ def test_onnx_session_refuses_a_changed_file(linear_onnx):
 
 
 def test_spectrum_batch_length():
-    b = SpectrumBatch("Cu", "K", "xas_transmission", np.zeros(3), np.zeros((2, 3)),
-                      np.zeros(2), np.ones(2), [], [])
+    b = spectrum_batch("Cu", "K", "xas_transmission", np.zeros(3), np.zeros((2, 3)),
+                       np.zeros(2))
     assert len(b) == 2
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from edgestream.config.settings import Settings
 from edgestream.doors.files.door import annotate_file
-from edgestream.plugin.api import SpectrumBatch, SpectrumModel, plugins_in
+from edgestream.normalize import spectrum_batch
+from edgestream.plugin.api import SpectrumModel, plugins_in
 from edgestream.plugin.manifest import check_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +61,7 @@ def test_an_unreadable_row_gives_nulls_not_a_crash(white_line):
     grid = np.arange(-20.0, 80.25, 0.5)
     edge = np.clip((grid + 2.0) / 4.0, 0.0, 1.0)
     norm = np.stack([edge, np.full(grid.size, np.nan)])
-    batch = SpectrumBatch("Fe", "K", "xas_mu", grid, norm, np.array([7112.0, 7112.0]),
-                          np.ones(2), [], [])
+    batch = spectrum_batch("Fe", "K", "xas_mu", grid, norm, np.array([7112.0, 7112.0]))
     first, second = white_line.predict(batch)
     assert first["edge_ev"] == pytest.approx(7112.0) and first["has_white_line"] is False
     assert first["white_line_area"] == 0.0

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgestream.config.settings import Settings
+from edgestream.normalize import annotation_grid, spectrum_batch
 from edgestream.paths import require_checkout
 from edgestream.physics import pre_edge, resample
 from edgestream.plugin.api import SpectrumBatch, SpectrumModel
@@ -100,8 +101,7 @@ def standards_batch(n: int = 256, seed: int = 0) -> SpectrumBatch:
     normalized, flattened μ on e0 + the service grid), repeated with added noise."""
     from edgestream.doors.files.readers import read_spectrum_file
 
-    g = Settings().grid
-    grid = np.arange(g.start, g.stop + g.step / 2, g.step)
+    grid = annotation_grid()
     rows, e0s, steps = [], [], []
     for entry in standards_manifest():
         data = read_spectrum_file(STANDARDS / entry["file"])
@@ -114,8 +114,8 @@ def standards_batch(n: int = 256, seed: int = 0) -> SpectrumBatch:
     rng = np.random.default_rng(seed)
     pick = np.arange(n) % len(rows)
     norm = np.stack(rows)[pick] + rng.normal(0, 0.005, (n, grid.size))
-    return SpectrumBatch("Cu", "K", "xas_transmission", grid, norm, np.array(e0s)[pick],
-                         np.array(steps)[pick], [], [])
+    return spectrum_batch("Cu", "K", "xas_transmission", grid, norm, np.array(e0s)[pick],
+                          np.array(steps)[pick])
 
 
 def throughput(plugin: SpectrumModel, batch_size: int = 256, repeats: int = 5) -> dict:

@@ -1,13 +1,16 @@
-"""Raw spectra → normalized spectra, batched by modality and length for vectorized physics."""
+"""Raw spectra → normalized spectra, batched by modality and length for vectorized physics;
+normalized spectra → the SpectrumBatch a plugin is given (one builder, the pipeline's)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from edgestream.config.settings import GridSettings
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.errors import StreamError, UnknownElement, internal_error
 from edgestream.physics import (
@@ -19,6 +22,7 @@ from edgestream.physics import (
     pre_edge,
     resample,
 )
+from edgestream.plugin.api import SpectrumBatch
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,65 @@ class Normalized:
     method: str
     parameters: dict[str, Any]
     fallback: str | None = None  # a documented fallback the normalization took, else None
+
+
+def annotation_grid(grid: GridSettings | None = None) -> np.ndarray:
+    """The grid (eV relative to e0) that spectra are resampled on for the annotations and
+    the models: ``start`` to ``stop`` (included) by ``step`` (default: the settings')."""
+    g = grid or GridSettings()
+    return np.arange(g.start, g.stop + g.step / 2, g.step)
+
+
+def spectrum_batch(
+    element: str, edge: str, modality: str, grid: np.ndarray, norm: np.ndarray,
+    e0: np.ndarray, edge_step: np.ndarray | None = None,
+    energy: Sequence[np.ndarray] | None = None, measured: Sequence[np.ndarray] | None = None,
+    metadata: Sequence[dict[str, Any]] | None = None,
+) -> SpectrumBatch:
+    """The one builder of a SpectrumBatch (the pipeline's and the tests'): ``norm``
+    ``[n, len(grid)]`` on ``grid`` relative to each ``e0``. Left out, the edge steps are 1
+    and each spectrum's own axis is the grid about its e0 with ``norm`` on it, so that every
+    field has one entry per spectrum as a model may expect."""
+    norm = np.atleast_2d(np.asarray(norm, dtype=float))
+    e0 = np.atleast_1d(np.asarray(e0, dtype=float))
+    if norm.shape != (e0.size, grid.size):
+        raise ValueError(f"norm is {norm.shape}: expected ({e0.size}, {grid.size}), one row "
+                         "per e0 on the grid")
+    return SpectrumBatch(
+        element=element, edge=edge, modality=modality, grid=grid, norm=norm, e0=e0,
+        edge_step=np.ones(e0.size) if edge_step is None else np.asarray(edge_step, float),
+        energy=[x + grid for x in e0] if energy is None else list(energy),
+        measured=list(norm) if measured is None else list(measured),
+        metadata=None if metadata is None else list(metadata),
+    )
+
+
+def batch_of(spectra: Sequence[RawSpectrum], results: Sequence[Normalized],
+             grid: np.ndarray) -> SpectrumBatch:
+    """The batch of spectra of one element, edge and modality and their normalizations."""
+    kinds = {(s.element or "", s.edge or "", s.modality) for s in spectra}
+    if len(kinds) != 1 or len(results) != len(spectra):
+        raise ValueError(f"a batch holds spectra of one element, edge and modality, each "
+                         f"with its normalization: {sorted(kinds)}, {len(results)} results "
+                         f"for {len(spectra)} spectra")
+    ((element, edge, modality),) = kinds
+    return spectrum_batch(
+        element, edge, modality, grid, np.stack([r.on_grid for r in results]),
+        np.array([r.e0 for r in results]), np.array([r.edge_step for r in results]),
+        energy=[r.energy for r in results], measured=[r.norm for r in results],
+        metadata=[s.metadata for s in spectra])
+
+
+def normalized_batch(spectra: Sequence[RawSpectrum], grid: np.ndarray | None = None
+                     ) -> SpectrumBatch:
+    """Normalize spectra (of one element, edge and modality) and batch them as the pipeline
+    does; the first spectrum that cannot be normalized is raised."""
+    grid = annotation_grid() if grid is None else grid
+    results = normalize_spectra(list(spectra), grid)
+    for r in results:
+        if isinstance(r, StreamError):
+            raise r
+    return batch_of(spectra, results, grid)  # type: ignore[arg-type]
 
 
 def normalize_spectra(

@@ -24,10 +24,10 @@ from edgestream.errors import (
     internal_error,
 )
 from edgestream.metrics import Metrics
-from edgestream.normalize import main_edge, normalize_spectra
+from edgestream.normalize import annotation_grid, batch_of, main_edge, normalize_spectra
 from edgestream.physics import edge_energy, identify_edge
 from edgestream.physics.calibration import reference_calibration, reference_edges
-from edgestream.plugin.api import SpectrumBatch, SpectrumModel
+from edgestream.plugin.api import SpectrumModel
 from edgestream.publish import annotation as ann
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,7 @@ class Pipeline:
         self.router = RunRouter(mapping_for=self._mapping_for, beamline=settings.beamline)
         self.skips: list[Skip] = []  # drained into Outcomes by __call__ and expire
         self._skipped_runs: OrderedDict[str, None] = OrderedDict()  # counted once each
-        self.grid = np.arange(
-            settings.grid.start, settings.grid.stop + settings.grid.step / 2, settings.grid.step
-        )
+        self.grid = annotation_grid(settings.grid)
         for model in self.models:
             model.load()
 
@@ -313,18 +311,8 @@ class Pipeline:
             models = [m for m in self.models if m.applies_to(element, edge, modality)]
             if not models:
                 continue
-            batch = SpectrumBatch(
-                element=element,
-                edge=edge,
-                modality=modality,
-                grid=self.grid,
-                norm=np.stack([items[i][1].on_grid for i in idx]),
-                e0=np.array([items[i][1].e0 for i in idx]),
-                edge_step=np.array([items[i][1].edge_step for i in idx]),
-                energy=[items[i][1].energy for i in idx],
-                measured=[items[i][1].norm for i in idx],
-                metadata=[items[i][0].metadata for i in idx],
-            )
+            batch = batch_of([items[i][0] for i in idx], [items[i][1] for i in idx],
+                             self.grid)
             for model in models:
                 t0 = time.perf_counter()
                 try:

@@ -17,7 +17,7 @@ import pytest
 from edgestream.config.settings import Settings
 from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
 from edgestream.doors.files.door import annotate_file
-from edgestream.normalize import normalize_spectra
+from edgestream.normalize import annotation_grid, normalized_batch, spectrum_batch
 from edgestream.physics import elements_in, mu_transmission, pre_edge
 from edgestream.plugin.api import SpectrumBatch, read_plugin_toml, sha256_of
 from edgestream_plugins.motif import CuKMotif, family_of
@@ -60,15 +60,9 @@ def standards(plugins):
 
 def batch_from(energies: list[np.ndarray], mus: list[np.ndarray]) -> SpectrumBatch:
     """A SpectrumBatch exactly as Pipeline builds it (default settings grid)."""
-    g = Settings().grid
-    grid = np.arange(g.start, g.stop + g.step / 2, g.step)
     raw = [RawSpectrum(SpectrumIds("run", "desc", "primary", (i, i)), "xas_transmission", e, m,
                        "Cu", "K") for i, (e, m) in enumerate(zip(energies, mus, strict=True))]
-    res = normalize_spectra(raw, grid)
-    return SpectrumBatch("Cu", "K", "xas_transmission", grid,
-                         np.stack([r.on_grid for r in res]), np.array([r.e0 for r in res]),
-                         np.array([r.edge_step for r in res]), [r.energy for r in res],
-                         [r.norm for r in res])
+    return normalized_batch(raw)
 
 
 def cu0_training_sites() -> int:
@@ -280,13 +274,12 @@ def test_screening_library_is_large_and_small():
 def test_nonsense_is_flagged_not_crashed(plugins):
     """An edge 40 eV below Cu K (another element, or no energy calibration), pure noise and
     an empty row: all flagged out of distribution, never an exception."""
-    g = Settings().grid
-    grid = np.arange(g.start, g.stop + g.step / 2, g.step)
+    grid = annotation_grid()
     step = 0.5 + np.arctan(grid / 1.0) / np.pi
     noise = np.random.default_rng(0).normal(0.5, 0.5, grid.size)
     norm = np.stack([step, noise, np.full(grid.size, np.nan)])
-    batch = SpectrumBatch("Cu", "K", "xas_transmission", grid, norm,
-                          np.array([8939.0, 8985.0, 8985.0]), np.ones(3), [], [])
+    batch = spectrum_batch("Cu", "K", "xas_transmission", grid, norm,
+                           np.array([8939.0, 8985.0, 8985.0]))
     for model in plugins.values():
         outs = model.predict(batch)
         assert len(outs) == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgestream.plugin.api import SpectrumBatch
+from edgestream.normalize import spectrum_batch
 from edgestream_plugins.cu_k import (
     GRID,
     OodReference,
@@ -55,8 +55,7 @@ def test_batch_uses_absolute_energies():
     rows, e0s = [], [8981.0, 8990.0]
     for e0 in e0s:
         rows.append(edge(e0 + grid))
-    batch = SpectrumBatch("Cu", "K", "xas_mu", grid, np.stack(rows), np.array(e0s),
-                          np.ones(2), [], [])
+    batch = spectrum_batch("Cu", "K", "xas_mu", grid, np.stack(rows), np.array(e0s))
     x, _ = represent_batch(batch)
     inside = (GRID >= 8971) & (GRID <= 9061)
     np.testing.assert_allclose(x[0, inside], x[1, inside], atol=1e-3)
@@ -143,7 +142,7 @@ def test_batch_fast_path_equals_row_by_row():
     for i in range(20):
         norm[i, : rng.integers(0, 30)] = np.nan
         norm[i, grid.size - rng.integers(0, 60):] = np.nan
-    batch = SpectrumBatch("Cu", "K", "xas_mu", grid, norm, e0, np.ones(20), [], [])
+    batch = spectrum_batch("Cu", "K", "xas_mu", grid, norm, e0)
     fast, cov_fast = represent_batch(batch)
     slow, cov_slow = represent(list(e0[:, None] + grid[None, :]), list(norm))
     np.testing.assert_allclose(fast, slow, atol=1e-5)

@@ -110,18 +110,13 @@ def test_literature_shaped_cuo_is_flagged_out_of_distribution():
     model.load(("CPUExecutionProvider",))
     sim = EelsSimulator(EelsAxis(), np.random.default_rng(0), models=EELS_MODELS)
     from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
-    from edgestream.normalize import normalize_spectra
-    from edgestream.plugin.api import SpectrumBatch
+    from edgestream.normalize import normalized_batch
 
     loss = EelsAxis().loss()
     raws = [RawSpectrum(ids=SpectrumIds("r", "d", "primary", (1, 1), i), modality="eels",
                         energy=loss, signal=sim.spectrum("CuO").astype(float), element="Cu",
                         edge="L2,3") for i in range(4)]
-    norm = normalize_spectra(raws, np.arange(-20.0, 80.25, 0.5))
-    batch = SpectrumBatch("Cu", "L2,3", "eels", np.arange(-20.0, 80.25, 0.5),
-                          np.stack([n.on_grid for n in norm]), np.array([n.e0 for n in norm]),
-                          np.array([n.edge_step for n in norm]), [n.energy for n in norm],
-                          [n.norm for n in norm])
+    batch = normalized_batch(raws)
     assert all(o["ood"] for o in model.predict(batch))
 
 
