@@ -10,7 +10,7 @@ import string
 from typing import TYPE_CHECKING, Any
 
 from edgestream.config.typed import SettingsError
-from edgestream.documents.channels import CHANNEL_ROLES
+from edgestream.documents.names import CHANNEL_ROLES
 
 if TYPE_CHECKING:
     from edgestream.config.settings import Settings
