@@ -14,7 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from edgestream.plugin.manifest import Manifest, read_manifest, sha256_of
+from edgestream.plugin.manifest import Manifest, read_manifest, sha256_of, verified
+
+__all__ = ["ENTRY_POINT_GROUP", "GPU_FIRST", "Manifest", "SpectrumBatch", "SpectrumModel",
+           "default_names", "discover", "load_plugin", "onnx_session", "plugins_in",
+           "read_plugin_toml", "sha256_of", "verified_file"]
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,10 @@ class SpectrumModel(ABC):
     """One model family. Subclasses set the class attributes and implement ``predict``.
 
     ``elements``/``edges``/``modalities`` of None mean "any". ``predict`` returns one
-    ``outputs`` dict per spectrum (JSON-serializable numbers, lists, strings). ``opt_in``
+    ``outputs`` dict per spectrum (JSON-serializable numbers, lists, strings), typed by the
+    plugin's manifest (``edgestream.plugin.manifest``); the built-in plugins and third-party
+    ones subclass ``edgestream.plugin.base.ManifestModel`` or ``OnnxModel``, which take these
+    attributes from it. ``opt_in``
     plugins are installed but run only when named in ``Settings.plugins`` (models that have
     not yet met their targets; their cards say where they stand).
     """
@@ -90,10 +97,7 @@ def read_plugin_toml(folder: Path) -> Manifest:
 def verified_file(folder: Path, entry: dict[str, Any]) -> Path:
     """``folder / entry["path"]`` of a plugin.toml ``[files.*]`` entry, after its sha256
     check (a ValueError when it differs)."""
-    path = folder / entry["path"]
-    if sha256_of(path) != entry["sha256"]:
-        raise ValueError(f"{path}: sha256 does not match plugin.toml")
-    return path
+    return verified(folder / entry["path"], entry["sha256"])
 
 
 def onnx_session(
@@ -106,8 +110,8 @@ def onnx_session(
     """
     import onnxruntime as ort
 
-    if expected_sha256 is not None and sha256_of(path) != expected_sha256:
-        raise ValueError(f"{path}: sha256 does not match plugin.toml")
+    if expected_sha256 is not None:
+        verified(path, expected_sha256)
     available = set(ort.get_available_providers())
     chosen = [p for p in providers if p in available] or ["CPUExecutionProvider"]
     options = ort.SessionOptions()

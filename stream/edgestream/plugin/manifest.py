@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["OOD_OUTPUTS", "Manifest", "ManifestError", "OutputSpec", "check_outputs",
-           "read_manifest", "sha256_of", "validate_manifest", "write_manifest"]
+           "read_manifest", "sha256_of", "validate_manifest", "verified", "write_manifest"]
 
 FILENAME = "plugin.toml"
 SCALARS = ("float", "int", "bool", "string")
@@ -62,6 +62,13 @@ class ManifestError(ValueError):
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def verified(path: Path, sha256: str, manifest: Path | str = FILENAME) -> Path:
+    """``path`` when its sha256 is ``sha256`` (what ``manifest`` says), else a ValueError."""
+    if sha256_of(path) != sha256:
+        raise ValueError(f"{path}: sha256 does not match {manifest}")
+    return path
 
 
 @dataclass(frozen=True)
@@ -114,9 +121,7 @@ class Manifest(Mapping[str, Any]):
         """Path of ``[files.<key>]``, after its sha256 check (a ValueError when it differs)."""
         entry = self.files[key]
         path = self.folder / entry["path"]
-        if verify and sha256_of(path) != entry["sha256"]:
-            raise ValueError(f"{path}: sha256 does not match {self.path}")
-        return path
+        return verified(path, entry["sha256"], self.path) if verify else path
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
@@ -149,13 +154,15 @@ def validate_manifest(data: dict[str, Any], path: Path) -> Manifest:
 
     def need(key: str, kind: type | tuple[type, ...], where: dict[str, Any] = data,
              prefix: str = "", default: Any = ...) -> Any:
+        """``where[key]`` if it is a ``kind``, else ``default`` when absent, else refused."""
         if key not in where:
             if default is not ...:
                 return default
             raise ManifestError(src, prefix + key, "missing")
         value = where[key]
-        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in (
-                kind if isinstance(kind, tuple) else (kind,))):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # TOML's true is a Python int too: a number field must not take it
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             raise ManifestError(src, prefix + key, f"expected {_kind(kind)}, got {value!r}")
         return value
 
