@@ -19,7 +19,6 @@ Measured 2026-12-07 on cu_k_motif 1.3.0: see the README (Cu K motif) for the fig
 from __future__ import annotations
 
 import json
-import tomllib
 import warnings
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from edgestream.paths import require_checkout
 from edgestream.physics.edges import elements_in
+from edgestream.plugin.manifest import read_manifest
 from edgestream_models.motifs import AXIAL_RATIO_MAX, TRANS_ANGLE_MIN, nearest_axial
 
 REPO = require_checkout("This experiment")
@@ -109,7 +109,7 @@ def main() -> int:
     data = load_dataset()
     raw = np.load(DATASET, allow_pickle=False)
     key_row = {k: i for i, k in enumerate(raw["key"].astype(str))}
-    classes = tomllib.loads((MOTIF / "plugin.toml").read_text())["classes"]
+    classes = read_manifest(MOTIF)["classes"]
     te = data.rows("test")
     te = te[np.isin(data.motif[te], classes)]
     session = ort.InferenceSession(str(MOTIF / "motif.onnx"),
