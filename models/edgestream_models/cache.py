@@ -18,6 +18,8 @@ from typing import Any
 from edgestream.paths import cache_root
 
 Item = tuple[str, str, list[int]]   # (structure id, POSCAR text, absorbing site indices)
+# the committed archives that seed a fresh cache (package data: FEFF10 runs, labels, features)
+ARCHIVE_DIR = Path(__file__).resolve().parent / "data"
 
 
 def cache_dir(kind: str) -> Path:

@@ -3,11 +3,11 @@
 Labelling the 2,483 OmniXAS structures (bond valence, CrystalNN motifs) and featurizing them
 with M3GNet costs ~30 CPU-minutes that every fresh machine would spend before ``make train``
 reaches the data set. ``pack`` writes each JSON-lines cache (``labels/<name>.jsonl``,
-``features/<name>.jsonl`` under ``~/.cache/edgestream``) to
-``models/data/<kind>_<name>.jsonl.xz``, one record per structure sorted by id (byte-
-reproducible); ``seed`` appends to a cache the archived records it lacks. A seeded record is
-used only while its structure's POSCAR hash matches (``labels.cached_map``), so a changed
-structure is recomputed, and deleting the archive recomputes everything.
+``features/<name>.jsonl`` under ``${EDGESTREAM_CACHE:-~/.cache/edgestream}``) to
+``models/edgestream_models/data/<kind>_<name>.jsonl.xz``, one record per structure sorted by id
+(byte-reproducible); ``seed`` appends to a cache the archived records it lacks. A seeded
+record is used only while its structure's POSCAR hash matches (``cache.cached_map``), so a
+changed structure is recomputed, and deleting the archive recomputes everything.
 
     python -m edgestream_models.cache_archive pack
     python -m edgestream_models.cache_archive seed
@@ -20,9 +20,8 @@ import json
 import lzma
 from pathlib import Path
 
-from edgestream_models.cache import cache_dir, read_cache
+from edgestream_models.cache import ARCHIVE_DIR, cache_dir, read_cache
 
-ARCHIVE_DIR = Path(__file__).resolve().parent / "data"
 # (cache kind, cache name): what make train and make train-ledge compute from ../shared
 CACHES = (("labels", "omnixas_cu_k"), ("labels", "feff10_cu_k"),
           ("labels", "omnixas_cu_k_valence"), ("features", "omnixas_cu_k"),

@@ -15,7 +15,7 @@ fitted so that ``E_calibrated = E_feff + delta``:
 Each (simulated, measured) pair gives a shift; the code's shift is their mean (spread = std).
 Pairs: FEFF9 Cu2O (mp-361), CuO (mp-1692, PtS type) x APS 2008 and HASYLAB 2001; FEFF10 Cu
 fcc, Cu2O and CuO (experimental cells preferred) x the same plus the APS and MAX IV foils.
-The result goes to ``~/.cache/edgestream/datasets/calibration.json``:
+The result goes to ``${EDGESTREAM_CACHE:-~/.cache/edgestream}/datasets/calibration.json``:
 ``python -m edgestream_models.calibration [--code feff9|feff10|all] [--wait-feff10 S]``.
 
 Measured 2026-11-25: FEFF9 -6.37 ± 0.52 eV (4 pairs; Larch e0 differences instead scatter
@@ -213,7 +213,7 @@ def calibrate(references: References, measured: list[dict[str, Any]],
 
 
 def calibration_path() -> Path:
-    """``~/.cache/edgestream/datasets/calibration.json``."""
+    """``${EDGESTREAM_CACHE:-~/.cache/edgestream}/datasets/calibration.json``."""
     return cache_dir("datasets") / "calibration.json"
 
 

@@ -55,6 +55,7 @@ from typing import Any
 
 from edgestream.paths import cache_root
 from edgestream_models import elements3d, feff10, prototypes
+from edgestream_models.cache import ARCHIVE_DIR
 from edgestream_models.feff10_collect import collect
 from edgestream_models.feff10_jobs import (
     OMNIXAS_SITES,
@@ -65,14 +66,35 @@ from edgestream_models.feff10_jobs import (
     prototype_jobs,
 )
 
-ARCHIVE_DIR = Path(__file__).resolve().parent / "data"
-
 
 def archive_path(edge: str) -> Path:
     """The committed archive of finished runs of ``edge`` (``pack`` writes it, ``seed``
     reads it), so that a fresh machine need not recompute hours of FEFF10; ``edge`` may be a
     cache set name (``Fe_K``: :func:`feff10.cache_set`)."""
     return ARCHIVE_DIR / f"feff10_{edge}_runs.tar.xz"
+
+
+def _pack(sets: list[str], out: Path | None, cache: Any) -> int:
+    """``pack``: each cache set's finished runs into its archive (``out`` for one set)."""
+    for name in sets:
+        path = out or archive_path(name)
+        n = feff10.pack_entries(name, path, cache)
+        print(f"{n} {name} entries -> {path} ({path.stat().st_size / 1e6:.2f} MB)" if n
+              else f"no finished {name} runs of today's settings: {path} left as it was")
+    return 0
+
+
+def _seed(sets: list[str], archive: Path | None, cache: Any, named: bool) -> int:
+    """``seed``: each cache set's archived runs into the cache where it lacks them; ``named``
+    prefixes each result with its set (several elements at once)."""
+    for name in sets:
+        path = archive or archive_path(name)
+        if not path.exists():
+            print(f"no archive {path}: every {name} run is computed", file=sys.stderr)
+            continue
+        result = json.dumps(feff10.seed_entries(path, name, cache))
+        print(f"{name} {result}" if named else result)
+    return 0
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -146,18 +168,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{p.description}")
         return 0
     if args.cmd == "pack":
-        out = args.out or archive_path(args.edge)
-        n = feff10.pack_entries(args.edge, out, args.cache)
-        print(f"{n} {args.edge} entries -> {out} ({out.stat().st_size / 1e6:.2f} MB)" if n
-              else f"no finished {args.edge} runs of today's settings: {out} left as it was")
-        return 0
+        return _pack([args.edge], args.out, args.cache)
     if args.cmd == "seed":
-        archive = args.archive or archive_path(args.edge)
-        if not archive.exists():
-            print(f"no archive {archive}: every run is computed", file=sys.stderr)
-            return 0
-        print(json.dumps(feff10.seed_entries(archive, args.edge, args.cache)))
-        return 0
+        return _seed([args.edge], args.archive, args.cache, named=False)
     if args.cmd == "collect":
         groups = ("prototype",) if args.no_calibration else (
             "prototype", "calibration", "omnixas")
@@ -204,22 +217,11 @@ def _main_3d(args: argparse.Namespace) -> int:
     if args.cmd == "pack":
         if args.out is not None and len(sets) > 1:
             raise SystemExit("--out names one archive: give one --element")
-        for name in sets:
-            out = args.out or archive_path(name)
-            n = feff10.pack_entries(name, out, args.cache)
-            print(f"{n} {name} entries -> {out} ({out.stat().st_size / 1e6:.2f} MB)" if n
-                  else f"no finished {name} runs of today's settings: {out} left as it was")
-        return 0
+        return _pack(sets, args.out, args.cache)
     if args.cmd == "seed":
         if args.archive is not None and len(sets) > 1:
             raise SystemExit("--archive names one archive: give one --element")
-        for name in sets:
-            archive = args.archive or archive_path(name)
-            if not archive.exists():
-                print(f"no archive {archive}: every {name} run is computed", file=sys.stderr)
-                continue
-            print(name, json.dumps(feff10.seed_entries(archive, name, args.cache)))
-        return 0
+        return _seed(sets, args.archive, args.cache, named=True)
     if args.cmd == "collect":
         if len(sets) > 1:
             raise SystemExit("collect writes one element's data set: give one --element")

@@ -1,5 +1,24 @@
-"""Local motif of an absorbing site: CrystalNN neighbours, shape indices and the
-Jahn–Teller rule (the conventions: :mod:`edgestream_models.labels`' docstring)."""
+"""Local motif of an absorbing site (the motif labels of :mod:`edgestream_models.labels`).
+
+Motif: the neighbours are pymatgen's ``CrystalNN()`` (defaults, no oxidation states, so
+oxides, sulfides, halides and metals are treated alike); the geometry follows from the
+ligand directions with the usual angle indices:
+    CN2 linear (angle >= 150°);  CN3 trigonal (largest angle < 150°, else T-shaped: other);
+    CN4 tau4 (Yang 2007) <= 0.5 square_planar, else tetrahedral;
+    CN5 tau5 (Addison 1984) < 0.5 square_pyramidal, else other (trigonal bipyramid);
+    CN6 octahedral when every ligand has a trans partner (>= 150°), else other (prism);
+    any other CN: other.
+
+Jahn–Teller convention (decided here, applied to every site alike): an elongated Cu(II)
+octahedron (4 short equatorial + 2 long axial bonds) is **octahedral (CN6)** and a 4+1 site is
+**square_pyramidal (CN5)** when the axial bonds are at most ``AXIAL_RATIO_MAX`` (1.35) times the
+mean equatorial bond (about 2.64 Å for Cu–O 1.96 Å); longer axial contacts are not bonds
+(square_planar, CN4). CrystalNN itself draws this line near 1.33 but not sharply (it keeps a
+2.63 Å apex in one structure and drops 2.52 Å in another), so whenever CrystalNN's four
+shortest ligands form a square plane the axial positions are re-counted with that ratio.
+Examples: La2CuO4 (mp-19735, 1.91/2.46 Å, ratio 1.29) octahedral; CuO tenorite (mp-1692,
+1.95/2.78 Å, ratio 1.43) square_planar. ``cn_crystalnn`` keeps CrystalNN's own count.
+"""
 
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ CLI (one structure file, CIF or POSCAR, all Cu sites unless ``--sites``)::
 
 Cost (one process on a 2-core VM loaded ~3x by other jobs, torch 2.13 CPU, 1 thread): median
 0.22 s per structure (24 atoms), ~10 ms per atom, 853 s for all 2,589 OmniXAS structures
-(``measure_cost``). Records are cached as JSON lines under ``~/.cache/edgestream/features/``.
+(``measure_cost``). Records are cached as JSON lines under
+``${EDGESTREAM_CACHE:-~/.cache/edgestream}/features/``.
 """
 
 from __future__ import annotations

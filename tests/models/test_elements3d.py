@@ -10,6 +10,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import feff_text
 import numpy as np
 import pytest
 
@@ -28,15 +29,6 @@ STRUCTURES = {"Ti": 76, "V": 125, "Cr": 63, "Mn": 117, "Fe": 105, "Co": 66, "Ni"
               "Zn": 121}
 INEQUIVALENT = {"Ti": 126, "V": 365, "Cr": 132, "Mn": 349, "Fe": 243, "Co": 160, "Ni": 108,
                 "Zn": 200}
-
-
-def _cards(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        parts = line.split(None, 1)
-        if parts and parts[0].isupper() and parts[0].isalpha():
-            out.setdefault(parts[0], parts[1].strip() if len(parts) > 1 else "")
-    return out
 
 
 def _potentials(text: str) -> dict[int, tuple[int, str]]:
@@ -155,7 +147,7 @@ def test_oxide_prototypes_first_shell():
 def test_input_text_has_the_absorber_edge_and_the_cu_k_settings():
     fe = elements3d.calibration_jobs(["Fe"])
     assert len(fe) == 1 and fe[0].absorber == "Fe" and fe[0].set == "Fe_K"
-    cards = _cards(fe[0].inp)
+    cards = feff_text.cards(fe[0].inp)
     assert cards["EDGE"] == "K" and cards["XANES"] == feff10.XANES
     assert cards["FMS"].split()[0] == f"{feff10.FMS_RADIUS:.1f}"
     assert cards["SCF"].split()[0] == f"{feff10.K_SCF_RADIUS:.1f}"
@@ -190,7 +182,7 @@ def test_omnixas_jobs_carry_element_and_site():
     assert [j.absorber for j in jobs[:8]] == list(elements3d.ELEMENTS)
     for j in jobs:
         assert j.labels["element"] == j.absorber and j.labels["group"] == "omnixas"
-        assert _absorber_row(j.inp)[4] == j.absorber and _cards(j.inp)["EDGE"] == "K"
+        assert _absorber_row(j.inp)[4] == j.absorber and feff_text.cards(j.inp)["EDGE"] == "K"
         assert j.key == f"omnixas/{j.labels['material']}/{j.absorber}{j.site_index:03d}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import feff_text
 import numpy as np
 import pytest
 
@@ -37,15 +38,6 @@ def cu_fcc():
 
 # ----------------------------------------------------------------------------- input text
 
-def _cards(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        parts = line.split(None, 1)
-        if parts and parts[0].isupper() and parts[0].isalpha():
-            out.setdefault(parts[0], parts[1].strip() if len(parts) > 1 else "")
-    return out
-
-
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -56,7 +48,7 @@ def _is_number(text: str) -> bool:
 
 def test_feff_input_cu_fcc_k(cu_fcc):
     text = feff10.feff_input(cu_fcc, 0, edge="K")
-    cards = _cards(text)
+    cards = feff_text.cards(text)
     assert cards["EDGE"] == "K"
     assert cards["FMS"].split()[0] == "5.0"
     assert cards["XANES"] == "4 0.04 0.1"
@@ -73,7 +65,7 @@ def test_feff_input_cu_fcc_k(cu_fcc):
 
 
 def test_feff_input_l3_and_errors(cu_fcc):
-    assert _cards(feff10.feff_input(cu_fcc, 0, edge="L3"))["EDGE"] == "L3"
+    assert feff_text.cards(feff10.feff_input(cu_fcc, 0, edge="L3"))["EDGE"] == "L3"
     with pytest.raises(ValueError, match="edge"):
         feff10.feff_input(cu_fcc, 0, edge="M5")
 
@@ -386,7 +378,7 @@ def test_real_feff_run_matches_sample(cu_fcc, tmp_path):
 
 def test_l_edge_jobs_use_the_l_edge_settings(cu_fcc):
     job = feff10.make_job(cu_fcc, 0, "cu", edge="L3")
-    cards = _cards(job.inp)
+    cards = feff_text.cards(job.inp)
     assert cards["EDGE"] == "L3"
     assert cards["FMS"].split()[0] == f"{feff10.L_FMS_RADIUS:.1f}"
     assert cards["XANES"] == feff10.L_XANES
@@ -395,10 +387,10 @@ def test_l_edge_jobs_use_the_l_edge_settings(cu_fcc):
     assert job.feff["scf"] == feff10.L_SCF_RADIUS and "SCF" not in job.feff["dropped_cards"]
     assert cards["COREHOLE"] == feff10.L_COREHOLE == job.feff["corehole"] == "NONE"
     k = feff10.make_job(cu_fcc, 0, "cu")
-    assert _cards(k.inp)["XANES"] == feff10.XANES and k.feff["scf"] == feff10.K_SCF_RADIUS
-    assert _cards(k.inp)["SCF"].split()[0] == f"{feff10.K_SCF_RADIUS:.1f}" == "3.5"
+    assert feff_text.cards(k.inp)["XANES"] == feff10.XANES and k.feff["scf"] == feff10.K_SCF_RADIUS
+    assert feff_text.cards(k.inp)["SCF"].split()[0] == f"{feff10.K_SCF_RADIUS:.1f}" == "3.5"
     # the K edge keeps pymatgen's full core hole
-    assert _cards(k.inp)["COREHOLE"] == "FSR" == k.feff["corehole"]
+    assert feff_text.cards(k.inp)["COREHOLE"] == "FSR" == k.feff["corehole"]
     assert k.inp == feff10.feff_input(cu_fcc, 0, scf=feff10.K_SCF_RADIUS)
 
 
