@@ -16,14 +16,14 @@ GRID_STEP = 0.25  # eV, of the common absolute grid in the dataset
 
 
 def _coordination(meta: dict[str, Any]) -> dict[str, Any]:
-    """Motif of the absorbing site by :func:`edgestream_models.labels.coordination`
+    """Motif of the absorbing site by :func:`edgestream_models.motifs.coordination`
     (CrystalNN + that module's Jahn–Teller rule), cached as ``labels.json`` in the entry."""
     path = Path(meta["path"]) / "labels.json"
     if path.exists():
         return json.loads(path.read_text())
     from pymatgen.core import Structure
 
-    from edgestream_models.labels import coordination
+    from edgestream_models.motifs import coordination
 
     s = Structure.from_str(meta["poscar"], fmt="poscar")
     out = coordination(s, int(meta["site_index"]))
