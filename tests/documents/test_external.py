@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 from bluesky import RunEngine
+from test_pipeline import run_all as feed  # every document through the pipeline
 
 from edgestream.config.settings import Settings
 from edgestream.documents.external import ExternalFiller
@@ -86,15 +87,6 @@ def write_it(path: Path, fpp: int = 1, frames: int | None = None) -> None:
     data = np.repeat(it, fpp)[: None if frames is None else frames * fpp]
     with h5py.File(path, "w") as f:
         f.create_dataset("/entry/data/data", data=data)
-
-
-def feed(p: Pipeline, docs):
-    annotations, failures = [], []
-    for name, doc in docs:
-        out = p(name, doc)
-        annotations += out.annotations
-        failures += out.failures
-    return annotations, failures
 
 
 @pytest.mark.parametrize("page", [False, True], ids=["datum", "datum_page"])
