@@ -192,3 +192,14 @@ def test_the_optional_verbs_come_from_the_entry_points():
     assert set(PROVIDERS) <= set(found)  # this checkout installs the lab and the training
     assert all(isinstance(c, Command) for c in found.values())
     assert commands() == found | {v: found[v] for v in PROVIDERS}
+
+
+def test_an_optional_verb_without_its_extra_says_which(monkeypatch, capsys):
+    """The image has the lab without its beamline extra: `edgestream simulate` there."""
+    real = __import__("importlib.util").util.find_spec
+    monkeypatch.setattr("edgestream.apps.cli.optional.find_spec",
+                        lambda m: None if m in ("bluesky", "ophyd") else real(m))
+    assert cli.main(["simulate", "--duration", "1"]) == cli.EXIT_CONFIG
+    assert capsys.readouterr().err.strip() == (
+        "edgestream simulate: needs bluesky, ophyd, not installed "
+        "(pip install 'edgestream-lab[beamline]')")

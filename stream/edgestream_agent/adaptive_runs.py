@@ -263,11 +263,7 @@ class AnnotationConsumer:
             elif self.agent is not None:
                 self._directive(value)
             return
-        try:
-            a = read_annotation(value)
-        except ValueError:
-            self.counts["bad"] += 1
-            return
+        a = read_annotation(value, self.counts)
         if a is not None:
             self.feed_annotation(a)
 

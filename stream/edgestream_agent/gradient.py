@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ophyd import Signal
 from ophyd.status import DeviceStatus
 
+from edgestream_sim.devices import SampleSignal
 from edgestream_sim.plans import Plan, step_energies_ev, xas_step_scan
 from edgestream_sim.spectra import ReferenceSpectrum, XasConditions, XasSimulator
 
@@ -109,13 +109,15 @@ def _logistic(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-class GradientStage(Signal):
+class GradientStage(SampleSignal):
     """The sample stage's x (mm) over a gradient sample; ``bps.mv(stage, x)`` moves it.
 
     Each move draws the conditions of the spot: the local thickness (edge step within
     ``±thickness_jitter``) and a small energy jitter (eV); flux and matrix stay those of the
     session. The ion chambers call ``measure`` as they would on ``XasSampleStage``.
     """
+
+    not_loaded = "move the gradient stage before measuring"
 
     def __init__(
         self,
@@ -135,7 +137,6 @@ class GradientStage(Signal):
         self.session = replace(XasConditions.draw(rng), energy_offset_ev=0.0)
         self.thickness_jitter = thickness_jitter
         self.energy_jitter_ev = energy_jitter_ev
-        self.simulator: XasSimulator | None = None
         self._fractions = np.zeros(len(self.members.phases))
 
     def set(self, value: float, **kwargs: Any) -> DeviceStatus:
@@ -170,13 +171,6 @@ class GradientStage(Signal):
             "valence": float(self._fractions @ np.asarray(self.members.valences, float)),
             **self.sample.truth(),
         }
-
-    def measure(
-        self, energy_ev: np.ndarray, time_s: np.ndarray, dwell_s: float | np.ndarray
-    ) -> dict[str, np.ndarray]:
-        if self.simulator is None:
-            raise RuntimeError("move the gradient stage before measuring")
-        return self.simulator.measure(energy_ev, time_s, dwell_s)
 
 
 def gradient_xas_scan(

@@ -15,8 +15,10 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from edgestream.apps.web.server import HttpWithWorker
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +41,23 @@ class LocalQueueServer:
         self._started = threading.Event()
         if autostart:
             self._started.set()
-        self.httpd = ThreadingHTTPServer((host, port), self._handler())
-        self.httpd.daemon_threads = True
-        self._threads = [
-            threading.Thread(target=self.httpd.serve_forever, name="localqueue-http",
-                             daemon=True),
-            threading.Thread(target=self._work, name="localqueue-worker", daemon=True),
-        ]
+        self.http = HttpWithWorker(host, port, self._handler(), self._work,
+                                   ("localqueue-http", "localqueue-worker"))
 
     @property
     def uri(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.http.base_url
 
     def start(self) -> LocalQueueServer:
-        for t in self._threads:
-            t.start()
+        self.http.start()
         return self
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop taking items, let the running plan finish, stop the HTTP server."""
         self._stop.set()
         self._started.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._threads[1].join(timeout)
+        self.http.shutdown()
+        self.http.threads[1].join(timeout)
 
     # -- the API --------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

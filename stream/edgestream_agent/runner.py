@@ -69,10 +69,14 @@ def peek_start(value: bytes | None) -> dict[str, Any] | None:
 
 
 
-def read_annotation(value: bytes | None) -> dict[str, Any] | None:
-    """An annotations-topic message as an annotation; None for JSON that is not one.
-    ValueError when it is not JSON at all (the callers count it as bad)."""
-    a = json.loads(value or b"")
+def read_annotation(value: bytes | None, counts: dict[str, int]) -> dict[str, Any] | None:
+    """An annotations-topic message as an annotation; None for JSON that is not one, and
+    for a message that is not JSON at all (counted in ``counts["bad"]``)."""
+    try:
+        a = json.loads(value or b"")
+    except ValueError:
+        counts["bad"] += 1
+        return None
     return a if isinstance(a, dict) and "annotation_id" in a else None
 
 
@@ -124,11 +128,7 @@ class AgentRunner:
                 self.counts["starts" if name == "start" else "documents"] += 1
                 self.counts["suggestions"] += len(self.agent.on_document(name, doc))
             return
-        try:
-            a = read_annotation(value)
-        except ValueError:
-            self.counts["bad"] += 1
-            return
+        a = read_annotation(value, self.counts)
         if a is not None:
             self.counts["annotations"] += 1
             self.counts["suggestions"] += len(self.agent.on_annotation(a))

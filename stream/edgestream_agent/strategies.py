@@ -48,14 +48,15 @@ class Bounds:
         return float(min(self.hi, max(self.lo, x)))
 
 
+@dataclass(eq=False)
 class Strategy(ABC):
-    """Propose the next positions; ``done`` is the strategy's own stop rule."""
+    """Propose the next positions; ``done`` is the strategy's own stop rule. ``n_seed``:
+    evenly spaced positions measured first (a keyword in every strategy)."""
 
     name = "strategy"
 
-    def __init__(self, bounds: Bounds, n_seed: int = 6) -> None:
-        self.bounds = bounds
-        self.n_seed = n_seed
+    bounds: Bounds
+    n_seed: int = field(default=6, kw_only=True)
 
     def seeds(self) -> list[float]:
         return list(np.linspace(self.bounds.lo, self.bounds.hi, self.n_seed))
@@ -94,6 +95,7 @@ class GridStrategy(Strategy):
         return len(m) >= self.n_seed
 
 
+@dataclass(eq=False)
 class BoundaryStrategy(Strategy):
     """Ours: find ``n_boundaries`` changes of the quantity, each to ``tolerance`` (mm).
 
@@ -105,17 +107,13 @@ class BoundaryStrategy(Strategy):
 
     name = "boundary"
 
-    def __init__(self, bounds: Bounds, n_boundaries: int, tolerance: float,
-                 sigma_floor: float, confidence: float = 0.95, n_seed: int = 6,
-                 max_scans: int = 200) -> None:
-        super().__init__(bounds, n_seed)
-        self.n_boundaries = n_boundaries
-        self.tolerance = tolerance
-        self.sigma_floor = sigma_floor
-        self.confidence = confidence
-        self.max_scans = max_scans
-        self.last: list[BoundaryPosterior] = []
-        self._key: tuple[int, float, float] | None = None
+    n_boundaries: int
+    tolerance: float
+    sigma_floor: float
+    confidence: float = 0.95
+    max_scans: int = 200
+    last: list[BoundaryPosterior] = field(default_factory=list, init=False)
+    _key: tuple[int, float, float] | None = field(default=None, init=False)
 
     def posteriors(self, m: Measurements) -> list[BoundaryPosterior]:
         key = (len(m), float(np.sum(m.x)), float(np.nansum(m.y)))
@@ -205,6 +203,7 @@ class BoundaryStrategy(Strategy):
         return len(posts) == self.n_boundaries and not self.unresolved(posts)
 
 
+@dataclass(eq=False)
 class UncertaintyStrategy(Strategy):
     """Measure where the quantity is least known, its model most uncertain, or the spectra
     most novel.
@@ -217,15 +216,11 @@ class UncertaintyStrategy(Strategy):
 
     name = "uncertainty"
 
-    def __init__(self, bounds: Bounds, length_scale: float, sigma_floor: float,
-                 w_model: float = 1.0, w_novelty: float = 0.5, n_seed: int = 6,
-                 resolution: float = 0.1) -> None:
-        super().__init__(bounds, n_seed)
-        self.length_scale = length_scale
-        self.sigma_floor = sigma_floor
-        self.w_model = w_model
-        self.w_novelty = w_novelty
-        self.resolution = resolution
+    length_scale: float
+    sigma_floor: float
+    w_model: float = 1.0
+    w_novelty: float = 0.5
+    resolution: float = 0.1
 
     def scores(self, m: Measurements, cand: np.ndarray) -> np.ndarray:
         x, y = np.asarray(m.x, float), np.asarray(m.y, float)

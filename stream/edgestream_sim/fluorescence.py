@@ -36,7 +36,8 @@ from event_model import ComposeStreamResource, ComposeStreamResourceBundle
 from ophyd import Component as Cpt
 from ophyd import Device
 
-from .devices import IonChambers, PhotonBeam, SimSignal, _finished
+from .devices import IonChambers, PhotonBeam
+from .signals import SimSignal, _finished
 
 CU_KA_EV = 8047.78
 CU_KB_EV = 8905.3

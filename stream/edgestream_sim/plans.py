@@ -9,7 +9,7 @@ Consumers must never use ``sample_truth`` for analysis.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import bluesky.plan_stubs as bps
 import bluesky.plans as bp
@@ -52,30 +52,34 @@ def step_energies_ev(
     return e0 + np.concatenate([pre_pts, xanes_pts, hbar2_2m * k**2])
 
 
-def _start_md(
-    *,
-    beamline_id: str,
-    modality: str,
-    scan_type: str,
-    sample: str,
-    truth: dict[str, Any],
-    element: str | None,
-    edge: str | None,
-    md: dict[str, Any] | None,
-) -> dict[str, Any]:
+class RunOptions(TypedDict, total=False):
+    """What every plan takes besides its devices: ``with_edge_md=False`` leaves element and
+    edge out of the start document, ``sample_name`` replaces the plan's own, ``beamline_id``
+    (default "sim"), ``md`` is merged last."""
+
+    with_edge_md: bool
+    sample_name: str | None
+    beamline_id: str
+    md: dict[str, Any] | None
+
+
+def _start_md(run: RunOptions, *, modality: str, scan_type: str, sample: str,
+              truth: dict[str, Any], edge: tuple[str, str],
+              extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    unknown = set(run) - set(RunOptions.__annotations__)
+    if unknown:  # **run is not checked by Python: a misspelt option must not pass silently
+        raise TypeError(f"unexpected keyword arguments {sorted(unknown)}")
     out: dict[str, Any] = {
         **SIM_MD,
-        "beamline_id": beamline_id,
+        "beamline_id": run.get("beamline_id", "sim"),
         "modality": modality,
         "scan_type": scan_type,
-        "sample": sample,
+        "sample": run.get("sample_name") or sample,
         "sample_truth": truth,
     }
-    if element is not None:
-        out["element"] = element
-    if edge is not None:
-        out["edge"] = edge
-    return {**out, **(md or {})}
+    if run.get("with_edge_md", True):
+        out["element"], out["edge"] = edge
+    return {**out, **(extra or {}), **(run.get("md") or {})}
 
 
 def xas_step_scan(
@@ -87,10 +91,7 @@ def xas_step_scan(
     energies_ev: np.ndarray | None = None,
     descending: bool = False,
     repeat_every: int | None = None,
-    with_edge_md: bool = True,
-    sample_name: str | None = None,
-    beamline_id: str = "sim",
-    md: dict[str, Any] | None = None,
+    **run: Unpack[RunOptions],
 ) -> Plan:
     """Cu K-edge step scan (``bp.list_scan``) of ``material_id`` over ``motor`` in its units.
 
@@ -108,18 +109,12 @@ def xas_step_scan(
         energies = energies[::-1]
     points = [round(float(e) / motor.scale_to_ev, 7) for e in energies]
     start_md = _start_md(
-        beamline_id=beamline_id,
-        modality="xas_transmission",
-        scan_type="step",
-        sample=sample_name or f"{truth['compound']} pellet",
-        truth=truth,
-        element="Cu" if with_edge_md else None,
-        edge="K" if with_edge_md else None,
-        md={
+        run, modality="xas_transmission", scan_type="step",
+        sample=f"{truth['compound']} pellet", truth=truth, edge=("Cu", "K"),
+        extra={
             "composition": truth["compound"],  # what a scientist knows of a pellet
             "energy_units": motor.egu,
             "direction": "descending" if descending else "ascending",
-            **(md or {}),
         },
     )
     return (yield from bp.list_scan([ic], motor, points, md=start_md))
@@ -133,10 +128,7 @@ def fluorescence_scan(
     material_id: str,
     *,
     energies_ev: np.ndarray | None = None,
-    with_edge_md: bool = True,
-    sample_name: str | None = None,
-    beamline_id: str = "sim",
-    md: dict[str, Any] | None = None,
+    **run: Unpack[RunOptions],
 ) -> Plan:
     """Cu K-edge fluorescence step scan: I0 in line, the multi-element detector in HDF5.
 
@@ -148,15 +140,10 @@ def fluorescence_scan(
     energies = step_energies_ev() if energies_ev is None else np.asarray(energies_ev, float)
     points = [round(float(e) / motor.scale_to_ev, 7) for e in energies]
     start_md = _start_md(
-        beamline_id=beamline_id,
-        modality="xas_fluorescence",
-        scan_type="step",
-        sample=sample_name or f"{truth['compound']} (dilute, fluorescence)",
-        truth=truth,
-        element="Cu" if with_edge_md else None,
-        edge="K" if with_edge_md else None,
-        md={"composition": truth["compound"], "energy_units": motor.egu,
-            "detectors_external": [detector.name], **(md or {})},
+        run, modality="xas_fluorescence", scan_type="step",
+        sample=f"{truth['compound']} (dilute, fluorescence)", truth=truth, edge=("Cu", "K"),
+        extra={"composition": truth["compound"], "energy_units": motor.egu,
+               "detectors_external": [detector.name]},
     )
     return (yield from bp.list_scan([chambers, detector], motor, points, md=start_md))
 
@@ -167,25 +154,17 @@ def fly_scan(
     material_id: str,
     *,
     n_sweeps: int = 4,
-    with_edge_md: bool = True,
-    sample_name: str | None = None,
-    beamline_id: str = "sim",
-    md: dict[str, Any] | None = None,
+    **run: Unpack[RunOptions],
 ) -> Plan:
     """QEXAFS run (``bp.count``): ``n_sweeps`` events, each one whole sweep of arrays."""
     yield from bps.mv(stage, material_id)
     truth = stage.truth()
     energy_key = qexafs.energy.name
     start_md = _start_md(
-        beamline_id=beamline_id,
-        modality="xas_transmission",
-        scan_type="fly",
-        sample=sample_name or f"{truth['compound']} pellet",
-        truth=truth,
-        element="Cu" if with_edge_md else None,
-        edge="K" if with_edge_md else None,
-        md={"composition": truth["compound"],
-            "hints": {"dimensions": [([energy_key], "primary")]}, **(md or {})},
+        run, modality="xas_transmission", scan_type="fly",
+        sample=f"{truth['compound']} pellet", truth=truth, edge=("Cu", "K"),
+        extra={"composition": truth["compound"],
+               "hints": {"dimensions": [([energy_key], "primary")]}},
     )
     return (yield from bp.count([qexafs], num=n_sweeps, md=start_md))
 
@@ -196,10 +175,7 @@ def eels_acquisition(
     specimen: str,
     *,
     n_events: int = 4,
-    with_edge_md: bool = True,
-    sample_name: str | None = None,
-    beamline_id: str = "sim",
-    md: dict[str, Any] | None = None,
+    **run: Unpack[RunOptions],
 ) -> Plan:
     """EELS run (``bp.count``): one spectrum, or one spectrum-image row, per event.
 
@@ -211,13 +187,7 @@ def eels_acquisition(
     truth = stage.truth(eels.n_pixels)
     image = eels.n_pixels is not None
     start_md = _start_md(
-        beamline_id=beamline_id,
-        modality="eels",
-        scan_type="eels_spectrum_image" if image else "eels_spectrum",
-        sample=sample_name or f"{truth['compound']} lamella",
-        truth=truth,
-        element="Cu" if with_edge_md else None,
-        edge="L2,3" if with_edge_md else None,
-        md=md,
+        run, modality="eels", scan_type="eels_spectrum_image" if image else "eels_spectrum",
+        sample=f"{truth['compound']} lamella", truth=truth, edge=("Cu", "L2,3"),
     )
     return (yield from bp.count([eels], num=n_events, md=start_md))

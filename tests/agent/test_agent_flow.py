@@ -127,3 +127,21 @@ def test_pending_suggestions_expire(make_start) -> None:
     assert len(a.samples["s1"].pending) == 3
     again = a.suggest("s1")  # the first three never came back: forgotten, asked again
     assert len(again) == 3
+
+
+def test_the_edge_comes_from_the_configuration() -> None:
+    """The spectra kept with each observation are on a grid around the configured edge: Cu
+    K unless the agent's configuration says otherwise; an unknown one is refused at once."""
+    from edgestream.config.settings import Settings
+    from edgestream.physics import edge_energy
+    from edgestream_agent.app import AgentConfig, build_agent
+
+    for cfg, element, edge in ((AgentConfig(dry_run=True), "Cu", "K"),
+                               (AgentConfig(element="Fe", edge="K", dry_run=True), "Fe", "K")):
+        grid = build_agent(cfg, Settings()).grid
+        assert grid[0] < edge_energy(element, edge) < grid[-1]
+        assert grid[-1] - grid[0] < 100
+    with pytest.raises(ValueError, match="unknown element 'Xx'"):
+        AgentConfig(element="Xx")
+    with pytest.raises(ValueError, match="no tabulated 'Q' edge"):
+        AgentConfig(edge="Q")

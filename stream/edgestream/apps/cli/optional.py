@@ -72,7 +72,7 @@ def commands() -> dict[str, Command | str]:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             obj = ep.load()
-        except ImportError as exc:  # a broken or partial install: say so, do not crash
+        except (ImportError, AttributeError) as exc:  # a broken or partial install
             dist = ep.dist.name if ep.dist else "its distribution"
             found[ep.name] = f"edgestream {ep.name}: cannot load {ep.value} ({exc}); " \
                 f"reinstall {dist}"

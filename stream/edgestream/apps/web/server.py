@@ -14,6 +14,7 @@ import logging
 import math
 import queue
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
@@ -33,6 +34,34 @@ def _static(name: str) -> bytes:
     return resources.files("edgestream.apps.web").joinpath("static", name).read_bytes()
 
 
+class HttpWithWorker:
+    """A threading HTTP server on ``host:port`` (port 0: a free one) and one worker thread,
+    daemons both, started together: the live page (its health ticks) and the agent's local
+    queue (its plans)."""
+
+    def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler],
+                 worker: Callable[[], None], names: tuple[str, str]) -> None:
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.threads = (threading.Thread(target=self.httpd.serve_forever, name=names[0],
+                                         daemon=True),
+                        threading.Thread(target=worker, name=names[1], daemon=True))
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
+
+    def shutdown(self) -> None:
+        """Stop serving and close the socket (the worker ends on its own stop signal)."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 class LiveServer:
     """Serve ``state`` on ``host:port`` (port 0: a free one) from daemon threads."""
 
@@ -42,28 +71,22 @@ class LiveServer:
         self.health_interval = health_interval
         self.keepalive = keepalive
         self._stop = threading.Event()
-        self.httpd = ThreadingHTTPServer((host, port), self._handler())
-        self.httpd.daemon_threads = True
-        self._threads = [
-            threading.Thread(target=self.httpd.serve_forever, name="live-http", daemon=True),
-            threading.Thread(target=self._health_loop, name="live-health", daemon=True),
-        ]
+        self.http = HttpWithWorker(host, port, self._handler(), self._health_loop,
+                                   ("live-http", "live-health"))
+        self.httpd = self.http.httpd
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"{self.http.base_url}/"
 
     def start(self) -> LiveServer:
-        for t in self._threads:
-            t.start()
+        self.http.start()
         log.info("live page on %s", self.url)
         return self
 
     def close(self) -> None:
         self._stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.http.shutdown()
 
     def _health_loop(self) -> None:
         while not self._stop.wait(self.health_interval):
