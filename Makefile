@@ -36,11 +36,12 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[bench]' -e './stream[beamline,agent]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-# Rebuilds the Cu K-edge models (plugins/valence, motif, screening: .onnx, library, cards)
-# from ../shared on CPU. Every step is cached in ~/.cache/edgestream and resumes where it
-# stopped. The FEFF10 runs (hours on 2 cores: WORKERS=N) come from the committed archive
-# models/data/feff10_<edge>_runs.tar.xz where it has them (`seed`), the structure labels and
-# M3GNet features from models/data/{labels,features}_*.jsonl.xz; `make feff10-archive` and
+# Rebuilds the Cu K-edge models (plugins/valence, motif, screening: .onnx, library, cards) from
+# ../shared on CPU. Every step is cached in ~/.cache/edgestream and resumes where it stopped. The
+# FEFF10 runs (hours on 2 cores: WORKERS=N) come from the committed archive
+# models/edgestream_models/data/feff10_<edge>_runs.tar.xz where it has them (`seed`), the
+# structure labels and M3GNet features from
+# models/edgestream_models/data/{labels,features}_*.jsonl.xz; `make feff10-archive` and
 # `make cache-archive` refresh them after new runs.
 train: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.cache_archive seed
@@ -73,8 +74,9 @@ train-ledge: $(TRAIN_VENV)/.installed
 # FEFF10 K edges of Ti, V, Cr, Mn, Fe, Co, Ni, Zn (issue 31): the metals (energy calibration),
 # 72 oxide prototype sites, then the 1,683 inequivalent co-cation sites of the OmniXAS
 # structures, round-robin over the elements (1,766 runs, ~10-90 CPU-s each: many hours on 2
-# cores). Seeded from models/data/feff10_<El>_K_runs.tar.xz, cached per input, resumable:
-# stop it at any time, run it again, and finished sites are skipped. ELEMENTS=Fe,Co for some.
+# cores). Seeded from models/edgestream_models/data/feff10_<El>_K_runs.tar.xz, cached per input,
+# resumable: stop it at any time, run it again, and finished sites are skipped. ELEMENTS=Fe,Co
+# for some.
 ELEMENTS ?= all
 feff10-3d: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --element $(ELEMENTS) seed
@@ -86,7 +88,8 @@ feff10-archive: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --element all pack
 
 # The structure labels and M3GNet site features (~30 CPU-min from ../shared) as committed
-# models/data/{labels,features}_*.jsonl.xz, which `make train` seeds its cache from.
+# models/edgestream_models/data/{labels,features}_*.jsonl.xz, which `make train` seeds its cache
+# from.
 cache-archive: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.cache_archive pack
 

@@ -38,9 +38,9 @@ then strains), then every inequivalent co-cation site of the OmniXAS structures,
 round-robin over the elements.
 
 The finished runs (meta.json, POSCAR, xmu.dat, labels.json of each; ~4 kB a site compressed)
-are kept in the repository as ``models/data/feff10_<edge>_runs.tar.xz``: a fresh machine
-seeds its cache from it and computes only what is missing (``make train`` does), instead of
-the CPU-hours the runs cost. Delete the archive, or the cache entries, to recompute.
+are kept in the repository as ``models/edgestream_models/data/feff10_<edge>_runs.tar.xz``: a
+fresh machine seeds its cache from it and computes only what is missing (``make train`` does),
+instead of the CPU-hours the runs cost. Delete the archive, or the cache entries, to recompute.
 """
 
 from __future__ import annotations
