@@ -186,3 +186,22 @@ def test_the_stream_undoes_the_mono_offset_from_the_foil_channel(RE, scan):
             cal = a["energy_calibration"]
             assert cal["source"] == "reference", cal
             assert abs(cal["shift_ev"] + offset) <= 0.15, (cal, offset)
+
+
+def test_every_plan_takes_the_same_run_options(RE, bl):
+    """beamline_id and md (merged last) in every plan's start document; a misspelt option
+    is an error, as a keyword argument of the plan would be."""
+    plans = [
+        xas_step_scan(bl.ic, bl.dcm_energy_kev, bl.xas_stage, "mp-3982", energies_ev=SHORT_EV,
+                      beamline_id="bmm", md={"modality": "mine"}),
+        fly_scan(bl.qexafs, bl.xas_stage, "mp-3982", n_sweeps=1, beamline_id="bmm",
+                 md={"modality": "mine"}),
+        eels_acquisition(bl.eels, bl.eels_stage, "Cu", n_events=1, beamline_id="bmm",
+                         md={"modality": "mine"}),
+    ]
+    for plan in plans:
+        (start,) = by_name(run(RE, plan), "start")
+        assert start["beamline_id"] == "bmm" and start["modality"] == "mine"
+        assert start["simulated"] is True and "element" in start
+    with pytest.raises(TypeError, match="with_edge_mdd"):
+        RE(fly_scan(bl.qexafs, bl.xas_stage, "mp-3982", n_sweeps=1, with_edge_mdd=False))
