@@ -112,8 +112,8 @@ class BoundaryStrategy(Strategy):
     sigma_floor: float
     confidence: float = 0.95
     max_scans: int = 200
-    last: list[BoundaryPosterior] = field(default_factory=list, init=False)
-    _key: tuple[int, float, float] | None = field(default=None, init=False)
+    last: list[BoundaryPosterior] = field(default_factory=list, init=False, repr=False)
+    _key: tuple[int, float, float] | None = field(default=None, init=False, repr=False)
 
     def posteriors(self, m: Measurements) -> list[BoundaryPosterior]:
         key = (len(m), float(np.sum(m.x)), float(np.nansum(m.y)))
