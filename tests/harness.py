@@ -158,6 +158,8 @@ def session_publish(bootstrap: str, topic: str, runs: list[list], pause_s: float
 
 def write_config(path: Path, bootstrap: str, beamline: str, delivery: str,
                  replica: str = "r0", extra: dict | None = None) -> Path:
+    """The service's settings for the beamline's topics (fast group timeouts, no derived
+    documents), ``extra`` merged in per section; written to ``path``."""
     cfg = {
         "beamline": beamline,
         "kafka": {
