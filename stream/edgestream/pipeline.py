@@ -209,7 +209,8 @@ class Pipeline:
         per_spectrum = elapsed / max(1, len(normalized))
         for (s, result), preds in zip(normalized, predictions, strict=True):
             try:
-                out.annotations.append(self._annotation(s, result, preds, per_spectrum))
+                out.annotations.append(ann.build(s, result, preds, per_spectrum,
+                                                 self.settings.grid))
             except Exception as exc:  # a bug costs one annotation, never the batch
                 log.exception("could not build the annotation of run %s", s.ids.run_uid)
                 self._fail(out, internal_error(exc), s)
@@ -336,55 +337,6 @@ class Pipeline:
                         "outputs": o,
                     })
         return preds
-
-    def _annotation(
-        self, s: RawSpectrum, r: Any, preds: list[dict], processing_s: float
-    ) -> dict[str, Any]:
-        sample = s.metadata.get("sample") or s.metadata.get("sample_name")
-        return {
-            "schema_version": ann.SCHEMA_VERSION,
-            "annotation_id": ann.annotation_id(s.ids),
-            "kind": "partial" if s.partial else "final",
-            "ids": {
-                "run_uid": s.ids.run_uid,
-                "descriptor_uid": s.ids.descriptor_uid,
-                "stream": s.ids.stream_name,
-                "seq_range": list(s.ids.seq_range),
-                "index_in_event": s.ids.index_in_event,
-            },
-            "beamline": s.metadata.get("beamline_id"),
-            "sample": None if sample is None else str(sample),
-            "element": s.element,
-            "edge": s.edge,
-            "element_source": s.element_source or "edge_energy",
-            "modality": s.modality,
-            "e0": round(float(r.e0), 4),
-            "edge_step": float(r.edge_step),
-            "energy_calibration": s.metadata["_calibration"],
-            "channels_source": s.channels["source"] if s.channels else None,
-            "channels": s.channels["keys"] if s.channels else {},
-            "edge_features": {k: ann.finite_or_none(v) for k, v in r.features.items()},
-            "normalization": {"method": r.method, "parameters": r.parameters}
-            | ({"fallback": r.fallback} if r.fallback else {}),
-            "spectrum": {
-                "grid": {
-                    "start": self.settings.grid.start,
-                    "stop": self.settings.grid.stop,
-                    "step": self.settings.grid.step,
-                    "relative_to": "e0",
-                },
-                "norm": ann.rounded(r.on_grid),
-                "n_points_measured": int(s.energy.size),
-                "energy_range": [float(s.energy[0]), float(s.energy[-1])],
-            },
-            "predictions": preds,
-            "timing": {
-                "event_time": list(s.time_range),
-                "processing_s": processing_s,
-                "published_at": 0.0,  # set by the publisher when it sends
-            },
-            "software": ann.software(),
-        }
 
 
 def _energy_ev(metadata: dict[str, Any], key: str) -> float:
