@@ -140,3 +140,16 @@ def test_a_spectrum_without_models_has_empty_typed_values():
     for name, c in COLUMNS.items():
         want = {"number": float, "integer": int, "string": str, "boolean": bool}[c.dtype]
         assert type(row[name]) is want, name
+
+
+def test_derived_runs_held_open_are_bounded(monkeypatch) -> None:
+    """A run whose end never comes does not hold memory for ever: beyond MAX_OPEN_RUNS the
+    oldest open derived run is dropped."""
+    from edgestream.publish import derived
+
+    monkeypatch.setattr(derived, "MAX_OPEN_RUNS", 3)
+    runs = DerivedRuns()
+    for i in range(5):
+        runs.on_annotation(annotation(f"run-{i}"))
+    assert list(runs._open) == ["run-2", "run-3", "run-4"]
+    assert runs.on_run_end("run-0") == [] and runs.on_run_end("run-4")

@@ -24,6 +24,9 @@ Document = tuple[str, dict[str, Any]]
 
 STREAM = "annotations"  # the derived run's one event stream (its descriptor's name)
 PLAN_NAME = "edgestream_annotation"
+# Derived runs held open at once: a run whose end is never seen (its stop failed) must not
+# hold memory for the rest of a beamtime; the oldest is dropped, unclosed, beyond this.
+MAX_OPEN_RUNS = 10_000
 NAN = float("nan")
 
 
@@ -236,6 +239,8 @@ class DerivedRuns:
             desc = bundle.compose_descriptor(name=STREAM, data_keys=data_keys(n),
                                              validate=False)
             self._open[run_uid] = (bundle, desc, n)
+            while len(self._open) > MAX_OPEN_RUNS:
+                del self._open[next(iter(self._open))]
             docs += [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
         _, desc, n = self._open[run_uid]
         data = columns(annotation)
