@@ -11,10 +11,12 @@ What goes out for an ``Outcome``, where, and what is done with what does not fit
   ``output_too_large`` dead letter; when the broker refuses a message as too large, the
   limit is halved (``SizeLimit.follow_refusal``) until it takes what is sent.
 
-The door only moves bytes: it gives a ``send`` (``None`` for a door without a broker, the
-files door), calls ``publish`` with what the pipeline returned, and ``delivered`` once the
-broker took the messages (the Kafka door: after its flush; the callback door at once, with
-``acked`` per annotation as the broker acknowledges each).
+What a person reads is ``publish.table`` (one formatter for ``demo``, ``watch`` and
+``annotate``); what the doors publish is built here. The door only moves bytes: it gives a
+``send`` (``None`` for a door without a broker, the files door), calls ``publish`` with what
+the pipeline returned, and ``delivered`` once the broker took the messages (the Kafka door:
+after its flush; the callback door at once, with ``acked`` per annotation as the broker
+acknowledges each).
 """
 
 from __future__ import annotations
