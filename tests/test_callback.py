@@ -161,3 +161,71 @@ def test_a_count_and_a_tune_in_the_runengine_are_counted_skips(beamline, caplog)
     assert f"run {count_uid} skipped (not_spectroscopy" in logged
     assert f"run {tune_uid} skipped (not_spectroscopy" in logged
     assert "missing_channel" in logged and "sclr1_ch2" in logged
+
+
+class FakeFuture:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+    def add_callback(self, f, *args, **kwargs):
+        if self.error is None:
+            f(*args, "metadata", **kwargs)
+        return self
+
+    def add_errback(self, f, *args, **kwargs):
+        if self.error is not None:
+            f(*args, self.error, **kwargs)
+        return self
+
+
+class FakeProducer:
+    """Records sends; refuses every message as too large when ``refuse`` is set."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes]] = []
+        self.refuse = refuse
+
+    def send(self, topic, key=None, value=b""):
+        from kafka.errors import MessageSizeTooLargeError
+
+        self.sent.append((topic, key, value))
+        return FakeFuture(MessageSizeTooLargeError("too large") if self.refuse else None)
+
+    def flush(self, timeout=None) -> None:
+        pass
+
+
+def test_the_callback_door_publishes_with_the_kafka_doors_policy() -> None:
+    """Annotations, dead letters and derived documents go where the Kafka door sends them,
+    keyed by run; a broker's refusal as too large lowers the size limit."""
+    from pathlib import Path
+
+    from edgestream.doors.files.door import file_documents
+
+    docs = file_documents(Path(__file__).parent / "data/experimental/ZnO.xdi")
+    producer = FakeProducer()
+    metrics = Metrics()
+    cb = AnnotatingCallback(Pipeline(Settings(beamline="bl"), [], metrics), producer=producer)
+    for name, doc in docs:
+        cb(name, doc | {"beamline_id": "b7"} if name == "start" else doc)
+    cb("event", {"descriptor": "never-seen", "seq_num": 1})
+    uid = docs[0][1]["uid"]
+    (a,) = cb.wait_for(uid, timeout=30)
+    cb.close()
+    assert a["beamline"] == "b7"
+    topics = [(t, k) for t, k, _ in producer.sent]
+    assert ("b7.xas.annotations", uid.encode()) in topics
+    assert [t for t, k in topics if t == "b7.xas.derived.documents" and k == uid.encode()] \
+        == ["b7.xas.derived.documents"] * 4  # start, descriptor, event page, stop
+    (dead,) = [json.loads(v) for t, _, v in producer.sent if t == "bl.xas.deadletter"]
+    assert dead["reason"] == "unknown_descriptor"
+    assert value(metrics, "edgestream_annotations_published_total", kind="final") == 1
+
+    refusing = FakeProducer(refuse=True)
+    cb = AnnotatingCallback(Pipeline(Settings(), [], Metrics()), producer=refusing)
+    for name, doc in docs:
+        cb(name, doc)
+    cb.wait_for(uid, timeout=30)
+    cb.close()
+    assert cb.policy.limit.bytes < Settings().kafka.max_message_bytes
+    assert value(cb.metrics, "edgestream_errors_total", reason="publish_failed") > 0
