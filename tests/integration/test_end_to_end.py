@@ -54,7 +54,8 @@ def serving(settings: Settings, pipeline: Pipeline | None = None
             ) -> Iterator[AnnotationService]:
     """The Kafka service running in a thread of this process (plugins discovered unless a
     ``pipeline`` is given), stopped at the end of the block."""
-    service = AnnotationService(settings, pipeline or Pipeline(settings, discover()))
+    service = AnnotationService(
+        settings, pipeline if pipeline is not None else Pipeline(settings, discover()))
     stop = threading.Event()
     worker = threading.Thread(target=service.run, args=(stop,), daemon=True)
     worker.start()
