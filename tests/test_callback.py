@@ -19,6 +19,7 @@ from edgestream.metrics import Metrics
 from edgestream.pipeline import Outcome, Pipeline
 from edgestream.plugin.api import discover
 from edgestream_agent.gradient import GradientSample, GradientStage, gradient_xas_scan
+from edgestream_dev.procs import wait_until
 from edgestream_sim.devices import EnergyAxis, IonChambers, PhotonBeam
 
 pytestmark = pytest.mark.timeout(180)
@@ -150,9 +151,8 @@ def test_a_count_and_a_tune_in_the_runengine_are_counted_skips(beamline, caplog)
         tune_uid, = RE(list_scan(counters, slit, list(np.linspace(0, 2, 21))))
         scan_uid, = RE(list_scan(counters, energy, list(np.linspace(8900, 9100, 30))))
         for uid in (count_uid, tune_uid, scan_uid):
-            deadline = time.monotonic() + 30
-            while not cb.finished(uid) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda uid=uid: cb.finished(uid), 30, f"end of run {uid}", interval=0.05,
+                       strict=False)
     cb.close()
     assert value(pipeline.metrics, "edgestream_runs_skipped_total",
                  reason="not_spectroscopy") == 2

@@ -37,6 +37,7 @@ from edgestream.publish.derived import DerivedRuns, derived_uid  # noqa: E402
 from edgestream.publish.tiled import TiledSink, coalesce, open_sink, read_table  # noqa: E402
 from edgestream_agent.gradient import GradientSample, GradientStage, gradient_xas_scan  # noqa: E402
 from edgestream_agent.tiled_source import TiledSource  # noqa: E402
+from edgestream_dev.procs import wait_until  # noqa: E402
 from edgestream_sim.devices import EnergyAxis, IonChambers, PhotonBeam  # noqa: E402
 
 # The server's imports alone take 4-5 s of CPU, and 45 s of wall time on a loaded 2-core VM
@@ -65,17 +66,20 @@ def tiled_server(tmp_path_factory):
             stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     t0 = time.monotonic()
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > t0 + SERVER_START_S:
-                pytest.fail(f"tiled server did not start (exit code {proc.poll()}, "
-                            f"{time.monotonic() - t0:.0f} s):\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        state = wait_until(
+            lambda: "up" if healthy() else ("exited" if proc.poll() is not None else ""),
+            SERVER_START_S, "tiled server", interval=0.2, strict=False)
+        if state != "up":
+            pytest.fail(f"tiled server did not start (exit code {proc.poll()}, "
+                        f"{time.monotonic() - t0:.0f} s):\n{log.read_text()[-3000:]}")
         yield url
     finally:
         proc.terminate()
@@ -220,7 +224,9 @@ def test_tiled_trouble_is_counted_never_raised(catalog, caplog):
     sink = TiledSink(TiledSettings(uri=f"http://127.0.0.1:{port}", api_key=API_KEY), metrics,
                      max_backoff_s=0.2)
     sink.submit(DerivedRuns().on_annotations([_annotation("run-x", "a1", 1.0)]))
-    time.sleep(1.5)
+    wait_until(lambda: (metrics.registry.get_sample_value(
+        "edgestream_errors_total", {"reason": "tiled_unavailable"}) or 0) >= 2, 30,
+        "second failed try", strict=False)
     assert metrics.registry.get_sample_value(
         "edgestream_errors_total", {"reason": "tiled_unavailable"}) >= 2
     assert sink.written == 0 and sink.failed == 0  # still held, in order, not dropped
@@ -314,13 +320,13 @@ def test_the_kafka_service_writes_derived_runs_beside_the_raw_runs(catalog, tans
         summary = run_beamline(bootstrap, beamline=beamline, n_step=2, n_fly=1, n_eels=1,
                                seed=7, si_pixels=16, on_document=raw)
         uids = [r["uid"] for r in summary.run_uids]
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:  # every derived run closed (its stop written)
+
+        def all_closed() -> bool:  # every derived run closed (its stop written)
             done = [r for r in node.search(Key("start.plan_name") == "edgestream_annotation")
                     .values() if "stop" in r.metadata]
-            if len(done) >= len(uids):
-                break
-            time.sleep(1)
+            return len(done) >= len(uids)
+
+        wait_until(all_closed, 150, "closed derived runs", interval=1, strict=False)
     finally:
         stop.set()
         worker.join(timeout=60)

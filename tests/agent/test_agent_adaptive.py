@@ -8,7 +8,6 @@ import copy
 import math
 import queue
 import threading
-import time
 import warnings
 
 import bluesky.plan_stubs as bps
@@ -27,6 +26,7 @@ from edgestream_agent.localqueue import LocalQueueServer
 from edgestream_agent.positions import PositionSpec
 from edgestream_agent.strategies import BoundaryStrategy, Bounds, GridStrategy
 from edgestream_agent.transports import re_manager_api
+from edgestream_dev.procs import wait_until
 
 from .bmm import BMMStage, run_uid
 
@@ -152,9 +152,7 @@ def test_tell_ask_report_steer_a_bmm_stage_through_the_queue(make_annotation) ->
     thread.start()
     try:
         agent.start(suggest_at_start=True)
-        deadline = time.monotonic() + 180
-        while not agent.stopped and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: agent.stopped, 180, "agent done", interval=0.2, strict=False)
         assert agent.stopped, f"{len(agent.x)} scans, not done"
     finally:
         stop.set()

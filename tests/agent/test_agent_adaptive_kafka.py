@@ -7,7 +7,6 @@ the documents topic and stops once both boundaries are located."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -20,6 +19,7 @@ from edgestream_agent.app import AgentConfig, run_adaptive_agent
 from edgestream_agent.gradient import GradientSample
 from edgestream_agent.positions import PositionSpec
 from edgestream_agent.sim import PLAN_NAME, SteeredGradient
+from edgestream_dev.procs import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -51,9 +51,8 @@ def test_adaptive_agent_steers_a_bmm_stage_from_the_baseline(tansu_broker, topic
     for t in threads:
         t.start()
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not (started and started[0].stopped):
-            time.sleep(0.5)
+        wait_until(lambda: started and started[0].stopped, 300, "agent done", interval=0.5,
+                   strict=False)
         assert started and started[0].stopped, \
             f"{len(started[0].x) if started else 0} scans, not done"
     finally:

@@ -5,7 +5,6 @@ start documents from Kafka, and stops once both boundaries are located."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -21,6 +20,7 @@ from edgestream_agent.runner import AgentRunner, peek_start
 from edgestream_agent.sim import PLAN_NAME, SteeredGradient
 from edgestream_agent.strategies import BoundaryStrategy, Bounds
 from edgestream_agent.transports import DryRun, QueueServer
+from edgestream_dev.procs import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -58,12 +58,8 @@ def test_agent_steers_the_stage_to_both_boundaries(tansu_broker, topic_prefix) -
     try:
         assert runner.caught_up.wait(60)
         agent.suggest("Cu gradient")
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            st = agent.samples.get("Cu gradient")
-            if st is not None and st.stopped:
-                break
-            time.sleep(0.5)
+        wait_until(lambda: (st := agent.samples.get("Cu gradient")) is not None and st.stopped,
+                   300, "agent done with Cu gradient", interval=0.5, strict=False)
         st = agent.samples["Cu gradient"]
         assert st.stopped, f"{len(st.observations)} scans, not done"
     finally:

@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 
 from edgestream_agent.state import Suggestion
 from edgestream_agent.transports import QueueServer, TransportError, re_manager_api
+from edgestream_dev.procs import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -106,16 +106,11 @@ def re_manager(tmp_path_factory):
     address = f"tcp://127.0.0.1:{control}"
     api = re_manager_api(address, timeout=2.0)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                api.status(reload=True)
-                break
-            except Exception:
-                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                    raise AssertionError("RE Manager did not start: " +
-                                         (d / "re_manager.log").read_text()[-2000:]) from None
-                time.sleep(0.5)
+        state = wait_until(lambda: _probe(lambda: api.status(reload=True), Exception, procs),
+                           60, "RE Manager", interval=0.5, strict=False)
+        if state != "up":
+            raise AssertionError("RE Manager did not start: " +
+                                 (d / "re_manager.log").read_text()[-2000:])
         api.environment_open()
         api.wait_for_idle(timeout=90)
         assert api.status(reload=True)["worker_environment_exists"]
@@ -152,15 +147,12 @@ def http_server(re_manager, tmp_path_factory):
              "QSERVER_HTTP_SERVER_SINGLE_USER_API_KEY": API_KEY})
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                QueueServer(uri, api_key=API_KEY, timeout=2).status()
-                break
-            except TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("bluesky-httpserver did not start") from None
-                time.sleep(0.5)
+        state = wait_until(
+            lambda: _probe(lambda: QueueServer(uri, api_key=API_KEY, timeout=2).status(),
+                           TransportError, [proc]),
+            60, "bluesky-httpserver", interval=0.5, strict=False)
+        if state != "up":
+            raise AssertionError("bluesky-httpserver did not start")
         yield uri
     finally:
         proc.terminate()
@@ -171,13 +163,25 @@ def http_server(re_manager, tmp_path_factory):
         log.close()
 
 
+def _probe(call, errors, procs) -> str:
+    """'up' once ``call()`` answers, 'exited' when one of ``procs`` ended, else '' (again)."""
+    try:
+        call()
+        return "up"
+    except errors:
+        return "exited" if any(p.poll() is not None for p in procs) else ""
+
+
 def wait_history(api, n: int, timeout: float = 60.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ran() -> list[dict] | None:
         items = api.history_get()["items"]
         if len(items) >= n and api.status(reload=True)["manager_state"] == "idle":
             return items
-        time.sleep(0.2)
+        return None
+
+    items = wait_until(ran, timeout, "plan history", interval=0.2, strict=False)
+    if items:
+        return items
     raise AssertionError(f"{len(api.history_get()['items'])} of {n} plans ran")
 
 

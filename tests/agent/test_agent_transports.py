@@ -3,8 +3,6 @@ it), the adjudicator topic on a real broker, and the dry run."""
 
 from __future__ import annotations
 
-import time
-
 import bluesky.plans as bp
 import msgpack
 import msgpack_numpy
@@ -23,6 +21,7 @@ from edgestream_agent.transports import (
     QueueServer,
     TransportError,
 )
+from edgestream_dev.procs import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,12 +48,10 @@ def queue():
 
 
 def wait_history(server: LocalQueueServer, n: int, timeout: float = 30.0) -> list:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        items = server.history_get()["items"]
-        if len(items) >= n:
-            return items
-        time.sleep(0.05)
+    items = wait_until(lambda: len(got := server.history_get()["items"]) >= n and got,
+                       timeout, "plan history", interval=0.05, strict=False)
+    if items:
+        return items
     raise AssertionError(f"{len(server.history)} of {n} plans ran")
 
 

@@ -17,6 +17,7 @@ from edgestream.documents.fluorescence import Roi, dead_time_sum, line_roi, roi_
 from edgestream.documents.hdf5 import map_path, source_of
 from edgestream.errors import BadSpectrum, ExternalDataUnavailable
 from edgestream.pipeline import Pipeline
+from edgestream_dev.procs import wait_until
 from edgestream_sim.beamline import RunSchedule, SimBeamline
 from edgestream_sim.plans import step_energies_ev
 
@@ -470,7 +471,6 @@ def test_ad_hdf5_swmr_frames_are_read_while_another_process_writes(tmp_path):
     is annotated once they are, the file still open for writing."""
     import subprocess
     import sys
-    import time
 
     path = tmp_path / "swmr.h5"
     it = 1e5 * np.exp(-mu(ENERGIES))
@@ -484,13 +484,15 @@ def test_ad_hdf5_swmr_frames_are_read_while_another_process_writes(tmp_path):
         assert (annotations, failures, p.filler.held_runs) == ([], [], 1)  # no file yet
         writer.stdin.write("go\n")
         writer.stdin.flush()
-        deadline = time.monotonic() + 60
-        while not annotations and time.monotonic() < deadline and not failures:
-            time.sleep(0.1)
+
+        def step() -> bool:  # a quarter second on the pipeline's clock: what came out
             clock.t += 0.25
             out = p.expire()
-            annotations += out.annotations
-            failures += out.failures
+            annotations.extend(out.annotations)
+            failures.extend(out.failures)
+            return bool(annotations or failures)
+
+        wait_until(step, 60, "annotation of the SWMR run", interval=0.1, strict=False)
         assert failures == []
         [a] = annotations
         assert abs(a["e0"] - E0) < 1.5

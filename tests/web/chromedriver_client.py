@@ -12,10 +12,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from edgestream_dev.procs import wait_until
 
 # The probe's flags (env notes): no sandbox as root, no GPU, and no background networking,
 # whose connections this machine's closed network refuses.
@@ -49,19 +50,24 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="edgestream-chromium-")
         self.proc = subprocess.Popen([driver, f"--port={self.port}"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._call("GET", "/status")
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.proc.kill()
-                    raise
-                time.sleep(0.2)
+        try:
+            wait_until(self._driver_up, timeout, "chromedriver /status answer")
+        except OSError:  # TimeoutError included
+            self.proc.kill()
+            raise
         caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": chromium, "args": [*CHROMIUM_ARGS, f"--user-data-dir={self.profile}"]}}}}
         self.session = self._call("POST", "/session", caps, timeout=timeout)["sessionId"]
+
+    def _driver_up(self) -> bool:
+        """True once chromedriver answers; an exit of chromedriver raises its last error."""
+        try:
+            self._call("GET", "/status")
+            return True
+        except OSError:
+            if self.proc.poll() is not None:
+                raise
+            return False
 
     def _call(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> Any:
         data = None if body is None else json.dumps(body).encode()

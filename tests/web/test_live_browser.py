@@ -22,6 +22,7 @@ from edgestream.config.settings import Settings
 from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
 from edgestream_agent.base import StageAgent
 from edgestream_agent.strategies import BoundaryStrategy, Bounds
+from edgestream_dev.procs import wait_until
 from edgestream_sim.beamline import run_beamline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(360)]
@@ -82,20 +83,20 @@ def test_live_page_renders_the_stream_in_chromium(tansu_broker, topic_prefix, tm
     browser = Browser(CHROMIUM, DRIVER)
     try:
         browser.get(server.url)
-        deadline = time.monotonic() + 30
-        while browser.js(STATE_JS)["status"] != "live":
-            assert time.monotonic() < deadline, "the page never connected to /events"
-            time.sleep(0.3)
+        live_now = wait_until(lambda: browser.js(STATE_JS)["status"] == "live", 30,
+                              "live page", interval=0.3, strict=False)
+        assert live_now, "the page never connected to /events"
         live.on_agent(agent_report())
         run_beamline(bootstrap, beamline=beamline, n_step=2, n_fly=0, n_eels=1, seed=3)
-        deadline = time.monotonic() + 150
         want = {"raw", "norm", "series", "eels", "agent", "health"}
-        while True:
-            st = browser.js(STATE_JS)
-            if want <= set(st["drawn"]) and st["received"].get("spectrum", 0) >= 3:
-                break
-            assert time.monotonic() < deadline, st
-            time.sleep(0.5)
+
+        def all_drawn(st: dict) -> bool:
+            return want <= set(st["drawn"]) and st["received"].get("spectrum", 0) >= 3
+
+        wait_until(lambda: all_drawn(browser.js(STATE_JS)), 150, "drawn panels", interval=0.5,
+                   strict=False)
+        st = browser.js(STATE_JS)
+        assert all_drawn(st), st
         time.sleep(1.5)  # let the last events land before the screenshot
         st = browser.js(STATE_JS)
         shot = browser.screenshot(Path(os.environ.get("EDGESTREAM_SCREENSHOT") or

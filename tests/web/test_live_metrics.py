@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import urllib.request
 
 import pytest
@@ -19,6 +18,7 @@ from edgestream.doors.kafka.service import AnnotationService
 from edgestream.metrics import Metrics
 from edgestream.pipeline import Pipeline
 from edgestream.plugin.api import discover
+from edgestream_dev.procs import wait_until
 from edgestream_dev.tansu import free_port
 from edgestream_sim.beamline import run_beamline
 
@@ -62,13 +62,15 @@ def test_metrics_of_a_running_stream(tansu_broker, topic_prefix) -> None:
     producer.send(docs, encode("resolution", {"uid": "x"}))
     producer.flush()
     run_beamline(bootstrap, beamline=beamline, n_step=1, n_fly=1, n_eels=1, seed=2)
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline:
+
+    def settled() -> bool:
         text = scrape(port)
-        if (sample(text, "edgestream_annotations_published_total", kind="final") >= 3 and
-                sample(text, "edgestream_dead_letters_total", reason="malformed_document")):
-            break
-        time.sleep(1)
+        return bool(sample(text, "edgestream_annotations_published_total", kind="final") >= 3
+                    and sample(text, "edgestream_dead_letters_total",
+                               reason="malformed_document"))
+
+    # The assertions below say what was missing; here only wait for it (or 150 s).
+    wait_until(settled, 150, "final annotations and a dead letter", interval=1, strict=False)
     stop.set()
     worker.join(timeout=20)
 
@@ -76,9 +78,8 @@ def test_metrics_of_a_running_stream(tansu_broker, topic_prefix) -> None:
     reader = make_consumer(s.kafka, group_id=f"{beamline}-lag", max_poll_records=3)
     reader.subscribe([docs])
     # Joining a fresh group takes seconds on a loaded machine: wait for the first records.
-    deadline, got = time.monotonic() + 90, {}
-    while not got and time.monotonic() < deadline:
-        got = reader.poll(500)
+    got = wait_until(lambda: reader.poll(500), 90, "records for the lag reader", interval=0,
+                     strict=False)
     assert got, "the lag reader got no records in 90 s"
     metrics.update_lag(reader)
     reader.close()
