@@ -7,11 +7,13 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from edgestream.apps import cli
+from edgestream_dev.procs import wait_until
 from edgestream_dev.tansu import EmbeddedTansu, free_port
 
 
@@ -58,10 +60,17 @@ def test_broker_gone_mid_run_is_said_once_and_duration_is_honoured(tmp_path):
          "--bootstrap-servers", broker.bootstrap_servers, "--duration", "25",
          "--log-level", "INFO"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "BLUESKY_KAFKA_CONFIG_PATH": ""})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
     try:
-        time.sleep(10)  # started, subscribed
+        # started, subscribed: the group gave it its partitions (the log says so), at most 10 s
+        wait_until(lambda: any("partitions assigned" in line for line in lines), 10,
+                   "partition assignment", strict=False)
         broker.stop()
-        out, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+        out = "".join(lines)
     finally:
         broker.stop()
         if proc.poll() is None:
@@ -71,7 +80,7 @@ def test_broker_gone_mid_run_is_said_once_and_duration_is_honoured(tmp_path):
     kafka_lines = [line for line in out.splitlines() if " kafka." in line]
     # kafka-python's per-attempt reconnect errors (5-10 a second) are not shown
     assert not any("ECONNREFUSED" in line for line in kafka_lines), kafka_lines[:5]
-    assert "Traceback" not in out
+    assert "Traceback" not in out, out[-3000:]
 
 
 def test_configuration_error_is_exit_2_with_key_value_and_allowed():
