@@ -12,7 +12,7 @@ import logging
 import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -93,6 +93,9 @@ class Agent(ABC):
         self.grid = edge_grid(*spectrum_edge) if spectrum_edge else None
         self.runs = RunIndex(position_keys=position_keys, positions=positions)
         self.skipped: Counter[str] = Counter()  # annotations not used, by reason
+        # (reason, run) pairs already logged: an EELS image is a thousand annotations of one
+        # run, and one line says why that run is not used (each one is still counted)
+        self._said: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.samples: dict[str, SampleState] = {}
         self.on_report = on_report
         self._waiting: dict[str, list[dict[str, Any]]] = {}
@@ -127,9 +130,15 @@ class Agent(ABC):
             out += self.on_annotation(a)
         return out
 
-    def _skip(self, reason: str, detail: str) -> list[Suggestion]:
+    def _skip(self, reason: str, detail: str, run_uid: str = "") -> list[Suggestion]:
         self.skipped[reason] += 1
-        log.warning("annotation not used (%s): %s", reason, detail)
+        key = (reason, run_uid)
+        if not run_uid or key not in self._said:
+            log.warning("annotation not used (%s): %s", reason, detail)
+            if run_uid:
+                self._said[key] = None
+                while len(self._said) > MAX_WAITING_RUNS:
+                    self._said.popitem(last=False)
         return []
 
     def on_annotation(self, a: dict[str, Any]) -> list[Suggestion]:
@@ -147,12 +156,14 @@ class Agent(ABC):
                 self._waiting.setdefault(run_uid, []).append(a)
                 return []
             if info.position is None:
-                return self._skip("no_position", f"run {run_uid}: {info.position_error}")
+                return self._skip("no_position", f"run {run_uid}: {info.position_error}",
+                                  run_uid)
             obs = observe(a, info, self.quantity, self.grid)
             if obs is None:
                 return self._skip("no_quantity", f"run {run_uid}: none of "
                                   f"{', '.join((self.quantity.primary, *self.quantity.fallbacks))}"
-                                  " is usable (missing, not finite or out of distribution)")
+                                  " is usable (missing, not finite or out of distribution)",
+                                  run_uid)
             self.ingest(obs)
             if info.suggestion_uid:
                 self._state(obs.sample or "unknown").measured(info.suggestion_uid)

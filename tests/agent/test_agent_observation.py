@@ -81,3 +81,21 @@ def test_observe_needs_a_position_and_a_quantity(make_annotation, make_start) ->
     obs = observe(a, idx.start(make_start("r1", 7.0)), QuantitySpec(), np.array([8980.0]))
     assert obs.position == (7.0,) and obs.quantity.value == 0.5
     assert obs.spectrum.shape == (1,) and obs.annotation_id == a["annotation_id"]
+
+
+def test_a_run_not_used_is_said_once_and_each_annotation_counted(caplog):
+    """An EELS image is a thousand annotations of one run without a stage position: one log
+    line says why the run is not used, and every annotation is still counted."""
+    from edgestream_agent.base import StageAgent
+    from edgestream_agent.strategies import BoundaryStrategy, Bounds
+
+    agent = StageAgent(strategy_factory=lambda: BoundaryStrategy(Bounds(0, 60), 1, 0.5, 0.05),
+                       plan_name="agent_move_and_measure", ask_on_ingest=False)
+    agent.on_document("start", {"uid": "r1", "time": 0.0})
+    agent.on_document("stop", {"uid": "s1", "run_start": "r1", "time": 1.0,
+                               "exit_status": "success"})
+    with caplog.at_level("WARNING", logger="edgestream_agent.base"):
+        for i in range(50):
+            agent.on_annotation({"annotation_id": f"a{i}", "ids": {"run_uid": "r1"}})
+    said = [r for r in caplog.records if "not used (no_position)" in r.getMessage()]
+    assert len(said) == 1 and agent.skipped["no_position"] == 50
