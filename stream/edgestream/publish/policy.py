@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+# below MIN_MESSAGE_BYTES a broker's refusal is not followed down: it is set up wrongly
+from edgestream.config.checks import MIN_MESSAGE_BYTES
 from edgestream.config.settings import Settings
 from edgestream.documents.wire import encode
 from edgestream.errors import OutputTooLarge, StreamError
@@ -39,8 +41,6 @@ from edgestream.publish.derived import DerivedRuns, split_event_page
 
 log = logging.getLogger(__name__)
 
-# Below this, a broker's refusal is not followed down: it is a broker set up wrongly.
-MIN_MESSAGE_BYTES = 64 * 1024
 # Run beamlines remembered for runs whose end was never seen (a bound on memory)
 MAX_RUN_BEAMLINES = 10_000
 

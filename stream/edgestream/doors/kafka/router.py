@@ -36,7 +36,7 @@ from typing import Any
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.errors import KafkaError
 
-from edgestream.config.checks import topic_of
+from edgestream.config.checks import MIN_MESSAGE_BYTES, topic_of
 from edgestream.config.settings import Settings, SettingsError
 from edgestream.doors.kafka.clients import ADMIN_KEYS, client_args, make_consumer, make_producer
 from edgestream.doors.kafka.delivery import KafkaDoor, PublishFailed, beamline_of
@@ -53,7 +53,6 @@ SOURCE_HEADER = "edgestream.source"  # "topic/partition/offset" of the input mes
 # router creates take them. A topic made with a lower max.message.bytes refuses some: the
 # limit is halved until it takes what is sent, and larger documents are dead-lettered.
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
-MIN_LIMIT_BYTES = 64 * 1024
 CONFIG_REFUSED = {40, 44}  # InvalidConfig, PolicyViolation
 BATCH_BYTES = 1 << 20
 
@@ -83,7 +82,7 @@ class Router(KafkaDoor):
         self.group_id = f"{k.group_id}-router"
         self.consumer = make_consumer(k, group_id=self.group_id)
         # largest record sent; halved while the broker refuses records as too large
-        self.size = SizeLimit(MAX_REQUEST_BYTES, MIN_LIMIT_BYTES, "records")
+        self.size = SizeLimit(MAX_REQUEST_BYTES, MIN_MESSAGE_BYTES, "records")
         self._start_delivery()
         self.producer = self._new_producer()
         self.keys = RunKeys(settings.router.max_open_runs, settings.run_timeout_s)
