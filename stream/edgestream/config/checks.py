@@ -33,6 +33,7 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "kafka.heartbeat_interval_ms": (1, None),
     "kafka.max_poll_records": (1, None),
     "kafka.poll_timeout_ms": (0, None),
+    "kafka.max_batch_latency_ms": (0, None),
     "kafka.connect_timeout_s": (0.1, None),
     "grid.step": (1e-6, None),
     "router.partitions": (1, None),

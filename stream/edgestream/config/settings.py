@@ -54,6 +54,13 @@ class KafkaSettings:
     heartbeat_interval_ms: int = 3000
     max_poll_records: int = 500
     poll_timeout_ms: int = 200
+    # Batches are sized by time as well as count: once records came, more are polled until
+    # max_poll_records or until the oldest has waited this long since it was produced (0: one
+    # poll per batch). Larger batches share each call's fixed cost; this bounds the wait.
+    max_batch_latency_ms: float = 5.0
+    # At-least-once: wait for one batch's acknowledgements while the next is polled and
+    # processed (its offsets are still committed only after they came). Exactly-once: no effect.
+    overlap_publish: bool = True
     # "at_least_once" (any broker) or "exactly_once" (brokers with transactions: Apache Kafka).
     delivery: Literal["at_least_once", "exactly_once"] = "at_least_once"
     # Exactly-once only; default "<group_id>-<host>-<pid>".

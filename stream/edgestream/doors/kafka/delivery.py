@@ -1,10 +1,13 @@
 """What the service and the router share: one consumer in a group, one producer, and the
 delivery around them.
 
-Every poll batch's sends are flushed before its offsets are committed (at-least-once), or go
-with them in one Kafka transaction (exactly-once). A failure aborts what is open, and the
-door re-reads from the last commit (``rewind``). A rebalance drops the state of the
-partitions that went to another member; their next owner replays them.
+Every poll batch's sends are acknowledged before its offsets are committed (at-least-once),
+or go with them in one Kafka transaction (exactly-once). At-least-once may overlap the wait
+for one batch's acknowledgements with the poll and processing of the next (``hand_off`` /
+``settle``): a batch's offsets, taken when it was processed, are committed only once every
+send of that batch is acknowledged, and batches are committed in order. A failure aborts
+what is open, and the door re-reads from the last commit (``rewind``). A rebalance drops the
+state of the partitions that went to another member; their next owner replays them.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
 from kafka.errors import (
     CommitFailedError,
     KafkaError,
@@ -26,7 +31,8 @@ from kafka.errors import (
 from edgestream.config.checks import TOPIC_NAME
 from edgestream.doors.kafka.offsets import OffsetTracker, seek_to_committed
 
-__all__ = ["DOCUMENTS_SUFFIX", "TOPIC_NAME", "KafkaDoor", "PublishFailed", "beamline_of"]
+__all__ = ["DOCUMENTS_SUFFIX", "TOPIC_NAME", "InFlight", "KafkaDoor", "PublishFailed",
+           "beamline_of", "poll_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,49 @@ def beamline_of(topic: str, default: str) -> str:
     return DOCUMENTS_SUFFIX.sub("", topic) if DOCUMENTS_SUFFIX.search(topic) else default
 
 
+Records = dict[TopicPartition, list[Any]]
+
+
+def poll_batch(consumer: Any, timeout_ms: float, max_records: int, max_latency_ms: float,
+               clock: Callable[[], float] = time.time) -> Records:
+    """One batch, sized by count and by time: the first poll waits up to ``timeout_ms``; once
+    records came, more are polled until ``max_records``, or until the oldest record has
+    waited ``max_latency_ms`` since its producer stamped it (never longer than that from
+    now: a skewed producer clock cannot hold a batch back). ``max_latency_ms`` 0: one poll.
+
+    A busy stream fills larger batches (the fixed cost of each call is shared); a quiet one
+    gives each record at most ``max_latency_ms`` of waiting for company.
+    """
+    records: Records = consumer.poll(timeout_ms, max_records)
+    n = sum(len(m) for m in records.values())
+    if not n or max_latency_ms <= 0:
+        return records
+    now = clock()
+    stamps = [m[0].timestamp for m in records.values() if m and (m[0].timestamp or 0) > 0]
+    oldest = min(stamps) / 1e3 if stamps else now
+    deadline = min(oldest, now) + max_latency_ms / 1e3
+    while n < max_records:
+        left_ms = (deadline - clock()) * 1e3
+        if left_ms < 1:
+            break
+        more: Records = consumer.poll(int(left_ms), max_records - n)
+        for tp, messages in more.items():  # same partition: later offsets, order kept
+            records.setdefault(tp, []).extend(messages)
+            n += len(messages)
+    return records
+
+
+@dataclass
+class InFlight:
+    """One batch whose sends await the broker's acknowledgement: its futures, the offsets
+    that become safe to commit once they are all acknowledged, and what the door does then."""
+
+    futures: list[tuple[Any, int]]
+    offsets: dict[TopicPartition, OffsetAndMetadata]
+    on_acked: Callable[[], None] | None = None
+    sent_at: float = field(default_factory=time.monotonic)
+
+
 class KafkaDoor(ConsumerRebalanceListener):
     """A consumer, a producer and the delivery of what one poll batch sends.
 
@@ -61,6 +110,7 @@ class KafkaDoor(ConsumerRebalanceListener):
 
     def _start_delivery(self) -> None:
         self._futures: list[tuple[Any, int]] = []  # (future, message bytes)
+        self._in_flight: InFlight | None = None  # at-least-once: the batch being acked
         self._in_transaction = False
         self._revoked: list[TopicPartition] = []  # until the next assignment
 
@@ -108,6 +158,11 @@ class KafkaDoor(ConsumerRebalanceListener):
             # kafka-python 3.0 gives up waiting on a batch it split after a "too large"
             # refusal ("Future not done"); each record's own future follows the split
             log.debug("flush: %s; waiting on each send", exc)
+        self._await(futures)
+
+    def _await(self, futures: list[tuple[Any, int]]) -> None:
+        """Wait for each send's acknowledgement (sent already: linger_ms at most, no
+        flush of later sends); PublishFailed if one failed."""
         failed: list[tuple[KafkaError, int]] = []
         deadline = time.monotonic() + FLUSH_TIMEOUT_S
         for fut, size in futures:
@@ -141,6 +196,34 @@ class KafkaDoor(ConsumerRebalanceListener):
                 self.tracker.mark_committed(offsets)
                 self._count_commit("ok")
             return
+        self._commit_offsets(offsets)
+
+    def hand_off(self, on_acked: Callable[[], None] | None = None) -> None:
+        """At-least-once, overlapped: the batch just processed goes in flight with the offsets
+        that its acknowledgement makes safe (taken now, before the next batch moves them);
+        ``settle`` commits them. The batch before it must be settled first."""
+        if self._in_flight is not None:
+            raise RuntimeError("hand_off with a batch still in flight")
+        futures, self._futures = self._futures, []
+        self._in_flight = InFlight(futures, self.tracker.to_commit(), on_acked)
+
+    def settle(self) -> None:
+        """Wait for the batch in flight (if any), then commit its offsets and run its
+        ``on_acked``. PublishFailed (nothing committed) if a send failed."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is None:
+            return
+        # the sends went out when linger_ms passed; kafka-python waits for nothing else, so
+        # no flush here (it would also force out the next batch's sends)
+        self._await(flight.futures)
+        if flight.on_acked is not None:
+            flight.on_acked()
+        self._commit_offsets(flight.offsets)
+
+    def _commit_offsets(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        # taken before a rebalance: partitions gone since are their new owner's to commit
+        owned = self.consumer.assignment()
+        offsets = {tp: om for tp, om in offsets.items() if tp in owned}
         if not offsets:
             return
         try:
@@ -154,8 +237,10 @@ class KafkaDoor(ConsumerRebalanceListener):
 
     def _rewind_delivery(self) -> None:
         """After a failure: abort what is open, replace a broken producer, and seek every
-        partition back to its commit (the subclass drops its run state)."""
+        partition back to its commit (the subclass drops its run state). A batch in flight
+        is dropped uncommitted: it is read again with the rest."""
         self._futures = []
+        self._in_flight = None
         broken = False
         if self._in_transaction:
             try:
@@ -176,8 +261,9 @@ class KafkaDoor(ConsumerRebalanceListener):
         shows which ones really left (``on_partitions_assigned``).
 
         Runs on kafka-python's IO thread, where blocking calls (commit, flush) are refused.
-        Nothing is lost by not committing here: every poll batch is published and committed
-        before the next poll, and what a failed commit leaves is replayed, with the same ids.
+        Nothing is lost by not committing here: what is not committed (a failed commit, or
+        at-least-once's batch in flight during the poll) is replayed by the next owner, with
+        the same ids.
         """
         self._revoked = list(revoked)
         if revoked:
@@ -200,6 +286,7 @@ class KafkaDoor(ConsumerRebalanceListener):
     def close(self) -> None:
         """Publish and commit what is done, then close the clients."""
         try:
+            self.settle()
             self._flush()
             self.commit()
         except (PublishFailed, KafkaError) as exc:

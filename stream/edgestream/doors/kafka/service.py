@@ -29,17 +29,22 @@ from edgestream.doors.kafka.delivery import (
     KafkaDoor,
     PublishFailed,
     beamline_of,
+    poll_batch,
 )
 from edgestream.doors.kafka.offsets import OffsetTracker
 from edgestream.errors import StreamError, internal_error
 from edgestream.pipeline import Outcome, Pipeline
-from edgestream.publish.policy import MIN_MESSAGE_BYTES, Message, PublishPolicy
+from edgestream.publish.policy import MIN_MESSAGE_BYTES, Batch, Message, PublishPolicy
 from edgestream.publish.tiled import open_sink
 
 __all__ = ["DOCUMENTS_SUFFIX", "MIN_MESSAGE_BYTES", "TOPIC_NAME", "AnnotationService",
            "PublishFailed", "beamline_of", "check_outputs", "run_uid_of"]
 
 log = logging.getLogger(__name__)
+
+# The poll that follows a batch in flight waits at most this long before the batch is settled
+# (its offsets committed, its annotations counted) when no new records come
+IN_FLIGHT_POLL_MS = 10
 
 
 def check_outputs(k: KafkaSettings) -> None:
@@ -66,7 +71,9 @@ def run_uid_of(name: str, doc: dict[str, Any], descriptor_run: dict[str, str]) -
 class AnnotationService(KafkaDoor):
     """One consumer in a group; run() until ``stop`` is set. Bad input never stops it.
 
-    ``delivery="at_least_once"`` (default): outputs are flushed, then offsets committed.
+    ``delivery="at_least_once"`` (default): outputs are acknowledged, then offsets committed;
+    with ``kafka.overlap_publish`` the acknowledgement of one batch is awaited while the next
+    is polled and processed (``step``).
     ``delivery="exactly_once"``: outputs and offsets go in one Kafka transaction per poll
     batch; downstream consumers read with ``isolation_level="read_committed"``. What is
     published for each batch (and what does not fit) is ``edgestream.publish.policy``'s.
@@ -86,6 +93,8 @@ class AnnotationService(KafkaDoor):
                                 f"not {settings.kafka.delivery!r}")
         check_outputs(settings.kafka)
         self.exactly_once = settings.kafka.delivery == "exactly_once"
+        # one transaction at a time: exactly-once waits for each batch before the next poll
+        self.overlap = settings.kafka.overlap_publish and not self.exactly_once
         self.tracker = OffsetTracker()
         self.policy = PublishPolicy(settings, self.metrics, self._send_message,
                                     tiled=open_sink(settings.tiled, self.metrics),
@@ -138,11 +147,14 @@ class AnnotationService(KafkaDoor):
         try:
             while not stop.is_set():
                 try:
-                    records = self.consumer.poll(k.poll_timeout_ms, k.max_poll_records)
-                    if not records:
+                    # a batch in flight is settled right after the next poll: a short one
+                    timeout = k.poll_timeout_ms if self._in_flight is None else \
+                        min(k.poll_timeout_ms, IN_FLIGHT_POLL_MS)
+                    records = poll_batch(self.consumer, timeout, k.max_poll_records,
+                                         k.max_batch_latency_ms)
+                    if not records and self._in_flight is None:
                         watch.check()  # a broker gone shows as empty polls: say so once
-                    self.process(records)
-                    self.commit()
+                    self.step(records)
                 except (PublishFailed, KafkaError) as exc:
                     # Broker trouble: kafka-python reconnects by itself; nothing uncommitted
                     # is lost because we re-read from the last commit. While the broker is
@@ -160,7 +172,26 @@ class AnnotationService(KafkaDoor):
             watch.close()
             self.close()
 
-    def process(self, records: dict[TopicPartition, list[Any]]) -> None:
+    def step(self, records: dict[TopicPartition, list[Any]]) -> None:
+        """Process one poll batch, publish it, and commit what its acknowledgement makes safe.
+
+        At-least-once with ``kafka.overlap_publish``: the batch's sends are not waited for
+        here; they are acknowledged while the next batch is polled and processed, then this
+        batch's offsets (taken now) are committed, before the next batch's. A failed send
+        commits nothing: both batches are read again from the last commit."""
+        if not self.overlap:
+            self.process(records)
+            self.commit()
+            return
+        batch = self.process(records, wait=False)
+        self.settle()  # the batch before: acknowledged meanwhile, mostly
+        self.hand_off(lambda: self.policy.delivered(batch))
+        if not records:  # nothing to overlap with: settle now, not after the next poll
+            self.settle()
+
+    def process(self, records: dict[TopicPartition, list[Any]], wait: bool = True) -> Batch:
+        """Ingest, annotate and send one poll batch; ``wait``: also wait for the broker's
+        acknowledgement and hand the batch to ``policy.delivered`` (else ``step`` does)."""
         for tp in records:
             if not self.tracker.knows(tp):
                 self.tracker.resume(tp, self.consumer.committed(tp, metadata=True))
@@ -175,10 +206,14 @@ class AnnotationService(KafkaDoor):
         out.annotations += annotated.annotations + expired.annotations
         out.failures += annotated.failures + expired.failures
         expired_runs = {a["ids"]["run_uid"] for a in expired.annotations}
-        self._publish(out, stopped + sorted(expired_runs))
+        batch = self.policy.publish(out, stopped + sorted(expired_runs))
+        if wait:
+            self._flush()
+            self.policy.delivered(batch)
         self.tracker.prune(self.pipeline.router.runs)
         self.tracker.release(self.pipeline.filler.holding)
         self._record_lag()
+        return batch
 
     def _record_lag(self) -> None:
         """Consumer lag per partition, from the high watermark of the last fetch."""
@@ -227,11 +262,6 @@ class AnnotationService(KafkaDoor):
             exc, beamline=beamline_of(msg.topic, self.settings.beamline), topic=msg.topic,
             partition=msg.partition, offset=msg.offset, raw=msg.value, name=name,
             run_uid=run_uid, key=msg.key.decode(errors="replace") if msg.key else None)
-
-    def _publish(self, out: Outcome, ended_runs: list[str]) -> None:
-        batch = self.policy.publish(out, ended_runs)
-        self._flush()
-        self.policy.delivered(batch)
 
     def _too_large(self, refused_bytes: int) -> None:
         self.policy.refused(refused_bytes)
