@@ -108,11 +108,24 @@ class TiledSettings:
 
 
 @dataclass
+class AnnotationSettings:
+    """The form of the published annotations (docs/compact-annotations.md)."""
+
+    # "auto": one compact msgpack message per EELS event that carries several spectra (a
+    # spectrum-image row), one JSON annotation per spectrum for the rest; "json" or
+    # "compact": that form for every spectrum.
+    form: Literal["auto", "json", "compact"] = "auto"
+    # Compact messages carry the normalized spectra (float32 on the grid) only when set.
+    compact_spectra: bool = False
+
+
+@dataclass
 class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     grid: GridSettings = field(default_factory=GridSettings)
     router: RouterSettings = field(default_factory=RouterSettings)
     tiled: TiledSettings = field(default_factory=TiledSettings)
+    annotations: AnnotationSettings = field(default_factory=AnnotationSettings)
     beamline: str = "sim"
     # Per-beamline channel mapping: {beamline: {role: data_key}}, roles as in channels.py.
     channels: dict[str, dict[str, str]] = field(default_factory=dict)
