@@ -88,6 +88,12 @@ def test_kubernetes_objects_and_their_commands(tmp_path) -> None:
     assert serve.metrics_port == 9464 and serve.live_port == 8765
     svc = docs[("Service", "edgestream")]
     assert {p["port"] for p in svc["spec"]["ports"]} == {9464, 8765}
+    hpa = docs[("HorizontalPodAutoscaler", "edgestream")]["spec"]
+    target = hpa["scaleTargetRef"]
+    assert (target["kind"], target["name"]) in docs, "the autoscaler scales a Deployment here"
+    assert 1 <= hpa["minReplicas"] <= hpa["maxReplicas"]
+    assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 300, \
+        "every scale step is a rebalance: no flapping"
 
 
 @pytest.mark.parametrize("unit", ["edgestream.service", "edgestream-agent.service"])
