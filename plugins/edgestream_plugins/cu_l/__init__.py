@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from edgestream.plugin.api import SpectrumBatch
-from edgestream.plugin.base import OnnxModel, rounded
+from edgestream.plugin.base import OnnxModel, rounded_list
 
 __all__ = ["FRACTION_CLASSES", "GRID", "MIN_COVERAGE", "VALENCE_CLASSES", "CuLValence",
            "class_median", "median_summary", "represent", "tree_summary"]
@@ -149,17 +149,20 @@ class CuLValence(OnnxModel):
         frac /= np.clip(frac.sum(axis=1, keepdims=True), 1e-9, None)
         lo, hi = self.manifest.outputs["value"].range
         max_spread = self.manifest["ood"]["max_spread"]
-        for j, i in enumerate(idx):
-            flag = score[j] > 1.0 or coverage[i] < MIN_COVERAGE or v_spread[j] > max_spread
+        ood = ((score > 1.0) | (coverage[idx] < MIN_COVERAGE) | (v_spread > max_spread)).tolist()
+        # whole columns rounded at once; one dict per spectrum is the plugin contract
+        columns = zip(idx.tolist(), rounded_list(np.clip(valence, lo, hi), 3),
+                      rounded_list(v_spread, 3), rounded_list(frac, 3), rounded_list(f_spread, 3),
+                      rounded_list(frac @ np.arange(3.0), 3), ood, rounded_list(score, 3),
+                      strict=True)
+        for i, value, spread, fr, fr_spread, mixture, is_ood, ood_score in columns:
             out[i] = {
-                "value": rounded(np.clip(valence[j], lo, hi), 3),
-                "uncertainty": rounded(v_spread[j], 3),
-                "fractions": {c: rounded(frac[j, k], 3)
-                              for k, c in enumerate(FRACTION_CLASSES)},
-                "fraction_uncertainty": {c: rounded(f_spread[j, k], 3)
-                                         for k, c in enumerate(FRACTION_CLASSES)},
-                "mixture_valence": rounded(float(frac[j] @ np.arange(3.0)), 3),
-                "ood": bool(flag),
-                "ood_score": rounded(score[j], 3),
+                "value": value,
+                "uncertainty": spread,
+                "fractions": dict(zip(FRACTION_CLASSES, fr, strict=True)),
+                "fraction_uncertainty": dict(zip(FRACTION_CLASSES, fr_spread, strict=True)),
+                "mixture_valence": mixture,
+                "ood": is_ood,
+                "ood_score": ood_score,
             }
         return out

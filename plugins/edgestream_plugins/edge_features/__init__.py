@@ -10,7 +10,7 @@ import numpy as np
 from edgestream.normalize import main_edge
 from edgestream.physics import edge_energy, edge_features
 from edgestream.plugin.api import SpectrumBatch
-from edgestream.plugin.base import ManifestModel, rounded
+from edgestream.plugin.base import ManifestModel, rounded_list
 
 
 class EdgeFeatures(ManifestModel):
@@ -24,13 +24,8 @@ class EdgeFeatures(ManifestModel):
         norm = np.nan_to_num(batch.norm, nan=0.0)
         feats = edge_features(grid, norm, batch.e0)
         feats = feats if isinstance(feats, dict) else vars(feats)
-        return [
-            {
-                "edge_shift_ev": rounded(e0 - reference),
-                "white_line_offset_ev": rounded(wl - e0),
-                "white_line_height": rounded(h),
-            }
-            for e0, wl, h in zip(
-                batch.e0, feats["white_line_energy"], feats["white_line_height"], strict=True
-            )
-        ]
+        e0 = np.asarray(batch.e0, dtype=float)
+        columns = zip(rounded_list(e0 - reference), rounded_list(feats["white_line_energy"] - e0),
+                      rounded_list(feats["white_line_height"]), strict=True)
+        return [{"edge_shift_ev": shift, "white_line_offset_ev": offset, "white_line_height": h}
+                for shift, offset, h in columns]

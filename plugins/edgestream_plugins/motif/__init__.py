@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from edgestream.plugin.api import SpectrumBatch
-from edgestream_plugins.cu_k import GPU_FIRST, CuKModel, class_summary, rounded
+from edgestream.plugin.base import rounded_list
+from edgestream_plugins.cu_k import GPU_FIRST, CuKModel, class_summary
 
 # What K-edge XANES resolves least is whether a Jahn-Teller Cu(II) square plane has 0, 1 or 2
 # long axial ligands, so those three classes form one family; every other class is its own.
@@ -47,20 +48,26 @@ class CuKMotif(CuKModel):
             return out
         classes, families = self.manifest["classes"], self.families
         s = class_summary(self.run("model", x))
+        rows = np.arange(len(idx))
         family_probs = s["probs"] @ self.family_matrix
-        disagree = s["spread"] > self.manifest["ood"]["max_spread"]
-        for j, i in enumerate(idx):
-            top = int(s["top"][j])
+        best_family = family_probs.argmax(axis=1)
+        ood = (flag[idx] | (s["spread"] > self.manifest["ood"]["max_spread"])).tolist()
+        # whole columns rounded at once; one dict per spectrum is the plugin contract
+        columns = zip(idx.tolist(), s["top"].tolist(), rounded_list(s["probs"][rows, s["top"]], 3),
+                      rounded_list(s["probs"], 3), rounded_list(s["spread"], 3),
+                      rounded_list(s["entropy"], 3), ood, rounded_list(score[idx], 3),
+                      best_family.tolist(), rounded_list(family_probs[rows, best_family], 3),
+                      strict=True)
+        for i, top, p, probs, spread, entropy, is_ood, ood_score, fam, fam_p in columns:
             out[i] = {
                 "value": classes[top],
-                "probability": rounded(s["probs"][j, top], 3),
-                "probabilities": {c: rounded(p, 3) for c, p in zip(classes, s["probs"][j],
-                                                                   strict=True)},
-                "uncertainty": rounded(s["spread"][j], 3),
-                "entropy": rounded(s["entropy"][j], 3),
-                "ood": bool(flag[i] or disagree[j]),
-                "ood_score": rounded(score[i], 3),
-                "family": families[int(family_probs[j].argmax())],
-                "family_probability": rounded(family_probs[j].max(), 3),
+                "probability": p,
+                "probabilities": dict(zip(classes, probs, strict=True)),
+                "uncertainty": spread,
+                "entropy": entropy,
+                "ood": is_ood,
+                "ood_score": ood_score,
+                "family": families[fam],
+                "family_probability": fam_p,
             }
         return out

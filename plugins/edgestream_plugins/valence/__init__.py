@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from edgestream.plugin.api import SpectrumBatch
-from edgestream_plugins.cu_k import CuKModel, regression_summary, rounded
+from edgestream.plugin.base import rounded_list
+from edgestream_plugins.cu_k import CuKModel, regression_summary
 
 
 class CuKValence(CuKModel):
@@ -36,13 +37,12 @@ class CuKValence(CuKModel):
         members = self.run("model", x)
         median, spread = regression_summary(members)
         lo, hi = self.manifest.outputs["value"].range
-        disagree = spread > self.manifest["ood"]["max_spread"]
-        for j, i in enumerate(idx):
-            out[i] = {
-                "value": rounded(np.clip(median[j], lo, hi), 3),
-                "uncertainty": rounded(spread[j], 3),
-                "ood": bool(flag[i] or disagree[j]),
-                "ood_score": rounded(score[i], 3),
-                "members": [rounded(v, 3) for v in members[j]],
-            }
+        ood = (flag[idx] | (spread > self.manifest["ood"]["max_spread"])).tolist()
+        # whole columns rounded at once; one dict per spectrum is the plugin contract
+        columns = zip(idx.tolist(), rounded_list(np.clip(median, lo, hi), 3),
+                      rounded_list(spread, 3), ood, rounded_list(score[idx], 3),
+                      rounded_list(members, 3), strict=True)
+        for i, value, uncertainty, is_ood, ood_score, per_member in columns:
+            out[i] = {"value": value, "uncertainty": uncertainty, "ood": is_ood,
+                      "ood_score": ood_score, "members": per_member}
         return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import tomllib
 from abc import ABC, abstractmethod
@@ -16,14 +17,16 @@ import numpy as np
 
 from edgestream.plugin.manifest import Manifest, read_manifest, sha256_of, verified
 
-__all__ = ["ENTRY_POINT_GROUP", "GPU_FIRST", "Manifest", "SpectrumBatch", "SpectrumModel",
-           "default_names", "discover", "load_plugin", "onnx_session", "plugins_in",
-           "read_plugin_toml", "sha256_of", "verified_file"]
+__all__ = ["ENTRY_POINT_GROUP", "GPU_FIRST", "ONNX_THREADS_ENV", "Manifest", "SpectrumBatch",
+           "SpectrumModel", "default_names", "discover", "load_plugin", "onnx_session",
+           "onnx_threads", "plugins_in", "read_plugin_toml", "session_options", "sha256_of",
+           "verified_file"]
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "edgestream.plugins"
 GPU_FIRST = ("CUDAExecutionProvider", "CPUExecutionProvider")
+ONNX_THREADS_ENV = "EDGESTREAM_ONNX_THREADS"
 
 
 @dataclass(frozen=True)
@@ -100,23 +103,54 @@ def verified_file(folder: Path, entry: dict[str, Any]) -> Path:
     return verified(folder / entry["path"], entry["sha256"])
 
 
+def onnx_threads() -> int:
+    """Intra-op threads of the ONNX sessions: ``$EDGESTREAM_ONNX_THREADS``, else 1.
+
+    One, because the service runs one process per core (pinned; more cores, more replicas):
+    extra threads would only spin against the Kafka client and the normalization on the same
+    core. 0 lets onnxruntime use every core (a process of its own on a larger machine)."""
+    value = os.environ.get(ONNX_THREADS_ENV, "").strip()
+    try:
+        return max(0, int(value)) if value else 1
+    except ValueError:
+        log.warning("%s=%r is not a number of threads; using 1", ONNX_THREADS_ENV, value)
+        return 1
+
+
+def session_options(threads: int | None = None) -> Any:
+    """The ONNX Runtime session options of every plugin session: ``threads`` intra-op
+    threads (None: :func:`onnx_threads`), one inter-op thread (the models are single chains of
+    operators), every graph optimization, no spinning threads between the small runs."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = onnx_threads() if threads is None else threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 def onnx_session(
-    path: Path, providers: tuple[str, ...] = GPU_FIRST, expected_sha256: str | None = None
+    path: Path, providers: tuple[str, ...] = GPU_FIRST, expected_sha256: str | None = None,
+    threads: int | None = None,
 ) -> tuple[Any, str]:
     """An ONNX Runtime session on the first available provider, and the provider it chose.
 
     CUDA is used when onnxruntime-gpu and a GPU are present; otherwise CPU. A model file
-    whose sha256 differs from its plugin.toml is refused.
+    whose sha256 differs from its plugin.toml is refused. Options: :func:`session_options`.
     """
     import onnxruntime as ort
 
     if expected_sha256 is not None:
         verified(path, expected_sha256)
     available = set(ort.get_available_providers())
-    chosen = [p for p in providers if p in available] or ["CPUExecutionProvider"]
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), sess_options=options, providers=chosen)
+    chosen = list(dict.fromkeys(p for p in providers if p in available)) or [
+        "CPUExecutionProvider"]
+    session = ort.InferenceSession(str(path), sess_options=session_options(threads),
+                                   providers=chosen)
     provider = session.get_providers()[0]
     log.info("ONNX model %s on %s", path.name, provider)
     return session, provider
