@@ -13,6 +13,7 @@ from bluesky import RunEngine
 
 from edgestream.apps.serve import build_pipeline
 from edgestream.config.settings import Settings
+from edgestream.publish.annotation import is_compact, records
 from edgestream.publish.table import COLUMNS, ELLIPSIS, AnnotationTable, fit
 from edgestream_sim.beamline import SimBeamline
 from edgestream_sim.plans import eels_acquisition, fly_scan, xas_step_scan
@@ -30,9 +31,12 @@ def annotations() -> list[dict]:
     RE(xas_step_scan(bl.ic, bl.dcm_energy, bl.xas_stage, "mp-361"))
     RE(eels_acquisition(bl.eels_si, bl.eels_stage, "layers", n_events=1))
     pipeline = build_pipeline(Settings(plugins=PLUGINS))
-    out = []
+    messages = []
     for name, doc in docs:
-        out += pipeline(name, doc).annotations
+        messages += pipeline(name, doc).annotations
+    # EELS spectrum-image rows come as compact blocks: the table has a row per spectrum
+    assert any(is_compact(m) for m in messages)
+    out = [r for m in messages for r in records(m)]
     assert {a["modality"] for a in out} >= {"eels"} and len(out) >= 10
     return out
 

@@ -48,6 +48,7 @@ class Failure:
 
 @dataclass
 class Outcome:
+    # JSON annotations (one spectrum each) and compact blocks (publish.compact: several)
     annotations: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     # runs that ended with no spectrum and nothing wrong (counted and logged, not dead letters)
@@ -207,7 +208,9 @@ class Pipeline:
         predictions = self._predict(normalized, out)
         elapsed = time.perf_counter() - t0
         per_spectrum = elapsed / max(1, len(normalized))
-        for (s, result), preds in zip(normalized, predictions, strict=True):
+        as_json = self._blocks(normalized, predictions, per_spectrum, out)
+        for i in as_json:
+            (s, result), preds = normalized[i], predictions[i]
             try:
                 out.annotations.append(ann.build(s, result, preds, per_spectrum,
                                                  self.settings.grid))
@@ -217,6 +220,38 @@ class Pipeline:
                 continue
             self.metrics.spectra.labels(s.modality, s.element or "unknown").inc()
         return out
+
+    def _blocks(self, items: list[tuple[RawSpectrum, Any]], predictions: list[list[dict]],
+                processing_s: float, out: Outcome) -> list[int]:
+        """Compact annotations (one per event and element/edge) of the spectra that the
+        ``annotations.form`` setting sends compact, into ``out``; the indices of the rest,
+        which go as JSON annotations."""
+        form = self.settings.annotations.form
+        if form == "json":
+            return list(range(len(items)))
+        events: dict[tuple, list[int]] = defaultdict(list)
+        for i, (s, _) in enumerate(items):
+            events[(s.ids.run_uid, s.ids.descriptor_uid, s.ids.stream_name, s.ids.seq_range,
+                    s.modality, s.element, s.edge, s.element_source, s.partial)].append(i)
+        as_json: list[int] = []
+        for idx in events.values():
+            s0 = items[idx[0]][0]
+            # auto: spectrum-image rows (an EELS event with several spectra) go compact
+            if form == "auto" and not (s0.modality == "eels" and (
+                    len(idx) > 1 or s0.ids.index_in_event > 0)):
+                as_json += idx
+                continue
+            try:
+                out.annotations.append(ann.build_block(
+                    [items[i][0] for i in idx], [items[i][1] for i in idx],
+                    [predictions[i] for i in idx], processing_s, self.settings.grid))
+            except Exception:  # a bug (or plugins that differ): these go as JSON instead
+                log.exception("no compact annotation for %d spectra of run %s", len(idx),
+                              s0.ids.run_uid)
+                as_json += idx
+                continue
+            self.metrics.spectra.labels(s0.modality, s0.element or "unknown").inc(len(idx))
+        return sorted(as_json)
 
     def _fail(self, out: Outcome, exc: StreamError, s: RawSpectrum) -> None:
         exc.context.setdefault("run_uid", s.ids.run_uid)

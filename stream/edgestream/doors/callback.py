@@ -17,6 +17,7 @@ from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from edgestream.pipeline import Outcome, Pipeline
+from edgestream.publish.annotation import records
 from edgestream.publish.policy import Message, PublishPolicy
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ class AnnotatingCallback:
             log.exception("edgestream callback could not publish")
             self.metrics.errors.labels("internal").inc()
         with self._done:
-            for a in out.annotations:
+            for a in (r for m in out.annotations for r in records(m)):  # compact: per spectrum
                 self._by_run.setdefault(a["ids"]["run_uid"], []).append(a)
             for run_uid in ended:
                 self._finished_runs.pop(run_uid, None)

@@ -2,7 +2,9 @@
 
 What goes out for an ``Outcome``, where, and what is done with what does not fit:
 
-- annotations, stamped ``published_at``, keyed by run uid, on ``kafka.annotations_topic``;
+- annotations, stamped ``published_at``, keyed by run uid, on ``kafka.annotations_topic``:
+  JSON, or compact blocks (``publish.compact``, split when over the size limit); the door's
+  consumers and the derived documents get per-spectrum annotations of both;
 - a dead letter for every failure (``publish.deadletter``) on ``kafka.dead_letter_topic``;
 - derived documents (``publish.derived``) on ``kafka.derived_topic`` when
   ``kafka.publish_derived``, and to Tiled once the broker took them; an event page over the
@@ -35,7 +37,8 @@ from edgestream.documents.wire import encode
 from edgestream.errors import OutputTooLarge, StreamError
 from edgestream.metrics import Metrics
 from edgestream.pipeline import Failure, Outcome
-from edgestream.publish.annotation import to_json
+from edgestream.publish import compact
+from edgestream.publish.annotation import count, records, to_json
 from edgestream.publish.deadletter import dead_letter
 from edgestream.publish.derived import DerivedRuns, split_event_page
 
@@ -190,6 +193,20 @@ class PublishPolicy:
         self._output(self.topic(self.settings.kafka.derived_topic, run_uid), run_uid, value,
                      name)
 
+    def _block(self, run_uid: str, block: dict[str, Any]) -> list[dict[str, Any]]:
+        """Send a compact annotation (split when over the size limit); the per-spectrum
+        annotations of what went, for the door's consumers and the derived documents."""
+        value = compact.pack(block, spectra=self.settings.annotations.compact_spectra)
+        if self.send is not None and not self.limit.fits(len(value)) and block["n"] > 1:
+            # 10 % headroom: factor columns may not shrink with the spectra
+            pieces = math.ceil(len(value) / (0.9 * self.limit.bytes))
+            return [a for part in compact.split(block, pieces)
+                    for a in self._block(run_uid, part)]
+        if self.send is None or self._output(self.topic(self.annotations_topic, run_uid),
+                                             run_uid, value, "compact annotation", block):
+            return records(block)
+        return []
+
     def publish(self, out: Outcome, ended_runs: Iterable[str] = ()) -> Batch:
         """Send the outputs of ``out``; ``ended_runs`` (stopped or expired) close their
         derived runs."""
@@ -201,9 +218,12 @@ class PublishPolicy:
         for a in out.annotations:
             run_uid = a["ids"]["run_uid"]
             a["timing"]["published_at"] = now
+            if compact.is_block(a):
+                batch.annotations += self._block(run_uid, a)
             # without a broker (files door) there is no limit to measure against
-            if self.send is None or self._output(self.topic(self.annotations_topic, run_uid),
-                                                 run_uid, to_json(a), "annotation", a):
+            elif self.send is None or self._output(self.topic(self.annotations_topic,
+                                                              run_uid),
+                                                   run_uid, to_json(a), "annotation", a):
                 batch.annotations.append(a)
         if self.publish_derived or self.tiled is not None:
             batch.derived = self.derived.on_annotations(batch.annotations)
@@ -233,9 +253,15 @@ class PublishPolicy:
                     self.metrics.errors.labels("internal").inc()
 
     def acked(self, a: dict[str, Any]) -> None:
-        """One annotation the broker acknowledged: counted, its latency observed."""
-        self.metrics.annotations.labels(a["kind"]).inc()
-        t_event = a["timing"]["event_time"][1]
+        """One annotation message the broker acknowledged: its spectra counted, its latency
+        observed (a compact one: of its last event time)."""
+        self.metrics.annotations.labels(a["kind"]).inc(count(a))
+        times = a["timing"]["event_time"]
+        if compact.is_block(a):
+            t_event = max(v[1] for v in compact.values(times, 1 if times["encoding"] ==
+                                                       "const" else int(a["n"])))
+        else:
+            t_event = times[1]
         if t_event > 0:
             self.metrics.latency.observe(max(0.0, time.time() - t_event))
 

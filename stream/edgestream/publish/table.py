@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from edgestream.publish.annotation import records
+
 ELLIPSIS = "…"
 CALIBRATION_WORDS = {"reference": "foil", "metadata": "run", "settings": "bl"}
 
@@ -171,7 +173,9 @@ class AnnotationTable:
         print(line, file=self.out or sys.stdout, flush=True)
 
     def __call__(self, a: dict[str, Any], source: str = "") -> None:
-        self._show(json.dumps(a) if self.as_json else self.row(a, source))
+        """One row per spectrum of an annotation message (JSON, or a compact block)."""
+        for r in records(a):
+            self._show(json.dumps(r) if self.as_json else self.row(r, source))
 
     def show_dead_letter(self, body: dict[str, Any], label: str = "dead letter") -> None:
         self._show(json.dumps(body) if self.as_json else self.dead_letter(body, label))
