@@ -30,7 +30,7 @@ from edgestream.plugin.api import SpectrumBatch
 from edgestream.plugin.base import OnnxModel, rounded_list
 
 __all__ = ["FRACTION_CLASSES", "GRID", "MIN_COVERAGE", "VALENCE_CLASSES", "CuLValence",
-           "class_median", "median_summary", "represent", "tree_summary"]
+           "class_median", "median_summary", "represent", "shared_axis", "tree_summary"]
 
 GRID = np.round(np.arange(-5.0, 40.0 + 0.25, 0.5), 3)  # eV from the L3 onset: L3 and L2
 FRACTION_CLASSES = ("Cu(0)", "Cu(I)", "Cu(II)")
@@ -94,6 +94,17 @@ def _interp_rows(e: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
     return lo + w * (hi - lo)
 
 
+def shared_axis(energy: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    """The one axis of every row when they share it (spectrum-image rows share one loss
+    axis), else ``energy`` itself. One array comparison, not one per row."""
+    first = energy[0] if len(energy) else None
+    if first is None or all(e is first for e in energy):
+        return energy if first is None else first
+    if any(np.shape(e) != first.shape for e in energy):
+        return energy
+    return first if bool((np.stack(energy) == first).all()) else energy
+
+
 def tree_summary(per_tree: np.ndarray, n_outputs: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Mean and spread (std) over trees of ``[n, n_trees * n_outputs]`` tree outputs
     (tree-major), each ``[n, n_outputs]``."""
@@ -130,9 +141,7 @@ class CuLValence(OnnxModel):
 
     def predict(self, batch: SpectrumBatch) -> list[dict[str, Any]]:
         self.loaded()
-        energy = batch.energy
-        if all(e.shape == energy[0].shape and np.array_equal(e, energy[0]) for e in energy):
-            energy = energy[0]  # spectrum-image rows share one loss axis
+        energy = shared_axis(batch.energy)
         x, coverage = represent(energy, batch.measured, batch.e0)
         out: list[dict[str, Any]] = [
             {"value": None, "uncertainty": None, "fractions": None, "ood": True,
