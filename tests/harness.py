@@ -6,7 +6,6 @@ Next to ``brokers.py`` so that every test folder imports it as ``harness``.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -22,6 +21,7 @@ from event_model import compose_run
 from kafka import KafkaConsumer, KafkaProducer
 
 from edgestream.documents.wire import encode
+from edgestream.publish.annotation import decode
 from edgestream_dev.procs import LoggedProcess, wait_until
 
 E0 = 8984.0
@@ -247,8 +247,9 @@ def group_settled(members: list[ServiceProcess], partitions: int) -> bool:
 
 
 def read_topic(bootstrap: str, topic: str, done, timeout: float, raw: bool = False) -> list:
-    """JSON messages of a topic (read_committed) until ``done(messages)`` or the timeout;
-    with ``raw`` the records themselves."""
+    """JSON messages of a topic (read_committed), compact annotations as their spectra's
+    annotations, until ``done(messages)`` or the timeout; with ``raw`` the records
+    themselves."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                              auto_offset_reset="earliest", isolation_level="read_committed")
     out: list = []
@@ -257,7 +258,8 @@ def read_topic(bootstrap: str, topic: str, done, timeout: float, raw: bool = Fal
         if done(out):
             return True
         for msgs in consumer.poll(500).values():
-            out.extend(msgs if raw else (json.loads(m.value) for m in msgs))
+            # an annotation message may be a compact block: one record per spectrum
+            out.extend(msgs if raw else (a for m in msgs for a in decode(m.value)))
         return done(out)
 
     try:

@@ -33,6 +33,7 @@ from edgestream.doors.callback import AnnotatingCallback  # noqa: E402
 from edgestream.metrics import Metrics  # noqa: E402
 from edgestream.pipeline import Pipeline  # noqa: E402
 from edgestream.plugin.api import discover  # noqa: E402
+from edgestream.publish.annotation import decode  # noqa: E402
 from edgestream.publish.derived import DerivedRuns, derived_uid  # noqa: E402
 from edgestream.publish.tiled import TiledSink, coalesce, open_sink, read_table  # noqa: E402
 from edgestream_agent.gradient import GradientSample, GradientStage, gradient_xas_scan  # noqa: E402
@@ -289,7 +290,6 @@ def test_the_kafka_service_writes_derived_runs_beside_the_raw_runs(catalog, tans
     runs published to Tansu (their raw runs written to the catalog by bluesky's TiledWriter,
     as at a facility) come back as derived runs in the same container, one row per
     annotation with the annotation's values."""
-    import json
     import threading
 
     from kafka import KafkaConsumer
@@ -333,7 +333,8 @@ def test_the_kafka_service_writes_derived_runs_beside_the_raw_runs(catalog, tans
     assert service.tiled is not None and service.tiled.failed == 0
     consumer = KafkaConsumer(annotations_topic, bootstrap_servers=bootstrap,
                              auto_offset_reset="earliest", consumer_timeout_ms=5000)
-    published = {a["annotation_id"]: a for a in (json.loads(m.value) for m in consumer)}
+    # compact messages (the EELS spectrum image's rows) decoded per spectrum
+    published = {a["annotation_id"]: a for m in consumer for a in decode(m.value)}
     consumer.close()
 
     rows = valenced = 0

@@ -19,7 +19,7 @@ from edgestream.documents.wire import encode
 from edgestream_agent.base import MAX_WAITING_RUNS
 from edgestream_agent.observation import RunIndex
 from edgestream_agent.positions import PositionSpec
-from edgestream_agent.runner import peek, poll_until, read_annotation
+from edgestream_agent.runner import peek, poll_until, read_annotations
 
 if TYPE_CHECKING:
     from edgestream_agent.adaptive import EdgestreamAgent
@@ -263,8 +263,7 @@ class AnnotationConsumer:
             elif self.agent is not None:
                 self._directive(value)
             return
-        a = read_annotation(value, self.counts)
-        if a is not None:
+        for a in read_annotations(value, self.counts):
             self.feed_annotation(a)
 
     def _directive(self, value: bytes | None) -> None:

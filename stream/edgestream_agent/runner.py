@@ -1,17 +1,17 @@
 """The agent process: feed an agent from Kafka until stopped.
 
 One consumer reads two topics: ``<beamline>.bluesky.runengine.documents`` and
-``<beamline>.xas.annotations`` (JSON). Of the documents only what places a run is decoded:
-start, descriptor and stop documents, and the events of the stream the positions come
-from (``positions.py``). An event's descriptor uid is read first, skipping its data
-unread, so the detector arrays of other streams cost next to nothing. The group id is
-unique per agent instance and nothing is committed: a restarted agent re-reads the topics
-and rebuilds its state, as bluesky-adaptive agents re-tell past runs.
+``<beamline>.xas.annotations`` (JSON, or compact blocks of spectrum-image rows, read as
+per-spectrum annotations). Of the documents only what places a run is decoded: start,
+descriptor and stop documents, and the events of the stream the positions come from
+(``positions.py``). An event's descriptor uid is read first, skipping its data unread, so
+the detector arrays of other streams cost next to nothing. The group id is unique per
+agent instance and nothing is committed: a restarted agent re-reads the topics and
+rebuilds its state, as bluesky-adaptive agents re-tell past runs.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -22,6 +22,7 @@ import msgpack_numpy
 
 from edgestream.config.settings import KafkaSettings
 from edgestream.doors.kafka.clients import make_consumer
+from edgestream.publish.annotation import decode
 from edgestream_agent.base import Agent
 
 log = logging.getLogger(__name__)
@@ -69,15 +70,16 @@ def peek_start(value: bytes | None) -> dict[str, Any] | None:
 
 
 
-def read_annotation(value: bytes | None, counts: dict[str, int]) -> dict[str, Any] | None:
-    """An annotations-topic message as an annotation; None for JSON that is not one, and
-    for a message that is not JSON at all (counted in ``counts["bad"]``)."""
+def read_annotations(value: bytes | None, counts: dict[str, int]) -> list[dict[str, Any]]:
+    """The per-spectrum annotations of an annotations-topic message, JSON or compact (a
+    spectrum-image row: ``edgestream.publish.annotation.decode``); none for JSON that is not
+    an annotation, and for a message that is neither (counted in ``counts["bad"]``)."""
     try:
-        a = json.loads(value or b"")
+        spectra = decode(value)
     except ValueError:
         counts["bad"] += 1
-        return None
-    return a if isinstance(a, dict) and "annotation_id" in a else None
+        return []
+    return [a for a in spectra if "annotation_id" in a]
 
 
 def poll_until(consumer: Any, documents_topic: str, handle: Callable[[str, bytes | None], None],
@@ -128,8 +130,7 @@ class AgentRunner:
                 self.counts["starts" if name == "start" else "documents"] += 1
                 self.counts["suggestions"] += len(self.agent.on_document(name, doc))
             return
-        a = read_annotation(value, self.counts)
-        if a is not None:
+        for a in read_annotations(value, self.counts):
             self.counts["annotations"] += 1
             self.counts["suggestions"] += len(self.agent.on_annotation(a))
 

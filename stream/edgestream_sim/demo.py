@@ -23,6 +23,7 @@ from edgestream.documents.wire import encode
 from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
 from edgestream.doors.kafka.clients import make_consumer, make_producer
 from edgestream.paths import checkout_root
+from edgestream.publish.annotation import decode
 from edgestream.publish.table import AnnotationTable
 from edgestream_dev.tansu import EmbeddedTansu
 
@@ -64,16 +65,16 @@ def _follow(settings: Settings, topic: str, stop: threading.Event, sink: list[An
         while not stop.is_set():
             for messages in consumer.poll(200).values():
                 for msg in messages:
-                    body = json.loads(msg.value)
-                    key = body.get("annotation_id") or f"{msg.partition}/{msg.offset}"
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    sink.append(body)
-                    if show is not None and "annotation_id" in body:
-                        show(body)
-                    elif show is not None:
-                        show.show_dead_letter(body)
+                    for body in decode(msg.value):  # JSON, or a compact spectrum-image row
+                        key = body.get("annotation_id") or f"{msg.partition}/{msg.offset}"
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                        sink.append(body)
+                        if show is not None and "annotation_id" in body:
+                            show(body)
+                        elif show is not None:
+                            show.show_dead_letter(body)
     finally:
         consumer.close()
 

@@ -23,6 +23,7 @@ from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
 from edgestream.doors.kafka.service import AnnotationService
 from edgestream.pipeline import Pipeline
 from edgestream.plugin.api import discover
+from edgestream.publish.annotation import decode
 from edgestream_sim.beamline import run_beamline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -99,11 +100,11 @@ def test_runengine_scans_come_back_as_annotations(kafka_broker, topic_prefix, de
         eels_runs = [u for u, r in runs.items() if r["kind"] == "eels"]
         assert len(step_runs) == 2 and len(fly_runs) == 1 and len(eels_runs) == 1
 
-        def complete(msgs):
-            seen = {json.loads(m.value)["ids"]["run_uid"] for m in msgs}
-            return set(runs) <= seen and sum(
-                json.loads(m.value)["ids"]["run_uid"] in fly_runs for m in msgs) >= 4
-        annotations = [json.loads(m.value) for m in read_all(bootstrap, out_topics[0], complete)]
+        def complete(msgs):  # compact messages (spectrum-image rows) decoded per spectrum
+            seen = [a["ids"]["run_uid"] for m in msgs for a in decode(m.value)]
+            return set(runs) <= set(seen) and sum(u in fly_runs for u in seen) >= 4
+        annotations = [a for m in read_all(bootstrap, out_topics[0], complete)
+                       for a in decode(m.value)]
         dead = [json.loads(m.value) for m in read_all(
             bootstrap, out_topics[1], lambda msgs: len(msgs) >= len(GARBAGE))]
 
@@ -172,10 +173,12 @@ def _serve_eels_run(settings: Settings, bootstrap: str, beamline: str,
                                si_pixels=64, si_rows=8, seed=5)
         assert summary.eels_spectra == 512
         def ids(msgs):  # a replay after a refused batch repeats annotations (same ids)
-            return {json.loads(m.value)["annotation_id"] for m in msgs}
+            return {a["annotation_id"] for m in msgs for a in decode(m.value)}
 
-        annotations = {a["annotation_id"]: a for a in (json.loads(m.value) for m in read_all(
-            bootstrap, out[0], lambda msgs: len(ids(msgs)) >= 512))}
+        messages = read_all(bootstrap, out[0], lambda msgs: len(ids(msgs)) >= 512)
+        # compact annotations: a message per row of 64 pixels, not one per pixel
+        assert len(messages) < 512 and all(m.value[:1] != b"{" for m in messages)
+        annotations = {a["annotation_id"]: a for m in messages for a in decode(m.value)}
         uids, sizes = _derived_events(bootstrap, derived_topic, len(annotations))
         dead = [json.loads(m.value) for m in read_all(bootstrap, out[1], lambda m: False,
                                                       timeout=2.0)]
@@ -272,8 +275,9 @@ def test_the_bluesky_kafka_publisher_is_understood(kafka_broker, topic_prefix):
         assert sorted(runs.values()) == ["eels", "fly", "step", "step"]
 
         def complete(msgs):
-            return set(runs) <= {json.loads(m.value)["ids"]["run_uid"] for m in msgs}
-        annotations = [json.loads(m.value) for m in read_all(bootstrap, out_topics[0], complete)]
+            return set(runs) <= {a["ids"]["run_uid"] for m in msgs for a in decode(m.value)}
+        annotations = [a for m in read_all(bootstrap, out_topics[0], complete)
+                       for a in decode(m.value)]
         dead = read_all(bootstrap, out_topics[1], lambda m: False, timeout=2.0)
 
     by_run = defaultdict(dict)

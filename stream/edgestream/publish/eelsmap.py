@@ -1,6 +1,7 @@
 """Valence maps of EELS spectrum images, assembled from the stream's per-pixel annotations.
 
-A spectrum-image run publishes one annotation per pixel: event ``seq_num`` is the row,
+A spectrum-image run publishes an annotation per pixel (or a compact block per row, read
+here pixel by pixel): event ``seq_num`` is the row,
 ``index_in_event`` the pixel along it. :func:`valence_map` puts a plugin's value, uncertainty
 and out-of-distribution flag of every pixel of one run into arrays; :func:`save_png` draws
 them (valence and uncertainty side by side, OOD pixels hatched).
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgestream.publish.annotation import records
 
 PLUGIN = "cu_l_valence"
 
@@ -58,7 +61,7 @@ def valence_map(annotations: Iterable[dict[str, Any]], run_uid: str | None = Non
     """
     cells: dict[str, dict[tuple[int, int], tuple[float, float, bool]]] = {}
     samples: dict[str, str | None] = {}
-    for a in annotations:
+    for a in (r for m in annotations for r in records(m)):  # compact blocks: per pixel
         if a.get("modality") != "eels":
             continue
         out = _prediction(a, plugin)
