@@ -13,13 +13,18 @@ applies, per spectrum and in this order (ranges in ``AugmentConfig``):
 5. normalization errors: edge-step scale, post-edge slope, pre-edge offset;
 6. ``represent`` (the runtime's own code), then white noise on the input grid.
 
+The axes default to the Cu K ones (absolute energies, ``GRID`` of the Cu K plugins); the 3d
+K-edge family passes its own (:class:`Axes`, energies relative to each element's tabulated
+edge), and adds fluorescence self-absorption damping (``self_absorption``, off for Cu K).
+
 ``mix`` makes linear combinations of two spectra (a two-phase sample: XAS is linear in the
 phase fractions), for targets that are linear in them, such as the average valence.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +32,19 @@ from edgestream_plugins.cu_k import CU_K_EDGE_EV, GRID, represent
 
 WORK_STEP = 0.25  # eV, the uniform working axis of the broadening
 WORK_AXIS = np.round(np.arange(GRID[0] - 15.0, GRID[-1] + 15.0 + WORK_STEP / 2, WORK_STEP), 3)
+
+
+@dataclass(frozen=True)
+class Axes:
+    """Where augmentation works and what it returns: ``work`` (uniform, ``WORK_STEP``), the
+    model ``grid`` and the ``edge`` energy from which the post-edge slope error grows (eV)."""
+
+    work: np.ndarray = field(default_factory=lambda: WORK_AXIS)
+    grid: np.ndarray = field(default_factory=lambda: GRID)
+    edge: float = CU_K_EDGE_EV
+
+
+CU_K_AXES = Axes()
 
 
 @dataclass(frozen=True)
@@ -48,18 +66,26 @@ class AugmentConfig:
     slope_sigma: float = 0.04  # post-edge slope error, normalized μ per 100 eV
     offset_sigma: float = 0.01  # pre-edge offset error, normalized μ
     noise: tuple[float, float] = (1e-4, 3e-2)  # log-uniform white-noise std, normalized μ
+    # Fluorescence self-absorption: μ → μ / (1 + a (μ - 1)) above the edge flattens the white
+    # line of a thick, concentrated sample (a uniform in the range, for that fraction)
+    self_absorption: tuple[float, float] = (0.0, 0.0)
+    self_absorption_fraction: float = 0.0
 
 
-def to_work_axis(energy: np.ndarray, mu: np.ndarray, tail_ev: float = 3.0) -> np.ndarray:
-    """FEFF spectra (calibrated absolute ``energy`` [m], ``mu`` [n, m], NaN = not computed)
-    on ``WORK_AXIS``: below the first point an exponential tail, beyond the last its value."""
-    out = np.empty((mu.shape[0], WORK_AXIS.size))
+def to_work_axis(energy: np.ndarray, mu: np.ndarray, tail_ev: float = 3.0,
+                 axis: np.ndarray = WORK_AXIS) -> np.ndarray:
+    """FEFF spectra (calibrated ``energy`` [m] or [n, m] on ``axis``'s scale, ``mu`` [n, m],
+    NaN = not computed) on ``axis``: below the first point an exponential tail, beyond the
+    last its value."""
+    out = np.empty((mu.shape[0], axis.size))
+    energy = np.asarray(energy, dtype=float)
     for i, row in enumerate(np.asarray(mu, dtype=float)):
-        ok = np.isfinite(row)
-        e, y = energy[ok], row[ok]
-        out[i] = np.interp(WORK_AXIS, e, y)
-        below = e[0] > WORK_AXIS
-        out[i, below] = y[0] * np.exp((WORK_AXIS[below] - e[0]) / tail_ev)
+        ei = energy[i] if energy.ndim == 2 else energy
+        ok = np.isfinite(row) & np.isfinite(ei)
+        e, y = ei[ok], row[ok]
+        out[i] = np.interp(axis, e, y)
+        below = e[0] > axis
+        out[i, below] = y[0] * np.exp((axis[below] - e[0]) / tail_ev)
     return out
 
 
@@ -96,8 +122,11 @@ def _shift(y: np.ndarray, shift_ev: np.ndarray) -> np.ndarray:
 
 
 def augment(work: np.ndarray, rng: np.random.Generator,
-            cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
-    """Measured-like model inputs ``[n, len(GRID)]`` (float32) from spectra on WORK_AXIS."""
+            cfg: AugmentConfig = AugmentConfig(), axes: Axes = CU_K_AXES,
+            represent_as: Any = None) -> np.ndarray:
+    """Measured-like model inputs ``[n, len(axes.grid)]`` (float32) from spectra on
+    ``axes.work``; ``represent_as(axis, y)`` replaces the Cu K ``represent`` (the 3d family's
+    shape path reads each spectrum about its own e0)."""
     n = work.shape[0]
     y = _kernel_broaden(work, rng.uniform(*cfg.gauss_sigma, n), rng.uniform(*cfg.lorentz_hwhm, n))
     wide = rng.random(n) < cfg.wide_fraction
@@ -107,24 +136,30 @@ def augment(work: np.ndarray, rng: np.random.Generator,
     limited = rng.random(n) < cfg.limited_fraction
     lo = np.where(limited, rng.uniform(*cfg.range_low, n), -np.inf)
     hi = np.where(limited, rng.uniform(*cfg.range_high, n), np.inf)
-    e = WORK_AXIS[None, :]
-    i_lo = np.clip(np.searchsorted(WORK_AXIS, lo), 0, WORK_AXIS.size - 1)
-    i_hi = np.clip(np.searchsorted(WORK_AXIS, hi, side="right") - 1, 0, WORK_AXIS.size - 1)
+    axis = axes.work
+    e = axis[None, :]
+    i_lo = np.clip(np.searchsorted(axis, lo), 0, axis.size - 1)
+    i_hi = np.clip(np.searchsorted(axis, hi, side="right") - 1, 0, axis.size - 1)
     rows = np.arange(n)
     y = np.where(e < lo[:, None], y[rows, i_lo][:, None], y)
     y = np.where(e > hi[:, None], y[rows, i_hi][:, None], y)
-    above = np.clip(e - CU_K_EDGE_EV, 0.0, None) / 100.0
+    if cfg.self_absorption_fraction > 0:
+        a = np.where(rng.random(n) < cfg.self_absorption_fraction,
+                     rng.uniform(*cfg.self_absorption, n), 0.0)[:, None]
+        y = np.where(y > 1.0, y / (1.0 + a * (y - 1.0)), y)
+    above = np.clip(e - axes.edge, 0.0, None) / 100.0
     y = (y * (1.0 + rng.normal(0.0, cfg.scale_sigma, n))[:, None]
          + rng.normal(0.0, cfg.slope_sigma, n)[:, None] * above
          + rng.normal(0.0, cfg.offset_sigma, n)[:, None])
-    x, _ = represent(WORK_AXIS, y)
+    x = (represent(axis, y, axes.grid)[0] if represent_as is None
+         else np.asarray(represent_as(axis, y), dtype=float))
     noise = np.exp(rng.uniform(*np.log(cfg.noise), n))
     return (x + noise[:, None] * rng.standard_normal(x.shape)).astype(np.float32)
 
 
-def clean(work: np.ndarray) -> np.ndarray:
+def clean(work: np.ndarray, axes: Axes = CU_K_AXES) -> np.ndarray:
     """Model inputs without augmentation (FEFF as computed, calibrated)."""
-    return represent(WORK_AXIS, work)[0]
+    return represent(axes.work, work, axes.grid)[0]
 
 
 def mix(work: np.ndarray, target: np.ndarray, rng: np.random.Generator, n: int,
