@@ -9,7 +9,7 @@ import pytest
 
 from edgestream.errors import BadSpectrum, TooFewPoints
 from edgestream.physics import find_e0, pre_edge
-from edgestream.physics import grid as grid_module
+from edgestream.physics import smooth as smooth_module
 from edgestream.physics.xas import MAX_NNORM, MIN_POINTS, TINY_ENERGY, PreEdgeResult
 
 
@@ -139,7 +139,7 @@ def test_batch_equals_single_calls_on_a_shared_grid():
 def test_chunked_smoothing_gives_the_same_e0(monkeypatch):
     mu = np.stack([synthetic(GRID, e0=8970 + 7 * i, noise=0.01, seed=i) for i in range(6)])
     expected = find_e0(GRID, mu)
-    monkeypatch.setattr(grid_module, "_FFT_BUDGET", 1000)
+    monkeypatch.setattr(smooth_module, "_FFT_BUDGET", 1000)
     np.testing.assert_array_equal(find_e0(GRID, mu), expected)
 
 

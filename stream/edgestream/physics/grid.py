@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from edgestream.errors import BadSpectrum
+from edgestream.physics.smooth import smooth_lorentzian
 
 __all__ = [
     "RowPolynomials",
@@ -128,97 +129,6 @@ def gradient_rows(y: np.ndarray, n_valid: np.ndarray) -> np.ndarray:
     end = np.take_along_axis(y, last, 1) - np.take_along_axis(y, last - 1, 1)
     np.put_along_axis(grad, last, end, axis=1)
     return grad
-
-
-_FFT_BUDGET = 2**23  # float64 values per FFT batch in smooth_lorentzian (~64 MB real)
-
-
-def _smooth_grid(
-    x: np.ndarray, n_valid: np.ndarray, xstep: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Larch ``smooth``'s uniform grid per row: (first, last, number of points)."""
-    x_last = np.take_along_axis(x, (n_valid - 1)[:, np.newaxis], 1)[:, 0]
-    xmin = xstep * np.trunc((x[:, 0] - 5 * xstep) / xstep)
-    xmax = xstep * np.trunc((x_last + 5 * xstep) / xstep)
-    npts = 1 + np.trunc(np.abs(xmax - xmin + xstep * 0.1) / xstep).astype(np.intp)
-    return xmin, xmax, np.minimum(npts, 50 * n_valid)
-
-
-def smooth_lorentzian(
-    x: np.ndarray, y: np.ndarray, n_valid: np.ndarray, xstep: np.ndarray
-) -> np.ndarray:
-    """Larch ``smooth(x, y, xstep=xstep, sigma=xstep)`` (Lorentzian form) on each row.
-
-    As Larch: interpolate onto a uniform grid of spacing ``xstep`` padded by 5 steps (at most
-    50 points per input point), reflect the ends, convolve with a Lorentzian of half-width one
-    grid step spanning twice the grid, and interpolate back. The convolution is done for the
-    whole batch at once with FFTs on rows padded to a common length (in chunks of rows when
-    that would pass ~100 MB, which only very fine or very long scans need).
-    """
-    n_rows = x.shape[0]
-    xmin, xmax, npts = _smooth_grid(x, n_valid, xstep)
-    if n_rows > 1 and n_rows * 5 * int(npts.max()) > _FFT_BUDGET:
-        half = n_rows // 2
-        return np.concatenate([
-            smooth_lorentzian(x[:half], y[:half], n_valid[:half], xstep[:half]),
-            smooth_lorentzian(x[half:], y[half:], n_valid[half:], xstep[half:]),
-        ])
-    width = int(npts.max())
-    k = np.arange(width)
-    # np.linspace's arithmetic, so grid points match Larch's to the last bit
-    x0 = xmin[:, None] + k * ((xmax - xmin) / np.maximum(npts - 1, 1))[:, None]
-    x0 = np.where(k == (npts - 1)[:, None], xmax[:, None], x0)
-    x0 = np.where(k < npts[:, None], x0, xmax[:, None])
-    y0 = interp_rows(x0, x, y, n_valid)
-    # Larch pads with y0[N-1..1] in front and y0[N-1..0] behind (reflections of unequal length).
-    n = npts[:, None]
-    if np.all(npts == width):  # the usual batch: one grid length, plain slices
-        y1 = np.concatenate([y0[:, :0:-1], y0, y0[:, ::-1]], axis=1)
-    else:
-        j = np.arange(3 * width - 1)
-        src = np.where(j < n - 1, n - 1 - j, np.where(j < 2 * n - 1, j - (n - 1), 3 * n - 2 - j))
-        padded_ok = j < 3 * n - 1
-        y1 = np.where(padded_ok, np.take_along_axis(y0, np.clip(src, 0, width - 1), 1), 0.0)
-    sigma = xstep * (1.0 / xstep)  # Larch's sigma in grid steps, rounded as Larch does
-    # Only full-convolution indices 2N-1 .. 3N-2 are kept, and the full convolution ends at
-    # 5N-3: a circular convolution of length >= 3N-1 leaves them unwrapped (5N would be the
-    # zero-padded linear one). Rows of one grid length share their window's transform.
-    size = _fast_length(3 * width - 1)
-    win_f = _lorentzian_windows(npts, sigma, width, size)
-    conv = np.fft.irfft(np.fft.rfft(y1, size) * win_f, size)
-    # np.convolve(win, y1, 'valid') keeps full-convolution indices 2N-1 .. 3N-2
-    smooth0 = np.take_along_axis(conv, np.minimum(2 * n - 1 + k, size - 1), 1)
-    smooth0 = np.where(k < n, smooth0, smooth0[np.arange(n_rows), npts - 1][:, None])
-    return interp_rows(x, x0, smooth0, npts)
-
-
-def _fast_length(n: int) -> int:
-    """The smallest 2^a 3^b 5^c >= n (pocketfft is fastest on those)."""
-    best = 1 << max(0, int(n - 1).bit_length())
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            p = p35
-            while p < n:
-                p *= 2
-            best = min(best, p)
-            p35 *= 3
-        p5 *= 5
-    return best
-
-
-def _lorentzian_windows(npts: np.ndarray, sigma: np.ndarray, width: int, size: int
-                        ) -> np.ndarray:
-    """rfft of Larch's normalized Lorentzian window (2N points, half-width sigma grid steps)
-    for each row, computed once per distinct (N, sigma)."""
-    keys = np.stack([npts.astype(float), sigma], axis=1)
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    n = uniq[:, 0:1]
-    w = np.arange(2 * width)
-    win = np.where(w < 2 * n, 1.0 / (1 + ((w - n) / uniq[:, 1:2]) ** 2), 0.0)
-    win /= win.sum(axis=1, keepdims=True)
-    return np.fft.rfft(win, size)[inverse.reshape(-1)]
 
 
 @dataclass(frozen=True)
