@@ -4,9 +4,12 @@ The workload's messages are cut into poll-sized batches (at most ``max_poll_reco
 messages and the consumer's 4 MiB partition fetch) and go through what
 ``AnnotationService.process`` does with them: ``decode``, ``Pipeline.ingest`` (routing and
 assembly), ``Pipeline.annotate`` (normalization and plugins, timed by the pipeline's own
-metrics), the annotation JSON and the derived documents. No Kafka I/O: the broker
-measurements show that part. Stage times are wall seconds (the pipeline's own metrics are);
-each kind runs twice and the faster run is kept.
+metrics), the annotation messages' bytes (JSON, or compact msgpack blocks for spectrum-image
+rows: ``annotations.form``), the per-spectrum records the door's consumers get, and the
+derived documents. No Kafka I/O: the broker measurements show that part. Stage times are
+wall seconds (the pipeline's own metrics are); each kind runs twice and the faster run is
+kept. A kind whose spectra go compact is also measured with ``annotations.form = "json"``
+(``json_form``: bytes and CPU per spectrum before compact annotations).
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.documents import Run, encoded
-from edgestream.config.settings import Settings
+from edgestream.config.settings import AnnotationSettings, Settings
 from edgestream.documents.wire import decode, encode
 from edgestream.metrics import Metrics
 from edgestream.pipeline import Pipeline
 from edgestream.plugin.api import SpectrumModel
-from edgestream.publish.annotation import to_json
+from edgestream.publish import compact
+from edgestream.publish.annotation import count, records, to_json
 from edgestream.publish.derived import DerivedRuns
 
 FETCH_BYTES = 4 * 1024 * 1024  # max_partition_fetch_bytes of edgestream.doors.kafka.clients
@@ -40,15 +44,18 @@ def poll_batches(values: list[bytes], max_records: int) -> list[list[bytes]]:
     return out
 
 
-def breakdown_kind(runs: list[Run], models: list[SpectrumModel]) -> dict[str, Any]:
-    """Seconds per stage for one kind's runs, and spectra per CPU second overall."""
-    settings = Settings()
+def breakdown_kind(runs: list[Run], models: list[SpectrumModel], form: str = "auto"
+                   ) -> dict[str, Any]:
+    """Seconds per stage for one kind's runs, spectra per CPU second overall, and the bytes
+    of the annotation messages (``form``: the ``annotations.form`` setting)."""
+    settings = Settings(annotations=AnnotationSettings(form=form))  # type: ignore[arg-type]
     metrics = Metrics()
     pipeline = Pipeline(settings, models, metrics)
     derived = DerivedRuns()
-    stages = dict.fromkeys(("decode", "assemble", "annotate", "json", "derived"), 0.0)
+    stages = dict.fromkeys(("decode", "assemble", "annotate", "encode", "records", "derived"),
+                           0.0)
     values = [v for _, v in encoded(runs)]
-    n = 0
+    n = messages = size = 0
     c0 = time.process_time()
     w0 = time.perf_counter()
     for batch in poll_batches(values, settings.kafka.max_poll_records):
@@ -63,16 +70,21 @@ def breakdown_kind(runs: list[Run], models: list[SpectrumModel]) -> dict[str, An
         t = time.perf_counter()
         out = pipeline.annotate(spectra)
         t1 = time.perf_counter()
-        for a in out.annotations:
-            to_json(a)
+        for a in out.annotations:  # what PublishPolicy.publish sends
+            value = compact.pack(a) if compact.is_block(a) else to_json(a)
+            size += len(value)
         t2 = time.perf_counter()
-        for a in out.annotations:
+        per_spectrum = [r for a in out.annotations for r in records(a)]
+        t3 = time.perf_counter()
+        for a in per_spectrum:
             for dname, ddoc in derived.on_annotation(a):
                 encode(dname, ddoc)
         stages["annotate"] += t1 - t
-        stages["json"] += t2 - t1
-        stages["derived"] += time.perf_counter() - t2
-        n += len(out.annotations)
+        stages["encode"] += t2 - t1
+        stages["records"] += t3 - t2
+        stages["derived"] += time.perf_counter() - t3
+        n += sum(count(a) for a in out.annotations)
+        messages += len(out.annotations)
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     reg = metrics.registry
     normalize = reg.get_sample_value("edgestream_processing_seconds_sum",
@@ -82,8 +94,11 @@ def breakdown_kind(runs: list[Run], models: list[SpectrumModel]) -> dict[str, An
     parts = {"decode": stages["decode"], "assemble": stages["assemble"],
              "normalize": normalize} | {f"plugin:{k}": v for k, v in plugins.items() if v} | {
         "annotation build": stages["annotate"] - normalize - sum(plugins.values()),
-        "json": stages["json"], "derived docs": stages["derived"]}
-    return {"spectra": n, "messages": len(values), "cpu_s": cpu, "wall_s": wall,
+        "encode": stages["encode"], "records": stages["records"],
+        "derived docs": stages["derived"]}
+    return {"spectra": n, "messages": len(values), "form": form,
+            "annotation_messages": messages, "bytes_per_spectrum": size / max(1, n),
+            "cpu_s": cpu, "wall_s": wall,
             "spectra_per_cpu_s": n / cpu if cpu > 0 else None,
             "ms_per_spectrum": {k: 1e3 * v / max(1, n) for k, v in parts.items()},
             "share": {k: v / wall for k, v in parts.items()}}
@@ -98,4 +113,10 @@ def breakdown(runs_by_kind: dict[str, list[Run]], models: list[SpectrumModel],
         # twice, keeping the run that got the most CPU: wall times on a shared core are noisy
         out[kind] = min((breakdown_kind(runs, models) for _ in range(2)),
                         key=lambda r: r["wall_s"])
+        if out[kind]["annotation_messages"] < out[kind]["spectra"]:  # compact blocks
+            before = min((breakdown_kind(runs, models, "json") for _ in range(2)),
+                         key=lambda r: r["wall_s"])
+            out[kind]["json_form"] = {k: before[k] for k in (
+                "annotation_messages", "bytes_per_spectrum", "spectra_per_cpu_s",
+                "ms_per_spectrum")}
     return out

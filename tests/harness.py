@@ -75,6 +75,26 @@ def step_run(rng: np.random.Generator, n: int = 40) -> list:
     return docs
 
 
+def eels_run(rng: np.random.Generator, rows: int = 2, pixels: int = 16, n: int = 240) -> list:
+    """An EELS spectrum image of Cu L2,3: one event per row of ``pixels`` spectra (one
+    compact annotation message per row, one annotation per pixel once decoded)."""
+    bundle = compose_run(metadata={"element": "Cu", "edge": "L2,3", "sample": "fault-suite",
+                                   "eels_offset": 880.0, "eels_dispersion": 0.5})
+    keys = {"eels_spectrum": {"source": "sim", "dtype": "array", "shape": [pixels, n],
+                              "units": "counts"}}
+    desc = bundle.compose_descriptor(name="primary", data_keys=keys)
+    docs = [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
+    loss = 880.0 + 0.5 * np.arange(n)
+    for row in range(rows):
+        edge = 0.5 + np.arctan((loss - 931.0) / 1.0) / np.pi
+        counts = 1e4 * (loss / 880.0) ** -3.5 * (1 + 0.3 * edge)
+        data = {"eels_spectrum": counts * rng.normal(1, 0.01, (pixels, n))}
+        docs.append(("event", desc.compose_event(data=data, timestamps=dict.fromkeys(data, 0.0),
+                                                 seq_num=row + 1)))
+    docs.append(("stop", bundle.compose_stop()))
+    return docs
+
+
 @dataclass
 class Expected:
     """Spectra that must each get exactly one final annotation."""
@@ -92,7 +112,11 @@ class Expected:
     def add(self, docs: list) -> None:
         uid = docs[0][1]["uid"]
         events = sum(1 for name, _ in docs if name == "event")
-        is_fly = docs[1][1]["data_keys"]["energy"]["shape"] != []
+        keys = docs[1][1]["data_keys"]
+        if "eels_spectrum" in keys:  # a spectrum per pixel of every row
+            self.spectra[uid] = events * keys["eels_spectrum"]["shape"][0]
+            return
+        is_fly = keys["energy"]["shape"] != []
         self.spectra[uid] = events if is_fly else 1
 
 

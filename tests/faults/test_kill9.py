@@ -1,5 +1,7 @@
 """Fault 1: kill -9 the service 10 times while ≥200 runs stream through; nothing is lost.
 
+Every tenth run is an EELS spectrum image, published as compact messages (one per row):
+the accounting counts each of their spectra once, as each JSON annotation.
 At-least-once (any broker): every spectrum has its final annotation (after de-duplication by
 id). Exactly-once (Apache Kafka): every spectrum has exactly one, with no de-duplication.
 """
@@ -15,6 +17,7 @@ from harness import (
     DELIVERY_CASES,
     Expected,
     beamline_topics,
+    eels_run,
     fly_run,
     kill9_repeatedly,
     publish_runs,
@@ -32,7 +35,9 @@ def test_kill9_ten_times_loses_nothing(request, broker_kind, delivery, topic_pre
     bootstrap, beamline = broker.bootstrap_servers, topic_prefix
     docs_topic, _ = beamline_topics(bootstrap, beamline)
     rng = np.random.default_rng(11)
-    runs = [fly_run(rng) if i % 4 else step_run(rng) for i in range(200)]
+    # every 10th run an EELS spectrum image: compact messages, each spectrum counted once
+    runs = [eels_run(rng) if i % 10 == 5 else fly_run(rng) if i % 4 else step_run(rng)
+            for i in range(200)]
     expected = Expected.of(runs)
 
     service = start_service(tmp_path, bootstrap, beamline, delivery)
