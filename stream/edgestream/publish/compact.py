@@ -115,10 +115,12 @@ def _clean(values: np.ndarray) -> list[Any]:
         return values.tolist()
     if values.dtype.itemsize == 4:  # float32 read as 7 digits: 0.123, not 0.12300000339
         values = _seven_digits(values)
-    out = values.tolist()
-    if np.isnan(values).any():
-        return _nan_to_none(out)
-    return out
+    missing = np.isnan(values)
+    if not missing.any():
+        return values.tolist()
+    out = values.astype(object)
+    out[missing] = None
+    return out.tolist()
 
 
 def _seven_digits(x: np.ndarray) -> np.ndarray:
@@ -130,12 +132,6 @@ def _seven_digits(x: np.ndarray) -> np.ndarray:
         exponent = np.where(np.isfinite(exponent), exponent, 0.0)
         scale = 10.0 ** (6 - exponent)
         return np.where(np.isfinite(x), np.round(x * scale) / scale, x)
-
-
-def _nan_to_none(x: Any) -> Any:
-    if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
-    return None if isinstance(x, float) and x != x else x
 
 
 def values(col: Column, n: int) -> list[Any]:
