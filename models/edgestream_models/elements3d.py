@@ -23,15 +23,23 @@ elements and covers as many materials as it can.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgestream_models import feff10, oxides3d
+from edgestream_models import compounds3d, feff10, oxides3d, salts3d
 from edgestream_models.omnixas import OMNIXAS_ROOT, load_structures
-from edgestream_models.prototypes import Prototype
+from edgestream_models.prototypes import (
+    DISPLACED_SIGMA,
+    DISPLACED_STRAIN,
+    Prototype,
+    displaced,
+    strained,
+    supercell,
+)
 
 ELEMENTS = ("Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Zn")
 SYMPREC = 0.01  # Å, the tolerance prototypes.inequivalent_cu_sites uses for Cu
@@ -114,42 +122,106 @@ def inequivalent_sites(structure: Any, element: str, symprec: float = SYMPREC
                   if structure[g[0]].specie.symbol == element)
 
 
-def _roman(valence: float) -> str:
-    names = {0.0: "0", 1.0: "I", 2.0: "II", 3.0: "III", 4.0: "IV", 5.0: "V", 6.0: "VI"}
-    return names.get(float(valence), "mixed")
+# every prototype with absorbers of the 3d elements (the metals run as calibration jobs)
+PROTOTYPES: tuple[Prototype, ...] = oxides3d.OXIDES + compounds3d.COMPOUNDS + salts3d.SALTS
+# isotropic strains of each prototype, in run order (the ±2 % ones were the first set)
+STRAINS = (-0.02, 0.02, -0.04, 0.04)
+N_DISPLACED = 3  # displaced supercells per prototype, as the Cu K set (feff10_jobs)
+SITES_PER_LABEL = 2  # absorbers per inequivalent site in a displaced supercell
+
+
+def site_valence(p: Prototype, label: str) -> float:
+    """Formal valence of the absorber site ``label`` of ``p`` (the prototype's own when no
+    site valence is registered)."""
+    for table in (oxides3d.SITE_VALENCE, compounds3d.SITE_VALENCE):
+        if label in table.get(p.name, {}):
+            return float(table[p.name][label])
+    return float(p.valence)
+
+
+def absorbing_elements(p: Prototype) -> list[str]:
+    """The 3d elements of ``p`` with absorber labels, in label order."""
+    return [el for el in dict.fromkeys(lab.rstrip("0123456789") for lab in p.cu_sites)
+            if el in ELEMENTS]
 
 
 def site_labels(p: Prototype, label: str, element: str, group: str, variant: str = "base",
-                strain: float = 0.0) -> dict[str, Any]:
-    """Labels stored with a prototype job (the site's own formal valence for spinels)."""
+                strain: float = 0.0, sigma: float = 0.0) -> dict[str, Any]:
+    """Labels stored with a prototype job: the site's formal valence (``valence_method``
+    "formal": trusted by :func:`labels.valence_confident`), expected CN and geometry."""
     cn, motif = p.cu_sites[label]
-    valence = oxides3d.site_valence(p, label)
-    cls = _roman(valence)
+    valence = site_valence(p, label)
+    cls = compounds3d.roman(valence)
     return {"group": group, "element": element, "prototype": p.name, "material": p.material,
             "variant": variant, "formula": p.formula, "description": p.description,
-            "source": p.source, "formal_valence": round(valence, 4),
+            "source": p.source, "formal_valence": round(valence, 4), "valence_method": "formal",
             "valence_class": cls if cls == "mixed" else f"{element}({cls})",
             "site_label": label, "cn_expected": cn, "motif_expected": motif,
-            "strain": strain, "sigma_disp": 0.0, "approximate": p.approximate,
+            "strain": strain, "sigma_disp": sigma, "approximate": p.approximate,
             "note": p.note}
 
 
-def prototype_site_jobs(p: Prototype, element: str, group: str, edge: str = "K",
-                        strains: tuple[float, ...] = ()) -> list[list[feff10.Job]]:
-    """Jobs of every inequivalent ``element`` site of ``p``, one list per variant: the base
-    structure, then each isotropic strain (which keeps the symmetry, so the same sites)."""
+def formal_charge(p: Prototype) -> float:
+    """Net formal charge of ``p``'s cell: absorber sites at their formal valences, the other
+    ions at :data:`compounds3d.ION_CHARGE` (or the prototype's override); 0 when balanced."""
+    s = p.structure()
+    override = compounds3d.CHARGE_OVERRIDE.get(p.name, {})
+    return float(sum(site_valence(p, lab) if lab in p.cu_sites
+                     else override.get(site.specie.symbol,
+                                       compounds3d.ION_CHARGE[site.specie.symbol])
+                     for site, lab in zip(s, s.site_properties["label"], strict=True)))
+
+
+def _seed(*parts: str) -> int:
+    return int(hashlib.sha256("/".join(parts).encode()).hexdigest()[:8], 16)
+
+
+Variant3d = tuple[str, float, float, Any, list[tuple[int, str, int]]]
+
+
+def variants(p: Prototype, element: str, strains: tuple[float, ...] = STRAINS,
+             n_displaced: int = N_DISPLACED) -> list[Variant3d]:
+    """``(name, strain, sigma, structure, [(site, label, multiplicity), ...])`` of ``p`` for
+    ``element``: the base, its isotropic strains (same inequivalent sites), then displaced
+    supercells (every vector ≥ 7 Å, random strain and Gaussian displacements seeded from the
+    names as for Cu, :func:`prototypes.variants`; ``SITES_PER_LABEL`` absorbers per site)."""
     base = p.structure()
     labels = base.site_properties["label"]
-    sites = inequivalent_sites(base, element)
+    sym = [(i, labels[i], m) for i, m in inequivalent_sites(base, element)]
+    out: list[Variant3d] = [("base", 0.0, 0.0, base, sym)]
+    out += [(f"s{e:+.2f}", e, 0.0, strained(base, e), sym) for e in strains]
+    if n_displaced:
+        big = supercell(base)
+        big_labels = big.site_properties["label"]
+        for k in range(n_displaced):
+            name = f"d{k:02d}"
+            rng = np.random.default_rng(_seed(p.name, name))
+            e = float(rng.uniform(*DISPLACED_STRAIN))
+            sigma = float(rng.uniform(*DISPLACED_SIGMA))
+            s = displaced(strained(big, e), sigma, rng)
+            absorbers = []
+            for _, lab, _ in sym:
+                idx = [i for i, x in enumerate(big_labels) if x == lab]
+                absorbers += [(i, lab, 1) for i in dict.fromkeys((idx[0], idx[-1]))
+                              ][:SITES_PER_LABEL]
+            out.append((name, round(e, 5), round(sigma, 5), s, absorbers))
+    return out
+
+
+def prototype_site_jobs(p: Prototype, element: str, group: str, edge: str = "K",
+                        strains: tuple[float, ...] = (), n_displaced: int = 0
+                        ) -> list[list[feff10.Job]]:
+    """Jobs of every inequivalent ``element`` site of ``p``, one list per variant
+    (:func:`variants`)."""
     out = []
-    for name, strain, s in oxides3d.variant_structures(p, strains):
+    for name, strain, sigma, s, sites in variants(p, element, strains, n_displaced):
         jobs = []
-        for i, mult in sites:
-            lab = site_labels(p, labels[i], element, group, name, strain) | {
+        for i, lab, mult in sites:
+            labels = site_labels(p, lab, element, group, name, strain, sigma) | {
                 "multiplicity": mult}
             if group == "calibration" and name == "base":
-                lab["calibration"] = f"{element} foil"
-            jobs.append(feff10.make_job(s, i, f"{p.name}/{name}/{labels[i]}-{i:03d}", lab,
+                labels["calibration"] = f"{element} foil"
+            jobs.append(feff10.make_job(s, i, f"{p.name}/{name}/{lab}-{i:03d}", labels,
                                         edge=edge, absorber=element))
         out.append(jobs)
     return out
@@ -162,16 +234,37 @@ def calibration_jobs(elements: Iterable[str] = ELEMENTS, edge: str = "K") -> lis
 
 
 def prototype_jobs(elements: Iterable[str] = ELEMENTS, edge: str = "K",
-                   strains: tuple[float, ...] = oxides3d.STRAINS) -> list[feff10.Job]:
-    """Every inequivalent site of each element in the oxides of :mod:`oxides3d` and their
-    strain variants; per element every base structure before any strained one, then
-    round-robin over the elements."""
+                   strains: tuple[float, ...] = STRAINS, n_displaced: int = N_DISPLACED,
+                   protos: tuple[Prototype, ...] = PROTOTYPES) -> list[feff10.Job]:
+    """Every inequivalent site of each element in ``protos`` and their variants, and the
+    strained and displaced metals. Per element: every base structure, then every prototype's
+    first strain, ..., then every first displaced cell, ...; round-robin over the elements,
+    so a run stopped early has the most materials of every element."""
     queues = []
     for el in elements:
-        protos = [p for p in oxides3d.OXIDES if el in oxides3d.absorbing_elements(p)]
-        per_variant = [prototype_site_jobs(p, el, "prototype", edge, strains) for p in protos]
-        queues.append([j for k in range(len(strains) + 1) for v in per_variant for j in v[k]])
+        per = [prototype_site_jobs(p, el, "prototype", edge, strains, n_displaced)
+               for p in protos if el in absorbing_elements(p)]
+        metal = prototype_site_jobs(METALS[el], el, "prototype", edge, strains, n_displaced)
+        per.append([[], *metal[1:]])  # the metal's base is its calibration job
+        queues.append([j for k in range(1 + len(strains) + n_displaced) for v in per
+                       for j in (v[k] if k < len(v) else [])])
     return round_robin(queues)
+
+
+def count_sites(elements: Iterable[str] = ELEMENTS) -> dict[str, dict[str, int]]:
+    """``{element: {valence class: prototype sites}}`` over all variants (no FEFF inputs)."""
+    out: dict[str, dict[str, int]] = {}
+    for el in elements:
+        counts: dict[str, int] = {}
+        for p in (*PROTOTYPES, METALS[el]):
+            if el not in absorbing_elements(p):
+                continue
+            for _, _, _, _, sites in variants(p, el):
+                for _, lab, _ in sites:
+                    v = compounds3d.roman(site_valence(p, lab))
+                    counts[v] = counts.get(v, 0) + 1
+        out[el] = dict(sorted(counts.items()))
+    return out
 
 
 def omnixas_sites(elements: Iterable[str] = ELEMENTS, root: Path = OMNIXAS_ROOT,
