@@ -53,6 +53,8 @@ class KafkaOptions:
     timeout_s: float = 240.0
     publish_derived: bool = True
     client: dict[str, Any] = field(default_factory=dict)  # extra kafka.client settings
+    kafka: dict[str, Any] = field(default_factory=dict)  # other kafka settings of the service
+    throughput: bool = True  # False: latency only
 
 
 def topic_names(tag: str, name: str) -> dict[str, str]:
@@ -160,7 +162,7 @@ def start_service(broker: Broker, name: str, topics: dict[str, str], opts: Kafka
     for attempt in range(tries):
         service = Service(workdir, f"{name}-{attempt}" if attempt else name,
                           broker.bootstrap_servers, [topics["input"]], opts.plugins, opts.core,
-                          opts.publish_derived, opts.client)
+                          opts.publish_derived, opts.client, kafka=opts.kafka)
         reader = AnnotationReader(broker.bootstrap_servers, topics["annotations"], service.pid,
                                   topics["deadletter"])
         found = service.wait_assigned(60.0)
@@ -284,7 +286,7 @@ def measure_broker(broker: Broker, pool: DataPool, opts: KafkaOptions, workdir: 
     memory: dict[str, dict[str, float]] = {}
     for kind in KINDS:
         w = opts.workload.only(kind)
-        if not w.spectra()[kind]:
+        if not w.spectra()[kind] or not opts.throughput:
             continue
         kinds[kind], memory[kind] = throughput(broker, kind, make_runs(w, pool), tag, opts,
                                                workdir, progress)

@@ -55,11 +55,11 @@ def memory_mb(pid: int) -> dict[str, float]:
 
 
 def write_service_config(path: Path, bootstrap: str, topics: list[str], group: str,
-                         publish_derived: bool = True, client: dict[str, Any] | None = None
-                         ) -> Path:
+                         publish_derived: bool = True, client: dict[str, Any] | None = None,
+                         kafka: dict[str, Any] | None = None) -> Path:
     """The service's settings: its defaults, except the topics, group and fast group timeouts
-    (and ``publish_derived`` / ``kafka.client`` when asked). INFO logging: the service then
-    logs its start-up, plugins and partition assignments only.
+    (and ``publish_derived`` / ``kafka.client`` / other ``kafka`` settings when asked). INFO
+    logging: the service then logs its start-up, plugins and partition assignments only.
 
     The topics are given as a pattern, as in production (``topic_pattern``): with an explicit
     ``topics`` list kafka-python 3.0.12 often (1 in 3 on Apache Kafka here) joins the group
@@ -69,7 +69,7 @@ def write_service_config(path: Path, bootstrap: str, topics: list[str], group: s
            "kafka": {"bootstrap_servers": bootstrap, "topics": [], "topic_pattern": pattern,
                      "group_id": group,
                      "publish_derived": publish_derived, "client": dict(client or {}),
-                     **FAST_GROUP_SETTINGS}}
+                     **FAST_GROUP_SETTINGS, **(kafka or {})}}
     path.write_text(yaml.safe_dump(cfg))
     return path
 
@@ -79,11 +79,12 @@ class Service(LoggedProcess):
 
     def __init__(self, workdir: Path, name: str, bootstrap: str, topics: list[str],
                  plugins: str, core: int | None, publish_derived: bool = True,
-                 client: dict[str, Any] | None = None, group: str | None = None) -> None:
+                 client: dict[str, Any] | None = None, group: str | None = None,
+                 kafka: dict[str, Any] | None = None) -> None:
         """A fresh consumer group of its own unless ``group`` names one (replicas)."""
         config = write_service_config(workdir / f"{name}.yml", bootstrap, topics,
                                       group or f"{name}-{os.getpid()}-{time.time_ns()}",
-                                      publish_derived, client)
+                                      publish_derived, client, kafka)
         super().__init__(pinned([sys.executable, "-m", "bench.service", "--config", str(config),
                                  "--plugins", plugins], core), workdir / f"{name}.log", REPO)
         self.memory: dict[str, float] = {}
@@ -167,7 +168,7 @@ class AnnotationReader(threading.Thread):
                 new, dead = [], []
                 for tp, msgs in batch.items():
                     if tp.topic == self.topic:
-                        new += [_seen(json.loads(m.value), now) for m in msgs]
+                        new += [_seen(a, now) for m in msgs for a in annotations(m.value)]
                     else:
                         dead += [json.loads(m.value) for m in msgs]
                 with self._lock:
@@ -203,6 +204,16 @@ class AnnotationReader(threading.Thread):
     def close(self) -> None:
         self._halt.set()
         self.join(10)
+
+
+def annotations(value: bytes) -> list[dict[str, Any]]:
+    """The per-spectrum annotations of one message: a JSON annotation, or a compact block
+    (msgpack, ``edgestream.publish.compact``) of several."""
+    if value[:1] == b"{":
+        return [json.loads(value)]
+    from edgestream.publish.compact import records, unpack
+
+    return records(unpack(value))
 
 
 def _seen(a: dict[str, Any], now: float) -> Seen:

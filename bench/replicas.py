@@ -1,13 +1,17 @@
-"""``python -m bench.replicas``: throughput with 1, 2 and 4 service replicas behind the router.
+"""``python -m bench.replicas``: throughput with 1, 2 and 4 service replicas in one group.
 
-The facility's session publisher puts every document under one key, so its documents topic
-(one partition here, as nslsii's) feeds one replica however many run. Per broker, with a
-fresh beamline prefix for each configuration:
+Per broker, with a fresh beamline prefix for each configuration:
 
-- ``direct × n``: n replicas in one group read the documents topic itself (the baseline, and
-  what extra replicas do without the router: nothing);
-- ``router × n``: ``edgestream route`` re-keys the documents by run onto a 4-partition runs
-  topic that n replicas in one group read.
+- ``keyed × n``: the documents keyed by run on a 4-partition documents topic (a producer that
+  keys by run, e.g. the simulator's) that n replicas in one group read: the scale-out figure;
+- ``direct × n``: the facility's session publisher puts every document under one key, so its
+  documents topic (one partition here, as nslsii's) feeds one replica however many run;
+- ``router × n``: ``edgestream route`` re-keys such a session-keyed stream by run onto a
+  4-partition runs topic that n replicas in one group read.
+
+Per-core efficiency is the speed-up over one replica of the same path divided by the cores
+the n replicas can use (min(n, partitions, cores)); the CPU efficiency is the spectra per
+replica CPU-second against one replica's (what running several costs, whatever the load).
 
 The processes start first (router, then replicas; each replica's partition assignment is
 awaited) and are warmed up (280 spectra in 24 small runs, so every replica has run its
@@ -41,13 +45,14 @@ from bench.documents import DataPool, Workload, encoded, make_runs
 from bench.kafka_path import topic_names
 from bench.procs import REPO, AnnotationReader, Service, cpu_seconds, pinned
 from bench.report import machine
-from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS
+from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
 from edgestream_dev.procs import LoggedProcess, wait_until
 
 # Many small runs, so that the runs hash over 4 partitions in shares that are not too
 # lopsided: 64 runs, 2,552 spectra (EELS rows of 32 pixels, fly sweeps, step scans).
 WORKLOAD = Workload(step_runs=24, fly_runs=24, fly_sweeps=20, eels_runs=16, eels_rows=4)
-CONFIGS = (("direct", 1), ("direct", 2), ("router", 1), ("router", 2), ("router", 4))
+CONFIGS = (("keyed", 1), ("keyed", 2), ("keyed", 4), ("direct", 1), ("direct", 2),
+           ("router", 1), ("router", 2), ("router", 4))
 PARTITIONS = 4
 T0 = time.perf_counter()
 
@@ -102,11 +107,15 @@ def settled(replicas: list[Service], partitions: int) -> bool:
 def measure(broker: Broker, mode: str, n: int, messages: list[tuple[bytes, bytes]],
             spectra: int, warm: tuple[list[tuple[bytes, bytes]], int], workdir: Path,
             plugins: str, timeout_s: float) -> dict[str, Any]:
-    """One configuration: processes up and warmed up, the workload in under one key, the
-    last annotation."""
+    """One configuration: processes up and warmed up, the workload in (under one key, or by
+    run for ``keyed``), the last annotation."""
     tag = f"{mode}{n}x{uuid.uuid4().hex[:5]}"
     topics = topic_names(tag, "rep")
-    make_topics(broker.bootstrap_servers, topics.values())
+    make_topics(broker.bootstrap_servers, [t for k, t in topics.items() if k != "input"])
+    create_topics(broker.bootstrap_servers, [topics["input"]],
+                  partitions=PARTITIONS if mode == "keyed" else 1, replication=1)
+    if mode != "keyed":
+        messages, warm = one_key(messages), (one_key(warm[0]), warm[1])
     runs_topic = topics["input"].replace(".bluesky.runengine.documents", ".edgestream.runs")
     router = None
     replicas: list[Service] = []
@@ -122,7 +131,7 @@ def measure(broker: Broker, mode: str, n: int, messages: list[tuple[bytes, bytes
         replicas = [Service(workdir, f"svc-{tag}-{i}", broker.bootstrap_servers, [source], plugins,
                             i % 2, client={}, group=group) for i in range(n)]
         # the group settled (a late join would rebalance mid-measurement)
-        partitions = PARTITIONS if mode == "router" else 1
+        partitions = 1 if mode == "direct" else PARTITIONS
         if not wait_until(lambda: settled(replicas, partitions), 120, "settled group",
                           strict=False):
             return {"error": "replicas not assigned",
@@ -180,29 +189,50 @@ def one_key(runs_messages: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes
     return [(key, value) for _, value in runs_messages]
 
 
+def efficiency(runs: list[dict[str, Any]], cores: int) -> None:
+    """Per run, against one replica of the same path: speed-up, per-core efficiency (speed-up
+    over the cores the replicas can use) and CPU efficiency (spectra per replica CPU-s)."""
+    one = {r["mode"]: r for r in runs if r.get("replicas") == 1 and "error" not in r}
+    for r in runs:
+        base = one.get(r.get("mode", ""))
+        if base is None or "error" in r:
+            continue
+        usable = min(r["replicas"], cores, 1 if r["mode"] == "direct" else PARTITIONS)
+        r["speedup"] = r["spectra_per_s"] / base["spectra_per_s"]
+        r["usable_cores"] = usable
+        r["per_core_efficiency"] = r["speedup"] / usable
+        if r.get("spectra_per_replica_cpu_s") and base.get("spectra_per_replica_cpu_s"):
+            r["cpu_efficiency"] = (r["spectra_per_replica_cpu_s"]
+                                   / base["spectra_per_replica_cpu_s"])
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [f"Run {results['started']} on {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
              f"load {results['load_start']} at the start; replicas pinned round-robin to cores "
              "0 and 1, the router to core 1. Workload: "
              f"{results['workload']['spectra']} spectra in {results['runs']} runs "
-             f"({results['messages']} messages) under one key on a 1-partition topic; runs "
-             f"topic of {PARTITIONS} partitions; plugins {results['plugins']}.", "",
-             "| broker | path | replicas | spectra/s | spectra per replica CPU-s | partitions "
+             f"({results['messages']} messages), keyed by run on a {PARTITIONS}-partition topic "
+             f"(keyed), or under one key on a 1-partition topic (direct; router: runs topic of "
+             f"{PARTITIONS} partitions); plugins {results['plugins']}.", "",
+             "| broker | path | replicas | spectra/s | speed-up | per-core efficiency "
+             "(usable cores) | spectra per replica CPU-s | CPU efficiency | partitions "
              "per replica | CPU-s per replica | router CPU-s (msgs/CPU-s) | load after |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for b in results["brokers"]:
         for r in b["runs"]:
             if "error" in r:
                 lines.append(f"| {b['broker']} | {r.get('mode', '?')} | {r.get('replicas', '?')}"
-                             f" | error: {r['error']} | | | | | |")
+                             f" | error: {r['error']} | | | | | | | | |")
                 continue
             router = (f"{r['router_cpu_s']} ({r['router_msgs_per_cpu_s']:,.0f})"
                       if r.get("router_cpu_s") else "–")
             done = "" if r["complete"] else " (incomplete)"
             lines.append(f"| {b['broker']} | {r['mode']} | {r['replicas']} | "
-                         f"{r['spectra_per_s']:,.0f}{done} | "
-                         f"{r['spectra_per_replica_cpu_s'] or 0:,.0f} | "
+                         f"{r['spectra_per_s']:,.0f}{done} | {_x(r.get('speedup'))} | "
+                         f"{_pct(r.get('per_core_efficiency'))} ({r.get('usable_cores', '?')})"
+                         f" | {r['spectra_per_replica_cpu_s'] or 0:,.0f} | "
+                         f"{_pct(r.get('cpu_efficiency'))} | "
                          f"{r['partitions_per_replica']} | {r['replica_cpu_s']} | {router} | "
                          f"{r['load_average'][0]} |")
     cores = m.get("cores") or 1
@@ -215,6 +245,14 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _x(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2f}×"
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.0f} %"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.replicas",
                                 description=__doc__.splitlines()[0])
@@ -223,17 +261,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=240.0)
     p.add_argument("--workload", default="{}", help="Workload fields as JSON")
     p.add_argument("--out", default=str(REPO / "bench" / "results"))
+    p.add_argument("--configs", default=",".join(f"{m}{n}" for m, n in CONFIGS),
+                   help="which to run, e.g. keyed1,keyed2,keyed4")
     a = p.parse_args(argv)
+    configs = [(m, n) for m, n in CONFIGS if f"{m}{n}" in a.configs.split(",")]
     from bench.models import bench_models
 
     workload = replace(WORKLOAD, **json.loads(a.workload))
     pool = DataPool(workload)
     runs = make_runs(workload, pool)
-    messages = one_key(list(encoded(runs)))
+    messages = list(encoded(runs))  # keyed by run
     spectra = sum(r.spectra for r in runs)
     warm_runs = make_runs(replace(workload, step_runs=8, fly_runs=8, fly_sweeps=2,
                                   eels_runs=8, eels_rows=1), pool)
-    warm = (one_key(list(encoded(warm_runs))), sum(r.spectra for r in warm_runs))
+    warm = (list(encoded(warm_runs)), sum(r.spectra for r in warm_runs))
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(None),
         "load_start": [round(x, 1) for x in os.getloadavg()],
@@ -251,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             broker = start_broker(kind, workdir / kind)
             out = {"broker": f"{kind} {broker.version}", "runs": []}
             try:
-                for mode, n in CONFIGS:
+                for mode, n in configs:
                     progress(f"{kind}: {mode} x{n}")
                     r = measure(broker, mode, n, messages, spectra, warm, workdir,
                                 a.plugins, a.timeout)
@@ -260,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                     out["runs"].append(r)
             finally:
                 broker.stop()
+            efficiency(out["runs"], os.cpu_count() or 1)
             results["brokers"].append(out)
     finally:
         results["load_end"] = [round(x, 1) for x in os.getloadavg()]

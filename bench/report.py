@@ -70,7 +70,7 @@ def throughput_table(results: dict[str, Any]) -> list[str]:
 
 def latency_table(results: dict[str, Any]) -> list[str]:
     lines = ["| broker | input rate (spectra/s) | achieved | output rate | p50 ms | p99 ms | "
-             "max ms | p99 by kind (ms) | received by a consumer: p50 / p99 ms | "
+             "max ms | p50 / p99 by kind (ms) | received by a consumer: p50 / p99 ms | "
              "service peak RSS |", "|---|---|---|---|---|---|---|---|---|---|"]
     for b in results.get("brokers", []):
         name = f"{b['broker']['kind']} {b['broker']['version']}"
@@ -78,7 +78,8 @@ def latency_table(results: dict[str, Any]) -> list[str]:
             if "input_rate" not in r:
                 lines.append(f"| {name} | {r.get('error')} | | | | | | | | |")
                 continue
-            kinds = ", ".join(f"{k} {_f(v['p99_ms'])}" for k, v in r.get("by_kind", {}).items())
+            kinds = ", ".join(f"{k} {_f(v['p50_ms'])} / {_f(v['p99_ms'])}"
+                              for k, v in r.get("by_kind", {}).items())
             sat = (f" (saturated: {r['annotated']}/{r['spectra']} annotated in time)"
                    if not r.get("complete") else " (saturated: output < 90 % of input)"
                    if r.get("saturated") else "")

@@ -28,7 +28,7 @@ from bench.models import bench_models
 from bench.procs import REPO, pinned, write_service_config
 from bench.report import machine, markdown, plot
 
-PARTS = ("kafka", "normalization", "inference", "breakdown", "profile")
+PARTS = ("kafka", "throughput", "normalization", "inference", "breakdown", "profile")
 T0 = time.perf_counter()
 
 
@@ -58,6 +58,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--service-client", default="{}",
                    help='extra kafka.client settings of the service as JSON, e.g. '
                         '\'{"fetch_max_wait_ms": 10}\'')
+    p.add_argument("--service-kafka", default="{}",
+                   help='other kafka settings of the service as JSON, e.g. '
+                        '\'{"overlap_publish": false, "max_batch_latency_ms": 0}\'')
     p.add_argument("--profile-seconds", type=float, default=45.0,
                    help="cap on the profiled run (it stops there if not done)")
     return p.parse_args(argv)
@@ -106,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     rate_s = args.rate_seconds or (5.0 if args.quick else 8.0)
     opts = KafkaOptions(workload, tuple(float(r) for r in args.rates.split(",") if r), rate_s,
                         args.plugins, None if args.core < 0 else args.core, args.timeout,
-                        not args.no_derived, json.loads(args.service_client))
+                        not args.no_derived, json.loads(args.service_client),
+                        json.loads(args.service_kafka), "throughput" not in skip)
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="edgestream-bench-"))
@@ -118,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                      "service": "edgestream defaults (at-least-once, acks=all, "
                                 "max_poll_records 500), fresh group",
                      "publish_derived": not args.no_derived,
-                     "kafka_client": json.loads(args.service_client)}}
+                     "kafka_client": json.loads(args.service_client),
+                     "kafka": json.loads(args.service_kafka)}}
     progress(f"workload {workload.spectra()} spectra; plugins {results['plugins']}; "
              f"work folder {workdir}")
     try:

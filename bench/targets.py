@@ -40,11 +40,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, str]]:
                      "met": _verdict(None if cpu is None else cpu >= SPECTRA_TARGET)})
         at = [r for r in b.get("latency", []) if r.get("input_rate") == P99_RATE]
         p99 = at[0].get("p99_ms") if at else None
+        kinds = at[0].get("by_kind", {}) if at else {}
+        worst = max([p99, *(v["p99_ms"] for v in kinds.values())]) if p99 is not None \
+            else None
         sat = " (service saturated: slower than the input)" if at and at[0].get(
             "saturated") else ""
-        rows.append({"target": f"{name}: p99 latency ≤ 50 ms at 100 spectra/s",
-                     "measured": "not measured" if p99 is None else f"p99 {p99:.1f} ms{sat}",
-                     "met": _verdict(None if p99 is None else p99 <= P99_TARGET_MS)})
+        per = "".join(f", {k} {v['p99_ms']:.1f}" for k, v in kinds.items())
+        rows.append({"target": f"{name}: p99 latency ≤ 50 ms at 100 spectra/s, every kind",
+                     "measured": "not measured" if p99 is None else
+                     f"p99 {p99:.1f} ms (by kind{per or ': –'}){sat}",
+                     "met": _verdict(None if worst is None else worst <= P99_TARGET_MS)})
         rss = b.get("peak_rss_mb")
         rows.append({"target": f"{name}: service RSS ≤ 600 MB",
                      "measured": "–" if rss is None else f"peak {rss:.0f} MB (VmHWM)",
@@ -63,6 +68,6 @@ def targets(results: dict[str, Any]) -> list[dict[str, str]]:
     inf = results.get("inference", {}).get("providers", {})
     rows.append({"target": "GPU: CUDA ≥ 10× CPU throughput on large batches",
                  "measured": "measured (see JSON)" if inf.get("cuda") else
-                 "no GPU on this machine: not measured",
+                 "CUDA not measured: no GPU lent (no CUDA device or onnxruntime-gpu here)",
                  "met": "n/a"})
     return rows
