@@ -37,8 +37,10 @@ import numpy as np
 from edgestream.errors import UnknownElement
 from edgestream.physics import elements_in
 from edgestream.plugin.api import GPU_FIRST, SpectrumBatch
-from edgestream_plugins.cu_k import CuKModel, rounded
-from edgestream_plugins.cu_k.similarity import SHIFTS_EV, Whitening, profile, shifted
+from edgestream.plugin.base import rounded_list
+from edgestream_plugins.cu_k import CuKModel
+from edgestream_plugins.cu_k.search import ProfileShifts, WhitenedSearch
+from edgestream_plugins.cu_k.similarity import Whitening, profile
 
 log = logging.getLogger(__name__)
 
@@ -118,56 +120,81 @@ class CuKScreening(CuKModel):
         self.profiles = profile(spectra, self.grid)
         self.embeddings = self.library["embedding"].astype(np.float32)
         self.element_filter = ElementFilter(self.library["formula"])
+        # everything that does not depend on the data, made once: the exact search, the
+        # batched profile comparison, the embeddings as one matrix, the ids as strings
+        self.search = WhitenedSearch(self.whitening, spectra, self.grid)
+        self.profile_shifts = ProfileShifts(self.profiles, self.grid)
+        members = self.embeddings.shape[1]
+        self.embedding_matrix = np.ascontiguousarray(
+            self.embeddings.reshape(len(self.embeddings), -1).T) / np.float32(members)
+        self.ids = [str(v) for v in self.library["material_id"]]
+        self.formulas = [str(v) for v in self.library["formula"]]
 
     def similarity_of(self, x: np.ndarray, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pearson profile similarity of queries ``x [n, len(grid)]`` with their candidates
         ``top [n, m]`` (library rows), best over shifts, and that shift (eV): ``[n, m]`` each."""
-        q = profile(shifted(x, self.grid), self.grid)  # [n, n_shifts, 2w]
-        sims = np.einsum("nsw,nmw->nsm", q, self.profiles[top])
-        return sims.max(axis=1), SHIFTS_EV[sims.argmax(axis=1)]
+        return self.profile_shifts.best(x, top)
+
+    def bonus(self, batch: SpectrumBatch, idx: np.ndarray, query: np.ndarray
+              ) -> tuple[np.ndarray, list[dict[str, Any] | None]]:
+        """``[n, N]``: each usable row's embedding term of the total (``-inf`` for candidates
+        its composition excludes), and each row's composition report."""
+        rank = self.manifest["ranking"]
+        emb = query.reshape(len(query), -1) @ self.embedding_matrix
+        bonus = (float(rank["embedding_weight"]) * emb / float(rank["embedding_scale"])
+                 ).astype(np.float32)
+        reports: list[dict[str, Any] | None] = [None] * len(idx)
+        if not batch.metadata:
+            return bonus, reports
+        rows_of: dict[Any, list[int]] = {}
+        for row, i in enumerate(idx.tolist()):  # rows of a run share one composition
+            composition = batch.metadata[i].get("composition")
+            key = (type(composition).__name__, repr(composition))
+            rows_of.setdefault(key, []).append(row)
+        for rows in rows_of.values():
+            composition = batch.metadata[idx[rows[0]]].get("composition")
+            mask, report = self.element_filter.for_sample(composition)
+            if mask is not None:
+                bonus[np.ix_(rows, np.nonzero(~mask)[0])] = -np.inf
+            for row in rows:  # each annotation owns its report (no dict shared by rows)
+                reports[row] = None if report is None else {
+                    k: list(v) if isinstance(v, list) else v for k, v in report.items()}
+        return bonus, reports
 
     def predict(self, batch: SpectrumBatch) -> list[dict[str, Any]]:
         x, idx, score, flag = self.inputs(batch)
         out = [self.unusable() for _ in range(len(batch))]
         if not len(idx):
             return out
-        k, lib, rank = int(self.manifest["top_k"]), self.library, self.manifest["ranking"]
+        k = int(self.manifest["top_k"])
         query = self.run("model", x)  # [n, members, dim]
-        for start in range(0, len(idx), 256):
-            xb = x[start:start + 256]
-            emb = np.einsum("nmd,kmd->nk", query[start:start + 256], self.embeddings,
-                            optimize=True) / query.shape[1]
-            distance = self.whitening.scores(xb, self.whitened, self.grid)
-            total = (distance / float(rank["distance_scale"])
-                     + float(rank["embedding_weight"]) * emb / float(rank["embedding_scale"]))
-            reports = {}
-            for row, i in enumerate(idx[start:start + 256]):
-                meta = batch.metadata[i] if batch.metadata else {}
-                mask, reports[row] = self.element_filter.for_sample(meta.get("composition"))
-                if mask is not None:
-                    total[row, ~mask] = -np.inf
-            part = np.argpartition(-total, min(k, total.shape[1] - 1), axis=1)[:, :k + 1]
-            order = np.argsort(-np.take_along_axis(total, part, 1), axis=1, kind="stable")
-            top = np.take_along_axis(part, order, 1)
-            sims, shifts = self.similarity_of(xb, top)  # [n, k + 1], as ``top``
-            for row, i in enumerate(idx[start:start + 256]):
-                keep = np.isfinite(total[row, top[row]])
-                ranked = top[row][keep]
-                best = total[row, ranked]
-                out[i] = {
-                    "value": str(lib["material_id"][ranked[0]]),
-                    "candidates": [
-                        {"material_id": str(lib["material_id"][c]),
-                         "formula": str(lib["formula"][c]), "score": rounded(total[row, c]),
-                         "similarity": rounded(sim), "shift_ev": rounded(shift, 2)}
-                        for c, sim, shift in zip(ranked[:k], sims[row][keep],
-                                                 shifts[row][keep], strict=False)
-                    ],
-                    "uncertainty": rounded(lib["spread"][ranked[0]], 4),
-                    "margin": rounded(best[0] - best[1]) if len(best) > 1 else None,
-                    "ood": bool(flag[i] or best[0] < self.manifest["ood"]["min_score"]),
-                    "ood_score": rounded(score[i], 3),
-                }
-                if reports[row] is not None:
-                    out[i]["composition"] = reports[row]
+        bonus, reports = self.bonus(batch, idx, query)
+        scale = float(self.manifest["ranking"]["distance_scale"])
+        top, total = self.search.top(x, bonus, scale, k + 1)  # [n, k + 1], best first
+        sims, shifts = self.similarity_of(x, top)
+        keep = np.isfinite(total)
+        n_kept = keep.sum(axis=1).tolist()
+        ood = (flag[idx] | (total[:, 0] < self.manifest["ood"]["min_score"])).tolist()
+        margin = total[:, 0] - (total[:, 1] if total.shape[1] > 1 else np.nan)
+        columns = zip(idx.tolist(), top.tolist(), n_kept, rounded_list(total),
+                      rounded_list(sims), rounded_list(shifts, 2),
+                      rounded_list(self.library["spread"][top[:, 0]], 4),
+                      rounded_list(margin), ood, rounded_list(score[idx], 3), reports,
+                      strict=True)
+        ids, formulas = self.ids, self.formulas
+        for i, ranked, kept, tot, sim, shift, spread, gap, is_ood, ood_score, report in columns:
+            out[i] = {
+                "value": ids[ranked[0]],
+                "candidates": [
+                    {"material_id": ids[c], "formula": formulas[c], "score": t,
+                     "similarity": si, "shift_ev": sh}
+                    for c, t, si, sh in zip(ranked[:min(k, kept)], tot, sim, shift,
+                                            strict=False)],
+                "uncertainty": spread,
+                "margin": gap if kept > 1 else None,
+                "ood": is_ood,
+                "ood_score": ood_score,
+            }
+            if report is not None:
+                out[i]["composition"] = report
         return out
