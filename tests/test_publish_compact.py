@@ -165,3 +165,21 @@ def test_schema_file_describes_the_block(both):
     for b in blocks:
         for spectra in (False, True):
             jsonschema.validate(msgpack.unpackb(compact.pack(b, spectra)), schema)
+
+
+def test_consumers_take_spectra_read_without_their_norm(both):
+    """The agent's quantities, the live page and the EELS map on spectra of blocks sent
+    without spectra (``spectrum.norm`` null)."""
+    from edgestream.apps.quantity import absolute_spectrum
+    from edgestream.apps.web.state import LiveState
+    from edgestream.publish.eelsmap import valence_map
+
+    _, blocks = both
+    lean = [a for b in blocks for a in decode(compact.pack(b))]
+    assert np.isnan(absolute_spectrum(lean[0], np.linspace(930, 940, 5))).all()
+    live = LiveState()
+    for a in lean:
+        live.on_annotation(a)
+    assert live.count == 36 and live.latest["norm"] == []
+    vmap = valence_map(blocks)  # blocks as the service holds them, read pixel by pixel
+    assert vmap is not None and vmap.value.shape == (3, 12) and vmap.pixels == 36

@@ -116,7 +116,8 @@ def absolute_spectrum(a: dict[str, Any], grid: np.ndarray) -> np.ndarray:
     """The annotation's normalized spectrum on an absolute energy ``grid`` (eV); NaN outside."""
     g = a["spectrum"]["grid"]
     rel = np.arange(g["start"], g["stop"] + g["step"] / 2, g["step"])
-    norm = np.array([np.nan if v is None else v for v in a["spectrum"]["norm"]], float)
+    # null: a compact annotation sent without its spectra (annotations.compact_spectra)
+    norm = np.array([np.nan if v is None else v for v in a["spectrum"]["norm"] or ()], float)
     energy = a["e0"] + rel[: len(norm)]
     ok = np.isfinite(norm)
     if ok.sum() < 2:

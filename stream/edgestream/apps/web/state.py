@@ -122,7 +122,7 @@ class LiveState:
             # the raw view is on the measured axis: the page adds the shift to meet e0
             "calibration": {"shift_ev": calibration.get("shift_ev", 0.0),
                             "source": calibration.get("source", "none")},
-            "grid": [g["start"], g["stop"], g["step"]], "norm": a["spectrum"]["norm"],
+            "grid": [g["start"], g["stop"], g["step"]], "norm": a["spectrum"]["norm"] or [],
             "features": a["edge_features"],
             "predictions": [{"plugin": p["plugin"], "version": p["version"],
                              "outputs": {k: v for k, v in p["outputs"].items()
