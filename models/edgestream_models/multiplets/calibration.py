@@ -1,0 +1,50 @@
+"""The absolute energy scale of the multiplet spectra.
+
+A 2p -> 3d exact diagonalization gives transition energies up to a constant (edrixs sets the
+ionic d^n and 2p^5 d^n+1 levels to zero), so each configuration is placed once: the white
+line of its reference parameter set (``grid.reference``, broadened with ``REFERENCE_WIDTHS``)
+goes where the literature puts the L3 maximum of that valence. Within a configuration the
+calculated shifts (crystal field, Slater reduction, charge transfer) are kept.
+
+Numbers from papers (no constant is fitted to a measured spectrum here):
+
+- the Cu L3 edge of the metal is tabulated at 932.7 eV (``edgestream.physics`` edge table;
+  the FEFF10 spectra are calibrated on it, ``ledge_data.calibration_shift``);
+- the L3 white line of CuO (Cu(II), 3d9) lies about 1.5 eV below the metal edge, at about
+  931.2 eV, and the first maximum of Cu2O (Cu(I)) about 1 eV above it, near 933.7 eV:
+  Grioni et al., Phys. Rev. B 39, 1541 (1989), "Studies of copper valence states with Cu L3
+  x-ray-absorption spectroscopy"; the same ordering (Cu(II) white line below the metal edge,
+  Cu(I) above) in Jiang et al., J. Chem. Phys. 138, 024704 (2013) (Cu2O and CuO films);
+- Cu(III) (NaCuO2, KCuO2, La2Li0.5Cu0.5O4 and Cu(III) complexes) has its L3 maximum 1.5 to
+  2 eV above that of Cu(II): Grioni et al. (1989); DiMucci et al., J. Am. Chem. Soc. 141,
+  18508 (2019), "The myth of d8 copper(III)". The low end is taken:
+  the Cu(III) white line is a d9L state, close to Cu(II)'s.
+
+Spread around these positions (sample, calibration of the monochromator or spectrometer) is
+the training's job: the EELS simulation draws an energy-scale error of ±2 eV.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CU_METAL_L3_EV = 932.7
+CUO_L3_PEAK_EV = 931.2          # Cu(II): CuO white line
+CU2O_L3_PEAK_EV = 933.7         # Cu(I): first maximum of Cu2O (a check on the FEFF side)
+CU3_SHIFT_EV = 1.5              # Cu(III) white line above Cu(II)
+L3_PEAK_EV = {2.0: CUO_L3_PEAK_EV, 3.0: CUO_L3_PEAK_EV + CU3_SHIFT_EV}
+# broadening of the reference spectrum whose white line is placed (HWHM, HWHM, std; eV)
+REFERENCE_WIDTHS = (0.3, 0.6, 0.25)
+REFERENCE_TEMPERATURE = 300.0
+
+
+def offset(reference_sticks, valence: float) -> float:
+    """eV to add to the relative energies of a configuration whose reference parameter set
+    gave ``reference_sticks`` (``solve.Sticks``), so its white line sits at the literature's
+    L3 maximum of ``valence``."""
+    from edgestream_models.multiplets.spectrum import broaden, flatten, main_l3
+
+    e, w = flatten(reference_sticks, REFERENCE_TEMPERATURE)
+    grid = np.arange(e[w > 1e-3 * w.max()].min() - 10.0, e.max() + 10.0, 0.02)
+    y = broaden(e, w, grid, *REFERENCE_WIDTHS)
+    return L3_PEAK_EV[float(valence)] - main_l3(grid, y)

@@ -1,0 +1,104 @@
+"""Multiplet Cu(II)/Cu(III) L2,3 spectra as rows of the Cu L2,3 data set
+(``ledge_data.Spectra`` on ``ledge_data.FINE``), next to FEFF10's Cu(0)/Cu(I) ones.
+
+Each cached parameter set gives ``copies`` spectra with their own broadenings and temperature
+(``grid.SPECTRUM_RANGES``), calibrated (``calibration``), on top of the continuum step that the
+2p -> 3d calculation leaves out (``spectrum.edge_step``, 1 + 0.5 like FEFF's L2,3 = L3 +
+0.5 L3 shifted). The white lines' area per 3d hole is set from FEFF10's own CuO (the area
+above the step of the calibration reference, 1 hole), drawn 0.7-1.4 times that per spectrum:
+a simulation-to-simulation match, no measured spectrum involved.
+
+The split keeps a crystal-field family (configuration, symmetry, 10Dq, distortion, Δ, V) with
+all its Slater scales and draws on one side, 20 % of families held out by a hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from edgestream_models.ledge_data import FINE, SPIN_ORBIT_EV, Spectra
+from edgestream_models.multiplets import calibration
+from edgestream_models.multiplets.generate import load
+from edgestream_models.multiplets.grid import CONFIGS, SPECTRUM_RANGES, Params, reference
+from edgestream_models.multiplets.solve import Sticks
+from edgestream_models.multiplets.spectrum import broaden, edge_step, flatten, main_l3
+
+TEST_FRACTION = 0.2
+AREA_RANGE = (0.7, 1.4)  # white-line area per hole, times FEFF10 CuO's
+
+
+def offsets(cache: Path | None = None) -> dict[str, float]:
+    """Calibration offset of each configuration whose reference entry is cached."""
+    out = {}
+    for c in CONFIGS:
+        entries = load([reference(c)], cache)
+        if entries:
+            out[c] = calibration.offset(entries[0][1], CONFIGS[c][0])
+    return out
+
+
+def family(p: Params) -> str:
+    """What the split keeps together: the crystal field and charge transfer, not the Slater
+    scale (nearly the same spectrum)."""
+    return f"{p.config}/{p.symmetry}/{p.ten_dq:g}/{p.d3:g}/{p.delta:g}/{p.hyb:g}"
+
+
+def held_out(p: Params) -> bool:
+    h = int(hashlib.sha1(family(p).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return h < TEST_FRACTION
+
+
+def feff_area_per_hole(cuo_mu: np.ndarray) -> float:
+    """Area (eV) of FEFF10 CuO's L3 white line above its step: ``cuo_mu`` on ``FINE``, step
+    from the onset-free arctangent of ``edge_step`` at its steepest rise."""
+    from edgestream_models.ledge_data import onset_of
+
+    onset = onset_of(FINE, cuo_mu)
+    base = edge_step(FINE, onset, SPIN_ORBIT_EV)
+    window = (onset - 3 < FINE) & (onset + 8 > FINE)
+    return float(np.clip(cuo_mu - base, 0, None)[window].sum() * (FINE[1] - FINE[0]))
+
+
+def one_spectrum(sticks: Sticks, shift: float, rng: np.random.Generator, area: float,
+                 grid: np.ndarray = FINE) -> tuple[np.ndarray, dict[str, float]]:
+    """A calibrated L2,3 spectrum of one entry with drawn broadenings, temperature and
+    white-line area (per hole); the draws."""
+    lo, hi = SPECTRUM_RANGES["gamma_l3"]
+    draw = {"gamma_l3": rng.uniform(lo, hi)}
+    draw["gamma_l2"] = draw["gamma_l3"] + rng.uniform(*SPECTRUM_RANGES["gamma_l2_extra"])
+    draw["sigma"] = rng.uniform(*SPECTRUM_RANGES["sigma"])
+    draw["temperature"] = rng.uniform(*SPECTRUM_RANGES["temperature"])
+    draw["area"] = area * rng.uniform(*AREA_RANGE)
+    e, w = flatten(sticks, draw["temperature"])
+    y = broaden(e + shift, w, grid, draw["gamma_l3"], draw["gamma_l2"], draw["sigma"])
+    # the continuum starts under the first strong line (the 2p -> 3d threshold)
+    first = float(np.min(e[w > 1e-2 * w.max()]) + shift)
+    step = edge_step(grid, first, SPIN_ORBIT_EV)
+    return step + draw["area"] * y, draw
+
+
+def multiplet_spectra(area: float, copies: int, rng: np.random.Generator,
+                      cache: Path | None = None) -> tuple[Spectra, np.ndarray]:
+    """Every cached entry of the grid, ``copies`` draws each, as ``Spectra`` (group
+    ``multiplet``, family = crystal-field family) and the split (``held_out``)."""
+    shifts = offsets(cache)
+    rows, part = [], []
+    for p, s in load(cache=cache):
+        if p.config not in shifts:
+            continue
+        for j in range(copies):
+            mu, _ = one_spectrum(s, shifts[p.config], rng, area)
+            rows.append((f"multiplet/{p.key()}/{j}", "multiplet", p.config, family(p),
+                         f"Cu{p.config}", p.valence, mu))
+            part.append("test" if held_out(p) else "train")
+    cols = list(zip(*rows, strict=True))
+    return Spectra(*(np.array(c) for c in cols[:6]), mu=np.stack(cols[6])), np.array(part)
+
+
+def white_line(sticks: Sticks, shift: float, grid: np.ndarray = FINE) -> float:
+    """Energy of the calibrated white line with the reference widths (for the report)."""
+    e, w = flatten(sticks, calibration.REFERENCE_TEMPERATURE)
+    return main_l3(grid, broaden(e + shift, w, grid, *calibration.REFERENCE_WIDTHS))
