@@ -196,3 +196,19 @@ def test_the_cache_resumes_and_the_archive_seeds_a_fresh_cache(tmp_path):
     np.testing.assert_array_equal(a.weight, b.weight)
     assert a.seconds > 0
 
+
+def test_a_dataset_spectrum_has_its_step_and_its_white_line_area_per_hole():
+    from edgestream_models.ledge_data import FINE
+    from edgestream_models.multiplets.dataset import one_spectrum
+
+    rng = np.random.default_rng(1)
+    for config, holes in (("d9", 1.0), ("d8", 2.0)):
+        sticks = solve(Params(config, "square_planar", 2.4, 1.1, 0.8))
+        mu, draw = one_spectrum(sticks, 935.0, rng, area=4.0)
+        assert mu[-1] == pytest.approx(1.5, abs=0.03) and mu[0] < 0.03
+        e, w = spectrum.flatten(sticks, draw["temperature"])
+        first = float(np.min(e[w > 1e-2 * w.max()]) + 935.0)
+        white = mu - spectrum.edge_step(FINE, first, 19.9)
+        # the Lorentzian tails past the grid's ends are lost: within 3 %
+        assert np.trapezoid(white, FINE) == pytest.approx(draw["area"] * holes, rel=0.03)
+        assert 0.7 * 4.0 <= draw["area"] <= 1.4 * 4.0
