@@ -17,12 +17,14 @@ Same sums as Larch's ``np.convolve`` in another order: equal to ~1e-15 relative.
 
 from __future__ import annotations
 
+import itertools
 from functools import lru_cache
 
 import numpy as np
 
 __all__ = ["smooth_lorentzian"]
 
+_BLOCK = 64  # rows per FFT block: ~1 MB of spectra at the usual lengths
 _FFT_BUDGET = 2**23  # float64 values per FFT batch (~64 MB real); larger batches are split
 
 
@@ -55,9 +57,9 @@ def _fast_length(n: int) -> int:
 
 @lru_cache(maxsize=64)
 def _window(n: int, sigma: float, size: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """For N = ``n`` grid points and half-width ``sigma`` grid steps: the multipliers of the
-    real and imaginary parts of y0's spectrum (length ``size``) that give the spectrum of the
-    smoothed row, and the window's sum."""
+    """For N = ``n`` grid points and half-width ``sigma`` grid steps: the spectra (length
+    ``size``) of the kernels for y0 and for its conjugate (y0 reversed), and the window's
+    sum."""
     w = np.arange(2 * n)
     win = 1.0 / (1 + ((w - n) / sigma) ** 2)
     total = float(win.sum())
@@ -71,9 +73,7 @@ def _window(n: int, sigma: float, size: int) -> tuple[np.ndarray, np.ndarray, fl
     mirrored[d % size] += np.where(d >= 0, lorentz[np.clip(d, 0, 2 * n - 1)], 0.0)
     f = np.arange(size // 2 + 1)
     phase = np.exp(-2j * np.pi * f * ((n - 1) % size) / size)
-    d_f, m_f = np.fft.rfft(direct), phase * np.fft.rfft(mirrored)
-    # (a + ib) D + (a - ib) M = a (D + M) + b i(D - M), for the spectrum a + ib of y0
-    return d_f + m_f, 1j * (d_f - m_f), total
+    return np.fft.rfft(direct), phase * np.fft.rfft(mirrored), total
 
 
 def _grid_counts(x: np.ndarray, x0_at, xmin: np.ndarray, step: np.ndarray, npts: np.ndarray,
@@ -127,6 +127,36 @@ def _on_grid(x: np.ndarray, y: np.ndarray, n_valid: np.ndarray, first: np.ndarra
     return s_lo * (x0 - x_lo) + y_lo
 
 
+def _convolved(y0: np.ndarray, npts: np.ndarray, sigma: np.ndarray, size: int,
+               at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two circular convolutions of each row of ``y0`` (see the module docstring), read
+    at the grid indices ``at`` ``[n, q]``, and each row's window sum.
+
+    Rows go through the FFTs in blocks (the spectra stay in cache), sorted by window so
+    each window multiplies a contiguous slice of rows (no per-row copy of the kernels)."""
+    keys, inverse = np.unique(np.stack([npts.astype(float), sigma], 1), axis=0,
+                              return_inverse=True)
+    inverse = inverse.reshape(-1)
+    kernels = [_window(int(n), float(s), size) for n, s in keys]
+    order = np.argsort(inverse, kind="stable")
+    out = np.empty(at.shape)
+    for start in range(0, len(y0), _BLOCK):
+        rows = order[start:start + _BLOCK]
+        spec = np.fft.rfft(y0[rows], size)
+        groups = inverse[rows]
+        cuts = [0, *(np.flatnonzero(np.diff(groups)) + 1).tolist(), len(rows)]
+        for lo, hi in itertools.pairwise(cuts):
+            direct, mirrored, _ = kernels[groups[lo]]
+            part = spec[lo:hi]
+            # complex products throughout: numpy's mixed real x complex loops are far slower
+            flipped = part.conj()
+            flipped *= mirrored
+            part *= direct
+            part += flipped
+        out[rows] = np.take_along_axis(np.fft.irfft(spec, size), at[rows], 1)
+    return out, np.array([kr[2] for kr in kernels])[inverse]
+
+
 def smooth_lorentzian(
     x: np.ndarray, y: np.ndarray, n_valid: np.ndarray, xstep: np.ndarray
 ) -> np.ndarray:
@@ -149,7 +179,6 @@ def smooth_lorentzian(
             smooth_lorentzian(x[:half], y[:half], n_valid[:half], xstep[:half]),
             smooth_lorentzian(x[half:], y[half:], n_valid[half:], xstep[half:]),
         ])
-    rows = np.arange(n_rows)[:, None]
     width = int(npts.max())
     # np.linspace's arithmetic (k * step + start, the end set), as Larch's grid
     step = (xmax - xmin) / np.maximum(npts - 1, 1)
@@ -162,33 +191,20 @@ def smooth_lorentzian(
                   xmin, xmax, step, npts, width)
     size = _fast_length(2 * width - 1)
     sigma = xstep * (1.0 / xstep)  # Larch's sigma in grid steps, rounded as Larch does
-    keys, inverse = np.unique(np.stack([npts.astype(float), sigma], 1), axis=0,
-                              return_inverse=True)
-    kernels = [_window(int(n), float(s), size) for n, s in keys]
-    inverse = inverse.reshape(-1)
-    if len(kernels) == 1:
-        plus, minus, totals = kernels[0][0], kernels[0][1], np.full((n_rows, 1), kernels[0][2])
-    else:
-        plus = np.stack([kr[0] for kr in kernels])[inverse]
-        minus = np.stack([kr[1] for kr in kernels])[inverse]
-        totals = np.array([kr[2] for kr in kernels])[inverse][:, None]
-    spec = np.fft.rfft(y0, size)
-    conv = np.fft.irfft(spec.real * plus + spec.imag * minus, size)
 
     # back onto x: np.interp(x, grid, smooth0), reading the two grid points around each x
     hi = np.clip(_grid_counts(x, x0_at, xmin, step, npts, strict=False), 1,
                  np.maximum(npts - 1, 1)[:, None])
-    at = np.stack([hi - 1, hi])
-    sigma_col = sigma[:, None]
+    last = (npts - 1)[:, None]
+    at = np.concatenate([hi - 1, hi, np.zeros_like(last), last], axis=1)
+    conv, totals = _convolved(y0, npts, sigma, size, at)
     # the g = 0 term counted twice by the two convolutions (L(k) y0[0]) taken off
-    s = conv.ravel()[rows * size + at] - (
-        1.0 / (1 + (at / sigma_col) ** 2) / totals) * y0[:, :1]
-    x_lo, x_hi = x0_at(at[0]), x0_at(at[1])
+    conv -= 1.0 / (1 + (at / sigma[:, None]) ** 2) / totals[:, None] * y0[:, :1]
+    m = x.shape[1]
+    s_lo, s_hi = conv[:, :m], conv[:, m:2 * m]
+    x_lo, x_hi = x0_at(hi - 1), x0_at(hi)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = (s[1] - s[0]) / (x_hi - x_lo) * (x - x_lo) + s[0]
-    last = npts - 1
-    out = np.where(x >= x0_at(last[:, None]), conv[rows[:, 0], last][:, None]
-                   - (1.0 / (1 + (last / sigma) ** 2) / totals[:, 0] * y0[:, 0])[:, None], out)
-    s0 = conv[:, 0] - 1.0 / totals[:, 0] * y0[:, 0]
-    out = np.where(x <= xmin[:, None], s0[:, None], out)
-    return np.where(np.isfinite(out), out, s[0])
+        out = (s_hi - s_lo) / (x_hi - x_lo) * (x - x_lo) + s_lo
+    out = np.where(x >= x0_at(last), conv[:, -1:], out)
+    out = np.where(x <= xmin[:, None], conv[:, -2:-1], out)
+    return np.where(np.isfinite(out), out, s_lo)
