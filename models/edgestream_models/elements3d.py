@@ -299,39 +299,59 @@ def round_robin(queues: list[list[Any]]) -> list[Any]:
     return out
 
 
-def omnixas_order(sites: dict[str, list[tuple[str, int, int, int]]], seed: int = 0
-                  ) -> list[tuple[str, str, int, int, int]]:
-    """``(element, material_id, site, multiplicity, rank)`` in run order: within an element
-    structures in a seeded random order, all first sites before any second one; then
-    round-robin over the elements."""
+def omnixas_order(sites: dict[str, list[tuple[str, int, int, int]]], seed: int = 0,
+                  labels: dict[tuple[str, int], dict[str, Any]] | None = None,
+                  cost: dict[str, float] | None = None) -> list[tuple[str, str, int, int, int]]:
+    """``(element, material_id, site, multiplicity, rank)`` in run order. Within an element:
+    sites with a confident valence label (``labels``: :func:`labels3d.load`) first, then the
+    rest; in each, every structure's first site before any second one; structures by
+    ``cost`` (cheapest first) when given, else in a seeded random order. Then round-robin
+    over the elements."""
+    labels = labels or {}
     queues = []
     for el, rows in sites.items():
         mids = sorted({r[0] for r in rows})
         place = {m: k for k, m in enumerate(np.random.default_rng(seed).permutation(mids))}
-        ordered = sorted(rows, key=lambda r: (r[3], place[r[0]], r[1]))
-        queues.append([(el, *r) for r in ordered])
+
+        def key(r: tuple[str, int, int, int], place: dict[str, int] = place
+                ) -> tuple[Any, ...]:
+            confident = bool(labels.get((r[0], r[1]), {}).get("valence_confident"))
+            return (not confident, r[3], (cost or {}).get(r[0], 0.0), place[r[0]], r[1])
+
+        queues.append([(el, *r) for r in sorted(rows, key=key)])
     return round_robin(queues)
 
 
 def omnixas_jobs(elements: Iterable[str] = ELEMENTS, edge: str = "K", seed: int = 0,
-                 limit: int = 0, root: Path = OMNIXAS_ROOT) -> list[feff10.Job]:
-    """Jobs of the co-cation sites (:func:`omnixas_order`), the first ``limit`` if given."""
+                 limit: int = 0, root: Path = OMNIXAS_ROOT,
+                 labels: dict[tuple[str, int], dict[str, Any]] | None = None
+                 ) -> list[feff10.Job]:
+    """Jobs of the co-cation sites (:func:`omnixas_order`: confident labels first, cheapest
+    structures first: the most Å³ per atom, fewest atoms in FEFF's spheres), the first
+    ``limit`` if given; ``labels`` default to the :mod:`labels3d` cache, whose entries go into
+    each job's labels (``formal_valence`` only where confident)."""
     from pymatgen.core import Structure
 
+    from edgestream_models import labels3d
+
+    labels = labels3d.load() if labels is None else labels
     poscars = load_structures(root)
-    order = omnixas_order(omnixas_sites(elements, poscars=poscars), seed)
+    sites = omnixas_sites(elements, poscars=poscars)
+    cells = {mid: Structure.from_str(poscars[mid], fmt="poscar")
+             for mid in sorted({r[0] for rows in sites.values() for r in rows})}
+    cost = {mid: -s.volume / len(s) for mid, s in cells.items()}
+    order = omnixas_order(sites, seed, labels, cost)
     if limit:
         order = order[:limit]
-    cells: dict[str, Any] = {}
     jobs = []
     for el, mid, i, mult, rank in order:
-        s = cells.get(mid) or cells.setdefault(mid, Structure.from_str(poscars[mid],
-                                                                        fmt="poscar"))
-        labels = {"group": "omnixas", "element": el, "material": mid, "prototype": mid,
-                  "variant": "mp", "formula": s.composition.reduced_formula,
-                  "site_label": f"site{i}", "multiplicity": mult, "site_rank": rank,
-                  "strain": 0.0, "sigma_disp": 0.0,
-                  "source": "OmniXAS structures.json.gz (Materials Project)"}
-        jobs.append(feff10.make_job(s, i, f"omnixas/{mid}/{el}{i:03d}", labels, edge=edge,
+        s = cells[mid]
+        lab = {"group": "omnixas", "element": el, "material": mid, "prototype": mid,
+               "variant": "mp", "formula": s.composition.reduced_formula,
+               "site_label": f"site{i}", "multiplicity": mult, "site_rank": rank,
+               "strain": 0.0, "sigma_disp": 0.0,
+               "source": "OmniXAS structures.json.gz (Materials Project)"}
+        lab |= labels.get((mid, i), {})
+        jobs.append(feff10.make_job(s, i, f"omnixas/{mid}/{el}{i:03d}", lab, edge=edge,
                                     absorber=el))
     return jobs
