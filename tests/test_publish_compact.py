@@ -183,3 +183,15 @@ def test_consumers_take_spectra_read_without_their_norm(both):
     assert live.count == 36 and live.latest["norm"] == []
     vmap = valence_map(blocks)  # blocks as the service holds them, read pixel by pixel
     assert vmap is not None and vmap.value.shape == (3, 12) and vmap.pixels == 36
+
+
+def test_the_live_page_taps_the_raw_spectrum_of_every_pixel_of_a_block(image):
+    from edgestream.apps.web.state import TappedPipeline
+
+    raw: dict[str, int] = {}
+    settings = Settings(plugins=PLUGINS)
+    pipeline = TappedPipeline(settings, discover(PLUGINS),
+                              on_raw=lambda aid, e, s: raw.__setitem__(aid, len(e)))
+    blocks = [b for name, doc in image for b in pipeline(name, doc).annotations]
+    assert all(is_compact(b) for b in blocks)
+    assert set(raw) == {a["annotation_id"] for b in blocks for a in records(b)}

@@ -29,6 +29,7 @@ from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
 from edgestream.physics import mu_transmission
 from edgestream.pipeline import Pipeline
 from edgestream.plugin.api import SpectrumModel, discover
+from edgestream.publish.annotation import records
 from edgestream_agent.boundary import boundaries_within, locate
 from edgestream_agent.compare_plot import monotone, plot
 from edgestream_agent.gradient import GRADIENT_ENERGIES_EV, GradientSample, GradientStage
@@ -81,7 +82,7 @@ def measure_response(spec: QuantitySpec, n_fractions: int = 21, repeats: int = 8
                     modality="xas_transmission", energy=energy,
                     signal=mu_transmission(c["I0"], c["It"]), element="Cu", edge="K",
                     element_source="metadata"))
-    annotations = pipeline.annotate(spectra).annotations
+    annotations = [a for m in pipeline.annotate(spectra).annotations for a in records(m)]
     source = _common_source(spec, annotations)
     locked = QuantitySpec.only(source, spec.uncertainty)
     grid = edge_grid("Cu", "K")

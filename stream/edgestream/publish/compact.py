@@ -230,6 +230,18 @@ def _slice_block(block: dict[str, Any], a: int, b: int) -> dict[str, Any]:
     return part
 
 
+def annotation_ids(block: dict[str, Any]) -> list[str]:
+    """The ``annotation_id`` of each spectrum of a block (as its JSON annotation's)."""
+    from edgestream.documents.spectrum import SpectrumIds
+    from edgestream.publish.annotation import annotation_id
+
+    ids = block["ids"]
+    seq = (int(ids["seq_range"][0]), int(ids["seq_range"][1]))
+    return [annotation_id(SpectrumIds(ids["run_uid"], ids["descriptor_uid"], ids["stream"],
+                                      seq, int(i)))
+            for i in values(block["index_in_event"], int(block["n"]))]
+
+
 def _normalization(n: dict[str, Any]) -> dict[str, Any]:
     """The JSON form names a fallback only when one was taken."""
     return n if n.get("fallback") is not None else {k: v for k, v in n.items()
@@ -239,9 +251,6 @@ def _normalization(n: dict[str, Any]) -> dict[str, Any]:
 def records(block: dict[str, Any]) -> list[dict[str, Any]]:
     """The per-spectrum annotations of a block, as the JSON form has them (``spectrum.norm``
     null when the block carries no spectra)."""
-    from edgestream.documents.spectrum import SpectrumIds
-    from edgestream.publish.annotation import annotation_id
-
     n = int(block["n"])
     ids = block["ids"]
     seq = [int(x) for x in ids["seq_range"]]
@@ -256,16 +265,14 @@ def records(block: dict[str, Any]) -> list[dict[str, Any]]:
     shared = {k: block.get(k) for k in ("beamline", "sample", "element", "edge",
                                         "element_source", "modality")}
     out = []
-    for i in range(n):
-        sid = SpectrumIds(ids["run_uid"], ids["descriptor_uid"], ids["stream"],
-                          (seq[0], seq[1]), int(index[i]))
+    for i, aid in enumerate(annotation_ids(block)):
         out.append({
             "schema_version": "1.0",
-            "annotation_id": annotation_id(sid),
+            "annotation_id": aid,
             "kind": block["kind"],
-            "ids": {"run_uid": sid.run_uid, "descriptor_uid": sid.descriptor_uid,
-                    "stream": sid.stream_name, "seq_range": list(seq),
-                    "index_in_event": sid.index_in_event},
+            "ids": {"run_uid": ids["run_uid"], "descriptor_uid": ids["descriptor_uid"],
+                    "stream": ids["stream"], "seq_range": list(seq),
+                    "index_in_event": int(index[i])},
             **shared,
             "e0": cols["e0"][i],
             "edge_step": cols["edge_step"][i],

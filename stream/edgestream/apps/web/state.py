@@ -24,6 +24,7 @@ from edgestream.apps.quantity import QuantitySpec
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.metrics import Metrics
 from edgestream.pipeline import Outcome, Pipeline
+from edgestream.publish import compact
 from edgestream.publish.annotation import annotation_id
 
 MAX_POINTS = 600  # a raw spectrum is thinned to this many points for the page
@@ -45,10 +46,12 @@ class TappedPipeline(Pipeline):
         out = super().annotate(spectra)
         if self.on_raw is not None and out.annotations:
             by_id = {annotation_id(s.ids): s for s in spectra}
-            for a in out.annotations:
-                s = by_id.get(a["annotation_id"])
-                if s is not None:
-                    self.on_raw(a["annotation_id"], s.energy, s.signal)
+            for a in out.annotations:  # a compact block: each of its spectra
+                for aid in (compact.annotation_ids(a) if compact.is_block(a)
+                            else [a["annotation_id"]]):
+                    s = by_id.get(aid)
+                    if s is not None:
+                        self.on_raw(aid, s.energy, s.signal)
         return out
 
 
