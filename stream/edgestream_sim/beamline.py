@@ -33,6 +33,7 @@ from .devices import (
     QexafsDetector,
     XasSampleStage,
 )
+from .feff10_k import FEFF10_ELEMENTS, load_feff10_fixture
 from .fluorescence import FluorescenceDetector
 from .plans import Plan, eels_acquisition, fluorescence_scan, fly_scan, xas_step_scan
 from .publisher import KafkaPublisher, ProducerLike, topic_for
@@ -55,11 +56,18 @@ STEP_VARIANTS: tuple[dict[str, Any], ...] = (
     {"units": "keV", "descending": True, "with_edge_md": False},
     {"units": "eV", "with_edge_md": False},
 )
+# Every OTHER_EVERY[kind]-th run of a kind (the last of each group) measures a sample of
+# another element (FEFF10: Fe K), so short schedules (2 step runs, 1 fly run) stay Cu only.
+OTHER_EVERY = {"step": 3, "fly": 2}
 
 
 @dataclass
 class SimBeamline:
-    """All simulated hardware of one beamline (XAS and an EELS spectrometer)."""
+    """All simulated hardware of one beamline (XAS and an EELS spectrometer).
+
+    The XAS stage holds the Cu K samples (FEFF9) and those of ``FEFF10_ELEMENTS`` (Fe K);
+    the latter draw from their own generator, so the Cu runs' draws do not depend on them.
+    """
 
     beam: PhotonBeam
     dcm_energy: EnergyAxis  # in eV
@@ -87,7 +95,10 @@ class SimBeamline:
     ) -> SimBeamline:
         rng = np.random.default_rng(seed)
         beam = PhotonBeam()
-        stage = XasSampleStage(library=load_fixture(), rng=rng, shift_ev=shift_ev)
+        others = [ref for el in FEFF10_ELEMENTS for ref in load_feff10_fixture(el)]
+        rngs = {el: np.random.default_rng([seed, 2, i]) for i, el in enumerate(FEFF10_ELEMENTS)}
+        stage = XasSampleStage(library=[*load_fixture(), *others], rng=rng, shift_ev=shift_ev,
+                               rngs=rngs)
         eels_stage = EelsSpecimenStage(rng=rng)
         fl_chambers = IonChambers(name="fl_ic", stage=stage, beam=beam, delay_s=delay_s,
                                   channels=("I0",))
@@ -111,7 +122,13 @@ class SimBeamline:
 
     @property
     def materials(self) -> list[str]:
-        return list(self.xas_stage.library)
+        """The Cu K samples (FEFF9 fixture order)."""
+        return [k for k, ref in self.xas_stage.library.items() if ref.element == "Cu"]
+
+    @property
+    def other_materials(self) -> list[str]:
+        """The samples of other elements (FEFF10 fixtures' order)."""
+        return [k for k, ref in self.xas_stage.library.items() if ref.element != "Cu"]
 
 
 class RunSchedule:
@@ -151,10 +168,20 @@ class RunSchedule:
         self.done[kind] += 1
         return plan
 
+    def _sample(self, kind: str, i: int, cu: int) -> str:
+        """The sample of the ``i``-th run of ``kind``: Cu sample ``cu`` (mod their number), or
+        in every ``OTHER_EVERY[kind]``-th run the next sample of another element."""
+        every, other = OTHER_EVERY[kind], self.bl.other_materials
+        if other and i % every == every - 1:
+            # step runs take the even entries of the rotation, fly runs the odd ones
+            j = 2 * (i // every) + (kind == "fly")
+            return other[j % len(other)]
+        return self.bl.materials[cu % len(self.bl.materials)]
+
     def _step(self, i: int) -> Plan:
         v = dict(STEP_VARIANTS[i % len(STEP_VARIANTS)])
         motor = self.bl.dcm_energy_kev if v.pop("units") == "keV" else self.bl.dcm_energy
-        mid = self.bl.materials[i % len(self.bl.materials)]
+        mid = self._sample("step", i, i)
         name = None if v.get("with_edge_md", True) else f"unknown-{i:03d}"
         return xas_step_scan(
             self.bl.ic,
@@ -167,7 +194,7 @@ class RunSchedule:
         )
 
     def _fly(self, i: int) -> Plan:
-        mid = self.bl.materials[(3 * i + 1) % len(self.bl.materials)]
+        mid = self._sample("fly", i, 3 * i + 1)
         with_md = i % 3 != 2
         return fly_scan(
             self.bl.qexafs,

@@ -7,7 +7,7 @@ per-run conditions; their value never appears in any document.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from ophyd.status import DeviceStatus
 from .eels_devices import EelsDetector, EelsSpecimenStage
 from .signals import SimSignal, _finished
 from .spectra import (
+    CU_K_EDGE_EV,
     FEFF9_ENERGY_SHIFT_EV,
     SCAN_RANGE_EV,
     ReferenceSpectrum,
@@ -101,9 +102,23 @@ class SampleSignal(Signal):
             raise RuntimeError(self.not_loaded)
         return self.simulator.measure(energy_ev, time_s, dwell_s)
 
+    @property
+    def element(self) -> str:
+        """The absorbing element of the loaded sample (Cu before any is loaded)."""
+        return "Cu" if self.simulator is None else self.simulator.reference.element
+
+    @property
+    def edge_ev(self) -> float:
+        """Tabulated K edge of the loaded sample's element, eV: where scans are centred."""
+        return CU_K_EDGE_EV if self.simulator is None else self.simulator.reference.edge_ev
+
 
 class XasSampleStage(SampleSignal):
-    """The XAS sample position; value = material id of the loaded reference spectrum."""
+    """The XAS sample position; value = material id of the loaded reference spectrum.
+
+    ``rngs``: generators by element for samples not of Cu (conditions and noise), so adding
+    such samples to a schedule leaves the draws of the Cu runs (``rng``) as they were.
+    """
 
     def __init__(
         self,
@@ -112,19 +127,22 @@ class XasSampleStage(SampleSignal):
         library: Sequence[ReferenceSpectrum],
         rng: np.random.Generator,
         shift_ev: float = FEFF9_ENERGY_SHIFT_EV,
+        rngs: Mapping[str, np.random.Generator] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, value="", kind="omitted", **kwargs)
         self.library = {ref.material_id: ref for ref in library}
         self.rng = rng
+        self.rngs = dict(rngs or {})
         self.shift_ev = shift_ev
         self.conditions: XasConditions | None = None
 
     def set(self, value: str, **kwargs: Any) -> DeviceStatus:
         """Load ``value`` (a material id) and draw new run conditions."""
         ref = self.library[value]
-        self.conditions = XasConditions.draw(self.rng)
-        self.simulator = XasSimulator(ref, self.conditions, self.rng, self.shift_ev)
+        rng = self.rngs.get(ref.element, self.rng)
+        self.conditions = XasConditions.draw(rng)
+        self.simulator = XasSimulator(ref, self.conditions, rng, self.shift_ev)
         self.put(value)
         return _finished(self)
 

@@ -1,9 +1,11 @@
-"""Build the Cu K-edge fixture in ``stream/sim/data/`` from the OmniXAS FEFF9 data set.
+"""Build the Cu K-edge fixture in ``stream/sim/data/`` from the OmniXAS FEFF9 data set, and the
+FEFF10 K-edge fixtures of other 3d elements (``--feff10 Fe``) from this project's FEFF10 runs.
 
 Run from the repository root (needs the shared data, which clones do not have)::
 
     python -m edgestream_sim.make_fixture \
         --source ../shared/data/omnixas-cu-k --out stream/edgestream_sim/data
+    python -m edgestream_sim.make_fixture --feff10 Fe   # needs edgestream_models + its cache
 
 The spectra are copied unchanged (FEFF9 absolute energies, eV, and edge-step-normalized
 mu); the energy calibration and extension happen at run time in ``edgestream_sim.spectra``.
@@ -108,6 +110,80 @@ def build(source: Path, out: Path) -> Path:
     return path
 
 
+# FEFF10 K-edge fixtures: per element, the prototypes whose base-variant sites are kept, in the
+# order the simulated beamline measures them (valences and coordinations that differ).
+FEFF10_SELECTION: dict[str, tuple[str, ...]] = {
+    "Fe": ("fe2o3_corundum", "feo_rocksalt", "fe3o4_spinel", "fe_metal", "znfe2o4_spinel"),
+}
+
+
+def feff10_fixture_name(element: str) -> str:
+    return f"{element.lower()}_k_feff10.npz"
+
+
+def build_feff10(element: str, out: Path, cache: Path | None = None) -> Path:
+    """Write ``out/<el>_k_feff10.npz``: the base-variant sites of ``FEFF10_SELECTION[element]``
+    from the FEFF10 cache (today's settings only), with their labels and the element's energy
+    calibration (``edgestream_models.k3d_data.calibration_offset``, as the k_edge models)."""
+    import warnings
+
+    from edgestream.physics import edge_energy
+    from edgestream_models import feff10
+    from edgestream_models.feff10_collect import _coordination
+    from edgestream_models.k3d_data import cache_set, calibration_offset
+
+    warnings.filterwarnings("ignore")
+    # the same rows, in the same order, as k3d_data.load_element: the same calibration
+    rows = sorted(feff10.iter_entries(cache_set(element), cache, current_only=True),
+                  key=lambda r: r[0]["key"])
+    rows = [r for r in rows if r[0]["feff"].get("absorber", element) == element]
+    offset = calibration_offset(element, rows)
+    metal = next(r[0]["key"] for r in rows
+                 if r[0]["labels"].get("calibration") == f"{element} foil"
+                 and r[0]["labels"].get("variant", "base") in ("base", "d00"))
+    order = FEFF10_SELECTION[element]
+    keep = sorted((r for r in rows if r[0]["labels"].get("prototype") in order
+                   and r[0]["labels"].get("variant") == "base"),
+                  key=lambda r: (order.index(r[0]["labels"]["prototype"]), r[0]["key"]))
+    missing = set(order) - {r[0]["labels"]["prototype"] for r in keep}
+    if missing:
+        raise SystemExit(f"{element}: no finished base-variant FEFF10 run of {sorted(missing)}")
+    n = {len(r[1]) for r in keep}
+    if len(n) != 1:
+        raise SystemExit(f"{element}: FEFF10 runs of different lengths {sorted(n)}")
+    meta = [r[0] for r in keep]
+    labels = [m["labels"] for m in meta]
+    coord = [_coordination(m) for m in meta]
+    for m, c in zip(meta, coord, strict=True):
+        print(f"{m['key']:32s} {m['labels']['formula']:8s} v={m['labels']['formal_valence']} "
+              f"CN={c['cn']} {c['motif']} x{m['labels'].get('multiplicity', 1)}")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / feff10_fixture_name(element)
+    np.savez_compressed(
+        path,
+        element=np.array(element), edge=np.array("K"),
+        edge_energy_ev=np.array(edge_energy(element, "K")),
+        calibration_offset_ev=np.array(offset), calibration_key=np.array(metal),
+        key=np.array([m["key"] for m in meta]),
+        material=np.array([lb["prototype"] for lb in labels]),
+        formula=np.array([lb["formula"] for lb in labels]),
+        name=np.array([lb.get("description", lb["formula"]) for lb in labels]),
+        site_label=np.array([lb["site_label"] for lb in labels]),
+        site_index=np.array([m["site_index"] for m in meta], dtype=np.int16),
+        multiplicity=np.array([lb.get("multiplicity", 1) for lb in labels], dtype=np.int16),
+        valence=np.array([lb["formal_valence"] for lb in labels], dtype=np.float32),
+        coordination=np.array([c["cn"] for c in coord], dtype=np.int8),
+        geometry=np.array([c["motif"] for c in coord]),
+        structure_source=np.array([lb.get("source", "") for lb in labels]),
+        feff_parameters=np.array(json.dumps(meta[0]["feff"], sort_keys=True)),
+        energy_feff=np.stack([r[1] for r in keep]).astype(np.float32),
+        mu=np.stack([r[3] for r in keep]).astype(np.float32),
+    )
+    print(f"calibration offset {offset:+.3f} eV (on {metal}); "
+          f"wrote {path} ({path.stat().st_size} bytes)")
+    return path
+
+
 def _normalize(energy: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """Pre-edge line (< 8960 eV) removed, divided by the post-edge line (9030-9120 eV)."""
     pre = (energy < 8960) & (energy > energy.min() + 10)
@@ -154,7 +230,12 @@ def main(argv: list[str] | None = None) -> None:
         metavar="MEASURED_DIR",
         help="only fit the FEFF9 energy shift against measured spectra",
     )
+    parser.add_argument("--feff10", metavar="ELEMENT", choices=sorted(FEFF10_SELECTION),
+                        help="build <el>_k_feff10.npz from the FEFF10 cache instead")
     args = parser.parse_args(argv)
+    if args.feff10 is not None:
+        build_feff10(args.feff10, args.out)
+        return
     if args.fit_shift is not None:
         print(json.dumps(fit_shift(args.fit_shift), indent=2))
         return

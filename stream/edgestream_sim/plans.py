@@ -25,7 +25,7 @@ from .devices import (
     XasSampleStage,
 )
 from .fluorescence import FluorescenceDetector
-from .spectra import CU_K_EDGE_EV
+from .spectra import CU_K_EDGE_EV, scan_range_ev
 
 Plan = Generator[Msg, Any, Any]
 
@@ -93,14 +93,16 @@ def xas_step_scan(
     repeat_every: int | None = None,
     **run: Unpack[RunOptions],
 ) -> Plan:
-    """Cu K-edge step scan (``bp.list_scan``) of ``material_id`` over ``motor`` in its units.
+    """K-edge step scan (``bp.list_scan``) of ``material_id`` over ``motor`` in its units,
+    about the K edge of the sample's element (Cu, or a FEFF10 sample's: ``feff10_k``).
 
     ``descending`` scans high to low energy; ``repeat_every=n`` measures every n-th point
     twice in a row; ``with_edge_md=False`` leaves element/edge out of the start document.
     """
     yield from bps.mv(stage, material_id)
     truth = stage.truth()
-    energies = step_energies_ev() if energies_ev is None else np.asarray(energies_ev, float)
+    energies = (step_energies_ev(stage.edge_ev) if energies_ev is None
+                else np.asarray(energies_ev, float))
     if repeat_every:
         energies = np.repeat(
             energies, [2 if i % repeat_every == 0 else 1 for i in range(len(energies))]
@@ -110,7 +112,7 @@ def xas_step_scan(
     points = [round(float(e) / motor.scale_to_ev, 7) for e in energies]
     start_md = _start_md(
         run, modality="xas_transmission", scan_type="step",
-        sample=f"{truth['compound']} pellet", truth=truth, edge=("Cu", "K"),
+        sample=f"{truth['compound']} pellet", truth=truth, edge=(stage.element, "K"),
         extra={
             "composition": truth["compound"],  # what a scientist knows of a pellet
             "energy_units": motor.egu,
@@ -133,8 +135,11 @@ def fluorescence_scan(
     """Cu K-edge fluorescence step scan: I0 in line, the multi-element detector in HDF5.
 
     ``chambers`` is triggered before ``detector`` at each point (``bp.list_scan`` triggers
-    in order), so the detector counts the fluorescence the chambers just simulated.
+    in order), so the detector counts the fluorescence the chambers just simulated. Cu
+    samples only: the detector's emission lines are Cu Kα/Kβ.
     """
+    if stage.library[material_id].element != "Cu":
+        raise ValueError(f"{material_id}: the fluorescence detector models Cu samples only")
     yield from bps.mv(stage, material_id)
     truth = stage.truth()
     energies = step_energies_ev() if energies_ev is None else np.asarray(energies_ev, float)
@@ -154,15 +159,22 @@ def fly_scan(
     material_id: str,
     *,
     n_sweeps: int = 4,
+    energy_range_ev: tuple[float, float] | None = None,
     **run: Unpack[RunOptions],
 ) -> Plan:
-    """QEXAFS run (``bp.count``): ``n_sweeps`` events, each one whole sweep of arrays."""
+    """QEXAFS run (``bp.count``): ``n_sweeps`` events, each one whole sweep of arrays.
+
+    The sweeps span ``energy_range_ev`` (eV), by default ``scan_range_ev`` about the K edge
+    of the sample's element (E0 - 200 .. E0 + 400 eV).
+    """
     yield from bps.mv(stage, material_id)
+    lo, hi = scan_range_ev(stage.edge_ev) if energy_range_ev is None else energy_range_ev
+    yield from bps.mv(qexafs.energy_start, lo, qexafs.energy_stop, hi)
     truth = stage.truth()
     energy_key = qexafs.energy.name
     start_md = _start_md(
         run, modality="xas_transmission", scan_type="fly",
-        sample=f"{truth['compound']} pellet", truth=truth, edge=("Cu", "K"),
+        sample=f"{truth['compound']} pellet", truth=truth, edge=(stage.element, "K"),
         extra={"composition": truth["compound"],
                "hints": {"dimensions": [([energy_key], "primary")]}},
     )
