@@ -182,6 +182,10 @@ def test_rounded_list_is_rounded_to_the_bit():
         assert [str(v) for v in got] == [str(v) for v in want]  # str: -0.0 and None too
         grid = rounded_list(x[:300].reshape(100, 3), digits)
         assert grid == [want[i:i + 3] for i in range(0, 300, 3)]
+        for start in range(0, len(x), 7):  # small arrays take the one-by-one path
+            got = rounded_list(x[start:start + 7], digits)
+            assert [str(v) for v in got] == [str(v) for v in want[start:start + 7]]
+        assert rounded_list(x[-6:].reshape(2, 3), digits) == [want[-6:-3], want[-3:]]
     with pytest.raises(ValueError):
         rounded_list(np.zeros((2, 2, 2)))
 

@@ -11,7 +11,7 @@ can still be among the best (branch and bound; the result is the same ranking):
   ``e_c`` (``|e_c|`` is small: their spectra are smooth); a query ``q`` likewise into ``P q``
   and ``a_q``. Then ``|q - c|² = |P(q - c)|² + |a_q - e_c|² >= |P(q - c)|² + (|a_q| - |e_c|)²``,
   a squared distance in ``r + 1`` dimensions: one ``[n, r + 2] @ [r + 2, N]`` product per shift;
-- the ``m`` candidates of best bound per query get the exact distance (``m x n_shifts x k``);
+- the ``EXAMINED`` candidates of best bound per query get the exact distance;
   a query whose ``(top + 1)``-th exact total is not above every other candidate's bound
   (rare: ambiguous queries) gets the exact distance of every candidate its bound cannot
   exclude.
@@ -32,10 +32,13 @@ from edgestream_plugins.cu_k.similarity import (
     window,
 )
 
-# PCA rank of the bound: the whitened library's singular values fall to 3 % there, and on the
-# benchmark's spectra no query needs more than 11 candidates examined (rank 16: 49)
-RANK = 32
-EXAMINED = 32  # candidates per query given the exact distance before the bound is checked
+# PCA rank of the bound and candidates per query given the exact distance before the bound is
+# checked. The bound's cost is mostly its running max over shifts (a floor near rank 8), the
+# rest grows with the rank; a lower rank needs more candidates examined (simulated spectra, the
+# most any query needed: rank 8: 91, 12: 65, 16: 49, 24: 25, 32: 11). Rank 12 with 64 was the
+# fastest of these on the benchmark's batches of 256; a query that needs more takes the fallback.
+RANK = 12
+EXAMINED = 64
 BLOCK = 64  # queries per block of the bound's running max over shifts
 # float32 distances of |q|² + |c|² - 2 q·c carry errors of ~1e-6 of |q|² + |c|²: the bound
 # is loosened by far more than that, so rounding can never exclude a candidate it should keep

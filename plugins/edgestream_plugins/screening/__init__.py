@@ -124,9 +124,13 @@ class CuKScreening(CuKModel):
         # batched profile comparison, the embeddings as one matrix, the ids as strings
         self.search = WhitenedSearch(self.whitening, spectra, self.grid)
         self.profile_shifts = ProfileShifts(self.profiles, self.grid)
-        members = self.embeddings.shape[1]
+        # the embedding term of the total, weight / (members * scale) * query . embedding, as
+        # one product with the query's members side by side
+        rank = self.manifest["ranking"]
+        weight = float(rank["embedding_weight"]) / float(rank["embedding_scale"])
         self.embedding_matrix = np.ascontiguousarray(
-            self.embeddings.reshape(len(self.embeddings), -1).T) / np.float32(members)
+            self.embeddings.reshape(len(self.embeddings), -1).T
+            * np.float32(weight / self.embeddings.shape[1]))
         self.ids = [str(v) for v in self.library["material_id"]]
         self.formulas = [str(v) for v in self.library["formula"]]
 
@@ -139,10 +143,8 @@ class CuKScreening(CuKModel):
               ) -> tuple[np.ndarray, list[dict[str, Any] | None]]:
         """``[n, N]``: each usable row's embedding term of the total (``-inf`` for candidates
         its composition excludes), and each row's composition report."""
-        rank = self.manifest["ranking"]
-        emb = query.reshape(len(query), -1) @ self.embedding_matrix
-        bonus = (float(rank["embedding_weight"]) * emb / float(rank["embedding_scale"])
-                 ).astype(np.float32)
+        bonus = np.asarray(query, dtype=np.float32).reshape(len(query), -1) @ \
+            self.embedding_matrix
         reports: list[dict[str, Any] | None] = [None] * len(idx)
         if not batch.metadata:
             return bonus, reports

@@ -12,6 +12,7 @@ A third-party plugin subclasses one of them, sets ``folder`` and writes ``predic
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +24,7 @@ from edgestream.plugin.ood import OodReference
 
 __all__ = ["ManifestModel", "OnnxModel", "rounded", "rounded_list"]
 
+SMALL = 48  # values below which rounded_list rounds one by one
 CONTRACT = ("name", "version", "opt_in", "elements", "edges", "modalities")
 
 
@@ -43,6 +45,11 @@ def rounded_list(x: np.ndarray | list[float], digits: int = 4) -> list[Any]:
     a = np.asarray(x, dtype=np.float64)
     if a.ndim not in (1, 2):
         raise ValueError(f"rounded_list takes 1-D or 2-D arrays, got {a.ndim}-D")
+    if a.size <= SMALL:  # a few values: Python's round costs less than the numpy calls
+        if a.ndim == 2:
+            return [[round(v, digits) if math.isfinite(v) else None for v in r]
+                    for r in a.tolist()]
+        return [round(v, digits) if math.isfinite(v) else None for v in a.tolist()]
     scaled = a * 10.0**digits
     with np.errstate(invalid="ignore", over="ignore"):
         near_half = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6)  # NaN/inf included

@@ -6,6 +6,7 @@ training fits and saves it with the same class."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,23 @@ SMOOTH = 5  # points (2 eV on the 0.5 eV grid)
 
 
 def smooth(x: np.ndarray) -> np.ndarray:
-    """Boxcar of ``SMOOTH`` points along the last axis, ends held."""
+    """Boxcar of ``SMOOTH`` points along the last axis, ends held (rows ``[n, m]``)."""
     x = np.asarray(x, dtype=np.float64)
+    return x @ smoothing_matrix(x.shape[-1])
+
+
+@lru_cache(maxsize=16)
+def smoothing_matrix(m: int) -> np.ndarray:
+    """``[m, m]``: ``x @ it`` is the boxcar of ``SMOOTH`` points of rows ``x``, the end values
+    held (each output point averages ``SMOOTH`` inputs, indices clipped to the row). One
+    product per batch: no padding and cumulative sums per call."""
     pad = SMOOTH // 2
-    padded = np.pad(x, ((0, 0), (pad, pad)), mode="edge")
-    c = np.cumsum(np.pad(padded, ((0, 0), (1, 0))), axis=1)
-    return (c[:, SMOOTH:] - c[:, :-SMOOTH]) / SMOOTH
+    out = np.zeros((m, m))
+    for j in range(m):
+        for i in np.clip(np.arange(j - pad, j + pad + 1), 0, m - 1):
+            out[i, j] += 1.0 / SMOOTH
+    out.setflags(write=False)
+    return out
 
 
 @dataclass(frozen=True)
