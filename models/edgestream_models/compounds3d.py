@@ -26,8 +26,8 @@ TET = (4, "tetrahedral")
 SQP = (5, "square_pyramidal")
 # formal charges of the ions that are not absorbers (S is S2- unless a prototype overrides)
 ION_CHARGE = {"H": 1, "Li": 1, "Na": 1, "K": 1, "Mg": 2, "Ca": 2, "Sr": 2, "Ba": 2, "Al": 3,
-              "La": 3, "Y": 3, "C": 4, "Si": 4, "P": 5, "Cu": 1, "O": -2, "F": -1, "Cl": -1,
-              "S": -2}
+              "La": 3, "Y": 3, "Ga": 3, "C": 4, "Si": 4, "P": 5, "Cu": 1, "O": -2, "F": -1,
+              "Cl": -1, "S": -2, "Se": -2, "N": -3}
 SITE_VALENCE: dict[str, dict[str, float]] = {}   # prototype name -> absorber label -> valence
 CHARGE_OVERRIDE: dict[str, dict[str, int]] = {}  # prototype name -> species -> charge
 
@@ -156,10 +156,12 @@ def _ilmenite(m_el: str, a: float, c: float, source: str, note: str = "") -> Pro
     # R-3: M 6c (0, 0, z), Ti 6c (0, 0, z'), O 18f; FeTiO3's coordinates (Yamanaka et al.,
     # Phys. Chem. Miner. 34 (2007) 307; AMCSD 0009082)
     formula = f"{m_el}TiO3"
+    sites = {lab: v for lab, v in ((f"{m_el}1", (2.0, OCT)), ("Ti1", (4.0, OCT)))
+             if lab[:-1] not in ION_CHARGE}
     return proto(f"{m_el.lower()}tio3_ilmenite", formula, f"{formula}, ilmenite", source, "R-3",
                  (a, a, c, *_HEX), (m_el, "Ti", "O"),
                  ((0, 0, .35543), (0, 0, .14643), (.31717, .02351, .24498)),
-                 (f"{m_el}1", "Ti1", "O1"), {f"{m_el}1": (2.0, OCT), "Ti1": (4.0, OCT)}, note)
+                 (f"{m_el}1", "Ti1", "O1"), sites, note)
 
 
 def _k2cro4() -> Prototype:
@@ -251,6 +253,10 @@ COMPOUNDS: tuple[Prototype, ...] = (
             "u rounded"),
     _spinel("Zn", "V", 2.0, 3.0, 8.41, .2600, "a = 8.41 Å, u ≈ 0.260 (ZnV2O4, rounded)",
             "u rounded"),
+    _spinel("Zn", "Co", 2.0, 3.0, 8.095, .2627, "a = 8.095 Å, u ≈ 0.263 (ZnCo2O4, low-spin "
+            "Co(III), rounded)", "u rounded"),
+    _spinel("Zn", "Ga", 2.0, 3.0, 8.335, .2610, "a = 8.335 Å, u ≈ 0.261 (ZnGa2O4, rounded)",
+            "u rounded"),
     _spinel("Mg", "Ti", 2.0, 3.0, 8.509, .2611, "a = 8.509 Å, u ≈ 0.261 (MgTi2O4 cubic phase, "
             "rounded)", "u rounded"),
     # --- layered LiMO2 / NaFeO2
@@ -299,6 +305,10 @@ COMPOUNDS: tuple[Prototype, ...] = (
               "ilmenite's fractional coordinates"),
     _ilmenite("Ni", 5.030, 13.79, "a = 5.030, c = 13.79 Å (NiTiO3)",
               "ilmenite's fractional coordinates"),
+    _ilmenite("Zn", 5.078, 13.927, "a = 5.078, c = 13.927 Å (ilmenite-type ZnTiO3)",
+              "ilmenite's fractional coordinates"),
+    _ilmenite("Mg", 5.054, 13.898, "a = 5.054, c = 13.898 Å (geikielite MgTiO3)",
+              "ilmenite's fractional coordinates"),
     # --- V(V), Mn(III), Cr(VI)
     proto("v2o5", "V2O5", "V2O5 (shcherbinaite), layers of VO5 square pyramids", "a = 11.512, "
           "b = 3.564, c = 4.368 Å, V (0.10118, 1/4, 0.89131), O1 (0.1043, 1/4, 0.5313), O3 "
@@ -314,4 +324,10 @@ COMPOUNDS: tuple[Prototype, ...] = (
           {"Mn1": (3.0, OCT), "Mn2": (3.0, OCT)}, "In2O3's fractional coordinates; the "
           "room-temperature phase is orthorhombic with Jahn-Teller distorted Mn"),
     _k2cro4(),
+    # YVO4, zircon type (I4_1/amd origin 1 = origin 2 - (0, 1/4, -1/8)): Y 4a, V 4b, O 16h
+    proto("yvo4_zircon", "YVO4", "YVO4 (wakefieldite-(Y)), zircon type, VO4 tetrahedra",
+          "a = 7.1183, c = 6.2893 Å, O (0, 0.4346, 0.2013) in origin 2 (YVO4, rounded "
+          "literature values)", "I4_1/amd", (7.1183, 7.1183, 6.2893, *_CUB), ("Y", "V", "O"),
+          ((0, .5, .25), (0, 0, .5), (0, .1846, .3263)), ("Y1", "V1", "O1"),
+          {"V1": (5.0, TET)}, "O coordinates rounded"),
 )

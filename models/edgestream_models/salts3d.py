@@ -43,6 +43,24 @@ def _cdi2(el: str, x_el: str, a: float, c: float, d: float, source: str,
                  f"{x_el} z = {z:.4f} fitted to M-{x_el} = {d} Å" if fitted else "")
 
 
+def _vf3(el: str, a: float, c: float, d: float, source: str) -> Prototype:
+    # R-3c hexagonal axes (VF3 type): M 6b (0, 0, 0), F 18e (x, 0, 1/4); six equal M-F,
+    # d^2 = a^2 ((x - 1/2)^2 + 1/12) + c^2/144, solved for x < 1/2
+    x = 0.5 - math.sqrt(d**2 - a**2 / 12 - c**2 / 144) / a
+    return proto(f"{el.lower()}f3_vf3", f"{el}F3", f"{el}F3, VF3 type", source, "R-3c",
+                 (a, a, c, *_HEX), (el, "F"), ((0, 0, 0), (x, 0, .25)), (f"{el}1", "F1"),
+                 {f"{el}1": (3.0, OCT)}, f"F x = {x:.4f} fitted to M-F = {d} Å")
+
+
+def _rocksalt(el: str, x_el: str, valence: float, a: float, source: str,
+              note: str = "") -> Prototype:
+    # Fm-3m: M 4a (0, 0, 0), X 4b (1/2, 1/2, 1/2)
+    formula = f"{el}{x_el}"
+    return proto(f"{formula.lower()}_rocksalt", formula, f"{formula}, rock salt", source,
+                 "Fm-3m", (a, a, a, *_CUB), (el, x_el), ((0, 0, 0), (.5, .5, .5)),
+                 (f"{el}1", f"{x_el}1"), {f"{el}1": (valence, OCT)}, note)
+
+
 def _pyrite(el: str, a: float, x: float, source: str, note: str = "") -> Prototype:
     # Pa-3: M 4a (0, 0, 0), S 8c (x, x, x); S2 2- dimers
     name = f"{el.lower()}s2_pyrite"
@@ -115,9 +133,21 @@ SALTS: tuple[Prototype, ...] = (
           "Co vacancies of the real phase ignored"),
     _nias("Fe", 3.446, 5.877, "a = 3.446, c = 5.877 Å (high-temperature FeS, NiAs type)",
           "the room-temperature troilite is a √3 x 2 superstructure with Fe triangles"),
-    proto("mns_rocksalt", "MnS", "alabandite MnS, rock salt", "a = 5.2236 Å (alabandite)",
-          "Fm-3m", (5.2236, 5.2236, 5.2236, *_CUB), ("Mn", "S"), ((0, 0, 0), (.5, .5, .5)),
-          ("Mn1", "S1"), {"Mn1": (2.0, OCT)}),
+    _rocksalt("Mn", "S", 2.0, 5.2236, "a = 5.2236 Å (alabandite MnS)"),
+    proto("znse_zincblende", "ZnSe", "stilleite ZnSe, zincblende B3", "a = 5.6684 Å (ZnSe)",
+          "F-43m", (5.6684, 5.6684, 5.6684, *_CUB), ("Zn", "Se"), ((0, 0, 0), (.25, .25, .25)),
+          ("Zn1", "Se1"), {"Zn1": (2.0, TET)}),
+    # --- nitrides (rock salt, M(III))
+    _rocksalt("Ti", "N", 3.0, 4.241, "a = 4.241 Å (osbornite TiN)"),
+    _rocksalt("V", "N", 3.0, 4.139, "a = 4.139 Å (VN)"),
+    _rocksalt("Cr", "N", 3.0, 4.149, "a = 4.149 Å (cubic CrN above 280 K)",
+              "room-temperature CrN is cubic; its orthorhombic phase is below 280 K"),
+    # --- trifluorides (VF3 type)
+    _vf3("Ti", 5.139, 13.93, 1.97, "a ≈ 5.139, c ≈ 13.93 Å, Ti-F ≈ 1.97 Å (TiF3, rounded)"),
+    _vf3("V", 5.170, 13.40, 1.94, "a ≈ 5.170, c ≈ 13.40 Å, V-F ≈ 1.94 Å (VF3, rounded)"),
+    _vf3("Cr", 4.986, 13.21, 1.90, "a ≈ 4.986, c ≈ 13.21 Å, Cr-F ≈ 1.90 Å (CrF3, rounded)"),
+    _vf3("Fe", 5.200, 13.32, 1.92, "a ≈ 5.200, c ≈ 13.32 Å, Fe-F ≈ 1.92 Å (FeF3, rounded)"),
+    _vf3("Co", 5.040, 13.30, 1.89, "a ≈ 5.04, c ≈ 13.30 Å, Co-F ≈ 1.89 Å (CoF3, rounded)"),
     proto("zns_sphalerite", "ZnS", "sphalerite ZnS, zincblende B3", "a = 5.4093 Å (sphalerite)",
           "F-43m", (5.4093, 5.4093, 5.4093, *_CUB), ("Zn", "S"), ((0, 0, 0), (.25, .25, .25)),
           ("Zn1", "S1"), {"Zn1": (2.0, TET)}),

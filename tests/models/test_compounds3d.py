@@ -15,7 +15,8 @@ pytest.importorskip("pymatgen.core", reason="pymatgen is not installed (test ext
 from edgestream_models import compounds3d, elements3d, salts3d  # noqa: E402
 
 # M-X first-shell bounds (Å) over the 3d elements Ti...Zn, vanadyl and chromate included
-BOUNDS = {"O": (1.55, 2.40), "F": (1.90, 2.20), "Cl": (2.30, 2.70), "S": (2.20, 2.70)}
+BOUNDS = {"O": (1.55, 2.40), "F": (1.85, 2.20), "Cl": (2.30, 2.70), "S": (2.20, 2.70),
+          "Se": (2.35, 2.60), "N": (1.95, 2.20)}
 ALL = elements3d.PROTOTYPES
 IDS = [p.name for p in ALL]
 
