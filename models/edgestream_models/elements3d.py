@@ -9,16 +9,22 @@ with ``absorber=``; cached under ``feff10/<Element>_K``):
   (:func:`edgestream.physics.edges.edge_energy`) the same way for every element. Mn is the
   real α-Mn (I-43m, 58 atoms, four inequivalent sites), not a cubic approximation: its four
   sites cost four runs.
-- ``prototype``: binary oxides and spinels of the element (:mod:`edgestream_models.oxides3d`),
-  base structure and isotropic strains, one job per inequivalent site of the element.
+- ``prototype``: the element's prototypes (:data:`PROTOTYPES`: binary oxides of
+  :mod:`oxides3d`, ternary oxides and oxo-salts of :mod:`compounds3d`, halides, sulfides,
+  nitrides, carbonates and hydroxides of :mod:`salts3d`) and its metal, each as the base
+  structure, four isotropic strains and three displaced supercells (:func:`variants`), one
+  job per inequivalent site of the element (two per site in a displaced cell).
 - ``omnixas``: the co-cation sites of the OmniXAS Cu K structures (Materials Project
   oxides), one job per symmetry-inequivalent site of the element per structure
-  (SpacegroupAnalyzer, symprec 0.01; ~8 s for all 2,697 structures).
+  (SpacegroupAnalyzer, symprec 0.01; ~8 s for all 2,697 structures), labelled by
+  :mod:`labels3d` where its cache exists.
 
-Job order (:func:`omnixas_jobs`, :func:`prototype_jobs`): round-robin over elements, and
-within an element every structure's first inequivalent site before any structure's second one
-(every oxide's base structure before its strains), so a run stopped early is balanced across
-elements and covers as many materials as it can.
+Job order (``feff10_jobs.jobs_3d``): calibration, then prototypes, then OmniXAS sites. Within
+the prototypes (:func:`prototype_jobs`) every base structure of an element before any strain,
+every strain before any displaced cell; within the OmniXAS sites (:func:`omnixas_order`)
+confidently labelled sites first and cheap structures first, every structure's first
+inequivalent site before its second one; both round-robin over the elements, so a run stopped
+early is balanced across elements and covers as many materials as it can.
 """
 
 from __future__ import annotations
