@@ -13,16 +13,14 @@ tetrahedral and Co(III) on the octahedral site). Labels from bond valence can re
 later without rerunning FEFF (labels are not part of the input).
 
 Coverage by element and valence: Ti(II, III, IV), V(II, III, IV), Cr(III, IV), Mn(II, IV),
-Fe(II, III, 2.5), Co(II, III), Ni(II), Zn(II).
+Fe(II, III, 2.5), Co(II, III), Ni(II), Zn(II); the other families are in
+:mod:`compounds3d` and :mod:`salts3d`, the variants in :func:`elements3d.variants`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from edgestream_models.prototypes import Prototype
 
-from edgestream_models.prototypes import Prototype, strained
-
-STRAINS = (-0.02, 0.02)  # isotropic strain variants of each oxide (the base comes first)
 _CUB = (90.0, 90.0, 90.0)
 _HEX = (90.0, 90.0, 120.0)
 _OCT = (6, "octahedral")
@@ -140,15 +138,3 @@ SITE_VALENCE: dict[str, dict[str, float]] = {
 def absorbing_elements(p: Prototype) -> list[str]:
     """The 3d elements of ``p`` that have absorber labels (``cu_sites``)."""
     return list(dict.fromkeys(lab.rstrip("0123456789") for lab in p.cu_sites))
-
-
-def site_valence(p: Prototype, label: str) -> float:
-    """Formal valence of the site ``label`` of ``p``."""
-    return SITE_VALENCE.get(p.name, {}).get(label, p.valence)
-
-
-def variant_structures(p: Prototype, strains: tuple[float, ...] = STRAINS
-                       ) -> list[tuple[str, float, Any]]:
-    """``(variant name, strain, Structure)``: the base structure, then its strains."""
-    base = p.structure()
-    return [("base", 0.0, base)] + [(f"s{e:+.2f}", e, strained(base, e)) for e in strains]
