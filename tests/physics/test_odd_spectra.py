@@ -145,3 +145,16 @@ def test_eels_normalization_never_fails_internally(start, stop, n, scale, offset
     if already:  # a literature spectrum: background already subtracted
         counts = counts - 4.0e12 * loss ** -3.0 * scale
     _no_internal(normalize_spectra([raw("eels", loss, counts, *element)], GRID))
+
+
+def test_the_allocator_setting_leaves_a_chosen_environment_alone(monkeypatch):
+    from edgestream import normalize
+
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "0")
+    assert normalize.keep_freed_memory() is False
+    monkeypatch.delenv("MALLOC_TOP_PAD_")
+    import ctypes
+
+    if not hasattr(ctypes.CDLL(None), "mallopt"):
+        pytest.skip("no mallopt in this C library")
+    assert normalize.keep_freed_memory() is True

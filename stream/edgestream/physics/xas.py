@@ -116,30 +116,46 @@ def _max_derivative(dmu: np.ndarray, n_valid: np.ndarray) -> np.ndarray:
     twice while fewer than 3 (4 at the second try) qualify, else all points; the result is the
     highest point in [nmin, m - nmin] whose two neighbours are also high; 0 if none.
     """
-    idx = np.arange(dmu.shape[1])
+    width = dmu.shape[1]
     m = n_valid[:, None]
-    valid = idx < m
     nmin = np.maximum(3, (n_valid * 0.02).astype(np.intp))[:, None]
-    dmu = np.where(np.isfinite(dmu), dmu, -1.0)
-    inner = (idx >= nmin) & (idx < m - nmin)
-    dm_min = np.where(inner, dmu, np.inf).min(axis=1, keepdims=True)
-    dm_ptp = np.maximum(1.0e-10, np.where(inner, dmu, -np.inf).max(axis=1, keepdims=True) - dm_min)
-    dmu = (dmu - dm_min) / dm_ptp
+    finite = np.isfinite(dmu)
+    if not finite.all():
+        dmu = np.where(finite, dmu, -1.0)
+    # the common case, full rows with one nmin, takes plain slices instead of masks
+    full = bool(np.all(n_valid == width)) and int(nmin.min()) == int(nmin.max())
+    if full:
+        a = int(nmin[0, 0])
+        dm_min = dmu[:, a:width - a].min(axis=1, keepdims=True)
+        dm_max = dmu[:, a:width - a].max(axis=1, keepdims=True)
+        dmu = (dmu - dm_min) / np.maximum(1.0e-10, dm_max - dm_min)
+    else:
+        idx = np.arange(width)
+        inner = (idx >= nmin) & (idx < m - nmin)
+        dm_min = np.where(inner, dmu, np.inf).min(axis=1, keepdims=True)
+        dm_max = np.where(inner, dmu, -np.inf).max(axis=1, keepdims=True)
+        dmu = (dmu - dm_min) / np.maximum(1.0e-10, dm_max - dm_min)
+        dmu[idx >= m] = -np.inf  # padding: never high, never chosen
     dhigh = np.where(m > 20, 0.60, 0.30)
-    counts = [np.count_nonzero(valid & (dmu > dhigh * f), axis=1, keepdims=True)
-              for f in (1.0, 0.5, 0.25)]
-    factor = np.where(counts[0] >= 3, 1.0, np.where(counts[1] > 3, 0.5, 0.25))
-    high = valid & (dmu > dhigh * factor)
-    few = np.count_nonzero(high, axis=1, keepdims=True) < 3
-    high = np.where(few, valid, high)
-    left = np.zeros_like(high)
-    left[:, 1:] = high[:, :-1]
-    right = np.zeros_like(high)
-    right[:, :-1] = high[:, 1:]
-    candidate = high & left & right & (idx >= nmin) & (idx <= m - nmin) & (dmu > 0)
-    score = np.where(candidate, dmu, -np.inf)
-    best = np.argmax(score, axis=1)
-    return np.where(np.isfinite(score.max(axis=1)), best, 0)
+    high = dmu > dhigh
+    if np.any(np.count_nonzero(high, axis=1) < 3):
+        halved = np.count_nonzero(dmu > dhigh * 0.5, axis=1, keepdims=True)
+        factor = np.where(np.count_nonzero(high, axis=1, keepdims=True) >= 3, 1.0,
+                          np.where(halved > 3, 0.5, 0.25))
+        high = dmu > dhigh * factor
+        few = np.count_nonzero(high, axis=1, keepdims=True) < 3
+        high = np.where(few, dmu > -np.inf, high)  # too few: every point counts as high
+    # a candidate is high with both neighbours high, in [nmin, m - nmin], and rising
+    candidate = np.zeros_like(high)
+    candidate[:, 1:-1] = high[:, 1:-1] & high[:, :-2] & high[:, 2:]
+    candidate &= dmu > 0
+    if full:
+        candidate[:, :a] = False
+        candidate[:, width - a + 1:] = False
+    else:
+        candidate &= (idx >= nmin) & (idx <= m - nmin)
+    best = np.argmax(np.where(candidate, dmu, -np.inf), axis=1)
+    return np.where(candidate.any(axis=1), best, 0)
 
 
 def _energy_step(en: np.ndarray) -> np.ndarray:
