@@ -255,6 +255,8 @@ COMPOUNDS: tuple[Prototype, ...] = (
             "u rounded"),
     _spinel("Zn", "Co", 2.0, 3.0, 8.095, .2627, "a = 8.095 Å, u ≈ 0.263 (ZnCo2O4, low-spin "
             "Co(III), rounded)", "u rounded"),
+    _spinel("Mg", "Cr", 2.0, 3.0, 8.333, .2612, "a = 8.333 Å, u ≈ 0.261 (magnesiochromite "
+            "MgCr2O4, rounded)", "u rounded"),
     _spinel("Zn", "Ga", 2.0, 3.0, 8.335, .2610, "a = 8.335 Å, u ≈ 0.261 (ZnGa2O4, rounded)",
             "u rounded"),
     _spinel("Mg", "Ti", 2.0, 3.0, 8.509, .2611, "a = 8.509 Å, u ≈ 0.261 (MgTi2O4 cubic phase, "
@@ -270,6 +272,8 @@ COMPOUNDS: tuple[Prototype, ...] = (
     _layered("Li", "V", 2.84, 14.80, 2.00, "a ≈ 2.84, c ≈ 14.80 Å, V-O ≈ 2.00 Å (LiVO2 above "
              "its 460 K trimerization, rounded)", "V-V trimers of the room-temperature phase "
              "ignored"),
+    _layered("Na", "Cr", 2.974, 15.96, 1.99, "a = 2.974, c = 15.96 Å, Cr-O ≈ 1.99 Å (NaCrO2, "
+             "rounded)", "rounded"),
     _layered("Na", "Fe", 3.022, 16.09, 2.02, "a = 3.022, c = 16.09 Å, Fe-O ≈ 2.02 Å (α-NaFeO2, "
              "rounded)", "rounded"),
     # --- layered oxyhydroxides MOOH

@@ -133,6 +133,8 @@ PROTOTYPES: tuple[Prototype, ...] = oxides3d.OXIDES + compounds3d.COMPOUNDS + sa
 # isotropic strains of each prototype, in run order (the ±2 % ones were the first set)
 STRAINS = (-0.02, 0.02, -0.04, 0.04)
 N_DISPLACED = 3  # displaced supercells per prototype, as the Cu K set (feff10_jobs)
+# more for the elements with the fewest prototypes and OmniXAS sites (issue 31: >= 250 each)
+N_DISPLACED_BY_ELEMENT = {"Cr": 5}
 SITES_PER_LABEL = 2  # absorbers per inequivalent site in a displaced supercell
 
 
@@ -239,20 +241,28 @@ def calibration_jobs(elements: Iterable[str] = ELEMENTS, edge: str = "K") -> lis
             for j in prototype_site_jobs(METALS[el], el, "calibration", edge)[0]]
 
 
+def displaced_count(element: str) -> int:
+    """Displaced supercells per prototype of ``element`` (``N_DISPLACED_BY_ELEMENT``, else
+    ``N_DISPLACED``)."""
+    return N_DISPLACED_BY_ELEMENT.get(element, N_DISPLACED)
+
+
 def prototype_jobs(elements: Iterable[str] = ELEMENTS, edge: str = "K",
-                   strains: tuple[float, ...] = STRAINS, n_displaced: int = N_DISPLACED,
+                   strains: tuple[float, ...] = STRAINS, n_displaced: int | None = None,
                    protos: tuple[Prototype, ...] = PROTOTYPES) -> list[feff10.Job]:
     """Every inequivalent site of each element in ``protos`` and their variants, and the
     strained and displaced metals. Per element: every base structure, then every prototype's
     first strain, ..., then every first displaced cell, ...; round-robin over the elements,
-    so a run stopped early has the most materials of every element."""
+    so a run stopped early has the most materials of every element. ``n_displaced``:
+    displaced cells per prototype (default :func:`displaced_count`)."""
     queues = []
     for el in elements:
-        per = [prototype_site_jobs(p, el, "prototype", edge, strains, n_displaced)
+        n_disp = displaced_count(el) if n_displaced is None else n_displaced
+        per = [prototype_site_jobs(p, el, "prototype", edge, strains, n_disp)
                for p in protos if el in absorbing_elements(p)]
-        metal = prototype_site_jobs(METALS[el], el, "prototype", edge, strains, n_displaced)
+        metal = prototype_site_jobs(METALS[el], el, "prototype", edge, strains, n_disp)
         per.append([[], *metal[1:]])  # the metal's base is its calibration job
-        queues.append([j for k in range(1 + len(strains) + n_displaced) for v in per
+        queues.append([j for k in range(1 + len(strains) + n_disp) for v in per
                        for j in (v[k] if k < len(v) else [])])
     return round_robin(queues)
 
@@ -265,7 +275,7 @@ def count_sites(elements: Iterable[str] = ELEMENTS) -> dict[str, dict[str, int]]
         for p in (*PROTOTYPES, METALS[el]):
             if el not in absorbing_elements(p):
                 continue
-            for _, _, _, _, sites in variants(p, el):
+            for _, _, _, _, sites in variants(p, el, n_displaced=displaced_count(el)):
                 for _, lab, _ in sites:
                     v = compounds3d.roman(site_valence(p, lab))
                     counts[v] = counts.get(v, 0) + 1

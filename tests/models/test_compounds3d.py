@@ -100,3 +100,12 @@ def test_prototype_jobs_order_bases_first_round_robin():
     assert len({j.hash for j in jobs}) == len(jobs)
     v = {j.labels["formal_valence"] for j in jobs if j.absorber == "V"}
     assert v == {5.0, 0.0}
+
+
+def test_site_counts_per_valence():
+    """Prototype sites (base, strains, displaced cells) of Cr, the element with the fewest
+    OmniXAS sites: >= 250 from the prototypes alone (issue 31), in every common valence."""
+    assert elements3d.displaced_count("Cr") == 5 and elements3d.displaced_count("Fe") == 3
+    counts = elements3d.count_sites(["Cr"])["Cr"]
+    assert sum(counts.values()) >= 250
+    assert {"0", "III", "IV", "VI"} <= set(counts) and counts["III"] > counts["VI"] > 0
