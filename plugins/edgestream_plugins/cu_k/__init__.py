@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,14 @@ def _represent_shared(energy: np.ndarray, mu: np.ndarray, grid: np.ndarray) -> t
     return out.astype(np.float32), np.full(mu.shape[0], coverage)
 
 
+@lru_cache(maxsize=8)
+def _uniform(rel: bytes) -> bool:
+    """Whether the batch grid (float64 bytes: the pipeline passes the same grid every time,
+    so this is asked once) has one step."""
+    step = np.diff(np.frombuffer(rel, dtype=np.float64))
+    return bool(step.size) and bool(np.allclose(step, step[0]))
+
+
 def represent_batch(batch: SpectrumBatch, grid: np.ndarray = GRID) -> tuple[
     np.ndarray, np.ndarray
 ]:
@@ -118,7 +127,7 @@ def represent_batch(batch: SpectrumBatch, grid: np.ndarray = GRID) -> tuple[
     span = np.arange(norm.shape[1])[None, :]
     contiguous = finite.sum(axis=1) == last - first + 1
     step = np.diff(rel)
-    if not (contiguous.all() and (last > first).all() and np.allclose(step, step[0])):
+    if not (contiguous.all() and (last > first).all() and _uniform(rel.tobytes())):
         energy = e0[:, None] + rel[None, :]
         return represent(list(energy), list(norm), grid)
     # the same linear interpolation, vectorized: rows are one uniform axis shifted by e0
