@@ -1,7 +1,8 @@
 """Model inference alone, per plugin: ONNX sessions and the plugin's whole ``predict``.
 
 For every plugin that lists ONNX files: each session (opened with
-``edgestream.plugin.api.onnx_session``, default session options, as the service does) at batch
+``edgestream.plugin.api.onnx_session``, the service's session options: one intra-op thread
+unless ``$EDGESTREAM_ONNX_THREADS`` says otherwise) at batch
 sizes 1, 32 and 256 on float32 inputs of the model's own input shape (values do not change
 an MLP's cost); on the CPU execution provider, and on CUDA when onnxruntime offers it.
 For every plugin (ONNX or not): ``predict`` on a ``SpectrumBatch`` of real normalized spectra
@@ -22,7 +23,7 @@ from edgestream.config.settings import Settings
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.normalize import batch_of, normalize_spectra, spectrum_batch
 from edgestream.pipeline import Pipeline
-from edgestream.plugin.api import SpectrumModel, onnx_session
+from edgestream.plugin.api import SpectrumModel, onnx_session, onnx_threads
 
 BATCHES = (1, 32, 256)
 CPU = "CPUExecutionProvider"
@@ -35,7 +36,8 @@ def providers() -> dict[str, Any]:
 
     available = ort.get_available_providers()
     return {"onnxruntime": ort.__version__, "available": available,
-            "device": ort.get_device(), "cuda": CUDA in available}
+            "device": ort.get_device(), "cuda": CUDA in available,
+            "intra_op_threads": onnx_threads()}
 
 
 def session_input(session: Any, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
