@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edgestream_models.multiplets import calibration, spectrum
-from edgestream_models.multiplets.grid import CONFIGS, Params, default_grid, reference
+from edgestream_models.multiplets.grid import CONFIGS, Params, default_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -160,30 +160,35 @@ def calibrated_white_line(p: Params, shift: float) -> float:
                                                    *calibration.REFERENCE_WIDTHS))
 
 
-def test_calibration_puts_cu3_above_cu2_and_cuo_below_the_metal_edge():
-    shifts = {c: calibration.offset(solve(reference(c)), CONFIGS[c][0]) for c in ("d9", "d8")}
-    assert calibrated_white_line(reference("d9"), shifts["d9"]) == pytest.approx(
-        calibration.CUO_L3_PEAK_EV, abs=0.03)
-    assert calibration.CUO_L3_PEAK_EV < calibration.CU_METAL_L3_EV
-    # away from the references, the calculated shifts are kept: compare like with like
-    for field in (("square_planar", 2.0, 0.8), ("d4h", 1.8, 0.9), ("oh", 1.6, 0.0)):
-        for k in (0.6, 0.9):
-            cu2 = calibrated_white_line(Params("d9", *field, k), shifts["d9"])
-            cu3 = calibrated_white_line(Params("d8", *field, k), shifts["d8"])
-            assert cu3 > cu2 + 0.3, (field, k, cu2, cu3)
-            assert 927.5 < cu2 < 933.0 and 929.0 < cu3 < 935.0
-    # the Slater reduction barely moves the white line (the monopole terms are in F0)
-    lines = [calibrated_white_line(Params("d8", "d4h", 1.8, 0.9, k), shifts["d8"])
-             for k in (0.6, 0.9)]
-    assert abs(lines[0] - lines[1]) < 1.0
+def test_calibration_puts_white_lines_at_their_valence_and_cu3_edges_above_cu2():
+    from edgestream_models.ledge_data import FINE, onset_of
+    from edgestream_models.multiplets.dataset import one_spectrum
+
+    assert calibration.CUO_L3_PEAK_EV < calibration.CU_METAL_L3_EV < calibration.CU2O_L3_PEAK_EV
+    rng = np.random.default_rng(0)
+    onsets: dict[float, list[float]] = {2.0: [], 3.0: []}
+    fields = (("square_planar", 2.0, 0.8), ("d4h", 1.8, 0.9), ("oh", 1.6, 0.0))
+    for field in fields:
+        for config, k in (("d9", 0.6), ("d9", 0.9), ("d8", 0.6), ("d8", 0.9),
+                          ("d9_ct", 0.85), ("d8_ct", 0.85)):
+            extra = {"delta": 2.0 if config == "d9_ct" else -0.5, "hyb": 2.0, "u_dd": 8.0,
+                     "u_pd": 9.5} if config.endswith("_ct") else {}
+            p = Params(config, *field, k, **extra)
+            shift = calibration.offset(solve(p), p.valence)
+            assert calibrated_white_line(p, shift) == pytest.approx(
+                calibration.L3_PEAK_EV[p.valence], abs=0.03)
+            mu, _ = one_spectrum(solve(p), shift, rng, area=4.0)
+            onsets[p.valence].append(onset_of(FINE, mu))
+    # the edge (steepest rise of white line and step) of Cu(III) lies above Cu(II)'s
+    assert np.median(onsets[3.0]) > np.median(onsets[2.0]) + 0.5
+    assert max(onsets[2.0]) < calibration.CU_METAL_L3_EV
 
 
 def test_the_cache_resumes_and_the_archive_seeds_a_fresh_cache(tmp_path):
     sets = [Params("d9", "oh", 1.2), Params("d9", "td", 0.6)]
     lines: list[str] = []
     first = generate.run(sets, cache=tmp_path / "a", log=lines.append, every=1)
-    # the four references come along: the calibration needs them
-    assert len(first) == len(sets) + len(CONFIGS)
+    assert len(first) == len(sets)
     assert any("ETA" in line for line in lines)
     assert generate.run(sets, cache=tmp_path / "a", log=lines.append) == {}
     packed = generate.pack(tmp_path / "a", tmp_path / "m.tar.xz")
@@ -212,3 +217,13 @@ def test_a_dataset_spectrum_has_its_step_and_its_white_line_area_per_hole():
         # the Lorentzian tails past the grid's ends are lost: within 3 %
         assert np.trapezoid(white, FINE) == pytest.approx(draw["area"] * holes, rel=0.03)
         assert 0.7 * 4.0 <= draw["area"] <= 1.4 * 4.0
+
+
+def test_the_shipped_archive_holds_the_grid():
+    import tarfile
+
+    assert generate.ARCHIVE.exists()
+    assert generate.ARCHIVE.stat().st_size < 4_000_000
+    with tarfile.open(generate.ARCHIVE, "r:xz") as tar:
+        names = {Path(m.name).stem for m in tar.getmembers()}
+    assert {p.key() for p in default_grid()} <= names

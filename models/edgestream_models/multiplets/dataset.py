@@ -2,11 +2,12 @@
 (``ledge_data.Spectra`` on ``ledge_data.FINE``), next to FEFF10's Cu(0)/Cu(I) ones.
 
 Each cached parameter set gives ``copies`` spectra with their own broadenings and temperature
-(``grid.SPECTRUM_RANGES``), calibrated (``calibration``), on top of the continuum step that the
-2p -> 3d calculation leaves out (``spectrum.edge_step``, 1 + 0.5 like FEFF's L2,3 = L3 +
-0.5 L3 shifted). The white lines' area per 3d hole is set from FEFF10's own CuO (the area
-above the step of the calibration reference, 1 hole), drawn 0.7-1.4 times that per spectrum:
-a simulation-to-simulation match, no measured spectrum involved.
+(``grid.SPECTRUM_RANGES``), the white line placed by ``calibration`` (± its
+``COMPOUND_SPREAD_EV``), on top of the continuum step that the 2p -> 3d calculation leaves out
+(``spectrum.edge_step``, 1 + 0.5 like FEFF's L2,3 = L3 + 0.5 L3 shifted). The white lines'
+area per 3d hole is set from FEFF10's own CuO (the area above the step of the calibration
+reference, 1 hole), drawn 0.7-1.4 times that per spectrum: a simulation-to-simulation match,
+no measured spectrum involved.
 
 The split keeps a crystal-field family (configuration, symmetry, 10Dq, distortion, Δ, V) with
 all its Slater scales and draws on one side, 20 % of families held out by a hash.
@@ -22,22 +23,12 @@ import numpy as np
 from edgestream_models.ledge_data import FINE, SPIN_ORBIT_EV, Spectra
 from edgestream_models.multiplets import calibration
 from edgestream_models.multiplets.generate import load
-from edgestream_models.multiplets.grid import CONFIGS, SPECTRUM_RANGES, Params, reference
+from edgestream_models.multiplets.grid import SPECTRUM_RANGES, Params
 from edgestream_models.multiplets.solve import Sticks
 from edgestream_models.multiplets.spectrum import broaden, edge_step, flatten, main_l3
 
 TEST_FRACTION = 0.2
 AREA_RANGE = (0.7, 1.4)  # white-line area per hole, times FEFF10 CuO's
-
-
-def offsets(cache: Path | None = None) -> dict[str, float]:
-    """Calibration offset of each configuration whose reference entry is cached."""
-    out = {}
-    for c in CONFIGS:
-        entries = load([reference(c)], cache)
-        if entries:
-            out[c] = calibration.offset(entries[0][1], CONFIGS[c][0])
-    return out
 
 
 def family(p: Params) -> str:
@@ -84,13 +75,12 @@ def multiplet_spectra(area: float, copies: int, rng: np.random.Generator,
                       cache: Path | None = None) -> tuple[Spectra, np.ndarray]:
     """Every cached entry of the grid, ``copies`` draws each, as ``Spectra`` (group
     ``multiplet``, family = crystal-field family) and the split (``held_out``)."""
-    shifts = offsets(cache)
     rows, part = [], []
+    spread = calibration.COMPOUND_SPREAD_EV
     for p, s in load(cache=cache):
-        if p.config not in shifts:
-            continue
+        shift = calibration.offset(s, p.valence)
         for j in range(copies):
-            mu, _ = one_spectrum(s, shifts[p.config], rng, area)
+            mu, _ = one_spectrum(s, shift + rng.uniform(-spread, spread), rng, area)
             rows.append((f"multiplet/{p.key()}/{j}", "multiplet", p.config, family(p),
                          f"Cu{p.config}", p.valence, mu))
             part.append("test" if held_out(p) else "train")

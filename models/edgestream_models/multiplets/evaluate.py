@@ -32,7 +32,7 @@ from edgestream_models.ledge_data import (
 from edgestream_models.ledge_forest import class_weights, fit_forest, per_tree_sklearn, r2
 from edgestream_models.ledge_simulate import mixtures, simulate_many
 from edgestream_models.multiplets import calibration
-from edgestream_models.multiplets.dataset import feff_area_per_hole, multiplet_spectra, offsets
+from edgestream_models.multiplets.dataset import feff_area_per_hole, multiplet_spectra
 from edgestream_plugins.cu_l import VALENCE_CLASSES, median_summary, tree_summary
 
 
@@ -57,13 +57,19 @@ def combined(feff_cache: Path | None, copies: int, rng: np.random.Generator,
     area = feff_area_per_hole(feff.mu[cuo])
     multi, multi_part = multiplet_spectra(area, copies, rng)
     low = np.isin(feff.valence, (0.0, 1.0))
-    both = concat(feff.take(np.nonzero(low)[0]), multi)
+    lowf = feff.take(np.nonzero(low)[0])
+    # FEFF10 without a core hole puts Cu2O's first maximum below the literature's: its Cu(I)
+    # spectra move by that one difference (the metal, Cu(0), is where FEFF is calibrated)
+    cu1_shift = calibration.CU2O_L3_PEAK_EV - peak(feff.mu[cu2o], 930.0, 936.0)
+    cu1 = lowf.valence == 1.0
+    lowf.mu[cu1] = np.stack([np.interp(FINE - cu1_shift, FINE, m) for m in lowf.mu[cu1]])
+    both = concat(lowf, multi)
     part = np.concatenate([feff_part[low], multi_part])
     facts = {
         "feff_area_per_hole_ev": round(area, 3),
-        "calibration_offsets_ev": {c: round(v, 3) for c, v in offsets().items()},
+        "feff_cu1_shift_ev": round(cu1_shift, 3),
         # where FEFF10 (calibrated on the metal's 932.7 eV) puts what the literature puts at
-        # 931.2 (CuO) and 933.7 eV (Cu2O): a check, nothing is moved by it
+        # 931.2 (CuO) and 933.7 eV (Cu2O); CuO is not used (Cu(II) is multiplet here)
         "feff_cuo_white_line_ev": peak(feff.mu[cuo]),
         "feff_cu2o_first_max_ev": peak(feff.mu[cu2o], 930.0, 936.0),
         "literature_cuo_ev": calibration.CUO_L3_PEAK_EV,

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from edgestream_models.cache import ARCHIVE_DIR, cache_dir
-from edgestream_models.multiplets.grid import CONFIGS, Params, default_grid, reference
+from edgestream_models.multiplets.grid import CONFIGS, Params, default_grid
 from edgestream_models.multiplets.solve import Sticks, solve
 
 ARCHIVE = ARCHIVE_DIR / "multiplets_cu_l23.tar.xz"
@@ -73,7 +73,7 @@ def run(sets: Iterable[Params], workers: int = 1, cache: Path | None = None,
         every: int = 20, log=print) -> dict[str, float]:
     """Diagonalize every set without an entry, ``workers`` processes at a time, a progress
     line every ``every`` sets (done, rate, ETA); returns the seconds per set just run."""
-    sets = list(dict.fromkeys(list(sets) + [reference(c) for c in CONFIGS]))
+    sets = list(dict.fromkeys(sets))
     todo = [p for p in sets if not entry_path(p, cache).exists()]
     log(f"multiplets: {len(sets)} parameter sets, {len(sets) - len(todo)} cached, "
         f"{len(todo)} to run with {workers} worker(s) in {folder(cache)}")

@@ -125,13 +125,3 @@ def default_grid(charge_transfer: bool = True) -> list[Params]:
         sets += _charge_transfer("d9_ct") + _charge_transfer("d8_ct")
     return sets
 
-
-def reference(config: str) -> Params:
-    """The parameter set each configuration's energy scale is anchored on (``calibration``):
-    a square-planar CuO4 unit with 80 % Slater integrals (CuO for Cu(II), NaCuO2 for
-    Cu(III))."""
-    if config.endswith("_ct"):
-        delta = 3.5 if config.startswith("d9") else -0.5
-        return Params(config, "square_planar", 2.4, 1.0, 0.85, delta=delta, hyb=2.5,
-                      u_dd=8.0, u_pd=9.5)
-    return Params(config, "square_planar", 2.4, 1.0, 0.8)
