@@ -32,18 +32,21 @@ WAITS = ("acquire' of '_thread.lock", "select.epoll", "poll' of 'select", "time.
 # The full path's steps, as (label, file suffix, function), for the cumulative summary.
 STEPS = (
     ("consumer.poll (fetch + wait)", "kafka/consumer/group.py", "poll"),
-    ("process (decode, route, assemble, annotate)", "stream/kafka/service.py", "process"),
-    ("  decode (msgpack)", "stream/documents/wire.py", "decode"),
-    ("  route + assemble", "stream/pipeline.py", "ingest"),
-    ("  Pipeline.annotate", "stream/pipeline.py", "annotate"),
-    ("    normalize_spectra", "stream/normalize.py", "normalize_spectra"),
-    ("    plugins (_predict)", "stream/pipeline.py", "_predict"),
-    ("    annotation dicts", "stream/pipeline.py", "_annotation"),
-    ("  _publish (JSON, derived docs, send, flush)", "stream/kafka/service.py", "_publish"),
-    ("    derived documents", "stream/derived.py", "on_annotation"),
-    ("    annotation JSON", "stream/annotation.py", "to_json"),
-    ("    producer flush (acks=all)", "stream/kafka/service.py", "_flush"),
-    ("commit", "stream/kafka/service.py", "commit"),
+    ("process (decode, route, assemble, annotate)", "doors/kafka/service.py", "process"),
+    ("  decode (msgpack)", "edgestream/documents/wire.py", "decode"),
+    ("  route + assemble", "edgestream/pipeline.py", "ingest"),
+    ("  Pipeline.annotate", "edgestream/pipeline.py", "annotate"),
+    ("    normalize_spectra", "edgestream/normalize.py", "normalize_spectra"),
+    ("    plugins (_predict)", "edgestream/pipeline.py", "_predict"),
+    ("    compact blocks (spectrum-image rows)", "publish/annotation.py", "build_block"),
+    ("    JSON annotation dicts", "publish/annotation.py", "build"),
+    ("  publish (encode, derived docs, send)", "publish/policy.py", "publish"),
+    ("    compact block bytes", "publish/compact.py", "pack"),
+    ("    annotation JSON", "publish/annotation.py", "to_json"),
+    ("    per-spectrum records of blocks", "publish/compact.py", "records"),
+    ("    derived documents", "publish/derived.py", "on_annotations"),
+    ("  producer flush (acks=all)", "doors/kafka/delivery.py", "_flush"),
+    ("commit", "doors/kafka/delivery.py", "commit"),
 )
 
 
