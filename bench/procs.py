@@ -19,6 +19,7 @@ import yaml
 from kafka import KafkaConsumer, TopicPartition
 
 from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS
+from edgestream.publish.annotation import decode
 from edgestream_dev.procs import LoggedProcess, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,7 +169,9 @@ class AnnotationReader(threading.Thread):
                 new, dead = [], []
                 for tp, msgs in batch.items():
                     if tp.topic == self.topic:
-                        new += [_seen(a, now) for m in msgs for a in annotations(m.value)]
+                        # JSON annotations or compact blocks (one per event, per spectrum
+                        # the same annotation as the JSON form)
+                        new += [_seen(a, now) for m in msgs for a in decode(m.value)]
                     else:
                         dead += [json.loads(m.value) for m in msgs]
                 with self._lock:
@@ -204,16 +207,6 @@ class AnnotationReader(threading.Thread):
     def close(self) -> None:
         self._halt.set()
         self.join(10)
-
-
-def annotations(value: bytes) -> list[dict[str, Any]]:
-    """The per-spectrum annotations of one message: a JSON annotation, or a compact block
-    (msgpack, ``edgestream.publish.compact``) of several."""
-    if value[:1] == b"{":
-        return [json.loads(value)]
-    from edgestream.publish.compact import records, unpack
-
-    return records(unpack(value))
 
 
 def _seen(a: dict[str, Any], now: float) -> Seen:
