@@ -11,7 +11,8 @@ keep ``valence_bva`` alone (a mixed-valence or soft-ligand average is not a site
 
 Cached as JSON lines, ``${EDGESTREAM_CACHE:-~/.cache/edgestream}/labels/omnixas_3d_k.jsonl``
 (resumable); ``python -m edgestream_models.labels3d`` computes it (2 processes) and prints
-the confident sites per element and valence.
+the confident sites per element and valence; ``--relabel`` writes the labels into finished
+OmniXAS runs of the FEFF10 cache (:func:`relabel_cache`), so that ``collect`` reads them.
 """
 
 from __future__ import annotations
@@ -103,13 +104,48 @@ def compute(elements: Iterable[str] = ELEMENTS, root: Path = OMNIXAS_ROOT,
     return coverage(load(path), sites)
 
 
+def relabel_cache(labels: dict[tuple[str, int], dict[str, Any]] | None = None,
+                  root: Any = None, elements: Iterable[str] = ELEMENTS) -> int:
+    """Write today's :func:`load` labels into the ``meta.json`` of every finished OmniXAS
+    entry of the 3d sets (runs made before the labels existed; the FEFF input, and so the
+    hash, does not depend on labels). A label that is no longer confident loses its
+    ``formal_valence``. Returns how many entries changed."""
+    import os
+
+    from edgestream_models import feff10
+
+    labels = load() if labels is None else labels
+    changed = 0
+    for el in elements:
+        folder = feff10.cache_root(root) / feff10.cache_set("K", el)
+        for meta_path in sorted(folder.glob("*/meta.json")) if folder.exists() else []:
+            meta = json.loads(meta_path.read_text())
+            lab = meta.get("labels", {})
+            new = labels.get((lab.get("material", ""), int(meta.get("site_index", -1))))
+            if lab.get("group") != "omnixas" or new is None:
+                continue
+            merged = {k: v for k, v in lab.items() if k != "formal_valence"} | new
+            if merged == lab:
+                continue
+            meta["labels"] = merged
+            tmp = meta_path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(meta, indent=1))
+            os.replace(tmp, meta_path)  # atomic: a reader never sees half a file
+            changed += 1
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: compute the labels and print the coverage as JSON."""
     parser = argparse.ArgumentParser(prog="python -m edgestream_models.labels3d")
     parser.add_argument("--root", type=Path, default=OMNIXAS_ROOT)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--relabel", action="store_true", help="also write the labels into "
+                        "the finished OmniXAS entries of the FEFF10 cache (relabel_cache)")
     args = parser.parse_args(argv)
     stats = compute(root=args.root, processes=args.processes)
+    if args.relabel:
+        stats["relabelled_entries"] = relabel_cache()
     labels_path().with_suffix(".coverage.json").write_text(json.dumps(stats, indent=1))
     print(json.dumps(stats, indent=1))
     return 0

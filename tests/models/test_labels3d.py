@@ -80,3 +80,24 @@ def test_omnixas_order_confident_first_then_cheapest():
     # confident (first sites before second ones), then the rest by rank, cheapest first
     assert fe == [("mp-c", 2), ("mp-a", 3), ("mp-b", 1), ("mp-a", 0)]
     assert [r[0] for r in order[:2]] == ["Fe", "Zn"]
+
+
+def test_relabel_cache_writes_labels_into_finished_omnixas_entries(tmp_path):
+    def entry(set_name, h, labels, site):
+        d = tmp_path / set_name / h
+        d.mkdir(parents=True)
+        (d / "meta.json").write_text(json.dumps({"site_index": site, "labels": labels}))
+        return d / "meta.json"
+
+    fe = entry("Fe_K", "a1", {"group": "omnixas", "material": "mp-1", "element": "Fe"}, 0)
+    stale = entry("Fe_K", "a2", {"group": "omnixas", "material": "mp-2", "formal_valence": 2.0},
+                  4)
+    proto = entry("Zn_K", "b1", {"group": "prototype", "material": "mp-1"}, 0)
+    labels = {("mp-1", 0): {"valence_confident": True, "formal_valence": 3.0, "cn_expected": 6},
+              ("mp-2", 4): {"valence_confident": False, "valence_bva": 2.0}}
+    assert labels3d.relabel_cache(labels, root=tmp_path, elements=["Fe", "Zn"]) == 2
+    got = json.loads(fe.read_text())["labels"]
+    assert got["formal_valence"] == 3.0 and got["cn_expected"] == 6 and got["element"] == "Fe"
+    assert "formal_valence" not in json.loads(stale.read_text())["labels"]
+    assert json.loads(proto.read_text())["labels"] == {"group": "prototype", "material": "mp-1"}
+    assert labels3d.relabel_cache(labels, root=tmp_path, elements=["Fe", "Zn"]) == 0
