@@ -10,11 +10,14 @@ can still be among the best (branch and bound; the result is the same ranking):
 - candidates ``c`` (whitened) are split by a PCA of rank ``r`` into ``P c`` and a residual
   ``e_c`` (``|e_c|`` is small: their spectra are smooth); a query ``q`` likewise into ``P q``
   and ``a_q``. Then ``|q - c|² = |P(q - c)|² + |a_q - e_c|² >= |P(q - c)|² + (|a_q| - |e_c|)²``,
-  a squared distance in ``r + 1`` dimensions: one ``[n, r + 2] @ [r + 2, N]`` product per shift;
-- the ``EXAMINED`` candidates of best bound per query get the exact distance;
-  a query whose ``(top + 1)``-th exact total is not above every other candidate's bound
-  (rare: ambiguous queries) gets the exact distance of every candidate its bound cannot
-  exclude.
+  a squared distance in ``r + 1`` dimensions: one ``[n, r + 3] @ [r + 3, N]`` product per shift
+  (the norms and the scale ride along), then the running max over shifts;
+- the ``EXAMINED`` candidates of best bound per query get the exact distance; a query whose
+  ``m``-th best exact total is below the bound of a candidate not examined (rare: ambiguous
+  queries) gets the exact distance of every candidate its bound cannot exclude.
+
+Exact up to float32 rounding: the totals are those of ``Whitening.scores`` summed in another
+order (differences ~1e-6 of ``|q|² + |c|²``, far inside ``SLACK``).
 
 The shift (``edgestream_plugins.cu_k.similarity.shifted``), the window and the whitening are
 linear, so they are one matrix ``[len(grid), n_shifts * k]`` made once.

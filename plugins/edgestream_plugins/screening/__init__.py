@@ -116,13 +116,13 @@ class CuKScreening(CuKModel):
         self.library = {k: np.concatenate([p[k] for p in parts]) for k in KEYS}
         spectra = self.library["spectrum"].astype(np.float32)
         self.whitening = Whitening.load(self.checked("whitening"))
-        self.whitened = self.whitening.candidates(spectra, self.grid)
         self.profiles = profile(spectra, self.grid)
         self.embeddings = self.library["embedding"].astype(np.float32)
         self.element_filter = ElementFilter(self.library["formula"])
         # everything that does not depend on the data, made once: the exact search, the
         # batched profile comparison, the embeddings as one matrix, the ids as strings
         self.search = WhitenedSearch(self.whitening, spectra, self.grid)
+        self.whitened = self.search.candidates  # Whitening.candidates of the library
         self.profile_shifts = ProfileShifts(self.profiles, self.grid)
         # the embedding term of the total, weight / (members * scale) * query . embedding, as
         # one product with the query's members side by side
