@@ -195,3 +195,13 @@ def test_the_live_page_taps_the_raw_spectrum_of_every_pixel_of_a_block(image):
     blocks = [b for name, doc in image for b in pipeline(name, doc).annotations]
     assert all(is_compact(b) for b in blocks)
     assert set(raw) == {a["annotation_id"] for b in blocks for a in records(b)}
+
+
+def test_records_of_a_block_share_no_mutable_value(both):
+    _, blocks = both
+    a, b = records(blocks[0])[:2]
+    a["energy_calibration"]["shift_ev"] = 99.0
+    a["spectrum"]["energy_range"][0] = -1.0
+    a["timing"]["event_time"][0] = -1.0
+    assert b["energy_calibration"]["shift_ev"] != 99.0
+    assert b["spectrum"]["energy_range"][0] != -1.0 and b["timing"]["event_time"][0] != -1.0

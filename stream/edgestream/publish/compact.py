@@ -134,11 +134,23 @@ def _seven_digits(x: np.ndarray) -> np.ndarray:
         return np.where(np.isfinite(x), np.round(x * scale) / scale, x)
 
 
+def _fresh(v: Any) -> Any:
+    """A copy of nested dicts and lists (their leaves are immutable)."""
+    if isinstance(v, dict):
+        return {k: _fresh(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_fresh(x) for x in v]
+    return v
+
+
 def values(col: Column, n: int) -> list[Any]:
     """The ``n`` per-spectrum Python values of a column."""
     enc = col[ENC]
     if enc == "const":
-        return [col["value"]] * n
+        value = col["value"]
+        if isinstance(value, dict | list):  # each spectrum its own: records may be changed
+            return [_fresh(value) for _ in range(n)]
+        return [value] * n
     if enc == "array":
         return _clean(as_array(col))
     if enc == "map":
