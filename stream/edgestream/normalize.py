@@ -161,30 +161,27 @@ def _xas(batch: list[RawSpectrum], grid: np.ndarray) -> list[Normalized]:
     mu = np.stack([s.signal for s in batch])
     r = pre_edge(energy, mu)
     fallbacks = _xas_fallbacks(energy, mu, r)
-    early = [_early_edge(energy[i], mu[i], float(r.e0[i]), _expected(s))
-             for i, s in enumerate(batch)]
-    if any(e is not None for e in early):
+    expected = _expected_edges(batch)
+    early = _early_edges(energy, mu, r.e0, expected)
+    if not np.all(np.isnan(early)):
         # Larch took an edge in the first 5 % of points for a glitch and looked elsewhere:
         # where the spectrum starts just below its edge, that edge is the one wanted
-        e0 = np.array([r.e0[i] if e is None else e for i, e in enumerate(early)])
-        r = pre_edge(energy, mu, e0=e0)
-        fallbacks = [f if e is None else "early_edge"
-                     for f, e in zip(_xas_fallbacks(energy, mu, r), early, strict=True)]
-    feats = edge_features(energy, r.norm, r.e0)
+        taken = ~np.isnan(early)
+        r = pre_edge(energy, mu, e0=np.where(taken, early, r.e0))
+        fallbacks = [("early_edge" if t else f)
+                     for f, t in zip(_xas_fallbacks(energy, mu, r), taken.tolist(), strict=True)]
+    feats = _as_dict(edge_features(energy, r.norm, r.e0))
     on_grid = resample(energy, r.flat, r.e0[:, None] + grid[None, :])
-    out = []
-    for i in range(len(batch)):
-        params = {
-            "pre1": float(r.pre1[i]), "pre2": float(r.pre2[i]),
-            "norm1": float(r.norm1[i]), "norm2": float(r.norm2[i]), "nnorm": float(r.nnorm[i]),
-        }
-        out.append(Normalized(
-            e0=float(r.e0[i]), edge_step=float(r.edge_step[i]), energy=energy[i],
-            norm=r.norm[i], on_grid=on_grid[i],
-            features={k: float(np.asarray(v)[i]) for k, v in _as_dict(feats).items()},
-            method="pre_edge", parameters=params, fallback=fallbacks[i],
-        ))
-    return out
+    # one conversion per array, not one per value: this loop is per spectrum
+    cols = {k: np.asarray(v, dtype=float).tolist() for k, v in feats.items()}
+    pars = {k: np.asarray(getattr(r, k), dtype=float).tolist()
+            for k in ("pre1", "pre2", "norm1", "norm2", "nnorm")}
+    e0s, steps = r.e0.tolist(), r.edge_step.tolist()
+    return [Normalized(
+        e0=e0s[i], edge_step=steps[i], energy=energy[i], norm=r.norm[i], on_grid=on_grid[i],
+        features={k: v[i] for k, v in cols.items()}, method="pre_edge",
+        parameters={k: v[i] for k, v in pars.items()}, fallback=fallbacks[i],
+    ) for i in range(len(batch))]
 
 
 # a spectrum whose pre-edge sits at 0 and post-edge at 1 within this is already normalized
@@ -197,46 +194,71 @@ MIN_PRE_EDGE_EV = 15.0
 MIN_POST_EDGE_EV = 15.0
 
 
-def _expected(s: RawSpectrum) -> float | None:
-    """The tabulated edge of a spectrum whose element and edge are known, else None."""
-    if not (s.element and s.edge):
-        return None
-    try:
-        return edge_energy(s.element, main_edge(s.edge))
-    except UnknownElement:
-        return None
+def _expected_edges(batch: Sequence[RawSpectrum]) -> np.ndarray:
+    """The tabulated edge (eV) of each spectrum whose element and edge are known, else NaN."""
+    known: dict[tuple[str, str], float] = {}
+    out = np.full(len(batch), np.nan)
+    for i, s in enumerate(batch):
+        if not (s.element and s.edge):
+            continue
+        key = (s.element, s.edge)
+        if key not in known:
+            try:
+                known[key] = edge_energy(s.element, main_edge(s.edge))
+            except UnknownElement:
+                known[key] = np.nan
+        out[i] = known[key]
+    return out
 
 
 EARLY_FRACTION = 0.05  # Larch's find_e0 takes a maximum in the first 5 % of points for a glitch
 
 
-def _early_edge(energy: np.ndarray, mu: np.ndarray, e0: float,
-                expected: float | None) -> float | None:
-    """The edge of a spectrum that starts just below it, where Larch's e0 went elsewhere.
+def _early_edges(energy: np.ndarray, mu: np.ndarray, e0: np.ndarray,
+                 expected: np.ndarray) -> np.ndarray:
+    """The edge of each spectrum that starts just below it, where Larch's e0 went elsewhere.
 
     The steepest rise of μ (3-point mean) lies in the first 5 % of points and more than
     5 eV from Larch's e0; it is taken instead when it is within 20 eV of the element's
-    tabulated edge while Larch's is not, or, the element unknown, when it is at least twice
-    as steep as μ at Larch's e0 and near some tabulated edge (a glitch is neither). Returns
-    the new e0 (a measured energy), or None to keep Larch's."""
-    n = energy.size
+    tabulated edge (``expected``, NaN if unknown) while Larch's is not, or, the element
+    unknown, when it is at least twice as steep as μ at Larch's e0 and near some tabulated
+    edge (a glitch is neither). Returns the new e0 (a measured energy) per spectrum, NaN
+    to keep Larch's. ``energy`` and ``mu`` ``[n, m]``, one row per spectrum."""
+    n_rows, n = mu.shape
+    out = np.full(n_rows, np.nan)
     if n < 8:
-        return None
-    smooth = np.convolve(mu, np.ones(3) / 3.0, mode="same")
-    slope = np.gradient(smooth, energy)
-    slope[:2] = slope[-2:] = -np.inf
-    i = int(np.argmax(slope))
-    candidate = float(energy[i])
-    if i >= EARLY_FRACTION * n or abs(candidate - e0) <= 5.0 or i < 1 or i > n - 2:
-        return None
-    if expected is not None:
-        return candidate if abs(candidate - expected) < 20.0 <= abs(e0 - expected) else None
-    at_e0 = slope[int(np.argmin(np.abs(energy - e0)))]
-    try:
-        identify_edge(candidate)
-    except UnknownElement:
-        return None
-    return candidate if slope[i] >= 2.0 * max(at_e0, 0.0) else None
+        return out
+    # np.convolve(mu, ones(3) / 3, "same") and np.gradient(smooth, energy), row-wise, with
+    # numpy's own arithmetic
+    third = 1.0 / 3.0
+    smooth = np.empty_like(mu)
+    smooth[:, 1:-1] = mu[:, :-2] * third + mu[:, 1:-1] * third + mu[:, 2:] * third
+    smooth[:, 0] = mu[:, 0] * third + mu[:, 1] * third
+    smooth[:, -1] = mu[:, -2] * third + mu[:, -1] * third
+    dx = energy[:, 1:] - energy[:, :-1]
+    dx1, dx2 = dx[:, :-1], dx[:, 1:]
+    slope = np.empty_like(mu)
+    slope[:, 1:-1] = (-dx2 / (dx1 * (dx1 + dx2)) * smooth[:, :-2]
+                      + (dx2 - dx1) / (dx1 * dx2) * smooth[:, 1:-1]
+                      + dx1 / (dx2 * (dx1 + dx2)) * smooth[:, 2:])
+    slope[:, :2] = slope[:, -2:] = -np.inf
+    i = np.argmax(slope, axis=1)
+    rows = np.arange(n_rows)
+    candidate = energy[rows, i]
+    early = (i < EARLY_FRACTION * n) & (np.abs(candidate - e0) > 5.0) & (i >= 1) & (i <= n - 2)
+    for b in np.flatnonzero(early):  # rare: a handful of spectra at most
+        if not np.isnan(expected[b]):
+            if abs(candidate[b] - expected[b]) < 20.0 <= abs(e0[b] - expected[b]):
+                out[b] = candidate[b]
+            continue
+        at_e0 = slope[b, int(np.argmin(np.abs(energy[b] - e0[b])))]
+        try:
+            identify_edge(float(candidate[b]))
+        except UnknownElement:
+            continue
+        if slope[b, i[b]] >= 2.0 * max(at_e0, 0.0):
+            out[b] = candidate[b]
+    return out
 
 
 def _xas_fallbacks(energy: np.ndarray, mu: np.ndarray, r: Any) -> list[str | None]:
@@ -246,21 +268,15 @@ def _xas_fallbacks(energy: np.ndarray, mu: np.ndarray, r: Any) -> list[str | Non
     range so short that Larch fits a constant, npre=0), ``short_post_edge`` (the scan stops
     under 15 eV above e0), ``already_normalized`` (μ already 0
     before the edge and 1 after it, a literature spectrum: left as it was, within 5 %)."""
-    out: list[str | None] = []
-    for i in range(len(mu)):
-        below = np.count_nonzero(energy[i] < r.e0[i])
-        if below < 3:
-            out.append("no_pre_edge")
-        elif int(r.npre[i]) == 0 or r.e0[i] - energy[i][0] < MIN_PRE_EDGE_EV:
-            out.append("short_pre_edge")
-        elif energy[i][-1] - r.e0[i] < MIN_POST_EDGE_EV:
-            out.append("short_post_edge")
-        elif (abs(float(r.pre_edge[i][0])) < NORMALIZED_TOLERANCE
-              and abs(float(r.edge_step[i]) - 1.0) < NORMALIZED_TOLERANCE):
-            out.append("already_normalized")
-        else:
-            out.append(None)
-    return out
+    below = np.count_nonzero(energy < r.e0[:, None], axis=1)
+    chosen = np.select(
+        [below < 3,
+         (np.asarray(r.npre) == 0) | (r.e0 - energy[:, 0] < MIN_PRE_EDGE_EV),
+         energy[:, -1] - r.e0 < MIN_POST_EDGE_EV,
+         (np.abs(r.pre_edge[:, 0]) < NORMALIZED_TOLERANCE)
+         & (np.abs(r.edge_step - 1.0) < NORMALIZED_TOLERANCE)],
+        ["no_pre_edge", "short_pre_edge", "short_post_edge", "already_normalized"], "")
+    return [c or None for c in chosen.tolist()]
 
 
 def _eels(batch: list[RawSpectrum], grid: np.ndarray) -> list[Normalized]:
