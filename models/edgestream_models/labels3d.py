@@ -77,6 +77,20 @@ def load(path: Path | None = None) -> dict[tuple[str, int], dict[str, Any]]:
     return out
 
 
+def confident_valences(element: str, path: Path | None = None) -> dict[str, float]:
+    """``{run key: valence}`` of ``element``'s OmniXAS sites with a confident label (the
+    job key of :func:`elements3d.omnixas_jobs`, ``omnixas/<material>/<El><site:03d>``)."""
+    out: dict[str, float] = {}
+    for mid, rec in read_cache(path or labels_path()).items():
+        for i, entry in rec.get("sites", {}).items():
+            if entry.get("element") != element or "error" in rec:
+                continue
+            lab = site_label(entry, element, rec.get("formula", ""))
+            if lab["valence_confident"]:
+                out[f"omnixas/{mid}/{element}{int(i):03d}"] = lab["formal_valence"]
+    return out
+
+
 def coverage(labels: dict[tuple[str, int], dict[str, Any]],
              sites: dict[str, list[tuple[str, int, int, int]]]) -> dict[str, Any]:
     """Per element: sites, labelled, confident, and confident sites by valence and motif."""

@@ -66,6 +66,9 @@ def test_load_and_coverage(tmp_path):
     items = labels3d.items(sites, {"mp-1": "A", "mp-2": "B", "mp-3": "C"})
     assert items == [("mp-1", "A", [0]), ("mp-2", "B", [1, 4]), ("mp-3", "C", [2])]
     assert labels3d.load(tmp_path / "missing.jsonl") == {}
+    assert labels3d.confident_valences("Fe", path) == {"omnixas/mp-1/Fe000": 3.0}
+    assert labels3d.confident_valences("Zn", path) == {"omnixas/mp-2/Zn001": 2.0}
+    assert labels3d.confident_valences("Ti", path) == {}
 
 
 def test_omnixas_order_confident_first_then_cheapest():
