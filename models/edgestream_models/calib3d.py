@@ -11,6 +11,14 @@ tabulated K edge is by convention the metal foil's first inflection point, so no
 spectrum enters. ``python -m edgestream_models.calib3d`` reads the finished metal runs from
 the FEFF10 cache and writes ``${EDGESTREAM_CACHE:-~/.cache/edgestream}/datasets/
 calibration_3d.json``.
+
+Measured 2026-12-07 on the finished metal runs (SCF, Cu K card settings), offsets in eV:
+Ti -7.21, V -9.41, Cr -11.21, Mn -10.52 (four sites), Fe -9.41, Co -11.02, Ni -9.52,
+Cu -9.60, Zn -7.81. For Cu the shape fit on measured standards of
+:mod:`edgestream_models.calibration` gives -5.92 ± 1.19 eV: the maximum derivative of the
+sharp FEFF metal spectrum sits ~3.7 eV above where the shape alignment puts it. α-Mn's four
+sites alone have e0 6549.8 (24g), 6558.7 (8c), 6559.1 (2a) and 6561.9 eV (24g): one site is
+not the metal (a 10 eV spread), hence the multiplicity-weighted mean.
 """
 
 from __future__ import annotations
