@@ -35,38 +35,22 @@ from .devices import (
 )
 from .feff10_k import FEFF10_ELEMENTS, load_feff10_fixture
 from .fluorescence import FluorescenceDetector
-from .plans import Plan, eels_acquisition, fluorescence_scan, fly_scan, xas_step_scan
 from .publisher import KafkaPublisher, ProducerLike, topic_for
+from .schedule import DEFAULT_COUNTS, RUN_KINDS, RunSchedule
 from .spectra import FEFF9_ENERGY_SHIFT_EV, load_fixture
 
 log = logging.getLogger(__name__)
 
 DocumentCallback = Callable[[str, dict[str, Any]], None]
-RUN_KINDS = ("step", "fly", "eels", "fluor")
-DEFAULT_COUNTS = {"step": 6, "fly": 3, "eels": 3, "fluor": 0}
 # Where the fluorescence detector writes its HDF5 files unless told otherwise.
 DEFAULT_DATA_DIR = Path(tempfile.gettempdir()) / "edgestream-sim-data"
-
-# Step-scan variants, cycled: units, direction, repeated points, element/edge metadata.
-STEP_VARIANTS: tuple[dict[str, Any], ...] = (
-    {"units": "eV"},
-    {"units": "keV"},
-    {"units": "eV", "descending": True},
-    {"units": "eV", "repeat_every": 7},
-    {"units": "keV", "descending": True, "with_edge_md": False},
-    {"units": "eV", "with_edge_md": False},
-)
-# Every OTHER_EVERY[kind]-th run of a kind (the last of each group) measures a sample of
-# another element (FEFF10: Fe K), so short schedules (2 step runs, 1 fly run) stay Cu only.
-OTHER_EVERY = {"step": 3, "fly": 2}
-
 
 @dataclass
 class SimBeamline:
     """All simulated hardware of one beamline (XAS and an EELS spectrometer).
 
     The XAS stage holds the Cu K samples (FEFF9) and those of ``FEFF10_ELEMENTS`` (Fe K);
-    the latter draw from their own generator, so the Cu runs' draws do not depend on them.
+    the latter draw from their own generator, none from the Cu runs'.
     """
 
     beam: PhotonBeam
@@ -131,106 +115,6 @@ class SimBeamline:
         return [k for k, ref in self.xas_stage.library.items() if ref.element != "Cu"]
 
 
-class RunSchedule:
-    """Which plan comes next: step, fly and EELS runs in turn, cycling samples and variants."""
-
-    def __init__(
-        self,
-        bl: SimBeamline,
-        beamline_id: str,
-        counts: dict[str, int | None],
-        n_sweeps: int = 4,
-        n_eels_events: int = 4,
-        si_rows: int | None = None,
-    ) -> None:
-        self.bl = bl
-        self.beamline_id = beamline_id
-        self.remaining = {k: counts.get(k, 0) for k in RUN_KINDS}
-        self.n_sweeps = n_sweeps
-        self.n_eels_events = n_eels_events
-        self.si_rows = si_rows or n_eels_events
-        self.done: Counter[str] = Counter()
-        self._turn = 0
-
-    def next_kind(self) -> str | None:
-        """The next kind of run with count left, in turn; None when every count is reached."""
-        for _ in RUN_KINDS:
-            kind = RUN_KINDS[self._turn % len(RUN_KINDS)]
-            self._turn += 1
-            limit = self.remaining[kind]
-            if limit is None or self.done[kind] < limit:
-                return kind
-        return None
-
-    def plan(self, kind: str) -> Plan:
-        """The plan for the next run of ``kind`` (counts it as done)."""
-        plan = getattr(self, f"_{kind}")(self.done[kind])
-        self.done[kind] += 1
-        return plan
-
-    def _sample(self, kind: str, i: int, cu: int) -> str:
-        """The sample of the ``i``-th run of ``kind``: Cu sample ``cu`` (mod their number), or
-        in every ``OTHER_EVERY[kind]``-th run the next sample of another element."""
-        every, other = OTHER_EVERY[kind], self.bl.other_materials
-        if other and i % every == every - 1:
-            # step runs take the even entries of the rotation, fly runs the odd ones
-            j = 2 * (i // every) + (kind == "fly")
-            return other[j % len(other)]
-        return self.bl.materials[cu % len(self.bl.materials)]
-
-    def _step(self, i: int) -> Plan:
-        v = dict(STEP_VARIANTS[i % len(STEP_VARIANTS)])
-        motor = self.bl.dcm_energy_kev if v.pop("units") == "keV" else self.bl.dcm_energy
-        mid = self._sample("step", i, i)
-        name = None if v.get("with_edge_md", True) else f"unknown-{i:03d}"
-        return xas_step_scan(
-            self.bl.ic,
-            motor,
-            self.bl.xas_stage,
-            mid,
-            sample_name=name,
-            beamline_id=self.beamline_id,
-            **v,
-        )
-
-    def _fly(self, i: int) -> Plan:
-        mid = self._sample("fly", i, 3 * i + 1)
-        with_md = i % 3 != 2
-        return fly_scan(
-            self.bl.qexafs,
-            self.bl.xas_stage,
-            mid,
-            n_sweeps=self.n_sweeps,
-            with_edge_md=with_md,
-            sample_name=None if with_md else f"fly-{i:03d}",
-            beamline_id=self.beamline_id,
-        )
-
-    def _fluor(self, i: int) -> Plan:
-        mid = self.bl.materials[(2 * i + 1) % len(self.bl.materials)]
-        return fluorescence_scan(self.bl.fl_chambers, self.bl.fluor, self.bl.dcm_energy,
-                                 self.bl.xas_stage, mid, beamline_id=self.beamline_id)
-
-    def _eels(self, i: int) -> Plan:
-        if i % 2 == 0:  # spectrum-image rows across Cu | Cu2O | CuO layers
-            return eels_acquisition(
-                self.bl.eels_si,
-                self.bl.eels_stage,
-                "layers",
-                n_events=self.si_rows,
-                beamline_id=self.beamline_id,
-            )
-        specimen = ("Cu", "Cu2O", "CuO")[(i // 2) % 3]
-        return eels_acquisition(
-            self.bl.eels,
-            self.bl.eels_stage,
-            specimen,
-            n_events=self.n_eels_events,
-            with_edge_md=i % 4 != 3,
-            beamline_id=self.beamline_id,
-        )
-
-
 @dataclass
 class BeamlineSummary:
     """What ``run_beamline`` did: runs per kind, documents emitted and published."""
@@ -288,9 +172,13 @@ def run_beamline(
     n_fluor: int | None = 0,
     data_dir: str | Path | None = None,
     published_root: str | None = None,
+    n_other_k: int | None = 0,
 ) -> BeamlineSummary:
     """Run step, fly and EELS runs until the counts are reached or ``duration`` (s) elapsed.
 
+    K-edge runs of samples of other elements (``other_k``: Fe, step and fly scans in turn,
+    their element in the start document, their own random generator) take part only when
+    asked: ``n_other_k`` runs, or None for no limit within ``duration``.
     Fluorescence runs (HDF5 external data, ``stream_resource``/``stream_datum``) take part
     only when asked: ``n_fluor`` runs, or None for no limit within ``duration``. Their files
     go to ``data_dir`` (default: ``DEFAULT_DATA_DIR``), named in the documents under
@@ -309,6 +197,8 @@ def run_beamline(
         counts = {k: DEFAULT_COUNTS[k] if v is None else v for k, v in counts.items()}
     if n_fluor != 0:
         counts["fluor"] = n_fluor
+    if n_other_k != 0:
+        counts["other_k"] = n_other_k
     bl = SimBeamline.build(seed, delay_s=point_delay_s, shift_ev=shift_ev, si_pixels=si_pixels,
                            data_dir=data_dir, published_root=published_root)
     topic = topic_for(beamline)
@@ -372,6 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-step", type=int, default=None)
     p.add_argument("--n-fly", type=int, default=None)
     p.add_argument("--n-eels", type=int, default=None)
+    p.add_argument("--n-other-k", type=int, default=0,
+                   help="K-edge runs of other elements than Cu (Fe); -1: no limit")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--point-delay", type=float, default=0.0, help="simulated dwell per trigger, s")
     p.add_argument("--no-event-pages", action="store_true", help="send fly/EELS as events")
@@ -388,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         event_pages=not args.no_event_pages,
         point_delay_s=args.point_delay,
+        n_other_k=None if args.n_other_k < 0 else args.n_other_k,
     )
     print(json.dumps(summary.as_dict(), indent=2))
 

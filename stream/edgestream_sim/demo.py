@@ -212,9 +212,9 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
             print(f"  Prometheus metrics on http://127.0.0.1:{settings.metrics_port}/metrics")
         if server is not None:
             print(f"  live page on {server.url}")
-        print("  simulated beamline: Cu K-edge step scans, fly scans, fluorescence scans (4-element"
-              f" SDD writing HDF5 under {PUBLISHED_DATA_ROOT} = {data_dir}), EELS spectrum images",
-              flush=True)
+        print("  simulated beamline: Cu and Fe K-edge step and fly scans, fluorescence scans"
+              f" (4-element SDD writing HDF5 under {PUBLISHED_DATA_ROOT} = {data_dir}), EELS"
+              " spectrum images", flush=True)
         t_beam = time.monotonic()
         try:
             steer = _start_agent(settings, live, stop, seed) if agent else None
@@ -223,8 +223,8 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
             t_beam = time.monotonic()
             remaining = max(5.0, duration - (t_beam - t_start) - 5.0)
             # With the agent on, a few runs of each kind leave it the machine's time.
-            counts = {"n_step": 4, "n_fly": 2, "n_eels": 2, "n_fluor": 2} if steer \
-                else {"n_fluor": None}
+            counts = {"n_step": 4, "n_fly": 2, "n_eels": 2, "n_fluor": 2, "n_other_k": 2} \
+                if steer else {"n_fluor": None, "n_other_k": None}  # other_k: Fe K samples
             summary = run_beamline(bootstrap, beamline=BEAMLINE, duration=remaining,
                                    seed=seed, si_pixels=64, si_rows=16, data_dir=data_dir,
                                    published_root=PUBLISHED_DATA_ROOT, **counts).as_dict()

@@ -116,8 +116,8 @@ class SampleSignal(Signal):
 class XasSampleStage(SampleSignal):
     """The XAS sample position; value = material id of the loaded reference spectrum.
 
-    ``rngs``: generators by element for samples not of Cu (conditions and noise), so adding
-    such samples to a schedule leaves the draws of the Cu runs (``rng``) as they were.
+    ``rngs``: generators by element for samples not of Cu (conditions and noise): they take
+    no draws from the Cu runs' ``rng`` (a Cu run after one still sees a later clock).
     """
 
     def __init__(
