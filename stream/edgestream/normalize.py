@@ -289,23 +289,26 @@ def _eels(batch: list[RawSpectrum], grid: np.ndarray) -> list[Normalized]:
             expected = edge_energy(first.element, main_edge(first.edge))
         except UnknownElement:
             expected = None
-    onset = find_edge_onset(energy, counts, expected=expected)
+    if np.all(energy == energy[:1]):
+        # a spectrum-image row: one axis for every pixel, broadcast rather than repeated
+        energy = energy[0]
+    onset = np.asarray(find_edge_onset(energy, counts, expected=expected), dtype=float)
     r = normalize_eels(energy, counts, onset)
-    on_grid = resample(energy, r.norm, np.asarray(onset)[:, None] + grid[None, :])
-    feats = edge_features(energy, r.norm, np.asarray(onset))
-    out = []
-    for i in range(len(batch)):
-        out.append(Normalized(
-            e0=float(np.asarray(onset)[i]), edge_step=float(np.asarray(r.step)[i]),
-            energy=energy[i], norm=r.norm[i], on_grid=on_grid[i],
-            features={k: float(np.asarray(v)[i]) for k, v in _as_dict(feats).items()},
-            method="power_law",
-            parameters={"A": float(np.asarray(r.A)[i]), "r": float(np.asarray(r.r)[i]),
-                        "pre_window": [float(v) for v in r.pre_window[i]],
-                        "post_window": [float(v) for v in r.post_window[i]]},
-            fallback=str(r.fallback[i]) or None,
-        ))
-    return out
+    on_grid = resample(energy, r.norm, onset[:, None] + grid[None, :])
+    feats = _as_dict(edge_features(energy, r.norm, onset))
+    axes = np.broadcast_to(energy, counts.shape)
+    # one conversion per array, not one per value: this loop is per pixel
+    cols = {k: np.asarray(v, dtype=float).tolist() for k, v in feats.items()}
+    steps = np.asarray(r.step, dtype=float).tolist()
+    amp, expo = np.asarray(r.A, dtype=float).tolist(), np.asarray(r.r, dtype=float).tolist()
+    pre, post = np.asarray(r.pre_window, float).tolist(), np.asarray(r.post_window, float).tolist()
+    fallbacks = [str(f) or None for f in np.asarray(r.fallback).tolist()]
+    return [Normalized(
+        e0=e0, edge_step=steps[i], energy=axes[i], norm=r.norm[i], on_grid=on_grid[i],
+        features={k: v[i] for k, v in cols.items()}, method="power_law",
+        parameters={"A": amp[i], "r": expo[i], "pre_window": pre[i], "post_window": post[i]},
+        fallback=fallbacks[i],
+    ) for i, e0 in enumerate(onset.tolist())]
 
 
 def main_edge(edge: str | None) -> str:

@@ -86,8 +86,12 @@ def _count_le(x: np.ndarray, q: np.ndarray, n_valid: np.ndarray) -> np.ndarray:
     One ``np.searchsorted`` per row: exact (no offsets added to the energies, so no rounding
     can reorder points), and at ~2 µs a row faster than a vectorised bisection over the batch.
     """
+    n_valid = np.asarray(n_valid, dtype=np.intp)
+    if x.strides[0] == 0 and len(x) > 1 and np.all(n_valid == n_valid[0]):
+        # one axis shared by every row (a spectrum-image row): one search for all queries
+        return np.searchsorted(x[0, :n_valid[0]], q, side="right")
     out = np.empty(q.shape, dtype=np.intp)
-    for b, m in enumerate(np.asarray(n_valid, dtype=np.intp)):
+    for b, m in enumerate(n_valid):
         out[b] = np.searchsorted(x[b, :m], q[b], side="right")
     return out
 
@@ -228,7 +232,8 @@ def resample(
     if grid.ndim not in (1, 2) or (grid.ndim == 2 and grid.shape[0] not in (1, y.shape[0])):
         raise BadSpectrum(f"grid shape {grid.shape} does not fit {y.shape[0]} spectra")
     grid = np.broadcast_to(grid, (y.shape[0], grid.shape[-1]))
-    out = interp_rows(grid, np.ascontiguousarray(energy), y)
+    shared = energy.strides[0] == 0  # one axis broadcast to every row: kept so
+    out = interp_rows(grid, energy if shared else np.ascontiguousarray(energy), y)
     if outside == "nan":
         out[(grid < energy[:, :1]) | (grid > energy[:, -1:])] = np.nan
     elif outside != "clamp":
