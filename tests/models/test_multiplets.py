@@ -227,3 +227,20 @@ def test_the_shipped_archive_holds_the_grid():
     with tarfile.open(generate.ARCHIVE, "r:xz") as tar:
         names = {Path(m.name).stem for m in tar.getmembers()}
     assert {p.key() for p in default_grid()} <= names
+
+
+def test_post_edge_takes_feff_structure_beyond_the_white_lines_only():
+    from edgestream_models.ledge_data import FINE
+    from edgestream_models.multiplets.dataset import POST_EDGE_REL, post_edge
+
+    onset = 932.0
+    step = spectrum.edge_step(FINE, onset, 19.9)
+    white = 3.0 * np.exp(-0.5 * ((FINE - onset - 1.0) / 0.6) ** 2)
+    assert np.allclose(post_edge(step + white), 1.0, atol=0.05)
+    wiggle = 0.2 * np.sin((FINE - onset) / 2.0) * (onset + 5 < FINE)
+    factor = post_edge(step + white + wiggle)
+    at = lambda rel: float(np.interp(rel, POST_EDGE_REL, factor))  # noqa: E731
+    rel = np.arange(-5.0, 60.0, 0.5)
+    inside = [abs(at(r) - 1.0) for r in rel if r < 6.0 or 17.0 <= r <= 26.0]
+    beyond = [abs(at(r) - 1.0) for r in rel if 9.0 <= r <= 14.0 or r >= 29.0]
+    assert max(inside) < 0.06 and max(beyond) > 0.1

@@ -53,10 +53,38 @@ def feff_area_per_hole(cuo_mu: np.ndarray) -> float:
     return float(np.clip(cuo_mu - base, 0, None)[window].sum() * (FINE[1] - FINE[0]))
 
 
+# ``post_edge`` returns its factor on this grid of eV from the onset
+POST_EDGE_REL = FINE - FINE[0] - 60.0
+
+
+def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 below ``lo``, 1 above ``hi``, a cosine between."""
+    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return 0.5 - 0.5 * np.cos(np.pi * t)
+
+
+def post_edge(feff_mu: np.ndarray) -> np.ndarray:
+    """The structure of a FEFF10 L2,3 spectrum (on ``FINE``) beyond its white lines, as a factor
+    on its own step, on ``FINE - onset`` (eV from its onset): 1 up to 6 eV above the onset and
+    from 14 to 29 eV (the L2 white line), the spectrum over its step elsewhere. Multiplied onto
+    a multiplet spectrum's continuum, it gives that the near-edge and EXAFS-like structure a
+    2p -> 3d calculation lacks."""
+    from edgestream_models.ledge_data import onset_of
+
+    onset = onset_of(FINE, feff_mu)
+    rel = FINE - onset
+    step = edge_step(FINE, onset, SPIN_ORBIT_EV)
+    ratio = np.where(step > 0.3, feff_mu / np.maximum(step, 0.3), 1.0)
+    window = _ramp(rel, 6.0, 9.0) * (1.0 - _ramp(rel, 14.0, 17.0) * (1.0 - _ramp(rel, 26.0, 29.0)))
+    return np.interp(POST_EDGE_REL, rel, 1.0 + window * (ratio - 1.0))
+
+
 def one_spectrum(sticks: Sticks, shift: float, rng: np.random.Generator, area: float,
-                 grid: np.ndarray = FINE) -> tuple[np.ndarray, dict[str, float]]:
+                 grid: np.ndarray = FINE, continuum: np.ndarray | None = None,
+                 ) -> tuple[np.ndarray, dict[str, float]]:
     """A calibrated L2,3 spectrum of one entry with drawn broadenings, temperature and
-    white-line area (per hole); the draws."""
+    white-line area (per hole); the draws. ``continuum``: a ``post_edge`` factor for the
+    step (else the step is flat above its edges)."""
     lo, hi = SPECTRUM_RANGES["gamma_l3"]
     draw = {"gamma_l3": rng.uniform(lo, hi)}
     draw["gamma_l2"] = draw["gamma_l3"] + rng.uniform(*SPECTRUM_RANGES["gamma_l2_extra"])
@@ -68,22 +96,32 @@ def one_spectrum(sticks: Sticks, shift: float, rng: np.random.Generator, area: f
     # the continuum starts under the first strong line (the 2p -> 3d threshold)
     first = float(np.min(e[w > 1e-2 * w.max()]) + shift)
     step = edge_step(grid, first, SPIN_ORBIT_EV)
+    if continuum is not None:
+        step = step * np.interp(grid - first, POST_EDGE_REL, continuum)
     return step + draw["area"] * y, draw
 
 
 def multiplet_spectra(area: float, copies: int, rng: np.random.Generator,
-                      cache: Path | None = None) -> tuple[Spectra, np.ndarray]:
+                      cache: Path | None = None,
+                      continua: dict[tuple[str, float], np.ndarray] | None = None,
+                      ) -> tuple[Spectra, np.ndarray]:
     """Every cached entry of the grid, ``copies`` draws each, as ``Spectra`` (group
-    ``multiplet``, family = crystal-field family) and the split (``held_out``)."""
+    ``multiplet``, family = crystal-field family) and the split (``held_out``).
+    ``continua``: ``post_edge`` factors ``[k, len(FINE)]`` by (split, valence), one drawn per
+    spectrum from its own split and valence (FEFF10 sites of that split: no leak)."""
     rows, part = [], []
     spread = calibration.COMPOUND_SPREAD_EV
     for p, s in load(cache=cache):
         shift = calibration.offset(s, p.valence)
+        side = "test" if held_out(p) else "train"
+        pool = None if continua is None else continua.get((side, p.valence))
         for j in range(copies):
-            mu, _ = one_spectrum(s, shift + rng.uniform(-spread, spread), rng, area)
+            cont = None if pool is None or not len(pool) else pool[rng.integers(len(pool))]
+            mu, _ = one_spectrum(s, shift + rng.uniform(-spread, spread), rng, area,
+                                 continuum=cont)
             rows.append((f"multiplet/{p.key()}/{j}", "multiplet", p.config, family(p),
                          f"Cu{p.config}", p.valence, mu))
-            part.append("test" if held_out(p) else "train")
+            part.append(side)
     cols = list(zip(*rows, strict=True))
     return Spectra(*(np.array(c) for c in cols[:6]), mu=np.stack(cols[6])), np.array(part)
 

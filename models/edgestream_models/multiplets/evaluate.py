@@ -32,7 +32,7 @@ from edgestream_models.ledge_data import (
 from edgestream_models.ledge_forest import class_weights, fit_forest, per_tree_sklearn, r2
 from edgestream_models.ledge_simulate import mixtures, simulate_many
 from edgestream_models.multiplets import calibration
-from edgestream_models.multiplets.dataset import feff_area_per_hole, multiplet_spectra
+from edgestream_models.multiplets.dataset import feff_area_per_hole, multiplet_spectra, post_edge
 from edgestream_plugins.cu_l import VALENCE_CLASSES, median_summary, tree_summary
 
 
@@ -47,15 +47,22 @@ def peak(mu: np.ndarray, lo: float = 925.0, hi: float = 945.0) -> float:
 
 
 def combined(feff_cache: Path | None, copies: int, rng: np.random.Generator,
+             flat: bool = False,
              ) -> tuple[Spectra, np.ndarray, Spectra, np.ndarray, dict[str, Any]]:
-    """(combined spectra, split), (FEFF10-only spectra, split) and facts for the report."""
+    """(combined spectra, split), (FEFF10-only spectra, split) and facts for the report.
+    The multiplet rows' continuum carries the post-edge structure of FEFF10 sites of their
+    valence and split (``dataset.post_edge``) unless ``flat``."""
     feff, _, _ = load_spectra(feff_cache)
     feff_part = split_families(feff)
     cuo = next(i for i, k in enumerate(feff.key) if str(k).startswith(REFERENCE_SITES["CuO"]))
     cu2o = next(i for i, k in enumerate(feff.key)
                 if str(k).startswith(REFERENCE_SITES["Cu2O"]))
     area = feff_area_per_hole(feff.mu[cuo])
-    multi, multi_part = multiplet_spectra(area, copies, rng)
+    continua = None if flat else {
+        (side, v): np.stack([post_edge(m) for m in feff.mu[(feff_part == side)
+                                                          & (feff.valence == v)]])
+        for side in ("train", "test") for v in (2.0, 3.0)}
+    multi, multi_part = multiplet_spectra(area, copies, rng, continua=continua)
     low = np.isin(feff.valence, (0.0, 1.0))
     lowf = feff.take(np.nonzero(low)[0])
     # FEFF10 without a core hole puts Cu2O's first maximum below the literature's: its Cu(I)
@@ -133,12 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mixtures", type=int, default=4000)
     ap.add_argument("--trees", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--flat", action="store_true",
+                    help="multiplet rows on a flat continuum (no FEFF10 post-edge structure)")
     ap.add_argument("--out", type=Path, default=None, help="write the report (JSON) here")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     t0 = time.perf_counter()
     rng = np.random.default_rng(args.seed)
-    both, part, feff, feff_part, facts = combined(args.feff_cache, args.draws, rng)
+    both, part, feff, feff_part, facts = combined(args.feff_cache, args.draws, rng, args.flat)
+    facts["continuum"] = "flat" if args.flat else "FEFF10 post-edge of the same valence and split"
     train, test = (both.take(np.nonzero(part == s)[0]) for s in ("train", "test"))
     report: dict[str, Any] = {"facts": facts, "spectra": {
         s: {f"{v:g}": int(c) for v, c in zip(*np.unique(x.valence, return_counts=True),
