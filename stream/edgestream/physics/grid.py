@@ -107,18 +107,16 @@ def interp_rows(
     """
     n, m = x.shape
     n_valid = np.full(n, m) if n_valid is None else np.asarray(n_valid, dtype=np.intp)
-    hi = np.clip(_count_le(x, q, n_valid), 1, np.maximum(n_valid - 1, 1)[:, np.newaxis])
-    x_lo = np.take_along_axis(x, hi - 1, axis=1)
-    x_hi = np.take_along_axis(x, hi, axis=1)
-    y_lo = np.take_along_axis(y, hi - 1, axis=1)
-    y_hi = np.take_along_axis(y, hi, axis=1)
+    hi = np.minimum(np.maximum(_count_le(x, q, n_valid), 1),
+                    np.maximum(n_valid - 1, 1)[:, np.newaxis])
+    rows = np.arange(n)[:, np.newaxis]
+    x_lo, x_hi, y_lo, y_hi = x[rows, hi - 1], x[rows, hi], y[rows, hi - 1], y[rows, hi]
     with np.errstate(divide="ignore", invalid="ignore"):
         slope = (y_hi - y_lo) / (x_hi - x_lo)
         out = slope * (q - x_lo) + y_lo
     # Same clamping as np.interp; also covers one-point rows and repeated x values.
     first = y[:, :1]
-    last = np.take_along_axis(y, (n_valid - 1)[:, np.newaxis], axis=1)
-    last_x = np.take_along_axis(x, (n_valid - 1)[:, np.newaxis], axis=1)
+    last, last_x = y[rows, (n_valid - 1)[:, np.newaxis]], x[rows, (n_valid - 1)[:, np.newaxis]]
     out = np.where(q >= last_x, last, out)
     out = np.where(q <= x[:, :1], first, out)
     return np.where(np.isfinite(out), out, y_lo)
@@ -129,9 +127,10 @@ def gradient_rows(y: np.ndarray, n_valid: np.ndarray) -> np.ndarray:
     grad = np.empty_like(y)
     grad[:, 1:-1] = (y[:, 2:] - y[:, :-2]) / 2.0
     grad[:, 0] = y[:, 1] - y[:, 0]
-    last = (n_valid - 1)[:, np.newaxis]
-    end = np.take_along_axis(y, last, 1) - np.take_along_axis(y, last - 1, 1)
-    np.put_along_axis(grad, last, end, axis=1)
+    grad[:, -1] = y[:, -1] - y[:, -2]  # defined on padding too (np.empty holds old data)
+    rows = np.arange(len(y))
+    last = np.asarray(n_valid) - 1
+    grad[rows, last] = y[rows, last] - y[rows, last - 1]
     return grad
 
 

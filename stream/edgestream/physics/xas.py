@@ -102,9 +102,12 @@ def _clean(energy: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         bad = np.unique(np.nonzero(step < 0)[0])
         raise BadSpectrum("energy is not monotonic", spectra=bad[:10].tolist())
     # Larch de-duplicates in pre_edge and again in preedge: a nudged value can be nudged twice
-    energy = _remove_dups(_remove_dups(np.ascontiguousarray(energy)))
-    if np.any(np.diff(energy, axis=1) <= 0):
-        raise BadSpectrum("energy has repeated values that cannot be separated")
+    energy = np.ascontiguousarray(energy)
+    once = _remove_dups(energy)
+    if once is not energy:  # none repeated (the rule): the second pass has nothing to do
+        energy = _remove_dups(once)
+        if np.any(np.diff(energy, axis=1) <= 0):
+            raise BadSpectrum("energy has repeated values that cannot be separated")
     return energy, mu
 
 
@@ -180,8 +183,8 @@ def _find_e0(energy: np.ndarray, mu: np.ndarray) -> np.ndarray:
     # (_finde0 also runs remove_dups once more, on whatever range it is given)
     en, mu1 = _remove_dups(energy)[:, :-1], mu[:, :-1]
     estep1 = _energy_step(en)
-    ie0 = _max_derivative(np.gradient(mu1, axis=1) / np.gradient(en, axis=1),
-                          np.full(n_rows, n_pts - 1))
+    full = np.full(n_rows, n_pts - 1)
+    ie0 = _max_derivative(gradient_rows(mu1, full) / gradient_rows(en, full), full)
     e1 = en[rows, ie0]
     istart = np.maximum(3, ie0 - 75)
     istop = np.minimum(ie0 + 75, n_pts - 3)
@@ -195,8 +198,8 @@ def _find_e0(energy: np.ndarray, mu: np.ndarray) -> np.ndarray:
     estep = 0.5 * (np.clip(estep1, 0.01, 1.0) + np.clip(e1 / 25000.0, 0.01, 1.0))
     n_win = istop - istart - 1
     cols = np.minimum(istart[:, None] + np.arange(n_win.max()), n_pts - 1)
-    en_w = _remove_dups(np.take_along_axis(energy, cols, 1))
-    mu_w = np.take_along_axis(mu, cols, 1)
+    en_w = _remove_dups(energy[rows[:, None], cols])
+    mu_w = mu[rows[:, None], cols]
     with np.errstate(divide="ignore", invalid="ignore"):  # only the padding divides by 0
         dmu = gradient_rows(mu_w, n_win) / gradient_rows(en_w, n_win)
     ix = _max_derivative(smooth_lorentzian(en_w, dmu, n_win, estep), n_win)
