@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from event_model import compose_run, pack_event_page, unpack_event_page
 
+from edgestream.publish import compact
 from edgestream.publish.annotation import ANNOTATION_NAMESPACE
 
 Document = tuple[str, dict[str, Any]]
@@ -187,10 +188,15 @@ def split_event_page(page: dict[str, Any], pieces: int) -> list[dict[str, Any]]:
     return [pack_event_page(*events[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
+def _grid_points(grid: dict[str, Any]) -> int:
+    return int(np.arange(grid["start"], grid["stop"] + grid["step"] / 2, grid["step"]).size)
+
+
 def _norm(annotation: dict[str, Any], n: int) -> np.ndarray:
     """The normalized spectrum as ``n`` floats (None, JSON's NaN, becomes nan; a spectrum of
-    another length, which the shared grid never makes, is cut or NaN-padded to the shape)."""
-    norm = np.array(annotation["spectrum"]["norm"], dtype=float)
+    another length, which the shared grid never makes, is cut or NaN-padded to the shape;
+    no spectrum, a compact annotation read without them, all NaN)."""
+    norm = np.array(annotation["spectrum"]["norm"] or [], dtype=float)
     out = np.full(n, np.nan)
     out[: min(n, len(norm))] = norm[:n]
     return out
@@ -209,39 +215,93 @@ class DerivedRuns:
         ``event_page`` with its events (one Kafka message per run and batch instead of one
         per spectrum)."""
         by_run: dict[str, list[Document]] = {}
-        for a in annotations:
-            by_run.setdefault(a["ids"]["run_uid"], []).extend(self.on_annotation(a))
+        for a in annotations:  # compact blocks (publish.compact) come as event pages
+            docs = self.on_block(a) if compact.is_block(a) else self.on_annotation(a)
+            by_run.setdefault(a["ids"]["run_uid"], []).extend(docs)
         out: list[tuple[str, str, dict[str, Any]]] = []
         for run_uid, run_docs in by_run.items():
-            out += [(run_uid, name, d) for name, d in run_docs if name != "event"]
-            events = [d for name, d in run_docs if name == "event"]
-            out.append((run_uid, "event_page", pack_event_page(*events)))
+            out += [(run_uid, name, d) for name, d in run_docs
+                    if name not in ("event", "event_page")]
+            events: list[dict[str, Any]] = []
+            for name, d in [*run_docs, ("end", {})]:  # consecutive events, in order, a page
+                if name in ("event_page", "end") and events:
+                    out.append((run_uid, "event_page", pack_event_page(*events)))
+                    events = []
+                if name == "event":
+                    events.append(d)
+                elif name == "event_page":
+                    out.append((run_uid, name, d))
         return out
+
+    def _open_run(self, run_uid: str, beamline: Any, software: Any, grid: dict[str, Any],
+                  n: int) -> list[Document]:
+        """Start and descriptor of the derived run of ``run_uid`` when it is new."""
+        if run_uid in self._open:
+            return []
+        bundle = compose_run(
+            validate=False,
+            uid=derived_uid(run_uid),
+            metadata={
+                "original_run_uid": run_uid,
+                "plan_name": PLAN_NAME,
+                "beamline_id": beamline,
+                "software": software,
+                # the energy axis of every event's ``norm``: e0 + start + i * step
+                "norm_grid": grid,
+            },
+        )
+        desc = bundle.compose_descriptor(name=STREAM, data_keys=data_keys(n), validate=False)
+        self._open[run_uid] = (bundle, desc, n)
+        while len(self._open) > MAX_OPEN_RUNS:
+            del self._open[next(iter(self._open))]
+        return [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
+
+    def on_block(self, block: dict[str, Any]) -> list[Document]:
+        """Start and descriptor when the run is new, then one event page with an event per
+        spectrum of a compact block: the events ``on_annotation`` makes of its spectra's
+        annotations, without building those annotations."""
+        run_uid, n = block["ids"]["run_uid"], int(block["n"])
+        spec = block["spectrum"]
+        norm = compact.as_array(spec["norm"]) if "norm" in spec else None
+        docs = self._open_run(run_uid, block.get("beamline"), block["software"], spec["grid"],
+                              norm.shape[1] if norm is not None else _grid_points(spec["grid"]))
+        _, desc, width = self._open[run_uid]
+        ids, seq = block["ids"], list(block["ids"]["seq_range"])
+        aids = compact.annotation_ids(block)
+        index = compact.values(block["index_in_event"], n)
+        e0 = compact.values(block["e0"], n)
+        step = compact.values(block["edge_step"], n)
+        cal = compact.values(block["energy_calibration"], n)
+        preds = [({k: p[k] for k in ("plugin", "version", "model_sha256", "provider")},
+                  compact.values(p["outputs"], n)) for p in block["predictions"]]
+        shared = {k: block.get(k) for k in ("kind", "sample", "element", "edge", "modality")}
+        rows = [columns({  # what columns() reads of an annotation, and no more
+            "annotation_id": aids[i], **shared, "e0": e0[i], "edge_step": step[i],
+            "ids": {"stream": ids["stream"], "seq_range": seq, "index_in_event": index[i]},
+            "energy_calibration": cal[i],
+            "predictions": [p | {"outputs": outs[i]} for p, outs in preds]}) for i in range(n)]
+        data: dict[str, list[Any]] = {k: [r[k] for r in rows] for k in COLUMNS}
+        grid = np.full((n, width), np.nan)
+        if norm is not None:
+            grid[:, :min(width, norm.shape[1])] = norm[:, :width]
+        data["norm"] = list(grid)
+        published = block["timing"]["published_at"]
+        if published and math.isfinite(published):
+            ts = [published] * n
+        else:
+            ts = [t[1] for t in compact.values(block["timing"]["event_time"], n)]
+        uids = [str(uuid.uuid5(ANNOTATION_NAMESPACE, f"derived-event/{a}")) for a in aids]
+        page = desc.compose_event_page(data=data, timestamps=dict.fromkeys(data, ts), uid=uids,
+                                       validate=False)
+        return [*docs, ("event_page", page)]
 
     def on_annotation(self, annotation: dict[str, Any]) -> list[Document]:
         """Start and descriptor when the run is new, then the annotation's event."""
         run_uid = annotation["ids"]["run_uid"]
-        docs: list[Document] = []
-        if run_uid not in self._open:
-            bundle = compose_run(
-                validate=False,
-                uid=derived_uid(run_uid),
-                metadata={
-                    "original_run_uid": run_uid,
-                    "plan_name": PLAN_NAME,
-                    "beamline_id": annotation.get("beamline"),
-                    "software": annotation["software"],
-                    # the energy axis of every event's ``norm``: e0 + start + i * step
-                    "norm_grid": annotation["spectrum"]["grid"],
-                },
-            )
-            n = len(annotation["spectrum"]["norm"])
-            desc = bundle.compose_descriptor(name=STREAM, data_keys=data_keys(n),
-                                             validate=False)
-            self._open[run_uid] = (bundle, desc, n)
-            while len(self._open) > MAX_OPEN_RUNS:
-                del self._open[next(iter(self._open))]
-            docs += [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
+        spec = annotation["spectrum"]
+        docs = self._open_run(run_uid, annotation.get("beamline"), annotation["software"],
+                              spec["grid"], len(spec["norm"]) if spec["norm"] is not None
+                              else _grid_points(spec["grid"]))
         _, desc, n = self._open[run_uid]
         data = columns(annotation)
         data["norm"] = _norm(annotation, n)

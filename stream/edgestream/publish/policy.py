@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 # below MIN_MESSAGE_BYTES a broker's refusal is not followed down: it is set up wrongly
@@ -65,10 +66,17 @@ Send = Callable[[Message], None]
 
 @dataclass
 class Batch:
-    """What one ``publish`` call sent: the annotations within the limit, derived documents."""
+    """What one ``publish`` call sent: the annotation messages within the limit (JSON
+    annotations and compact blocks), derived documents."""
 
-    annotations: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
     derived: list[DerivedDoc] = field(default_factory=list)
+
+    @cached_property
+    def annotations(self) -> list[dict[str, Any]]:
+        """Per-spectrum annotations of the messages (built on first use: the Kafka door
+        needs them only for an ``on_annotation`` consumer)."""
+        return [a for m in self.messages for a in records(m)]
 
 
 class SizeLimit:
@@ -194,8 +202,7 @@ class PublishPolicy:
                      name)
 
     def _block(self, run_uid: str, block: dict[str, Any]) -> list[dict[str, Any]]:
-        """Send a compact annotation (split when over the size limit); the per-spectrum
-        annotations of what went, for the door's consumers and the derived documents."""
+        """Send a compact annotation (split when over the size limit); the blocks that went."""
         value = compact.pack(block, spectra=self.settings.annotations.compact_spectra)
         if self.send is not None and not self.limit.fits(len(value)) and block["n"] > 1:
             # 10 % headroom: factor columns may not shrink with the spectra
@@ -204,7 +211,7 @@ class PublishPolicy:
                     for a in self._block(run_uid, part)]
         if self.send is None or self._output(self.topic(self.annotations_topic, run_uid),
                                              run_uid, value, "compact annotation", block):
-            return records(block)
+            return [block]
         return []
 
     def publish(self, out: Outcome, ended_runs: Iterable[str] = ()) -> Batch:
@@ -219,14 +226,14 @@ class PublishPolicy:
             run_uid = a["ids"]["run_uid"]
             a["timing"]["published_at"] = now
             if compact.is_block(a):
-                batch.annotations += self._block(run_uid, a)
+                batch.messages += self._block(run_uid, a)
             # without a broker (files door) there is no limit to measure against
             elif self.send is None or self._output(self.topic(self.annotations_topic,
                                                               run_uid),
                                                    run_uid, to_json(a), "annotation", a):
-                batch.annotations.append(a)
+                batch.messages.append(a)
         if self.publish_derived or self.tiled is not None:
-            batch.derived = self.derived.on_annotations(batch.annotations)
+            batch.derived = self.derived.on_annotations(batch.messages)
             for run_uid in ended:
                 batch.derived += [(run_uid, n, d) for n, d in self.derived.on_run_end(run_uid)]
         if self.publish_derived:
@@ -242,15 +249,17 @@ class PublishPolicy:
         door's ``on_annotation``."""
         if self.tiled is not None:
             self.tiled.submit(batch.derived)
+        if acked:
+            for m in batch.messages:
+                self.acked(m)
+        if self.on_annotation is None:
+            return
         for a in batch.annotations:
-            if acked:
-                self.acked(a)
-            if self.on_annotation is not None:
-                try:
-                    self.on_annotation(a)
-                except Exception:  # a consumer's bug must not stop publishing
-                    log.exception("on_annotation failed")
-                    self.metrics.errors.labels("internal").inc()
+            try:
+                self.on_annotation(a)
+            except Exception:  # a consumer's bug must not stop publishing
+                log.exception("on_annotation failed")
+                self.metrics.errors.labels("internal").inc()
 
     def acked(self, a: dict[str, Any]) -> None:
         """One annotation message the broker acknowledged: its spectra counted, its latency
