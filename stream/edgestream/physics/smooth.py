@@ -82,7 +82,8 @@ def _grid_counts(x: np.ndarray, x0_at, xmin: np.ndarray, step: np.ndarray, npts:
     last = (npts - 1)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         guess = np.floor((x - xmin[:, None]) / step[:, None])
-    t = np.clip(np.nan_to_num(guess, nan=-1.0), -1, last).astype(np.intp)  # last index below
+    guess = np.where(np.isnan(guess), -1.0, guess)  # a one-point grid (step 0)
+    t = np.minimum(np.maximum(guess, -1), last).astype(np.intp)  # the last index below
     for _ in range(2):  # the guess is off by at most one grid step of rounding
         below = x0_at(np.maximum(t, 0))
         t = np.where((t >= 0) & ((below >= x) if strict else (below > x)), t - 1, t)
@@ -131,16 +132,15 @@ def _convolved(y0: np.ndarray, npts: np.ndarray, sigma: np.ndarray, size: int,
 
     Rows are sorted by window, so that each window multiplies a contiguous slice of rows
     (no per-row copy of the kernels)."""
-    keys, inverse = np.unique(np.stack([npts.astype(float), sigma], 1), axis=0,
-                              return_inverse=True)
-    inverse = inverse.reshape(-1)
-    kernels = [_window(int(n), float(s), size) for n, s in keys]
-    order = np.argsort(inverse, kind="stable")
+    order = np.lexsort((sigma, npts))  # rows of one window next to each other
+    n_s, s_s = npts[order], sigma[order]
+    cuts = [0, *(np.flatnonzero((n_s[1:] != n_s[:-1]) | (s_s[1:] != s_s[:-1])) + 1).tolist(),
+            len(order)]
     spec = np.fft.rfft(y0[order], size)
-    groups = inverse[order]
-    cuts = [0, *(np.flatnonzero(np.diff(groups)) + 1).tolist(), len(order)]
+    totals = np.empty(len(order))
     for lo, hi in itertools.pairwise(cuts):
-        direct, mirrored, _ = kernels[groups[lo]]
+        direct, mirrored, total = _window(int(n_s[lo]), float(s_s[lo]), size)
+        totals[order[lo:hi]] = total
         part = spec[lo:hi]
         # complex products throughout: numpy's mixed real x complex loops are far slower
         flipped = part.conj()
@@ -149,7 +149,7 @@ def _convolved(y0: np.ndarray, npts: np.ndarray, sigma: np.ndarray, size: int,
         part += flipped
     out = np.empty(at.shape)
     out[order] = np.take_along_axis(np.fft.irfft(spec, size), at[order], 1)
-    return out, np.array([kr[2] for kr in kernels])[inverse]
+    return out, totals
 
 
 def smooth_lorentzian(
@@ -187,8 +187,8 @@ def smooth_lorentzian(
     sigma = xstep * (1.0 / xstep)  # Larch's sigma in grid steps, rounded as Larch does
 
     # back onto x: np.interp(x, grid, smooth0), reading the two grid points around each x
-    hi = np.clip(_grid_counts(x, x0_at, xmin, step, npts, strict=False), 1,
-                 np.maximum(npts - 1, 1)[:, None])
+    hi = np.minimum(np.maximum(_grid_counts(x, x0_at, xmin, step, npts, strict=False), 1),
+                    np.maximum(npts - 1, 1)[:, None])
     last = (npts - 1)[:, None]
     at = np.concatenate([hi - 1, hi, np.zeros_like(last), last], axis=1)
     conv, totals = _convolved(y0, npts, sigma, size, at)
