@@ -136,3 +136,17 @@ def test_smooth_lorentzian_matches_larchs_smooth():
     for i, n in enumerate(n_valid):
         expected = larch_smooth(x[i, :n], y[i, :n], xstep[i], xstep[i])
         np.testing.assert_allclose(out[i, :n], expected, rtol=1e-9, atol=1e-10)
+
+
+def test_resample_on_a_shared_axis_equals_the_per_row_search():
+    """A spectrum-image row's one axis (broadcast, one search for all rows) gives exactly
+    what the same axis repeated per row (one search per row) gives."""
+    rng = np.random.default_rng(3)
+    x = np.sort(rng.uniform(0, 100, 300))
+    y = rng.normal(size=(40, 300))
+    grid = rng.uniform(-5, 105, (40, 77))
+    shared = resample(x, y, grid)
+    repeated = resample(np.tile(x, (40, 1)), y, grid)
+    np.testing.assert_array_equal(shared, repeated)
+    assert np.isnan(shared[grid < x[0]]).all() and not np.isnan(shared[(grid > x[0])
+                                                                       & (grid < x[-1])]).any()

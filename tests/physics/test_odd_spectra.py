@@ -158,3 +158,19 @@ def test_the_allocator_setting_leaves_a_chosen_environment_alone(monkeypatch):
     if not hasattr(ctypes.CDLL(None), "mallopt"):
         pytest.skip("no mallopt in this C library")
     assert normalize.keep_freed_memory() is True
+
+
+def test_batched_fallbacks_equal_one_spectrum_at_a_time():
+    """The early-edge check and the fallbacks run over the whole batch: each spectrum gets
+    what it gets alone (an early edge, an already normalized one and a plain one together)."""
+    early = np.arange(8977.0, 9300.0, 0.5)
+    plain = np.arange(8850.0, 9300.0, 0.5)[:len(early)]
+    norm = normalize_spectra([raw("xas_mu", plain, xas_mu(plain))], GRID)[0].norm
+    batch = [raw("xas_mu", early, xas_mu(early)), raw("xas_mu", plain, xas_mu(plain)),
+             raw("xas_mu", plain, norm)]
+    together = normalize_spectra(batch, GRID)
+    alone = [normalize_spectra([s], GRID)[0] for s in batch]
+    assert [r.fallback for r in together] == ["early_edge", None, "already_normalized"]
+    for t, a in zip(together, alone, strict=True):
+        assert t.fallback == a.fallback and t.e0 == a.e0 and t.parameters == a.parameters
+        np.testing.assert_allclose(t.norm, a.norm, rtol=1e-10, atol=1e-12)
