@@ -6,7 +6,9 @@ on batches of 1, 32 and 256 spectra, ``normalize_spectra`` (the pipeline's whole
 normalization step: pre_edge, edge features, resampling), and Larch's ``pre_edge`` (all
 defaults, a Python loop over the spectra). Parity: max |Δe0| and max |Δnorm| over
 [e0 - 20, e0 + 80] eV (Larch's e0), as in tests/physics/test_xas_parity.py.
-Times are CPU seconds of this process (``time.process_time``) and wall seconds.
+Times are CPU seconds of this process (``time.process_time``) and wall seconds. Both run
+under the allocator setting the service makes at import of ``edgestream.normalize``
+(``keep_freed_memory``): Larch in this process gets it too.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ def _fast_length(n: int) -> int:
     return best
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)  # ~30 KB each: a run has a few windows, a noisy batch some dozens
 def _window(n: int, sigma: float, size: int) -> tuple[np.ndarray, np.ndarray, float]:
     """For N = ``n`` grid points and half-width ``sigma`` grid steps: the spectra (length
     ``size``) of the kernels for y0 and for its conjugate (y0 reversed), and the window's
