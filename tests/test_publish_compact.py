@@ -232,8 +232,12 @@ def test_derived_events_of_a_block_are_those_of_its_spectra(both, spectra):
         b["timing"]["published_at"] = 1.0e9
     from_blocks = DerivedRuns().on_annotations(blocks)
     from_records = DerivedRuns().on_annotations([r for b in blocks for r in records(b)])
-    assert [n for _, n, _ in from_blocks] == ["start", "descriptor"] + ["event_page"] * 3
+    # one event page per run and batch, whichever the form
+    assert [n for _, n, _ in from_blocks] == ["start", "descriptor", "event_page"]
     assert [n for _, n, _ in from_records] == ["start", "descriptor", "event_page"]
+    mixed = DerivedRuns().on_annotations([blocks[0], *records(blocks[1]), blocks[2]])
+    assert [n for _, n, _ in mixed] == ["start", "descriptor", "event_page"]
+    assert _events(mixed)[12]["data"]["annotation_id"] == records(blocks[1])[0]["annotation_id"]
     for (_, _, x), (_, _, y) in zip(from_blocks[:2], from_records[:2], strict=True):
         # composed at another time, the descriptor with a uid of its own
         assert {k: v for k, v in x.items() if k not in ("time", "uid", "run_start")} == \

@@ -188,6 +188,17 @@ def split_event_page(page: dict[str, Any], pieces: int) -> list[dict[str, Any]]:
     return [pack_event_page(*events[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
+def _joined(pages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Event pages of one descriptor as one (the policy splits it when over the limit)."""
+    if len(pages) == 1:
+        return pages[0]
+    first = pages[0]
+    return {"descriptor": first["descriptor"],
+            **{k: [x for p in pages for x in p[k]] for k in ("uid", "time", "seq_num")},
+            **{k: {key: [x for p in pages for x in p[k][key]] for key in first[k]}
+               for k in ("data", "timestamps", "filled")}}
+
+
 def _grid_points(grid: dict[str, Any]) -> int:
     return int(np.arange(grid["start"], grid["stop"] + grid["step"] / 2, grid["step"]).size)
 
@@ -210,10 +221,10 @@ class DerivedRuns:
 
     def on_annotations(self, annotations: list[dict[str, Any]]
                        ) -> list[tuple[str, str, dict[str, Any]]]:
-        """``(original run uid, name, document)`` for a batch of annotations: per run (in
-        order of first appearance), start and descriptor when the run is new, then one
-        ``event_page`` with its events (one Kafka message per run and batch instead of one
-        per spectrum)."""
+        """``(original run uid, name, document)`` for a batch of annotations (JSON ones and
+        compact blocks): per run (in order of first appearance), start and descriptor when
+        the run is new, then one ``event_page`` with its events (one Kafka message per run
+        and batch instead of one per spectrum)."""
         by_run: dict[str, list[Document]] = {}
         for a in annotations:  # compact blocks (publish.compact) come as event pages
             docs = self.on_block(a) if compact.is_block(a) else self.on_annotation(a)
@@ -222,15 +233,17 @@ class DerivedRuns:
         for run_uid, run_docs in by_run.items():
             out += [(run_uid, name, d) for name, d in run_docs
                     if name not in ("event", "event_page")]
+            pages: list[dict[str, Any]] = []
             events: list[dict[str, Any]] = []
-            for name, d in [*run_docs, ("end", {})]:  # consecutive events, in order, a page
+            for name, d in [*run_docs, ("end", {})]:  # in order: consecutive events, a page
                 if name in ("event_page", "end") and events:
-                    out.append((run_uid, "event_page", pack_event_page(*events)))
+                    pages.append(pack_event_page(*events))
                     events = []
                 if name == "event":
                     events.append(d)
                 elif name == "event_page":
-                    out.append((run_uid, name, d))
+                    pages.append(d)
+            out.append((run_uid, "event_page", _joined(pages)))
         return out
 
     def _open_run(self, run_uid: str, beamline: Any, software: Any, grid: dict[str, Any],
