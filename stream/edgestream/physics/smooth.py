@@ -84,12 +84,12 @@ def _grid_counts(x: np.ndarray, x0_at, xmin: np.ndarray, step: np.ndarray, npts:
         guess = np.floor((x - xmin[:, None]) / step[:, None])
     guess = np.where(np.isnan(guess), -1.0, guess)  # a one-point grid (step 0)
     t = np.minimum(np.maximum(guess, -1), last).astype(np.intp)  # the last index below
-    for _ in range(2):  # the guess is off by at most one grid step of rounding
-        below = x0_at(np.maximum(t, 0))
-        t = np.where((t >= 0) & ((below >= x) if strict else (below > x)), t - 1, t)
-    for _ in range(2):
-        above = x0_at(np.minimum(t + 1, last))
-        t = np.where((t < last) & ((above < x) if strict else (above <= x)), t + 1, t)
+    # (x - xmin) / step is at most ~1e4 grid steps, rounded to ~1e-11 of a step: the guess
+    # is off by one at most, which one comparison each way with the grid's own values settles
+    below = x0_at(np.maximum(t, 0))
+    t = np.where((t >= 0) & ((below >= x) if strict else (below > x)), t - 1, t)
+    above = x0_at(np.minimum(t + 1, last))
+    t = np.where((t < last) & ((above < x) if strict else (above <= x)), t + 1, t)
     return t + 1
 
 
