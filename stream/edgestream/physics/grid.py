@@ -3,9 +3,10 @@
 Every function here works on a batch ``[n_spectra, n_points]``; a 1-D array is a batch of one.
 Energies are in eV throughout. Public for the pipeline: ``resample`` and ``relative_grid``.
 The row-wise helpers (``index_of``, ``index_nearest``, ``interp_rows``, ``gradient_rows``,
-``smooth_lorentzian``, ``polyfit_rows``) are batched equivalents of Larch's ``larch.math``
-functions of the same names, shared by the other physics modules; rows may be ragged (padded
-on the right, with ``n_valid`` points each) so per-spectrum windows stay vectorised.
+``smooth_lorentzian`` (in physics/smooth.py, re-exported here), ``polyfit_rows``) are batched
+equivalents of Larch's ``larch.math`` functions of the same names, shared by the other physics
+modules; rows may be ragged (padded on the right, with ``n_valid`` points each) so
+per-spectrum windows stay vectorised.
 """
 
 from __future__ import annotations
