@@ -22,7 +22,8 @@ PLUGINS = ["edge_features", "cu_k_valence", "cu_k_motif", "cu_k_screening", "cu_
 
 
 @pytest.fixture(scope="module")
-def annotations() -> list[dict]:
+def messages() -> list[dict]:
+    """What the pipeline returns: JSON annotations, and compact blocks for the EELS rows."""
     bl = SimBeamline.build(seed=5, fly_points=200, si_pixels=8)
     RE = RunEngine({}, context_managers=[])
     docs: list = []
@@ -31,11 +32,16 @@ def annotations() -> list[dict]:
     RE(xas_step_scan(bl.ic, bl.dcm_energy, bl.xas_stage, "mp-361"))
     RE(eels_acquisition(bl.eels_si, bl.eels_stage, "layers", n_events=1))
     pipeline = build_pipeline(Settings(plugins=PLUGINS))
-    messages = []
+    out = []
     for name, doc in docs:
-        messages += pipeline(name, doc).annotations
+        out += pipeline(name, doc).annotations
     # EELS spectrum-image rows come as compact blocks: the table has a row per spectrum
-    assert any(is_compact(m) for m in messages)
+    assert any(is_compact(m) for m in out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def annotations(messages) -> list[dict]:
     out = [r for m in messages for r in records(m)]
     assert {a["modality"] for a in out} >= {"eels"} and len(out) >= 10
     return out
@@ -155,15 +161,18 @@ def test_annotate_prints_the_table(capsys):
 
 @pytest.mark.integration
 @pytest.mark.timeout(120)
-def test_watch_prints_the_table_from_a_topic(annotations, tansu_broker, topic_prefix, capsys):
+def test_watch_prints_the_table_from_a_topic(annotations, messages, tansu_broker, topic_prefix,
+                                             capsys):
     """``edgestream watch`` on Tansu: the annotations of a topic as table rows, a repeated
-    one once, something that is not an annotation shown and passed over."""
+    one once, something that is not an annotation shown and passed over, a compact block
+    (and its replay) as a row per spectrum, once."""
     import threading
 
     from kafka import KafkaProducer
 
     from edgestream.apps.watch import watch
     from edgestream.doors.kafka.admin import create_topics
+    from edgestream.publish import compact
 
     bootstrap = tansu_broker.bootstrap_servers
     topic = f"{topic_prefix}.xas.annotations"
@@ -172,6 +181,9 @@ def test_watch_prints_the_table_from_a_topic(annotations, tansu_broker, topic_pr
     for a in [*annotations[:4], annotations[0]]:
         producer.send(topic, json.dumps(a).encode())
     producer.send(topic, b"not json")
+    block = next(m for m in messages if is_compact(m))
+    producer.send(topic, compact.pack(block))
+    producer.send(topic, compact.pack(block))
     producer.flush()
     producer.close()
     settings = Settings()
@@ -184,10 +196,14 @@ def test_watch_prints_the_table_from_a_topic(annotations, tansu_broker, topic_pr
     finally:
         timer.cancel()
     lines = capsys.readouterr().out.splitlines()
-    assert shown == 4
+    new = [a for a in records(block) if a["annotation_id"] not in
+           {b["annotation_id"] for b in annotations[:4]}]  # its first pixel may be among them
+    assert new and shown == 4 + len(new)
     rows = [line for line in lines if line.startswith("| ") and "time" not in line]
     assert [r.split("|")[2].strip() for r in rows[:4]] == \
         [a["ids"]["run_uid"][:8] for a in annotations[:4]]
     assert "skipped offset 5: not an annotation: b'not json'" in rows[4]
+    assert len(rows) == 5 + len(new)
+    assert all(block["ids"]["run_uid"][:8] in r for r in rows[5:])
     assert all(len(line) == len(lines[0]) for line in lines)
     assert all(bars(line) == bars(lines[0]) for line in lines if line not in rows[4:])
