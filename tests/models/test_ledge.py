@@ -3,6 +3,8 @@ mixtures, the split, and forests exported to ONNX with every tree's output."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -179,7 +181,7 @@ def test_the_cli_keeps_its_flags_after_the_split(capsys):
     assert done.value.code == 0
     usage = capsys.readouterr().out
     for flag in ("--fixture", "--out", "--copies", "--mixtures", "--reference-mixtures",
-                 "--trees", "--seed", "--cache"):
+                 "--trees", "--seed", "--cache", "--draws", "--feff-only"):
         assert flag in usage
     assert ledge.PLUGIN.name == "cu_l" and ledge.FINE is ledge_data.FINE
 
@@ -199,3 +201,23 @@ def test_the_cu_l_manifest_is_written_by_the_plugin_apis_writer(tmp_path):
     assert written.outputs["value"].range == (0.0, 3.0)
     assert {"L3", "L2,3", "L23", "L2"} == set(written["edges"])
     assert np.allclose(written.grid(), GRID)
+
+
+def test_the_model_in_the_folder_is_scored_on_the_new_rows_through_its_onnx(tmp_path):
+    """``previous_scores`` reads the shipped model's ONNX files: on its own export probes,
+    labelled with what its sklearn forests gave, it scores (near) zero error; labels one
+    valence off score 1; an empty folder has no previous model."""
+    from edgestream_models import ledge
+
+    probe = np.load(ledge.PLUGIN / "valence.parity.npz")
+    fprobe = np.load(ledge.PLUGIN / "fractions.parity.npz")
+    x = probe["x"]
+    yt = median_summary(probe["expected"], 4)[0]
+    f = np.clip(tree_summary(fprobe["expected"], 3)[0], 0, None)
+    f /= f.sum(axis=1, keepdims=True)
+    got = ledge.previous_scores(ledge.PLUGIN, x, yt, fprobe["x"], f)
+    assert got["test_mae"] < 1e-3 and got["test_fraction_mae"] < 1e-3
+    assert got["version"] == json.loads((ledge.PLUGIN / "card.json").read_text())["version"]
+    off = ledge.previous_scores(ledge.PLUGIN, x, yt + 1.0, fprobe["x"], f)
+    assert off["test_mae"] == pytest.approx(1.0, abs=1e-3)
+    assert ledge.previous_scores(tmp_path, x, yt, fprobe["x"], f) is None

@@ -47,12 +47,14 @@ def peak(mu: np.ndarray, lo: float = 925.0, hi: float = 945.0) -> float:
 
 
 def combined(feff_cache: Path | None, copies: int, rng: np.random.Generator,
-             flat: bool = False,
+             flat: bool = False, keep_references: bool = False,
              ) -> tuple[Spectra, np.ndarray, Spectra, np.ndarray, dict[str, Any]]:
     """(combined spectra, split), (FEFF10-only spectra, split) and facts for the report.
     The multiplet rows' continuum carries the post-edge structure of FEFF10 sites of their
-    valence and split (``dataset.post_edge``) unless ``flat``."""
-    feff, _, _ = load_spectra(feff_cache)
+    valence and split (``dataset.post_edge``) unless ``flat``. ``keep_references``: FEFF10's
+    CuO calibration reference stays too (training only: the end member of ``ledge``'s
+    reference mixtures and the simulated microscope's CuO)."""
+    feff, shift, feff_params = load_spectra(feff_cache)
     feff_part = split_families(feff)
     cuo = next(i for i, k in enumerate(feff.key) if str(k).startswith(REFERENCE_SITES["CuO"]))
     cu2o = next(i for i, k in enumerate(feff.key)
@@ -64,6 +66,8 @@ def combined(feff_cache: Path | None, copies: int, rng: np.random.Generator,
         for side in ("train", "test") for v in (2.0, 3.0)}
     multi, multi_part = multiplet_spectra(area, copies, rng, continua=continua)
     low = np.isin(feff.valence, (0.0, 1.0))
+    if keep_references:
+        low |= np.array([str(k).startswith(REFERENCE_SITES["CuO"]) for k in feff.key])
     lowf = feff.take(np.nonzero(low)[0])
     # FEFF10 without a core hole puts Cu2O's first maximum below the literature's: its Cu(I)
     # spectra move by that one difference (the metal, Cu(0), is where FEFF is calibrated)
@@ -73,6 +77,7 @@ def combined(feff_cache: Path | None, copies: int, rng: np.random.Generator,
     both = concat(lowf, multi)
     part = np.concatenate([feff_part[low], multi_part])
     facts = {
+        "calibration_shift_ev": round(shift, 3), "feff_parameters": feff_params,
         "feff_area_per_hole_ev": round(area, 3),
         "feff_cu1_shift_ev": round(cu1_shift, 3),
         # where FEFF10 (calibrated on the metal's 932.7 eV) puts what the literature puts at
