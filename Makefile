@@ -9,7 +9,7 @@ TRAIN_VENV ?= .venv-train
 TRAIN_BIN := $(TRAIN_VENV)/bin
 WORKERS ?= 2
 
-.PHONY: demo test test-fast lint kafka bench train train-ledge feff10-3d feff10-archive cache-archive clean
+.PHONY: demo test test-fast lint kafka bench train train-ledge train-k3d feff10-3d feff10-archive cache-archive clean
 
 demo: $(VENV)/.installed
 	$(BIN)/edgestream demo --duration $(DURATION)
@@ -55,6 +55,17 @@ train: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.dataset build --processes $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.train_all
 	$(MAKE) train-ledge
+	$(MAKE) train-k3d
+
+# Rebuilds the k_edge family (plugins/edgestream_plugins/k_edge: valence and coordination of
+# the 3d K edges, one folder and card per element and task) from the FEFF10 runs of the
+# committed archives (no new runs: `make feff10-3d` computes those), then reads the measured
+# validation spectra (tests/data/measured-3d-k) into the cards and draws the family's figure.
+train-k3d: $(TRAIN_VENV)/.installed
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 seed
+	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --element all seed
+	$(TRAIN_BIN)/python -m edgestream_models.k3d
+	$(TRAIN_BIN)/python -m edgestream_models.k3d_validate
 
 # Rebuilds the Cu L2,3 model (plugins/cu_l: valence and mixture fractions, card) and the
 # simulated microscope's spectra: FEFF10 L3 of 720 OmniXAS sites (one per material, Cu(I),

@@ -26,6 +26,7 @@ from edgestream.physics import edge_energy
 from edgestream.physics.xas import find_e0
 from edgestream_models import feff10
 from edgestream_models.augment import WORK_STEP, AugmentConfig, Axes, augment, to_work_axis
+from edgestream_models.calib3d import metal_offset
 from edgestream_models.feff10_collect import _coordination
 from edgestream_plugins.cu_k import represent
 from edgestream_plugins.k_edge import CAL_GRID, CN_CLASSES, GEOMETRIES, SHAPE_GRID
@@ -81,13 +82,17 @@ def geometry_class(motif: str) -> int:
 
 
 def calibration_offset(element: str, rows: list[tuple[dict, Any, Any, Any]]) -> float:
-    """eV to add to FEFF's energies so the simulated metal's e0 is the tabulated K edge."""
+    """eV to add to FEFF's energies so the simulated metal's edge is the tabulated K edge:
+    :func:`edgestream_models.calib3d.metal_offset` over every inequivalent site of the
+    unstrained metal (α-Mn has four, 10 eV apart), weighted by multiplicity."""
     metals = [r for r in rows if r[0]["labels"].get("calibration") == f"{element} foil"
               and r[0]["labels"].get("variant", "base") in ("base", "d00")]
     if not metals:
         raise SystemExit(f"{element}: no FEFF10 run of the metal to calibrate on")
-    _, energy, _, mu = metals[0]
-    return float(edge_energy(element, "K") - find_e0(energy, mu)[0])
+    energies = [r[1] for r in metals]
+    mus = [r[3] for r in metals]
+    weights = [float(r[0]["labels"].get("multiplicity", 1)) for r in metals]
+    return float(metal_offset(element, energies, mus, weights)["offset"])
 
 
 def _valence(labels: dict[str, Any], bond_valence: dict[str, float]) -> float:

@@ -147,7 +147,8 @@ def figure(rows: list[dict[str, Any]], path: Path) -> None:
                     if v is not None:
                         ax.scatter(r["formal_valence"], v, marker=marker, s=30,
                                    facecolor="none", edgecolor="k")
-        ax.plot([0, 4], [0, 4], "k:", lw=0.8)
+        top = max([4.0] + [r["formal_valence"] for r in rows if r["element"] == el])
+        ax.plot([0, top], [0, top], "k:", lw=0.8)
         ax.set_title(f"{el} K ({cards[el]['sites']} sites)", fontsize=9)
         ax.set_xlabel("formal valence", fontsize=8)
         ax.legend(fontsize=5, loc="upper left")
