@@ -118,3 +118,39 @@ def test_errors():
     bad[0, 5] = np.nan
     with pytest.raises(BadSpectrum):
         normalize_eels(LOSS, bad, ONSET)
+
+
+def _cu_l23_like(loss: np.ndarray, background: bool) -> np.ndarray:
+    """A Cu(II)-like L2,3 edge: white lines below the steps' onsets, on a power law or not."""
+    def step(onset: float) -> np.ndarray:
+        return 0.5 + np.arctan((loss - onset) / 0.8) / np.pi
+
+    lines = 4.0 * (np.exp(-0.5 * ((loss - 931.0) / 0.7) ** 2)
+                   + 0.45 * np.exp(-0.5 * ((loss - 950.9) / 0.8) ** 2))
+    edge = 1000.0 * (step(932.7) + 0.5 * step(952.6) + lines)
+    return edge + (2e4 * (loss / 900.0) ** -3.0 if background else 0.0)
+
+
+@pytest.mark.parametrize("start, background", [(931.0, True), (930.5, False), (925.0, False)])
+def test_a_spectrum_starting_on_its_white_line_or_without_background_is_read(start, background):
+    """Issue 32 item 3: starting on the white line, or background-subtracted as literature
+    spectra are, it is normalized by a named fallback with a positive step, not refused."""
+    loss = np.arange(start, 990.0, 0.25)
+    counts = _cu_l23_like(loss, background)[None, :]
+    onset = find_edge_onset(loss, counts, expected=932.7)
+    r = normalize_eels(loss, counts, onset)
+    assert r.step[0] > 0 and r.fallback[0] in ("lower_envelope", "short_pre_edge",
+                                                "no_pre_edge")
+    assert np.isfinite(r.norm).all()
+    # the post-edge reads about 1 and nothing dips far below 0: the background is not over-
+    # subtracted
+    assert np.nanmin(r.norm) > -0.3
+
+
+def test_the_lower_envelope_stays_under_every_point():
+    loss = np.arange(931.0, 990.0, 0.25)
+    counts = _cu_l23_like(loss, True)[None, :]
+    r = normalize_eels(loss, counts, np.array([934.0]))
+    assert r.fallback[0] == "lower_envelope"
+    before_post = loss < r.post_window[0, 0]
+    assert (r.background[0, before_post] <= counts[0, before_post] + 1e-9).all()

@@ -35,7 +35,7 @@ MIN_PRE_WIDTH = 10.0
 FALLBACK_EXPONENT = 3.0
 # eV: the last stretch averaged for the step when POST_WINDOW lies past the spectrum's end
 SHORT_POST_WIDTH = 10.0
-FALLBACKS = ("short_pre_edge", "no_pre_edge", "short_post_edge")
+FALLBACKS = ("short_pre_edge", "no_pre_edge", "short_post_edge", "lower_envelope")
 
 
 class _BackgroundAliases:
@@ -167,6 +167,18 @@ def _boxcar_rows(y: np.ndarray, half: np.ndarray) -> np.ndarray:
     return (np.take_along_axis(csum, hi, 1) - np.take_along_axis(csum, lo, 1)) / (hi - lo)
 
 
+def _lower_envelope(energy: np.ndarray, counts: np.ndarray, upto: np.ndarray,
+                    rows: np.ndarray) -> np.ndarray:
+    """Per row of ``rows``: the largest amplitude A with A·E^-FALLBACK_EXPONENT under every
+    positive-energy point below ``upto`` (0 when a point there is not above zero)."""
+    e = np.broadcast_to(energy, counts.shape)[rows]
+    c = counts[rows]
+    below = (e < upto[rows, None]) & (e > 0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = np.where(below, c * np.where(e > 0, e, 1.0) ** FALLBACK_EXPONENT, np.inf)
+    return np.clip(scaled.min(axis=1), 0.0, None)
+
+
 def find_edge_onset(
     energy_loss: np.ndarray,
     counts: np.ndarray,
@@ -243,6 +255,12 @@ def normalize_eels(
             point.
         ``short_post_edge``: the spectrum ends before ``onset + 60``: the step is the mean of
             its last ``SHORT_POST_WIDTH`` eV (from at least onset + 5 eV).
+        ``lower_envelope``: a spectrum with too little pre-edge whose first points are already
+            on the edge (it starts at the white line), or that was background-subtracted before
+            (a literature spectrum at 0 below the edge): the power law through its first points
+            would lie above the edge. Instead, the highest power law of exponent
+            ``FALLBACK_EXPONENT`` that stays under every point up to the post-edge window
+            (about zero for a background-subtracted spectrum).
 
     Returns an EelsNormalization. Raises TooFewPoints for a window with under 3 points and
     BadSpectrum for a non-positive edge step (no edge above the background) or a malformed
@@ -303,6 +321,15 @@ def normalize_eels(
             spectra=np.nonzero(n_post < MIN_FIT_POINTS)[0][:10].tolist(),
         )
     step = np.where(in_post, signal, 0.0).sum(axis=1) / n_post
+    envelope = (step <= 0) & short
+    if envelope.any():
+        amplitude[envelope] = _lower_envelope(energy, counts, post[:, 0], envelope)
+        signal[envelope] = subtract_power_law(
+            np.broadcast_to(energy, counts.shape)[envelope], counts[envelope],
+            amplitude[envelope], exponent[envelope])
+        step[envelope] = (np.where(in_post[envelope], signal[envelope], 0.0).sum(axis=1)
+                          / n_post[envelope])
+        fallback[envelope] = "lower_envelope"
     if np.any(step <= 0):
         raise BadSpectrum(
             "no edge: background-subtracted signal is not positive past the onset",
