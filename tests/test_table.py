@@ -207,3 +207,12 @@ def test_watch_prints_the_table_from_a_topic(annotations, messages, tansu_broker
     assert all(block["ids"]["run_uid"][:8] in r for r in rows[5:])
     assert all(len(line) == len(lines[0]) for line in lines)
     assert all(bars(line) == bars(lines[0]) for line in lines if line not in rows[4:])
+
+
+def test_the_motif_column_shows_a_k_edge_coordination():
+    """The k_edge family's coordination plugins say cn and geometry, not value."""
+    a = {"ids": {"run_uid": "r", "seq_range": [1, 1]}, "element": "Fe", "edge": "K",
+         "predictions": [{"plugin": "fe_k_coordination",
+                          "outputs": {"cn": "6", "geometry": "octahedral", "path": "shape"}}]}
+    motif = next(c for c in COLUMNS if c.title == "motif")
+    assert motif.value(a) == "6 octahedral"

@@ -71,6 +71,8 @@ def _valence(a: dict[str, Any]) -> str:
 
 def _motif(a: dict[str, Any]) -> str:
     out = _outputs(a, "motif", "coordination")
+    if out and out.get("geometry") is not None:  # the k_edge family: CN class and geometry
+        return f"{out.get('cn', '?')} {out['geometry']}"
     if not out or out.get("value") is None:
         return "-"
     p = out.get("probability")
