@@ -7,8 +7,8 @@ normalization step: pre_edge, edge features, resampling), and Larch's ``pre_edge
 defaults, a Python loop over the spectra). Parity: max |Δe0| and max |Δnorm| over
 [e0 - 20, e0 + 80] eV (Larch's e0), as in tests/physics/test_xas_parity.py.
 Times are CPU seconds of this process (``time.process_time``) and wall seconds. Both run
-under the allocator setting the service makes at import of ``edgestream.normalize``
-(``keep_freed_memory``): Larch in this process gets it too.
+under the allocator setting the service makes when it starts (``keep_freed_memory``, called
+at import of this module): Larch in this process gets it too.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from bench.documents import Run, encoded
 from edgestream.config.settings import Settings
 from edgestream.documents.spectrum import RawSpectrum
 from edgestream.documents.wire import decode
-from edgestream.normalize import normalize_spectra
+from edgestream.normalize import keep_freed_memory, normalize_spectra
 from edgestream.physics import pre_edge
 from edgestream.pipeline import Pipeline
 
 BATCHES = (1, 32, 256)
 WINDOW_EV = (-20.0, 80.0)
+
+keep_freed_memory()  # as the service does when it starts
 
 
 def assembled(runs: list[Run]) -> list[RawSpectrum]:

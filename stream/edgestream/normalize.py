@@ -40,7 +40,9 @@ def keep_freed_memory() -> bool:
     measured here, ``(d - c) / c`` on a [256, 1199] array took 2.5 ms with the defaults and
     0.25 ms with these settings, and pre_edge on 256 fly sweeps 1.7x less CPU. Not done where
     the MALLOC_* environment variables already choose, nor off glibc (no ``mallopt``).
-    Returns whether the settings were applied."""
+    Process-wide, so it is the service's choice, not a library import's: the Kafka service
+    (``apps.serve.build_service``) and the benchmarks call it; a RunEngine process using the
+    callback door keeps its own allocator settings. Returns whether they were applied."""
     if any(f"MALLOC_{name[2:]}_" in os.environ for name in _MALLOPT):
         return False
     try:
@@ -50,8 +52,6 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     return all([mallopt(param, value) == 1 for param, value in _MALLOPT.values()])
 
-
-keep_freed_memory()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 from edgestream.config.settings import Settings
 from edgestream.doors.kafka.service import AnnotationService
 from edgestream.metrics import Metrics
+from edgestream.normalize import keep_freed_memory
 from edgestream.pipeline import Pipeline
 from edgestream.plugin.api import discover
 
@@ -25,6 +26,8 @@ def build_pipeline(settings: Settings, metrics: Metrics | None = None) -> Pipeli
 def build_service(
     settings: Settings, on_annotation: Callable[[dict[str, Any]], None] | None = None
 ) -> AnnotationService:
+    # the service owns its process: keep freed batch memory for reuse (normalize's docstring)
+    keep_freed_memory()
     metrics = Metrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_host)
