@@ -1,7 +1,8 @@
 """Fault 6: a 10x burst. Memory stays bounded and the lag drains afterwards.
 
 The service never buffers ahead of what it processes: one poll of at most
-``max_poll_records`` is processed, published and committed before the next, the client's
+``max_poll_records`` is processed and published before the next (with at most one earlier
+batch's sends still awaiting their acknowledgement, ``kafka.overlap_publish``), the client's
 fetch buffers are capped, and open runs are bounded by ``max_open_runs``. What grows under
 a burst is the broker's lag, not the service's memory.
 """
