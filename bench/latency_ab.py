@@ -26,7 +26,7 @@ from bench.brokers import BROKER_KINDS, apache_unavailable, start_broker
 from bench.documents import KINDS, DataPool, Workload
 from bench.kafka_path import KafkaOptions, latency
 from bench.procs import REPO
-from bench.report import machine
+from bench.report import machine, save
 from bench.run import progress
 
 BEFORE = {"overlap_publish": False, "max_batch_latency_ms": 0}
@@ -112,12 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         results["load_end"] = [round(x, 1) for x in os.getloadavg()]
         shutil.rmtree(workdir, ignore_errors=True)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "latency_ab.json").write_text(json.dumps(results, indent=1, default=str))
-    table = markdown(results)
-    (out / "latency_ab.md").write_text(table)
-    print(table)
+    save(a.out, "latency_ab", results, markdown(results))
     return 0
 
 

@@ -44,7 +44,7 @@ from bench.brokers import BROKER_KINDS, Broker, apache_unavailable, fill, make_t
 from bench.documents import DataPool, Workload, encoded, make_runs
 from bench.kafka_path import topic_names
 from bench.procs import REPO, AnnotationReader, Service, cpu_seconds, pinned
-from bench.report import machine
+from bench.report import machine, save
 from edgestream.doors.kafka.admin import FAST_GROUP_SETTINGS, create_topics
 from edgestream_dev.procs import LoggedProcess, wait_until
 
@@ -306,12 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         results["load_end"] = [round(x, 1) for x in os.getloadavg()]
         shutil.rmtree(workdir, ignore_errors=True)
-    outdir = Path(a.out)
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / "replicas.json").write_text(json.dumps(results, indent=1, default=str))
-    table = markdown(results)
-    (outdir / "replicas.md").write_text(table)
-    print(table)
+    save(a.out, "replicas", results, markdown(results))
     return 0
 
 

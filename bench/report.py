@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -13,6 +14,15 @@ from bench.targets import targets
 
 SIZES = ("1", "32", "256")
 KIND_LABEL = {"step": "step scans", "fly": "fly/QEXAFS sweeps", "eels": "EELS SI rows"}
+
+
+def save(out: str | Path, stem: str, results: dict[str, Any], table: str) -> None:
+    """``<out>/<stem>.json`` (the results) and ``<out>/<stem>.md`` (``table``), printed too."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps(results, indent=1, default=str))
+    (folder / f"{stem}.md").write_text(table)
+    print(table)
 
 
 def machine(core: int | None) -> dict[str, Any]:
