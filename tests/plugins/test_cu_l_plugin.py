@@ -62,8 +62,8 @@ def test_manifest_matches_the_files_and_opt_in_follows_the_card():
     assert [m.name for m in discover(["cu_l_valence"])] == ["cu_l_valence"]
 
 
-# Held-out FEFF10 + multiplet spectra read with MAE ~0.22 (card 1.4.0: Cu(0) 0.39); on the
-# simulator's FEFF10 references Cu reads 0.03-0.06, Cu2O 0.99-1.00, CuO 1.71-1.75 (its FEFF10
+# Held-out FEFF10 + multiplet spectra read with MAE ~0.17 (card 1.4.0: Cu(0) 0.38); on the
+# simulator's FEFF10 references Cu reads 0.05-0.06, Cu2O 0.99-1.00, CuO 1.56-1.63 (its FEFF10
 # Cu(II) is unlike the multiplet Cu(II) the model now learns from; 1.3.0 read 1.93-1.95).
 # Within 0.75 the three stay apart; the fractions name the right state outright.
 VALENCE_TOLERANCE = 0.75
