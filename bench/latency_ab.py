@@ -4,8 +4,9 @@ On a shared machine the load moves between runs more than a setting moves latenc
 two settings are compared within one run, on the same broker, in turns (A, B, A, B, ...):
 each turn is ``bench.kafka_path.latency`` (a fresh service, warmed up, then a mixed stream
 at each paced rate). Default: A = publishing as before issue 33 (each batch acknowledged
-and committed before the next poll, one poll per batch), B = the defaults (overlapped
-acknowledgement, batches sized by time). Writes ``latency_ab.json`` and ``latency_ab.md``.
+and committed before the next poll, one poll per batch), B = overlapped acknowledgement
+(``kafka.overlap_publish``, opt-in) and batches sized by time (the default 5 ms). Writes
+``latency_ab.json`` and ``latency_ab.md``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bench.report import machine, save
 from bench.run import progress
 
 BEFORE = {"overlap_publish": False, "max_batch_latency_ms": 0}
+OVERLAPPED = {"overlap_publish": True}
 
 
 def summary(turns: list[list[dict[str, Any]]]) -> dict[str, Any]:
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate-seconds", type=float, default=6.0)
     p.add_argument("--turns", type=int, default=2)
     p.add_argument("--a", default=json.dumps(BEFORE), help="kafka settings A, JSON")
-    p.add_argument("--b", default="{}", help="kafka settings B, JSON")
+    p.add_argument("--b", default=json.dumps(OVERLAPPED), help="kafka settings B, JSON")
     p.add_argument("--out", default=str(REPO / "bench" / "results"))
     a = p.parse_args(argv)
     workload = Workload.quick()
