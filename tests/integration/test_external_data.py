@@ -86,11 +86,15 @@ def test_a_run_whose_files_are_not_mounted_is_dead_lettered_and_others_flow(kafk
         annotated = read_all(bootstrap, out[0], lambda msgs: len(msgs) >= 1)
         given_up = read_all(bootstrap, out[1], lambda msgs: len(msgs) >= 1)
         assert not service.pipeline.router.runs and not service.pipeline.filler.runs
-    assert [json.loads(m.value)["ids"]["run_uid"] for m in annotated] == [runs["step"]]
-    [d] = [json.loads(m.value) for m in given_up]
-    assert d["reason"] == "external_data_unavailable"
-    assert d["context"]["run_uid"] == runs["fluor"]
-    assert d["context"]["path"].startswith(f"{PUBLISHED_ROOT}/fluor_")
+    # at-least-once: a batch whose send the broker did not acknowledge in time is read and
+    # answered again with the same annotation ids (Tansu 0.6 once left one unacknowledged for
+    # 60 s here); consumers drop repeats by id, and so does this check
+    unique = {a["annotation_id"]: a for a in map(json.loads, (m.value for m in annotated))}
+    assert [a["ids"]["run_uid"] for a in unique.values()] == [runs["step"]]
+    letters = [json.loads(m.value) for m in given_up]
+    assert {(d["reason"], d["context"]["run_uid"]) for d in letters} == {
+        ("external_data_unavailable", runs["fluor"])}
+    assert all(d["context"]["path"].startswith(f"{PUBLISHED_ROOT}/fluor_") for d in letters)
 
 
 @pytest.mark.apache  # Tansu 0.6 keeps no commit metadata: there every replay is answered
