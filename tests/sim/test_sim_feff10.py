@@ -70,11 +70,13 @@ def test_calibration_puts_the_metal_on_the_tabulated_edge(fe):
     """The recorded offset is physics only: the simulated metal's e0 is Fe's K edge; the
     FEFF9 shift the Cu samples take does not move FEFF10 energies."""
     metal = fe["Fe"]
-    assert find_e0(metal.energy(), metal.mu)[0] == pytest.approx(FE_K, abs=0.05)
+    # calib3d finds e0 on the metal's spectrum resampled on its own fine grid: on FEFF's
+    # points the maximum derivative may land one point away (0.16 eV for Fe)
+    assert find_e0(metal.energy(), metal.mu)[0] == pytest.approx(FE_K, abs=0.25)
     for ref in fe.values():
         np.testing.assert_array_equal(ref.energy(FEFF9_ENERGY_SHIFT_EV), ref.energy(0.0))
         e0 = find_e0(ref.energy(), ref.mu)[0]
-        assert FE_K - 0.1 < e0 < FE_K + 12.0, ref.formula  # oxides above the metal
+        assert FE_K - 0.25 < e0 < FE_K + 12.0, ref.formula  # oxides above the metal
 
 
 def test_sites_mix_by_weight_where_they_overlap():
