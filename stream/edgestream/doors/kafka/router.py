@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import threading
 import time
@@ -120,15 +119,7 @@ class Router(KafkaDoor):
             except (PublishFailed, KafkaError) as exc:
                 log.warning("runs topic not created yet (%s); trying again at the first "
                             "document", exc)
-            # kafka-python 3.0.12 assigns nothing, for good, to a member whose group leader
-            # had no metadata for an explicitly named topic at the join (seen 1 in 3 on
-            # Apache Kafka with a new topic): know the topics first, and subscribe by a
-            # pattern naming them, which re-checks them
-            self._await_metadata(k.topics, stop)
-            self.consumer.subscribe(
-                pattern="^(" + "|".join(re.escape(t) for t in k.topics) + ")$", listener=self)
-        else:
-            self.consumer.subscribe(pattern=k.topic_pattern, listener=self)
+        self._subscribe(k.topics, k.topic_pattern, stop)
         log.info("routing %s (group %s) to %s, %d partitions (%s)", k.topics or k.topic_pattern,
                  self.group_id, self.settings.router.topic, self.settings.router.partitions,
                  k.delivery)
@@ -146,18 +137,6 @@ class Router(KafkaDoor):
                 self._report()
         finally:
             self.close()
-
-    def _await_metadata(self, topics: list[str], stop: threading.Event,
-                        timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        missing = list(topics)
-        while missing and time.monotonic() < deadline and not stop.is_set():
-            missing = [t for t in missing if not self.consumer.partitions_for_topic(t)]
-            if missing:
-                stop.wait(0.5)
-        if missing:
-            log.warning("no partitions known yet for %s: routing starts when they appear",
-                        ", ".join(missing))
 
     def process(self, records: dict[TopicPartition, list[Any]]) -> None:
         """Route one poll batch and wait for the broker's acknowledgement of every record."""

@@ -133,10 +133,7 @@ class AnnotationService(KafkaDoor):
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         k = self.settings.kafka
-        if k.topics:
-            self.consumer.subscribe(topics=k.topics, listener=self)
-        else:
-            self.consumer.subscribe(pattern=k.topic_pattern, listener=self)
+        self._subscribe(k.topics, k.topic_pattern, stop)
         log.info("consuming %s as group %s from %s (%s)", k.topics or k.topic_pattern,
                  k.group_id, k.bootstrap_servers, k.delivery)
         # Models, sessions and modules loaded at start-up live as long as the service: out of
