@@ -132,17 +132,20 @@ class KafkaDoor(ConsumerRebalanceListener):
         """After the consumer and producer are closed."""
 
     # -- subscription -------------------------------------------------------------------------
-    def _subscribe(self, topics: list[str], pattern: str, stop: Any) -> None:
+    def _subscribe(self, topics: list[str], pattern: str, stop: Any,
+                   wait_s: float = 30.0) -> None:
         """Subscribe to ``topics`` by name, else to ``pattern``.
 
         kafka-python 3.0.12 assigns nothing, for good, to a member whose group leader had no
         metadata for an explicitly named topic at the join (seen 1 in 3 on Apache Kafka with
-        a new topic, and in the full test suite): know the topics first, and subscribe by a
-        pattern naming them, which re-checks them."""
+        a new topic, and in the full test suite): subscribe by a pattern naming them, which
+        re-checks them, after waiting up to ``wait_s`` for their metadata (the first
+        assignment then comes at once; a topic created later is picked up all the same)."""
         if not topics:
             self.consumer.subscribe(pattern=pattern, listener=self)
             return
-        self._await_metadata(topics, stop)
+        if wait_s > 0:
+            self._await_metadata(topics, stop, wait_s)
         self.consumer.subscribe(
             pattern="^(" + "|".join(re.escape(t) for t in topics) + ")$", listener=self)
 

@@ -133,7 +133,9 @@ class AnnotationService(KafkaDoor):
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         k = self.settings.kafka
-        self._subscribe(k.topics, k.topic_pattern, stop)
+        # no wait for the topics' metadata: a beamline often creates its topic after the
+        # service starts, and the pattern picks it up (metadata_max_age_ms)
+        self._subscribe(k.topics, k.topic_pattern, stop, wait_s=0.0)
         log.info("consuming %s as group %s from %s (%s)", k.topics or k.topic_pattern,
                  k.group_id, k.bootstrap_servers, k.delivery)
         # Models, sessions and modules loaded at start-up live as long as the service: out of
