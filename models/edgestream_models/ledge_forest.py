@@ -78,13 +78,14 @@ def r2(y: np.ndarray, p: np.ndarray) -> float:
     return float(1 - np.sum((y - p) ** 2) / np.sum((y - y.mean()) ** 2))
 
 
-def throughput(folder: Path, x: np.ndarray) -> dict[str, float]:
-    """Spectra/s of both ONNX models at batch 256 on the CPU (inputs ready)."""
+def throughput(folder: Path, x: np.ndarray,
+               names: tuple[str, ...] = ("valence", "fractions")) -> dict[str, float]:
+    """Spectra/s of the ONNX models ``names`` at batch 256 on the CPU (inputs ready)."""
     import onnxruntime as ort
 
     batch = np.resize(x, (256, x.shape[1])).astype(np.float32)
     out = {}
-    for name in ("valence", "fractions"):
+    for name in names:
         s = ort.InferenceSession(str(folder / f"{name}.onnx"), providers=["CPUExecutionProvider"])
         feed = {s.get_inputs()[0].name: batch}
         s.run(None, feed)

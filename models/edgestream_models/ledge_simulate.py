@@ -46,7 +46,8 @@ def reference_rows(spectra: Spectra) -> np.ndarray:
 
 
 def _gaussian_rows(y: np.ndarray, sigma_ev: np.ndarray) -> np.ndarray:
-    """Gaussian broadening of rows on ``FINE`` by ``sigma_ev`` each (FFT, edges padded)."""
+    """Gaussian broadening of rows on a ``FINE_STEP`` grid by ``sigma_ev`` each (FFT, edges
+    padded)."""
     pad = 400
     yp = np.pad(y, ((0, 0), (pad, pad)), mode="edge")
     freq = np.fft.rfftfreq(yp.shape[1], d=FINE_STEP)
@@ -54,39 +55,41 @@ def _gaussian_rows(y: np.ndarray, sigma_ev: np.ndarray) -> np.ndarray:
     return np.fft.irfft(np.fft.rfft(yp, axis=1) * kernel, n=yp.shape[1], axis=1)[:, pad:-pad]
 
 
-def simulate_eels(mu: np.ndarray, rng: np.random.Generator, clean: bool = False) -> tuple[
+def simulate_eels(mu: np.ndarray, rng: np.random.Generator, clean: bool = False,
+                  edge_ev: float = CU_L3_EV, fine: np.ndarray = FINE) -> tuple[
         np.ndarray, np.ndarray]:
-    """EELS measurements of L2,3 spectra ``mu`` (on ``FINE``) through the stream's own
+    """EELS measurements of L2,3 spectra ``mu`` (on ``fine``, a ``FINE_STEP`` grid; Cu's
+    ``FINE`` by default) of an element whose L3 edge is at ``edge_ev`` through the stream's own
     normalization: model inputs ``[n, 2 * len(GRID)]`` and a mask of rows that normalized.
 
-    Per batch, one loss axis (offset 860-900 eV, 0.05/0.1/0.2 eV per channel, up to 985-1010
-    eV); per row an energy-scale error of ±2 eV, Gaussian broadening σ 0.2-0.8 eV, a post-edge
-    decay (E/932.7)^-s with s 0-3, a plasmon replica 15-30 eV up at 0-30 %, a power-law
-    background (r 2.5-4, 10^3.5-10^5 counts at the offset), an L3 jump of 0.15-0.8 of the
-    background and Poisson noise. ``clean``: no scale error, σ 0.3 eV, no decay, no replica,
-    10^6 counts (for examples and the OOD reference).
+    Per batch, one loss axis (offset 33-73 eV below the L3 edge, 0.05/0.1/0.2 eV per channel,
+    up to 52-77 eV above it); per row an energy-scale error of ±2 eV, Gaussian broadening
+    σ 0.2-0.8 eV, a post-edge decay (E/E_L3)^-s with s 0-3, a plasmon replica 15-30 eV up at
+    0-30 %, a power-law background (r 2.5-4, 10^3.5-10^5 counts at the offset), an L3 jump of
+    0.15-0.8 of the background and Poisson noise. ``clean``: no scale error, σ 0.3 eV, no
+    decay, no replica, 10^6 counts (for examples and the OOD reference).
     """
     n = len(mu)
-    offset = rng.uniform(860.0, 900.0)
+    offset = edge_ev - 72.7 + rng.uniform(0.0, 40.0)  # Cu: 860-900 eV
     dispersion = float(rng.choice([0.05, 0.1, 0.2]))
-    stop = rng.uniform(985.0, 1010.0)
+    stop = edge_ev + 52.3 + rng.uniform(0.0, 25.0)  # Cu: 985-1010 eV
     loss = offset + dispersion * np.arange(int((stop - offset) / dispersion))
     shift = np.zeros(n) if clean else rng.uniform(-2.0, 2.0, n)
     sigma = np.full(n, 0.3) if clean else rng.uniform(0.2, 0.8, n)
     y = _gaussian_rows(mu, sigma)
     # a core-loss edge decays past its onset (~E^-s; the continuum of real spectra falls)
     decay = np.zeros(n) if clean else rng.uniform(0.0, 3.0, n)
-    y = y * np.clip(FINE / CU_L3_EV, 1.0, None)[None, :] ** -decay[:, None]
+    y = y * np.clip(fine / edge_ev, 1.0, None)[None, :] ** -decay[:, None]
     if not clean:
         plural = rng.uniform(0.0, 0.3, n)
         plasmon = rng.uniform(15.0, 30.0, n)
-        y = y + plural[:, None] * np.stack([np.interp(FINE - p, FINE, row, left=row[0])
+        y = y + plural[:, None] * np.stack([np.interp(fine - p, fine, row, left=row[0])
                                             for p, row in zip(plasmon, y, strict=True)])
-    edge = np.stack([np.interp(loss - s, FINE, row) for s, row in zip(shift, y, strict=True)])
+    edge = np.stack([np.interp(loss - s, fine, row) for s, row in zip(shift, y, strict=True)])
     level = np.full(n, 1e6) if clean else 10 ** rng.uniform(3.5, 5.0, n)
     r = rng.uniform(2.5, 4.0, n)
     background = level[:, None] * (loss[None, :] / offset) ** -r[:, None]
-    at_edge = level * (CU_L3_EV / offset) ** -r
+    at_edge = level * (edge_ev / offset) ** -r
     jump = rng.uniform(0.15, 0.8, n)
     counts = background + (jump * at_edge)[:, None] * edge
     counts = rng.poisson(counts).astype(float)
@@ -95,7 +98,7 @@ def simulate_eels(mu: np.ndarray, rng: np.random.Generator, clean: bool = False)
     for lo in range(0, n, 64):
         part = slice(lo, min(n, lo + 64))
         try:
-            onset = find_edge_onset(loss, counts[part], expected=CU_L3_EV)
+            onset = find_edge_onset(loss, counts[part], expected=edge_ev)
             norm = normalize_eels(loss, counts[part], onset)
         except StreamError:
             continue  # the stream would dead-letter these too
@@ -105,7 +108,8 @@ def simulate_eels(mu: np.ndarray, rng: np.random.Generator, clean: bool = False)
 
 
 def simulate_many(mu: np.ndarray, copies: int, rng: np.random.Generator, desc: str,
-                  clean: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  clean: bool = False, edge_ev: float = CU_L3_EV,
+                  fine: np.ndarray = FINE) -> tuple[np.ndarray, np.ndarray]:
     """``copies`` simulations of every row of ``mu`` in shuffled batches of 256: inputs and
     the source row of each (rows that failed to normalize dropped)."""
     from tqdm import tqdm
@@ -115,7 +119,7 @@ def simulate_many(mu: np.ndarray, copies: int, rng: np.random.Generator, desc: s
     xs, keep = [], []
     for lo in tqdm(range(0, len(src), 256), desc=desc, leave=False):
         idx = src[lo:lo + 256]
-        x, ok = simulate_eels(mu[idx], rng, clean)
+        x, ok = simulate_eels(mu[idx], rng, clean, edge_ev, fine)
         xs.append(x[ok])
         keep.append(idx[ok])
     return np.concatenate(xs), np.concatenate(keep)

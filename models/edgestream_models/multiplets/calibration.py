@@ -43,12 +43,16 @@ REFERENCE_WIDTHS = (0.3, 0.6, 0.25)
 REFERENCE_TEMPERATURE = 300.0
 
 
-def offset(sticks, valence: float) -> float:
+def offset(sticks, valence: float, peak_ev: float | None = None,
+           split: float | None = None) -> float:
     """eV to add to the relative energies of ``sticks`` (``solve.Sticks``) so that their
-    white line sits at the literature's L3 maximum of ``valence``."""
-    from edgestream_models.multiplets.spectrum import broaden, flatten, main_l3
+    white line sits at the literature's L3 maximum of ``valence`` (Cu), or at ``peak_ev``
+    (another element, ``elements.L3_PEAK_EV``, with its ``split``)."""
+    from edgestream_models.multiplets.spectrum import L2_SPLIT_EV, broaden, flatten, main_l3
 
+    split = L2_SPLIT_EV if split is None else split
     e, w = flatten(sticks, REFERENCE_TEMPERATURE)
     grid = np.arange(e[w > 1e-3 * w.max()].min() - 10.0, e.max() + 10.0, 0.02)
-    y = broaden(e, w, grid, *REFERENCE_WIDTHS)
-    return L3_PEAK_EV[float(valence)] - main_l3(grid, y)
+    y = broaden(e, w, grid, *REFERENCE_WIDTHS, split)
+    target = L3_PEAK_EV[float(valence)] if peak_ev is None else peak_ev
+    return target - main_l3(grid, y, split)

@@ -25,7 +25,13 @@ from edgestream_models.multiplets import calibration
 from edgestream_models.multiplets.generate import load
 from edgestream_models.multiplets.grid import SPECTRUM_RANGES, Params
 from edgestream_models.multiplets.solve import Sticks
-from edgestream_models.multiplets.spectrum import broaden, edge_step, flatten, main_l3
+from edgestream_models.multiplets.spectrum import (
+    L2_SPLIT_EV,
+    broaden,
+    edge_step,
+    flatten,
+    main_l3,
+)
 
 TEST_FRACTION = 0.2
 AREA_RANGE = (0.7, 1.4)  # white-line area per hole, times FEFF10 CuO's
@@ -81,21 +87,24 @@ def post_edge(feff_mu: np.ndarray) -> np.ndarray:
 
 def one_spectrum(sticks: Sticks, shift: float, rng: np.random.Generator, area: float,
                  grid: np.ndarray = FINE, continuum: np.ndarray | None = None,
+                 spin_orbit: float = SPIN_ORBIT_EV, split: float = L2_SPLIT_EV,
+                 area_range: tuple[float, float] = AREA_RANGE,
                  ) -> tuple[np.ndarray, dict[str, float]]:
     """A calibrated L2,3 spectrum of one entry with drawn broadenings, temperature and
-    white-line area (per hole); the draws. ``continuum``: a ``post_edge`` factor for the
-    step (else the step is flat above its edges)."""
+    white-line area (per hole, ``area`` times a draw from ``area_range``); the draws.
+    ``continuum``: a ``post_edge`` factor for the step (else the step is flat above its
+    edges); ``spin_orbit``, ``split``: the element's (Cu's by default)."""
     lo, hi = SPECTRUM_RANGES["gamma_l3"]
     draw = {"gamma_l3": rng.uniform(lo, hi)}
     draw["gamma_l2"] = draw["gamma_l3"] + rng.uniform(*SPECTRUM_RANGES["gamma_l2_extra"])
     draw["sigma"] = rng.uniform(*SPECTRUM_RANGES["sigma"])
     draw["temperature"] = rng.uniform(*SPECTRUM_RANGES["temperature"])
-    draw["area"] = area * rng.uniform(*AREA_RANGE)
+    draw["area"] = area * rng.uniform(*area_range)
     e, w = flatten(sticks, draw["temperature"])
-    y = broaden(e + shift, w, grid, draw["gamma_l3"], draw["gamma_l2"], draw["sigma"])
+    y = broaden(e + shift, w, grid, draw["gamma_l3"], draw["gamma_l2"], draw["sigma"], split)
     # the continuum starts under the first strong line (the 2p -> 3d threshold)
     first = float(np.min(e[w > 1e-2 * w.max()]) + shift)
-    step = edge_step(grid, first, SPIN_ORBIT_EV)
+    step = edge_step(grid, first, spin_orbit)
     if continuum is not None:
         step = step * np.interp(grid - first, POST_EDGE_REL, continuum)
     return step + draw["area"] * y, draw

@@ -5,8 +5,10 @@ from it.
     nice -n 19 python -m edgestream_models.multiplets.generate run --workers 1
     python -m edgestream_models.multiplets.generate pack       # -> data/multiplets_cu_l23.tar.xz
     python -m edgestream_models.multiplets.generate status
+    nice -n 19 python -m edgestream_models.multiplets.generate run --element Mn   # Mn, Fe, Co, Ni
 
-Cache: ``${EDGESTREAM_CACHE:-~/.cache/edgestream}/multiplets/<Params.key()>.npz`` with the
+Cache: ``${EDGESTREAM_CACHE:-~/.cache/edgestream}/multiplets/<Params.key()>.npz`` (Cu;
+``multiplets_<El>/`` for the other elements, archived as ``multiplets_<el>_l23.tar.xz``) with the
 parameters, the sticks (``solve.Sticks``) and the seconds the diagonalization took. A file
 appears whole (written aside, then renamed), so an interrupted run resumes with the sets
 that have none.
@@ -27,22 +29,39 @@ from pathlib import Path
 import numpy as np
 
 from edgestream_models.cache import ARCHIVE_DIR, cache_dir
-from edgestream_models.multiplets.grid import CONFIGS, Params, default_grid
+from edgestream_models.multiplets.grid import CONFIGS, ELEMENT_CONFIGS, Params, default_grid
 from edgestream_models.multiplets.solve import Sticks, solve
 
 ARCHIVE = ARCHIVE_DIR / "multiplets_cu_l23.tar.xz"
 
 
-def folder(cache: Path | None = None) -> Path:
-    """Where the entries live (created)."""
+def archive(element: str = "Cu") -> Path:
+    """The committed archive of one element's entries."""
+    return ARCHIVE if element == "Cu" else ARCHIVE_DIR / f"multiplets_{element.lower()}_l23.tar.xz"
+
+
+def grid_of(element: str = "Cu", charge_transfer: bool = True) -> list[Params]:
+    """The shipped parameter sets of one element."""
+    if element == "Cu":
+        return default_grid(charge_transfer)
+    from edgestream_models.multiplets.elements import element_grid
+
+    return element_grid(element)
+
+
+def folder(cache: Path | None = None, element: str = "Cu") -> Path:
+    """Where the entries of ``element`` live (created): ``cache`` itself for Cu, its
+    ``<El>`` subfolder for the others."""
+    name = "multiplets" if element == "Cu" else f"multiplets_{element}"
     if cache is None:
-        return cache_dir("multiplets")
-    cache.mkdir(parents=True, exist_ok=True)
-    return cache
+        return cache_dir(name)
+    out = cache if element == "Cu" else cache / element
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def entry_path(p: Params, cache: Path | None = None) -> Path:
-    return folder(cache) / f"{p.key()}.npz"
+    return folder(cache, p.element) / f"{p.key()}.npz"
 
 
 def write_entry(path: Path, p: Params, s: Sticks) -> None:
@@ -75,8 +94,9 @@ def run(sets: Iterable[Params], workers: int = 1, cache: Path | None = None,
     line every ``every`` sets (done, rate, ETA); returns the seconds per set just run."""
     sets = list(dict.fromkeys(sets))
     todo = [p for p in sets if not entry_path(p, cache).exists()]
+    where = folder(cache, sets[0].element) if sets else folder(cache)
     log(f"multiplets: {len(sets)} parameter sets, {len(sets) - len(todo)} cached, "
-        f"{len(todo)} to run with {workers} worker(s) in {folder(cache)}")
+        f"{len(todo)} to run with {workers} worker(s) in {where}")
     seconds: dict[str, float] = {}
     if not todo:
         return seconds
@@ -107,9 +127,10 @@ def run(sets: Iterable[Params], workers: int = 1, cache: Path | None = None,
 
 
 def load(sets: Iterable[Params] | None = None, cache: Path | None = None,
-         ) -> list[tuple[Params, Sticks]]:
-    """The cached entries of ``sets`` (default: the whole grid) that exist, in order."""
-    sets = default_grid() if sets is None else list(sets)
+         element: str = "Cu") -> list[tuple[Params, Sticks]]:
+    """The cached entries of ``sets`` (default: the whole grid of ``element``) that exist,
+    in order."""
+    sets = grid_of(element) if sets is None else list(sets)
     out = []
     for p in sets:
         path = entry_path(p, cache)
@@ -118,9 +139,12 @@ def load(sets: Iterable[Params] | None = None, cache: Path | None = None,
     return out
 
 
-def pack(cache: Path | None = None, out: Path = ARCHIVE) -> dict[str, int]:
-    """Every entry of the cache into one tar.xz (sorted names, zeroed times: reproducible)."""
-    files = sorted(folder(cache).glob("*.npz"))
+def pack(cache: Path | None = None, out: Path | None = None,
+         element: str = "Cu") -> dict[str, int]:
+    """Every entry of one element's cache into one tar.xz (sorted names, zeroed times:
+    reproducible)."""
+    out = archive(element) if out is None else out
+    files = sorted(folder(cache, element).glob("*.npz"))
     with tarfile.open(out, "w:xz", preset=9) as tar:
         for f in files:
             info = tar.gettarinfo(str(f), arcname=f.name)
@@ -130,12 +154,13 @@ def pack(cache: Path | None = None, out: Path = ARCHIVE) -> dict[str, int]:
     return {"entries": len(files), "bytes": out.stat().st_size}
 
 
-def seed(cache: Path | None = None, archive: Path = ARCHIVE) -> int:
+def seed(cache: Path | None = None, source: Path | None = None, element: str = "Cu") -> int:
     """Entries of the archive the cache lacks, copied in; how many."""
-    if not archive.exists():
+    source = archive(element) if source is None else source
+    if not source.exists():
         return 0
-    dest, n = folder(cache), 0
-    with tarfile.open(archive, "r:xz") as tar:
+    dest, n = folder(cache, element), 0
+    with tarfile.open(source, "r:xz") as tar:
         for m in tar.getmembers():
             name = Path(m.name).name
             if not m.isfile() or not name.endswith(".npz") or (dest / name).exists():
@@ -148,11 +173,13 @@ def seed(cache: Path | None = None, archive: Path = ARCHIVE) -> int:
     return n
 
 
-def status(cache: Path | None = None) -> dict[str, object]:
+def status(cache: Path | None = None, element: str = "Cu") -> dict[str, object]:
     """Entries per configuration and the diagonalization's seconds (mean, median, max)."""
-    entries = load(cache=cache)
-    out: dict[str, object] = {"grid": len(default_grid()), "cached": len(entries)}
-    for c in CONFIGS:
+    entries = load(cache=cache, element=element)
+    out: dict[str, object] = {"element": element, "grid": len(grid_of(element)),
+                              "cached": len(entries)}
+    configs = CONFIGS if element == "Cu" else ELEMENT_CONFIGS[element]
+    for c in configs:
         sec = np.array([s.seconds for p, s in entries if p.config == c])
         if len(sec):
             out[c] = {"n": len(sec), "mean_s": round(float(sec.mean()), 3),
@@ -169,20 +196,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=20, help="a progress line every N sets")
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--ionic-only", action="store_true",
-                    help="leave out the charge-transfer sets")
+                    help="leave out the charge-transfer sets (Cu)")
+    ap.add_argument("--element", default="Cu",
+                    help="Cu, Mn, Fe, Co, Ni, or 'all' (every one in turn)")
     args = ap.parse_args(argv)
-    if args.what == "run":
-        seeded = seed(args.cache)
-        if seeded:
-            print(f"multiplets: {seeded} entries seeded from {ARCHIVE.name}")
-        run(default_grid(not args.ionic_only), args.workers, args.cache, args.every)
-        print(json.dumps(status(args.cache), indent=1))
-    elif args.what == "pack":
-        print(json.dumps(pack(args.cache)))
-    elif args.what == "seed":
-        print(json.dumps({"seeded": seed(args.cache)}))
-    else:
-        print(json.dumps(status(args.cache), indent=1))
+    elements = ("Cu", *ELEMENT_CONFIGS) if args.element == "all" else (args.element,)
+    for el in elements:
+        if args.what == "run":
+            seeded = seed(args.cache, element=el)
+            if seeded:
+                print(f"multiplets: {seeded} entries seeded from {archive(el).name}")
+            run(grid_of(el, not args.ionic_only), args.workers, args.cache, args.every)
+            print(json.dumps(status(args.cache, el), indent=1))
+        elif args.what == "pack":
+            print(json.dumps(pack(args.cache, element=el)))
+        elif args.what == "seed":
+            print(json.dumps({"element": el, "seeded": seed(args.cache, element=el)}))
+        else:
+            print(json.dumps(status(args.cache, el), indent=1))
     return 0
 
 

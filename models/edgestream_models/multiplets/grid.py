@@ -18,6 +18,13 @@ from dataclasses import asdict, dataclass
 # "d9" Cu(II), "d8" Cu(III) (ionic), "d8_ct" Cu(III) as d8 + d9L + d10L2 (charge transfer)
 # and "d9_ct" Cu(II) as d9 + d10L (charge transfer with one ligand bath shell).
 CONFIGS = {"d9": (2.0, 9), "d8": (3.0, 8), "d9_ct": (2.0, 9), "d8_ct": (3.0, 8)}
+# The battery metals' ionic configurations (``elements``): formal valence and 3d electrons
+ELEMENT_CONFIGS = {
+    "Mn": {"d5": (2.0, 5), "d4": (3.0, 4), "d3": (4.0, 3)},
+    "Fe": {"d6": (2.0, 6), "d5": (3.0, 5)},
+    "Co": {"d7": (2.0, 7), "d6": (3.0, 6)},
+    "Ni": {"d8": (2.0, 8), "d7": (3.0, 7)},
+}
 SYMMETRIES = ("oh", "d4h", "square_planar", "td")
 # part of every cache key: bump when the solver's physics changes, so old entries are redone
 SOLVER_VERSION = 2
@@ -32,7 +39,8 @@ class Params:
     splitting is ``d3 / 3``), or ``ds`` of ``edrixs.cf_square_planar_d`` (``square_planar``);
     ``slater_scale``: factor on the atomic (Hartree-Fock) F2dd, F4dd, F2pd, G1pd, G3pd;
     ``delta``/``hyb``: charge-transfer energy and the e_g hybridization (t2g: half of it) of
-    the ``*_ct`` configurations (0 otherwise); ``u_dd``/``u_pd``: their Hubbard terms.
+    the ``*_ct`` configurations (0 otherwise); ``u_dd``/``u_pd``: their Hubbard terms;
+    ``element``: the absorber (Cu, or one of ``ELEMENT_CONFIGS``).
     """
 
     config: str
@@ -44,14 +52,20 @@ class Params:
     hyb: float = 0.0
     u_dd: float = 0.0
     u_pd: float = 0.0
+    element: str = "Cu"
+
+    @property
+    def _config(self) -> tuple[float, int]:
+        table = CONFIGS if self.element == "Cu" else ELEMENT_CONFIGS[self.element]
+        return table[self.config]
 
     @property
     def valence(self) -> float:
-        return CONFIGS[self.config][0]
+        return self._config[0]
 
     @property
     def n_d(self) -> int:
-        return CONFIGS[self.config][1]
+        return self._config[1]
 
     @property
     def charge_transfer(self) -> bool:
@@ -61,6 +75,8 @@ class Params:
         """Short hash of the parameters (rounded, so 0.1 + 0.2 and 0.3 are one set)."""
         fields = {k: round(v, 6) if isinstance(v, float) else v
                   for k, v in asdict(self).items()}
+        if self.element == "Cu":  # the Cu sets were keyed before the element was a field
+            del fields["element"]
         text = json.dumps(fields | {"solver": SOLVER_VERSION}, sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 

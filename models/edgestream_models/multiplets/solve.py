@@ -54,14 +54,14 @@ def _quiet():
 
 def atomic_slater(p: Params) -> tuple[list[float], list[float], float, float, float]:
     """Initial and intermediate Slater integrals (edrixs order: F0dd F2dd F4dd, then F0pd F2pd
-    G1pd G3pd F0pp F2pp) of Cu 3d^n (Hartree-Fock, from edrixs's atom data) scaled by
+    G1pd G3pd F0pp F2pp) of the absorber's 3d^n (Hartree-Fock, from edrixs's atom data) scaled by
     ``p.slater_scale``; the 3d spin-orbit couplings (initial, intermediate) and the 2p one.
 
     F0dd and F0pd carry the Hubbard terms (``u_dd``, ``u_pd``; charge transfer only) on top of
     the monopole parts of the multiplet terms, as in edrixs's Anderson-model example."""
     import edrixs
 
-    info = edrixs.utils.get_atom_data("Cu", "3d", p.n_d, edge="L23")
+    info = edrixs.utils.get_atom_data(p.element, "3d", p.n_d, edge="L23")
     si = dict(info["slater_i"])
     sn = dict(info["slater_n"])
     k = p.slater_scale

@@ -31,19 +31,20 @@ def flatten(sticks: Sticks, temperature: float) -> tuple[np.ndarray, np.ndarray]
     return sticks.energy.ravel(), 3.0 * (p[:, None] * sticks.weight).ravel()
 
 
-def l2_mask(energy: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Which sticks belong to the 2p1/2 (L2) manifold."""
+def l2_mask(energy: np.ndarray, weight: np.ndarray, split: float = L2_SPLIT_EV) -> np.ndarray:
+    """Which sticks belong to the 2p1/2 (L2) manifold: those more than ``split`` eV above the
+    first strong one (``elements.L2_SPLIT_EV`` for the other elements)."""
     strong = weight > 1e-3 * weight.max()
-    return energy > energy[strong].min() + L2_SPLIT_EV
+    return energy > energy[strong].min() + split
 
 
 def broaden(energy: np.ndarray, weight: np.ndarray, grid: np.ndarray, gamma_l3: float,
-            gamma_l2: float, sigma: float) -> np.ndarray:
+            gamma_l2: float, sigma: float, split: float = L2_SPLIT_EV) -> np.ndarray:
     """Sticks on ``grid``: a Lorentzian of HWHM ``gamma_l3`` (L3) or ``gamma_l2`` (L2) each,
     area-preserving, then a Gaussian of std ``sigma`` (all eV)."""
     keep = weight > 1e-9 * max(weight.max(), 1e-300)
     e, w = energy[keep], weight[keep]
-    gamma = np.where(l2_mask(e, w), gamma_l2, gamma_l3)
+    gamma = np.where(l2_mask(e, w, split), gamma_l2, gamma_l3)
     y = (w[None, :] * gamma[None, :] / np.pi
          / ((grid[:, None] - e[None, :]) ** 2 + gamma[None, :] ** 2)).sum(axis=1)
     if sigma > 0:
@@ -55,9 +56,9 @@ def broaden(energy: np.ndarray, weight: np.ndarray, grid: np.ndarray, gamma_l3: 
     return y
 
 
-def main_l3(grid: np.ndarray, y: np.ndarray) -> float:
+def main_l3(grid: np.ndarray, y: np.ndarray, split: float = L2_SPLIT_EV) -> float:
     """Energy of the strongest maximum below the L3/L2 gap (the white line)."""
-    return float(grid[np.argmax(np.where(grid < grid[np.argmax(y)] + L2_SPLIT_EV, y, 0))])
+    return float(grid[np.argmax(np.where(grid < grid[np.argmax(y)] + split, y, 0))])
 
 
 def edge_step(grid: np.ndarray, l3_ev: float, spin_orbit_ev: float, width_ev: float = 1.0,
