@@ -85,6 +85,47 @@ def test_eels_map_prefers_the_cu_l_valence_and_keeps_one_quantity() -> None:
     assert m["cells"] == [[1, 0, 0.1], [1, 1, 1.9]]  # the OOD pixel is not drawn
 
 
+def l_valence_pixel(run: str, px: int, value: float, element: str = "Mn",
+                    ood: bool = False) -> dict:
+    """A spectrum-image pixel annotated by the element's L2,3 valence plugin (as recorded)."""
+    a = annotation(run, px=px, modality="eels", value=None)
+    a["element"], a["edge"] = element, "L2,3"
+    a["predictions"].append({"plugin": f"{element.lower()}_l_valence", "version": "1",
+                             "outputs": {"value": value, "uncertainty": 0.2, "ood": ood,
+                                         "ood_score": 0.5, "state": "Mn(III)",
+                                         "probabilities": {"Mn(III)": 1.0}}})
+    return a
+
+
+def test_eels_map_of_a_mn_run_reads_the_mn_l_valence_with_its_range() -> None:
+    live = LiveState()
+    q = live.subscribe()
+    for px, (v, ood) in enumerate([(2.1, False), (3.0, False), (3.9, True), (4.0, False)]):
+        live.on_annotation(l_valence_pixel("mn", px, v, ood=ood))
+    m = live.eels_map()
+    assert (m["source"], m["element"], m["range"]) == ("mn_l_valence.value", "Mn", [2.0, 4.0])
+    assert m["cells"] == [[1, 0, 2.1], [1, 1, 3.0], [1, 3, 4.0]]  # the OOD pixel is not drawn
+    events = [e for e in (q.get_nowait() for _ in range(q.qsize())) if e[0] == "eels_map"]
+    assert events[0][1] == {"run_uid": "mn", "sample": "s", "source": "mn_l_valence.value",
+                            "element": "Mn", "range": [2.0, 4.0], "cell": [1, 0, 2.1]}
+
+
+def test_eels_map_follows_a_cu_run_then_a_mn_run() -> None:
+    live = LiveState()
+    for px in range(2):
+        live.on_annotation(l_valence_pixel("cu", px, 1.0 + px, element="Cu"))
+    cu = live.eels_map()
+    assert (cu["source"], cu["element"], cu["range"]) == ("cu_l_valence.value", "Cu",
+                                                          [0.0, 3.0])
+    live.on_annotation(l_valence_pixel("mn", 0, 2.5))
+    mn = live.eels_map()
+    assert (mn["run_uid"], mn["source"], mn["cells"]) == ("mn", "mn_l_valence.value",
+                                                          [[1, 0, 2.5]])
+    # a quantity that is not an L2,3 valence has no fixed range: the page scales to the data
+    live.on_annotation(annotation("k", modality="eels"))
+    assert live.eels_map()["source"] == "valence.value" and live.eels_map()["range"] is None
+
+
 def test_a_slow_subscriber_loses_events_not_the_service() -> None:
     live = LiveState()
     q = live.subscribe(maxsize=2)

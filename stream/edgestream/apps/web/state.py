@@ -26,6 +26,7 @@ from edgestream.metrics import Metrics
 from edgestream.pipeline import Outcome, Pipeline
 from edgestream.publish import compact
 from edgestream.publish.annotation import annotation_id
+from edgestream.publish.eelsmap import is_l_valence, value_range
 
 MAX_POINTS = 600  # a raw spectrum is thinned to this many points for the page
 
@@ -62,9 +63,10 @@ class LiveState:
                  motif: str = "motif", max_series: int = 500, max_raw: int = 64) -> None:
         self.metrics = metrics
         self.valence = valence or QuantitySpec()
-        # EELS maps show the Cu L2,3 valence when that plugin runs (out-of-distribution
+        # EELS maps show the L2,3 valence of whichever plugin of that family annotated the
+        # run (cu_l_valence, mn_l_valence, ...: eelsmap.is_l_valence; out-of-distribution
         # pixels stay blank), else the series' quantity
-        self.eels_valence = QuantitySpec("cu_l_valence", "value", "uncertainty", ())
+        self._eels_specs: dict[str, QuantitySpec] = {}
         self.motif = motif
         self.max_series = max_series
         self._raw: OrderedDict[str, dict[str, list[float]]] = OrderedDict()
@@ -145,22 +147,38 @@ class LiveState:
                 "motif": None if motif is None else motif.get("value"),
                 "motif_p": None if motif is None else motif.get("probability")}
 
+    def _eels_valence(self, a: dict[str, Any]) -> QuantitySpec | None:
+        """The quantity of the first L2,3 valence plugin among ``a``'s predictions."""
+        name = next((p["plugin"] for p in a["predictions"] if is_l_valence(p["plugin"])), None)
+        if name is None:
+            return None
+        if name not in self._eels_specs:
+            self._eels_specs[name] = QuantitySpec(name, "value", "uncertainty", ())
+        return self._eels_specs[name]
+
     def _eels_update(self, a: dict[str, Any]) -> dict[str, Any] | None:
-        """Spectrum-image rows: one map cell per (event, pixel) of the latest such run."""
+        """Spectrum-image rows: one map cell per (event, pixel) of the latest such run; the
+        map says its element and the colour range of its plugin's value (Cu 0..3, Mn 2..4;
+        None for a quantity without one)."""
         if a["modality"] != "eels":
             return None
-        q = self.eels_valence.extract(a) or self.valence.extract(a)
+        spec = self._eels_valence(a)
+        q = (spec.extract(a) if spec is not None else None) or self.valence.extract(a)
         if q is None:
             return None
         run = a["ids"]["run_uid"]
         if self.eels is None or self.eels["run_uid"] != run:
+            plugin = q.source.rpartition(".")[0]
+            vrange = value_range(plugin) if is_l_valence(plugin) else None
             self.eels = {"run_uid": run, "sample": a.get("sample"), "source": q.source,
-                         "cells": {}}
+                         "element": a.get("element"),
+                         "range": None if vrange is None else list(vrange), "cells": {}}
         if q.source != self.eels["source"]:
             return None  # one quantity per map: a pixel without it stays blank
         row, px = a["ids"]["seq_range"][1], a["ids"]["index_in_event"]
         self.eels["cells"][f"{row},{px}"] = q.value
         return {"run_uid": run, "sample": a.get("sample"), "source": q.source,
+                "element": self.eels["element"], "range": self.eels["range"],
                 "cell": [row, px, q.value]}
 
     def eels_map(self) -> dict[str, Any] | None:
