@@ -78,6 +78,7 @@ from edgestream_models.ledge_simulate import (
     reference_rows,
     simulate_eels,
     simulate_many,
+    simulate_xas,
 )
 from edgestream_plugins.cu_l import (
     FRACTION_CLASSES,
@@ -134,7 +135,7 @@ def previous_scores(folder: Path, xt: np.ndarray, yt: np.ndarray, xtm: np.ndarra
 def build_and_train(out: Path = PLUGIN, copies: int = 5, n_mix: int = 6000, n_trees: int = 48,
                     seed: int = 0, cache: Path | None = None,
                     n_reference_mix: int = 3000, draws: int = 4,
-                    feff_only: bool = False) -> dict[str, Any]:
+                    feff_only: bool = False, xas_copies: int = 2) -> dict[str, Any]:
     """Everything from the FEFF10 cache and the multiplet archive to the plugin folder;
     returns the card.
 
@@ -159,7 +160,9 @@ def build_and_train(out: Path = PLUGIN, copies: int = 5, n_mix: int = 6000, n_tr
     # plus one clean measurement per site (a long, well-focused acquisition); a small gain,
     # measured without mixtures: clean test rows MAE 0.286 vs 0.300 (test_clean_mae in the card)
     xc, csrc = simulate_many(train.mu, 1, rng, "train sites, clean", clean=True)
-    xv, src = np.concatenate([xv, xc]), np.concatenate([src, csrc])
+    # and soft-XAS measurements (TEY/FY with yield saturation), read through the XAS path
+    xx, xsrc = simulate_many(train.mu, xas_copies, rng, "train sites, soft XAS", xas=True)
+    xv, src = np.concatenate([xv, xc, xx]), np.concatenate([src, csrc, xsrc])
     yv = train.valence[src]
     mix_mu, mix_f = mixtures(train, n_mix, rng)
     refs = train.take(reference_rows(train))
@@ -186,6 +189,9 @@ def build_and_train(out: Path = PLUGIN, copies: int = 5, n_mix: int = 6000, n_tr
     xtc, tcsrc = simulate_many(test.mu, 1, rng, "test sites, clean", clean=True)
     pvc = median_summary(per_tree_sklearn(valence_rf, xtc), VALENCE_CLASSES)[0]
     ytc = test.valence[tcsrc]
+    xtx, txsrc = simulate_many(test.mu, 2, rng, "test sites, soft XAS", xas=True)
+    pvx = median_summary(per_tree_sklearn(valence_rf, xtx), VALENCE_CLASSES)[0]
+    ytx = test.valence[txsrc]
     tmix_mu, tmix_f = mixtures(test, 1500, rng)
     xtm, tmsrc = simulate_many(tmix_mu, 1, rng, "test mixtures")
     ftm = tmix_f[tmsrc]
@@ -252,8 +258,9 @@ def build_and_train(out: Path = PLUGIN, copies: int = 5, n_mix: int = 6000, n_tr
     # 1.2: the valence forest over Cu(0)..Cu(III) weights, each tree read as the median;
     # 1.3: + mixtures of the Cu/Cu2O/CuO references, trained on the archived L3 runs
     # 1.4: Cu(II)/Cu(III) from edrixs multiplet (and charge-transfer) spectra, FEFF10 below
+    # 1.5: + soft-XAS measurements (TEY/FY saturation) through the XAS path in training
     card = {
-        "name": "cu_l_valence", "version": "1.3.0" if feff_only else "1.4.0",
+        "name": "cu_l_valence", "version": "1.3.0" if feff_only else "1.5.0",
         "task": "Cu valence and Cu(0)/Cu(I)/Cu(II) fractions from Cu L2,3 EELS or soft-XAS "
                 "spectra",
         "model": f"random forests ({n_trees} trees each, min_samples_leaf "
@@ -282,6 +289,8 @@ def build_and_train(out: Path = PLUGIN, copies: int = 5, n_mix: int = 6000, n_tr
                      "multiplet sets by crystal-field family (20 % held out by a hash)",
             "dataset": str(dataset),
             "augmentation": simulate_eels.__doc__.split("\n\n")[1].strip(),
+            "augmentation_soft_xas": simulate_xas.__doc__.split("\n\n")[1].strip(),
+            "train_rows_soft_xas": len(xx),
             "train_rows": int(len(xv) + len(xm)), "train_mixtures": len(xm),
             "train_reference_mixtures": n_reference_mix,
             "reference_sites": {c: str(k) for c, k in zip(REFERENCE_SITES, refs.key,
@@ -294,6 +303,8 @@ def build_and_train(out: Path = PLUGIN, copies: int = 5, n_mix: int = 6000, n_tr
         "test_r2": round(r2(yt, pv), 4),
         "test_clean_mae": round(float(np.mean(np.abs(pvc - ytc))), 4),
         "test_clean_r2": round(r2(ytc, pvc), 4),
+        "test_soft_xas_mae": round(float(np.mean(np.abs(pvx - ytx))), 4),
+        "test_soft_xas_r2": round(r2(ytx, pvx), 4),
         "test_mae_integer_valences": round(float(np.mean(np.abs(pv - yt)[pure_int])), 4),
         "test_by_class": by_class,
         "test_by_group": by_group,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgestream.errors import StreamError
-from edgestream.physics import find_edge_onset, normalize_eels
-from edgestream_models.ledge_data import CU_L3_EV, FINE, FINE_STEP, REFERENCE_SITES, Spectra
+from edgestream.physics import edge_energy, find_edge_onset, normalize_eels
+from edgestream_models.ledge_data import FINE, FINE_STEP, REFERENCE_SITES, Spectra
 from edgestream_plugins.cu_l import GRID, represent
 
 
@@ -56,11 +56,11 @@ def _gaussian_rows(y: np.ndarray, sigma_ev: np.ndarray) -> np.ndarray:
 
 
 def simulate_eels(mu: np.ndarray, rng: np.random.Generator, clean: bool = False,
-                  edge_ev: float = CU_L3_EV, fine: np.ndarray = FINE) -> tuple[
+                  element: str = "Cu", fine: np.ndarray = FINE) -> tuple[
         np.ndarray, np.ndarray]:
-    """EELS measurements of L2,3 spectra ``mu`` (on ``fine``, a ``FINE_STEP`` grid; Cu's
-    ``FINE`` by default) of an element whose L3 edge is at ``edge_ev`` through the stream's own
-    normalization: model inputs ``[n, 2 * len(GRID)]`` and a mask of rows that normalized.
+    """EELS measurements of ``element``'s L2,3 spectra ``mu`` (on ``fine``, a ``FINE_STEP``
+    grid; Cu's ``FINE`` by default) through the stream's own normalization: model inputs
+    ``[n, 2 * len(GRID)]`` and a mask of rows that normalized.
 
     Per batch, one loss axis (offset 33-73 eV below the L3 edge, 0.05/0.1/0.2 eV per channel,
     up to 52-77 eV above it); per row an energy-scale error of ±2 eV, Gaussian broadening
@@ -70,6 +70,7 @@ def simulate_eels(mu: np.ndarray, rng: np.random.Generator, clean: bool = False,
     decay, no replica, 10^6 counts (for examples and the OOD reference).
     """
     n = len(mu)
+    edge_ev = edge_energy(element, "L3")
     offset = edge_ev - 72.7 + rng.uniform(0.0, 40.0)  # Cu: 860-900 eV
     dispersion = float(rng.choice([0.05, 0.1, 0.2]))
     stop = edge_ev + 52.3 + rng.uniform(0.0, 25.0)  # Cu: 985-1010 eV
@@ -107,11 +108,65 @@ def simulate_eels(mu: np.ndarray, rng: np.random.Generator, clean: bool = False,
     return x, ok & np.isfinite(x).all(axis=1)
 
 
+def simulate_xas(mu: np.ndarray, rng: np.random.Generator, clean: bool = False,
+                 element: str = "Cu", fine: np.ndarray = FINE) -> tuple[
+        np.ndarray, np.ndarray]:
+    """Soft-XAS measurements (total electron or fluorescence yield) of ``element``'s L2,3
+    spectra ``mu`` (on ``fine``) through the stream's own XAS normalization
+    (``normalize_spectra``: pre-edge line, e0, post-edge step): model inputs
+    ``[n, 2 * len(GRID)]`` and a mask of rows that normalized.
+
+    Per batch, one photon-energy axis starting 4-40 eV below the L3 edge (the short pre-edge
+    windows of many soft-XAS scans included), 0.05/0.1/0.2 eV per point, up to 35-80 eV
+    above it; per row an energy-scale error of ±1 eV, a resolution of σ 0.05-0.35 eV (a soft
+    X-ray monochromator: sharper than EELS), yield saturation or self-absorption
+    ``y = μ / (1 + s μ)`` with s 0-1.2 per unit edge step (TEY saturation and FY
+    self-absorption both damp the white lines this way; de Groot, Coord. Chem. Rev. 249, 31
+    (2005); Nakajima et al., PRB 59, 6421 (1999)), a background of 0.2-5 edge steps with a
+    slope, an I0 drift of ±3 % and Gaussian noise of 0.1-2 % of the step. ``clean``: no
+    scale error, σ 0.15 eV, no saturation, noise 0.05 %.
+    """
+    from edgestream.documents.spectrum import RawSpectrum, SpectrumIds
+    from edgestream.normalize import annotation_grid, batch_of, normalize_spectra
+
+    n = len(mu)
+    edge_ev = edge_energy(element, "L3")
+    start = edge_ev - rng.uniform(4.0, 40.0)
+    step = float(rng.choice([0.05, 0.1, 0.2]))
+    stop = edge_ev + rng.uniform(35.0, 80.0)
+    energy = start + step * np.arange(int((stop - start) / step))
+    shift = np.zeros(n) if clean else rng.uniform(-1.0, 1.0, n)
+    sigma = np.full(n, 0.15) if clean else rng.uniform(0.05, 0.35, n)
+    y = _gaussian_rows(mu, sigma)
+    y = np.stack([np.interp(energy - s, fine, row) for s, row in zip(shift, y, strict=True)])
+    sat = np.zeros(n) if clean else rng.uniform(0.0, 1.2, n) * (rng.random(n) < 0.7)
+    y = y / (1.0 + sat[:, None] * np.clip(y, 0.0, None))
+    rel = (energy - edge_ev)[None, :] / 100.0
+    offset = rng.uniform(0.2, 5.0, n)[:, None]
+    slope = rng.uniform(-0.5, 0.5, n)[:, None]
+    drift = 1.0 + rng.uniform(-0.03, 0.03, n)[:, None] * rel
+    noise = np.full(n, 5e-4) if clean else 10 ** rng.uniform(-3.0, np.log10(0.02), n)
+    signal = (offset * (1.0 + slope * rel) + y) * drift
+    signal = signal + noise[:, None] * rng.standard_normal(signal.shape)
+    x = np.full((n, 2 * GRID.size), np.nan, dtype=np.float32)
+    ok = np.zeros(n, dtype=bool)
+    raws = [RawSpectrum(SpectrumIds("sim", "d", "primary", (i, i)), "xas_mu", energy, row,
+                        element, "L3") for i, row in enumerate(signal)]
+    results = normalize_spectra(raws, annotation_grid())
+    good = [i for i, r in enumerate(results) if not isinstance(r, StreamError)]
+    if good:
+        batch = batch_of([raws[i] for i in good], [results[i] for i in good], annotation_grid())
+        x[good], cov = represent(energy, np.stack(batch.measured), batch.e0)
+        ok[good] = cov >= 0.999
+    return x, ok & np.isfinite(x).all(axis=1)
+
+
 def simulate_many(mu: np.ndarray, copies: int, rng: np.random.Generator, desc: str,
-                  clean: bool = False, edge_ev: float = CU_L3_EV,
-                  fine: np.ndarray = FINE) -> tuple[np.ndarray, np.ndarray]:
-    """``copies`` simulations of every row of ``mu`` in shuffled batches of 256: inputs and
-    the source row of each (rows that failed to normalize dropped)."""
+                  clean: bool = False, element: str = "Cu",
+                  fine: np.ndarray = FINE, xas: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``copies`` simulations of every row of ``mu`` in shuffled batches of 256 (EELS, or soft
+    XAS with ``xas``): inputs and the source row of each (rows that failed to normalize
+    dropped)."""
     from tqdm import tqdm
 
     src = np.tile(np.arange(len(mu)), copies)
@@ -119,7 +174,7 @@ def simulate_many(mu: np.ndarray, copies: int, rng: np.random.Generator, desc: s
     xs, keep = [], []
     for lo in tqdm(range(0, len(src), 256), desc=desc, leave=False):
         idx = src[lo:lo + 256]
-        x, ok = simulate_eels(mu[idx], rng, clean, edge_ev, fine)
+        x, ok = (simulate_xas if xas else simulate_eels)(mu[idx], rng, clean, element, fine)
         xs.append(x[ok])
         keep.append(idx[ok])
     return np.concatenate(xs), np.concatenate(keep)

@@ -4,7 +4,7 @@ OOD, card, figure, manifest).
 
     nice -n 19 python -m edgestream_models.multiplets.generate run --element Mn   # cached
     python -m edgestream_models.lmetals --element all       # this: about a minute each
-    python -m edgestream_models.lmetals --fixture            # the simulated microscope's Mn
+    python -m edgestream_models.lmetals --fixture     # reference spectra: simulator, tests
 
 Data: every cached multiplet set of the element (``multiplets.elements``: each configuration
 in octahedral, tetragonally elongated and tetrahedral fields, Slater reductions 0.6-0.9),
@@ -63,7 +63,12 @@ from edgestream_plugins.cu_l import GRID, class_median
 from edgestream_plugins.l_edge import TARGETS, meets_targets, state_name
 
 PLUGINS = REPO / "plugins" / "edgestream_plugins" / "l_edge"
-FIXTURE = REPO / "stream" / "edgestream_sim" / "data" / "mn_l23_multiplets.npz"
+SIM_DATA = REPO / "stream" / "edgestream_sim" / "data"
+
+
+def fixture_path(element: str) -> Path:
+    """The simulated microscope's reference spectra of one element."""
+    return SIM_DATA / f"{element.lower()}_l23_multiplets.npz"
 
 # White-line area per 3d hole in units of the L3 continuum step: FEFF10 CuO's (the Cu L2,3
 # card's multiplet_facts.feff_area_per_hole_ev, a simulation), carried across the series, with
@@ -229,7 +234,8 @@ def write_plugin_manifest(folder: Path, element: str, classes: np.ndarray,
                    writer="`python -m edgestream_models.lmetals`")
 
 
-def train_element(element: str, draws: int = 4, copies: int = 3, n_mix: int = 2000,
+def train_element(element: str, draws: int = 4, copies: int = 3, xas_copies: int = 2,
+                  n_mix: int = 2000,
                   n_trees: int = 48, seed: int = 0, cache: Path | None = None,
                   out: Path | None = None) -> dict[str, Any]:
     """Everything from the multiplet cache of ``element`` to its plugin folder; the card."""
@@ -238,22 +244,30 @@ def train_element(element: str, draws: int = 4, copies: int = 3, n_mix: int = 20
     out = PLUGINS / f"{element.lower()}_valence" if out is None else out
     classes = np.array(sorted(v for v, _ in ELEMENT_CONFIGS[element].values()))
     data = element_spectra(element, draws, rng, cache)
-    edge, fine = METAL_L3_EV[element], fine_grid(element)
+    fine = fine_grid(element)
     tr = data["part"] == "train"
     mu_tr, v_tr = data["mu"][tr], data["valence"][tr]
     mu_te, v_te = data["mu"][~tr], data["valence"][~tr]
-    sim = {"edge_ev": edge, "fine": fine}
+    sim = {"element": element, "fine": fine}
+    # EELS and soft XAS (TEY/FY, saturation) rows: the plugin serves both modalities
     xv, src = simulate_many(mu_tr, copies, rng, f"{element} train", **sim)
+    xx, xsrc = simulate_many(mu_tr, xas_copies, rng, f"{element} train xas", xas=True, **sim)
     xc, csrc = simulate_many(mu_tr, 1, rng, f"{element} train clean", clean=True, **sim)
     mix_mu, mix_w = neighbour_mixtures(mu_tr, v_tr, classes, n_mix, rng)
     xm, msrc = simulate_many(mix_mu, 1, rng, f"{element} train mixtures", **sim)
-    x = np.concatenate([xv, xc, xm])
-    y = np.concatenate([onehot(v_tr[src], classes), onehot(v_tr[csrc], classes), mix_w[msrc]])
+    xmx, mxsrc = simulate_many(mix_mu[: n_mix // 2], 1, rng, f"{element} train mixtures xas",
+                               xas=True, **sim)
+    x = np.concatenate([xv, xx, xc, xm, xmx])
+    y = np.concatenate([onehot(v_tr[src], classes), onehot(v_tr[xsrc], classes),
+                        onehot(v_tr[csrc], classes), mix_w[msrc], mix_w[mxsrc]])
     forest = fit_forest(x, y, n_trees, seed)
 
     xt, tsrc = simulate_many(mu_te, 3, rng, f"{element} test", **sim)
     yt = v_te[tsrc]
     pv, sv, pc, _ = summary(per_tree_sklearn(forest, xt), classes)
+    xtx, txsrc = simulate_many(mu_te, 2, rng, f"{element} test xas", xas=True, **sim)
+    pvx, _, pcx, _ = summary(per_tree_sklearn(forest, xtx), classes)
+    ytx = v_te[txsrc]
     xtc, tcsrc = simulate_many(mu_te, 1, rng, f"{element} test clean", clean=True, **sim)
     pcc = summary(per_tree_sklearn(forest, xtc), classes)[2]
     tmix_mu, tmix_w = neighbour_mixtures(mu_te, v_te, classes, 600, rng)
@@ -308,12 +322,18 @@ def train_element(element: str, draws: int = 4, copies: int = 3, n_mix: int = 20
                      f"{TEST_FRACTION:.0%} held out by a hash",
             "augmentation": "simulated EELS acquisition (ledge_simulate.simulate_eels): energy "
                             "scale ±2 eV, broadening σ 0.2-0.8 eV, core-loss decay, plasmon "
-                            "replica 0-30 %, power-law background, Poisson noise",
-            "train_rows": len(x), "train_mixtures": len(xm),
-            "test_rows": len(xt), "test_mixtures": len(xtm),
+                            "replica 0-30 %, power-law background, Poisson noise; and soft XAS "
+                            "(simulate_xas): TEY/FY yield saturation y = μ/(1 + sμ), s 0-1.2, "
+                            "short pre-edge windows, σ 0.05-0.35 eV, background, I0 drift, "
+                            "noise",
+            "train_rows": len(x), "train_rows_soft_xas": len(xx) + len(xmx),
+            "train_mixtures": len(xm) + len(xmx),
+            "test_rows": len(xt), "test_rows_soft_xas": len(xtx), "test_mixtures": len(xtm),
         },
         "test_accuracy": round(float(np.mean(pc == yt)), 4),
         "test_accuracy_clean": round(float(np.mean(pcc == v_te[tcsrc])), 4),
+        "test_accuracy_soft_xas": round(float(np.mean(pcx == ytx)), 4),
+        "test_mae_soft_xas": round(float(np.mean(np.abs(pvx - ytx))), 4),
         "test_accuracy_by_state": {n: round(float(np.mean(pc[yt == c] == c)), 4)
                                    for n, c in zip(names, classes, strict=True)},
         "test_confusion": {"labels": names, "rows_label_columns_predicted": confusion.tolist()},
@@ -334,13 +354,14 @@ def train_element(element: str, draws: int = 4, copies: int = 3, n_mix: int = 20
     return card
 
 
-def write_fixture(element: str = "Mn", out: Path = FIXTURE, cache: Path | None = None,
+def write_fixture(element: str = "Mn", out: Path | None = None, cache: Path | None = None,
                   ) -> dict[str, Any]:
     """The simulated microscope's spectra of one element: one multiplet set per valence
     (``FIXTURE_SETS``) with the reference broadenings at 300 K, calibrated, step-normalized,
     on its fine grid from 60 eV below the L3 edge to 110 eV above."""
     from edgestream_models.multiplets.spectrum import broaden, edge_step, flatten
 
+    out = fixture_path(element) if out is None else out
     fine = fine_grid(element)
     keep = (fine >= METAL_L3_EV[element] - 60) & (fine <= METAL_L3_EV[element] + 110)
     entries = {p: s for p, s in load(cache=cache, element=element)}
@@ -366,14 +387,23 @@ def write_fixture(element: str = "Mn", out: Path = FIXTURE, cache: Path | None =
             "points": int(keep.sum())}
 
 
-# The multiplet set standing for each compound of the simulated microscope: MnO rock salt
-# (high-spin d5, weak octahedral field), Mn2O3 (Jahn-Teller elongated d4), MnO2 rutile
-# (d3, strong octahedral field); 80 % Slater integrals
+# The multiplet set standing for each compound of the simulated microscope and the plugin
+# tests, 80 % Slater integrals: MnO rock salt (high-spin d5, weak octahedral field), Mn2O3
+# (Jahn-Teller elongated d4), MnO2 rutile (d3, strong field); FeO and Fe2O3 (high-spin
+# octahedral d6, d5); CoO (high-spin d7) and LiCoO2 (low-spin d6, strong field); NiO (d8)
+# and LiNiO2 (low-spin Jahn-Teller d7, elongated)
 FIXTURE_SETS = {
     "Mn": {"MnO": {"config": "d5", "symmetry": "oh", "ten_dq": 1.0, "slater_scale": 0.8},
            "Mn2O3": {"config": "d4", "symmetry": "d4h", "ten_dq": 1.2, "d3": 0.8,
                      "slater_scale": 0.8},
            "MnO2": {"config": "d3", "symmetry": "oh", "ten_dq": 2.2, "slater_scale": 0.8}},
+    "Fe": {"FeO": {"config": "d6", "symmetry": "oh", "ten_dq": 1.0, "slater_scale": 0.8},
+           "Fe2O3": {"config": "d5", "symmetry": "oh", "ten_dq": 1.4, "slater_scale": 0.8}},
+    "Co": {"CoO": {"config": "d7", "symmetry": "oh", "ten_dq": 1.0, "slater_scale": 0.8},
+           "LiCoO2": {"config": "d6", "symmetry": "oh", "ten_dq": 2.6, "slater_scale": 0.8}},
+    "Ni": {"NiO": {"config": "d8", "symmetry": "oh", "ten_dq": 1.4, "slater_scale": 0.8},
+           "LiNiO2": {"config": "d7", "symmetry": "d4h", "ten_dq": 2.0, "d3": 0.8,
+                      "slater_scale": 0.8}},
 }
 
 
@@ -382,21 +412,25 @@ def main(argv: list[str] | None = None) -> int:
                                  description=__doc__.split("\n")[0])
     ap.add_argument("--element", default="all", help="Mn, Fe, Co, Ni or all")
     ap.add_argument("--fixture", action="store_true",
-                    help="only rewrite the simulated microscope's Mn spectra")
+                    help="only rewrite the reference spectra in stream/edgestream_sim/data")
     ap.add_argument("--draws", type=int, default=4, help="broadening draws per set")
     ap.add_argument("--copies", type=int, default=3, help="EELS measurements per spectrum")
+    ap.add_argument("--xas-copies", type=int, default=2,
+                    help="soft-XAS measurements per spectrum")
     ap.add_argument("--mixtures", type=int, default=2000)
     ap.add_argument("--trees", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=None)
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
-    if args.fixture:
-        print(json.dumps(write_fixture(cache=args.cache), indent=1))
-        return 0
     elements = ELEMENTS if args.element == "all" else (args.element,)
+    if args.fixture:
+        for el in elements:
+            print(json.dumps(write_fixture(el, cache=args.cache), indent=1))
+        return 0
     for el in elements:
-        card = train_element(el, args.draws, args.copies, args.mixtures, args.trees,
+        card = train_element(el, args.draws, args.copies, args.xas_copies, args.mixtures,
+                             args.trees,
                              args.seed, args.cache)
         print(json.dumps({el: {k: v for k, v in card.items() if k.startswith(
             ("test_acc", "test_mae", "test_r2", "test_mix", "opt_in", "throughput"))}},

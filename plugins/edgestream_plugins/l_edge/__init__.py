@@ -59,7 +59,7 @@ class LEdgeValence(OnnxModel):
         """The formal oxidation states the forest weighs (consecutive integers) and their
         names."""
         classes = np.asarray(self.manifest["valence"]["classes"], dtype=float)
-        element = self.manifest.elements[0]
+        element = self.manifest["elements"][0]
         return classes, [state_name(element, int(c)) for c in classes]
 
     def predict(self, batch: SpectrumBatch) -> list[dict[str, Any]]:
