@@ -59,12 +59,13 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def read_one(entry: dict[str, Any], model: SpectrumModel | None) -> dict[str, Any]:
+def read_one(entry: dict[str, Any], model: SpectrumModel | None,
+             folder: Path = MEASURED) -> dict[str, Any]:
     """One spectrum through the files door with the element's plugin (or none): e0, the
     plugin's outputs, and the pipeline's failures (a rejected spectrum has only those)."""
     eels = entry["modality"] == "eels"
     try:
-        out = annotate_file(MEASURED / entry["file"], Settings(), [model] if model else [],
+        out = annotate_file(folder / entry["file"], Settings(), [model] if model else [],
                             element=entry["element"], edge=EDGE, eels=eels)
     except Exception as exc:  # the door must not raise; if it does, the row says so
         return {"status": "door raised", "error": f"{type(exc).__name__}: {exc}"}
@@ -98,7 +99,7 @@ def validate(folder: Path = MEASURED) -> list[dict[str, Any]]:
     models, missing = load_plugins({e["element"] for e in manifest})
     rows = []
     for entry in manifest:
-        result = read_one(entry, models.get(entry["element"]))
+        result = read_one(entry, models.get(entry["element"]), folder)
         if result["status"] == "no plugin":
             result["error"] = "; ".join(x for x in (missing[entry["element"]],
                                                      result.get("error", "")) if x)
