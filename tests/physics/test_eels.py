@@ -154,3 +154,19 @@ def test_the_lower_envelope_stays_under_every_point():
     assert r.fallback[0] == "lower_envelope"
     before_post = loss < r.post_window[0, 0]
     assert (r.background[0, before_post] <= counts[0, before_post] + 1e-9).all()
+
+
+@pytest.mark.parametrize("noise", [0.0, 5.0])
+def test_a_background_subtracted_spectrum_with_a_long_pre_edge_is_read(noise):
+    """A literature spectrum already at about zero below its edge, with 40 eV of pre-edge:
+    the power law fitted to that noise is no background (exponent in the hundreds, amplitude
+    infinite); the lower envelope is taken instead of refusing it as too_few_points."""
+    loss = np.arange(890.0, 990.0, 0.25)
+    rng = np.random.default_rng(4)
+    counts = (_cu_l23_like(loss, False) + 1.0 + noise * rng.standard_normal(loss.size))[None, :]
+    onset = find_edge_onset(loss, counts, expected=932.7)
+    r = normalize_eels(loss, counts, onset)
+    assert r.fallback[0] == "lower_envelope" and r.step[0] > 0
+    assert np.isfinite(r.norm).all() and np.nanmin(r.norm) > -0.3
+    # the white line over the L2,3 step (1.5 x 1000 counts): about 3
+    assert np.nanmax(r.norm) == pytest.approx(3.0, rel=0.15)

@@ -35,6 +35,10 @@ MIN_PRE_WIDTH = 10.0
 FALLBACK_EXPONENT = 3.0
 # eV: the last stretch averaged for the step when POST_WINDOW lies past the spectrum's end
 SHORT_POST_WIDTH = 10.0
+# A fitted background exponent outside this range is not an inelastic background (measured
+# ones lie at about 2-6): a pre-edge already at about zero (a background-subtracted spectrum)
+# fits noise, e.g. r = 174 with an infinite amplitude
+PLAUSIBLE_EXPONENT = (0.0, 12.0)
 FALLBACKS = ("short_pre_edge", "no_pre_edge", "short_post_edge", "lower_envelope")
 
 
@@ -260,7 +264,10 @@ def normalize_eels(
             (a literature spectrum at 0 below the edge): the power law through its first points
             would lie above the edge. Instead, the highest power law of exponent
             ``FALLBACK_EXPONENT`` that stays under every point up to the post-edge window
-            (about zero for a background-subtracted spectrum).
+            (about zero for a background-subtracted spectrum). Also taken, with a pre-edge
+            of any length, when the fitted power law is no background (exponent outside
+            ``PLAUSIBLE_EXPONENT`` or an amplitude that is not finite: a background-subtracted
+            spectrum's pre-edge fits noise).
 
     Returns an EelsNormalization. Raises TooFewPoints for a window with under 3 points and
     BadSpectrum for a non-positive edge step (no edge above the background) or a malformed
@@ -287,6 +294,9 @@ def normalize_eels(
     if (~short).any():
         fit = fit_power_law(energy[~short], counts[~short], pre[~short])
         amplitude[~short], exponent[~short] = fit.amplitude, fit.exponent
+    lo, hi = PLAUSIBLE_EXPONENT
+    implausible = ~short & ~(np.isfinite(amplitude) & (exponent > lo) & (exponent < hi))
+    amplitude[implausible], exponent[implausible] = 0.0, FALLBACK_EXPONENT
     if short.any():
         # too little pre-edge to fit an exponent: the typical one, anchored on the points
         # below the onset (else on the first point: a spectrum that starts at its edge has no
@@ -321,7 +331,7 @@ def normalize_eels(
             spectra=np.nonzero(n_post < MIN_FIT_POINTS)[0][:10].tolist(),
         )
     step = np.where(in_post, signal, 0.0).sum(axis=1) / n_post
-    envelope = (step <= 0) & short
+    envelope = ((step <= 0) & short) | implausible
     if envelope.any():
         amplitude[envelope] = _lower_envelope(energy, counts, post[:, 0], envelope)
         signal[envelope] = subtract_power_law(
