@@ -268,6 +268,7 @@ def train_element(element: str, draws: int = 4, copies: int = 3, xas_copies: int
     xtx, txsrc = simulate_many(mu_te, 2, rng, f"{element} test xas", xas=True, **sim)
     pvx, _, pcx, _ = summary(per_tree_sklearn(forest, xtx), classes)
     ytx = v_te[txsrc]
+    fam_t, fam_x = data["family"][~tr][tsrc], data["family"][~tr][txsrc]
     xtc, tcsrc = simulate_many(mu_te, 1, rng, f"{element} test clean", clean=True, **sim)
     pcc = summary(per_tree_sklearn(forest, xtc), classes)[2]
     tmix_mu, tmix_w = neighbour_mixtures(mu_te, v_te, classes, 600, rng)
@@ -336,6 +337,12 @@ def train_element(element: str, draws: int = 4, copies: int = 3, xas_copies: int
         "test_mae_soft_xas": round(float(np.mean(np.abs(pvx - ytx))), 4),
         "test_accuracy_by_state": {n: round(float(np.mean(pc[yt == c] == c)), 4)
                                    for n, c in zip(names, classes, strict=True)},
+        # which held-out crystal fields are hard (EELS, soft XAS): few families, so the
+        # accuracy above moves with which ones the hash held out
+        "test_accuracy_by_family": {
+            f: [round(float(np.mean((pc == yt)[fam_t == f])), 3),
+                round(float(np.mean((pcx == ytx)[fam_x == f])), 3)]
+            for f in sorted(set(fam_t.tolist()))},
         "test_confusion": {"labels": names, "rows_label_columns_predicted": confusion.tolist()},
         "test_mae": round(float(np.mean(np.abs(pv - yt))), 4),
         "test_r2": round(r2(yt, pv), 4),
