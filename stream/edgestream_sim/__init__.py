@@ -1,4 +1,5 @@
-"""Simulated beamline: Cu K-edge XAS (FEFF9 references) and Cu L2,3 EELS (FEFF10 references).
+"""Simulated beamline: Cu K-edge XAS (FEFF9 references) and Cu and Mn L2,3 EELS (FEFF10 Cu,
+edrixs multiplet Mn references).
 
 Bluesky plans run by a real RunEngine on ophyd.sim-based devices; every document is
 published to Kafka (``<beamline>.bluesky.runengine.documents``) by :class:`KafkaPublisher`.

@@ -36,7 +36,7 @@ from .devices import (
 from .feff10_k import FEFF10_ELEMENTS, load_feff10_fixture
 from .fluorescence import FluorescenceDetector
 from .publisher import KafkaPublisher, ProducerLike, topic_for
-from .schedule import DEFAULT_COUNTS, RUN_KINDS, RunSchedule
+from .schedule import DEFAULT_COUNTS, EELS_ELEMENTS, RUN_KINDS, RunSchedule
 from .spectra import FEFF9_ENERGY_SHIFT_EV, load_fixture
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,8 @@ class SimBeamline:
         rngs = {el: np.random.default_rng([seed, 2, i]) for i, el in enumerate(FEFF10_ELEMENTS)}
         stage = XasSampleStage(library=[*load_fixture(), *others], rng=rng, shift_ev=shift_ev,
                                rngs=rngs)
-        eels_stage = EelsSpecimenStage(rng=rng)
+        # Mn specimens draw from their own generator: the Cu runs' draws stay as they were
+        eels_stage = EelsSpecimenStage(rng=rng, rngs={"Mn": np.random.default_rng([seed, 3, 0])})
         fl_chambers = IonChambers(name="fl_ic", stage=stage, beam=beam, delay_s=delay_s,
                                   channels=("I0",))
         fluor = FluorescenceDetector(chambers=fl_chambers, beam=beam,
@@ -173,6 +174,7 @@ def run_beamline(
     data_dir: str | Path | None = None,
     published_root: str | None = None,
     n_other_k: int | None = 0,
+    eels_elements: tuple[str, ...] = EELS_ELEMENTS,
 ) -> BeamlineSummary:
     """Run step, fly and EELS runs until the counts are reached or ``duration`` (s) elapsed.
 
@@ -185,7 +187,9 @@ def run_beamline(
     ``published_root`` instead when given.
 
     Spectrum images are ``si_rows`` events (default: as many as other EELS runs, 4) of
-    ``si_pixels`` spectra each.
+    ``si_pixels`` spectra each. The EELS runs measure the L2,3 edges of ``eels_elements`` in
+    turn (default Cu and Mn: a Cu map, a Mn map, then single spectra of each); ``("Cu",)``
+    for Cu only. ``n_eels`` counts them all.
 
     A count of None means "no limit" when ``duration`` is given and the default
     (6 step, 3 fly, 3 EELS) otherwise. ``bootstrap_servers=None`` and no ``producer``
@@ -228,7 +232,8 @@ def run_beamline(
         RE.subscribe(_safe(on_document))
 
     t0 = time.monotonic()
-    schedule = RunSchedule(bl, beamline, counts, si_rows=si_rows)
+    schedule = RunSchedule(bl, beamline, counts, si_rows=si_rows,
+                           eels_elements=tuple(eels_elements))
     try:
         while not (stop_event is not None and stop_event.is_set()):
             if duration is not None and time.monotonic() - t0 >= duration:
@@ -252,6 +257,16 @@ def run_beamline(
     return summary
 
 
+def eels_elements_arg(text: str) -> tuple[str, ...]:
+    """``"Cu,Mn"`` -> ("Cu", "Mn"), each one the simulated microscope knows (argparse type)."""
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    known = EelsSpecimenStage.BY_ELEMENT
+    if not names or set(names) - set(known):
+        raise argparse.ArgumentTypeError(f"comma-separated, some of {', '.join(known)}: "
+                                         f"{text!r}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Simulated XAS/EELS beamline publishing to Kafka.")
     p.add_argument("--bootstrap", default="localhost:9092", help="Kafka bootstrap servers")
@@ -264,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-eels", type=int, default=None)
     p.add_argument("--n-other-k", type=int, default=0,
                    help="K-edge runs of other elements than Cu (Fe); -1: no limit")
+    p.add_argument("--eels-elements", type=eels_elements_arg, default=EELS_ELEMENTS,
+                   help="L2,3 edges the EELS runs measure in turn, comma-separated "
+                   f"(default {','.join(EELS_ELEMENTS)}; Cu: Cu only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--point-delay", type=float, default=0.0, help="simulated dwell per trigger, s")
     p.add_argument("--no-event-pages", action="store_true", help="send fly/EELS as events")
@@ -281,6 +299,7 @@ def main(argv: list[str] | None = None) -> None:
         event_pages=not args.no_event_pages,
         point_delay_s=args.point_delay,
         n_other_k=None if args.n_other_k < 0 else args.n_other_k,
+        eels_elements=args.eels_elements,
     )
     print(json.dumps(summary.as_dict(), indent=2))
 

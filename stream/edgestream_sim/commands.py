@@ -39,13 +39,21 @@ def _simulate_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beamline", default="sim")
     p.add_argument("--duration", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=7)
+    # a plain string here: this module stays light to import (the beamline parses it)
+    p.add_argument("--eels-elements", default="Cu,Mn",
+                   help="L2,3 edges the EELS runs measure in turn, comma-separated: Cu,Mn "
+                   "(default: a Cu map, a Mn map, ...), Cu or Mn")
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from edgestream_sim.beamline import run_beamline
+    from edgestream_sim.beamline import eels_elements_arg, run_beamline
 
+    try:
+        elements = eels_elements_arg(args.eels_elements)
+    except argparse.ArgumentTypeError as e:
+        raise SystemExit(f"--eels-elements: {e}") from None
     summary = run_beamline(args.bootstrap_servers, beamline=args.beamline,
-                           duration=args.duration, seed=args.seed)
+                           duration=args.duration, seed=args.seed, eels_elements=elements)
     print(json.dumps(summary.as_dict(), indent=2, default=str))
     return 0
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,8 @@ MAP_PNG = Path("out") / "eels-valence-map.png"
 # The simulated SDD's files are named under this root in the documents, as a beamline's
 # detector would; the service finds them through its data_roots setting.
 PUBLISHED_DATA_ROOT = "/nsls2/data/sim"
-DEMO_OPT_IN = ("cu_k_valence", "cu_k_motif", "cu_k_screening", "cu_l_valence")  # shown anyway
+DEMO_OPT_IN = ("cu_k_valence", "cu_k_motif", "cu_k_screening", "cu_l_valence",
+               "mn_l_valence")  # shown anyway, where installed
 
 
 def _settings(bootstrap: str, metrics_port: int | None, plugins: list[str] | None = None
@@ -173,12 +175,13 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
     logging.getLogger("kafka").setLevel(logging.ERROR)  # its event-loop timing notes
     logging.getLogger("edgestream.doors.kafka.service").setLevel(logging.ERROR)  # printed below
     if plugins is None:
-        from edgestream.plugin.api import default_names
+        from edgestream.plugin.api import ENTRY_POINT_GROUP, default_names
 
-        # the Cu K motif/screening and Cu L2,3 models are opt-in (their cards are below
-        # target); the demo shows what they read
+        # the Cu K motif/screening and the Cu and Mn L2,3 models are opt-in (their cards
+        # are below target); the demo shows what they read
         defaults = default_names()
-        plugins = [*defaults, *[n for n in DEMO_OPT_IN if n not in defaults]]
+        installed = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        plugins = [*defaults, *[n for n in DEMO_OPT_IN if n not in defaults and n in installed]]
     comparison = _start_comparison() if compare else None
     print("edgestream demo: starting the embedded Tansu broker ...", flush=True)
     steer = None
@@ -213,8 +216,8 @@ def run_demo(duration: float = 60.0, metrics_port: int | None = 9464, seed: int 
         if server is not None:
             print(f"  live page on {server.url}")
         print("  simulated beamline: Cu and Fe K-edge step and fly scans, fluorescence scans"
-              f" (4-element SDD writing HDF5 under {PUBLISHED_DATA_ROOT} = {data_dir}), EELS"
-              " spectrum images", flush=True)
+              f" (4-element SDD writing HDF5 under {PUBLISHED_DATA_ROOT} = {data_dir}), Cu and"
+              " Mn L2,3 EELS spectrum images in turn", flush=True)
         t_beam = time.monotonic()
         try:
             steer = _start_agent(settings, live, stop, seed) if agent else None
@@ -313,30 +316,40 @@ def _print_comparison(proc: subprocess.Popen[str], wait: float) -> None:
 
 
 def _print_eels_map(annotations: list[dict[str, Any]], png: Path | None) -> None:
-    """The last spectrum image's Cu L2,3 valence map: mean per layer of the simulated
-    Cu | Cu2O | CuO lamella, and the PNG."""
-    from edgestream.publish.eelsmap import save_png, valence_map
+    """Each element's last spectrum-image L2,3 valence map (Cu | Cu2O | CuO and
+    MnO | Mn2O3 | MnO2 lamellae): mean per layer, and the PNG (Cu: ``png``, another element
+    beside it, e.g. ``eels-valence-map-mn.png``)."""
+    from edgestream.publish.eelsmap import L_VALENCE_PLUGINS, save_png, valence_map
     from edgestream_sim.devices import EelsSpecimenStage
 
-    vmap = valence_map(annotations)
-    if vmap is None:
-        return
-    n_px = vmap.value.shape[1]
-    parts = []
-    for compound, lo, hi in EelsSpecimenStage.LAYERS:
-        cols = vmap.value[:, round(lo * n_px):round(hi * n_px)]
-        # the pixels next to an interface are mixtures: the layer's inner half only
-        inner = cols[:, cols.shape[1] // 4: max(cols.shape[1] // 4 + 1, 3 * cols.shape[1] // 4)]
-        parts.append(f"{compound} {np.nanmean(inner):.2f}" if np.isfinite(inner).any()
-                     else f"{compound} -")
-    print(f"  EELS valence map ({vmap.sample}, run {vmap.run_uid[:8]}): {vmap.pixels} pixels, "
-          f"{int(vmap.ood.sum())} out of distribution; mean valence by layer: "
-          f"{', '.join(parts)} (true 0, 1, 2)")
-    if png is not None:
-        try:
-            print(f"    map: {save_png(vmap, png)}")
-        except ImportError:  # matplotlib: the beamline extra
-            print("    (install matplotlib for the map's PNG)")
+    for plugin in L_VALENCE_PLUGINS:
+        vmap = valence_map(annotations, plugin=plugin)
+        if vmap is None:
+            continue
+        element = vmap.element or plugin.partition("_")[0].capitalize()
+        n_px = vmap.value.shape[1]
+        layered = EelsSpecimenStage.BY_ELEMENT.get(element, ((), ""))[1]
+        layers = EelsSpecimenStage.LAYERED.get(layered, ())
+        parts = []
+        for compound, lo, hi in layers:
+            cols = vmap.value[:, round(lo * n_px):round(hi * n_px)]
+            # the pixels next to an interface are mixtures: the layer's inner half only
+            inner = cols[:, cols.shape[1] // 4: max(cols.shape[1] // 4 + 1,
+                                                     3 * cols.shape[1] // 4)]
+            parts.append(f"{compound} {np.nanmean(inner):.2f}" if np.isfinite(inner).any()
+                         else f"{compound} -")
+        true = ", ".join(str(EelsSpecimenStage.VALENCE[c]) for c, _, _ in layers)
+        by_layer = f"; mean valence by layer: {', '.join(parts)} (true {true})" if parts else ""
+        print(f"  EELS {element} valence map ({vmap.sample}, run {vmap.run_uid[:8]}): "
+              f"{vmap.pixels} pixels, {int(vmap.ood.sum())} out of distribution{by_layer}")
+        if png is not None:
+            path = png if element == "Cu" else png.with_name(
+                f"{png.stem}-{element.lower()}{png.suffix}")
+            try:
+                print(f"    map: {save_png(vmap, path)}")
+            except ImportError:  # matplotlib: the beamline extra
+                print("    (install matplotlib for the map's PNG)")
+                return
 
 
 def _drained(service: Any) -> bool:

@@ -1,5 +1,7 @@
-"""EELS models of the simulated microscope: Cu L2,3 core-loss shapes (hand-made, and FEFF10
-from ``data/cu_l23_feff10.npz``) on a power-law background with Poisson noise.
+"""EELS models of the simulated microscope: L2,3 core-loss shapes on a power-law background
+with Poisson noise. Cu (hand-made, and FEFF10 from ``data/cu_l23_feff10.npz``) and Mn (edrixs
+multiplets from ``data/mn_l23_multiplets.npz``): one model class for both (``L23Model``), the
+element choosing the fixture, the L3 edge and the energy-loss window (``EELS_AXES``).
 
 Energies are energy losses in eV; spectra are counts per channel. Importable from
 ``edgestream_sim.spectra`` too (where they lived first).
@@ -16,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from edgestream.physics import edge_energy
+
 L23_FIXTURE_NAME = "cu_l23_feff10.npz"
+# The L2,3 fixture of each element the microscope can measure (data/README.md)
+L23_FIXTURES = {"Cu": L23_FIXTURE_NAME, "Mn": "mn_l23_multiplets.npz"}
+# What a run's sample_truth names as the spectra's origin
+L23_SOURCES = {"Cu": "FEFF10 Cu L2,3 (data/cu_l23_feff10.npz)",
+               "Mn": "edrixs multiplet Mn L2,3 (data/mn_l23_multiplets.npz)"}
+CU_L3_EV = 932.7  # tabulated Cu L3 edge (metal), eV: edge_energy("Cu", "L3")
 
 
 @dataclass(frozen=True)
@@ -64,16 +74,19 @@ EELS_MODELS: dict[str, CuL23Model] = {
 
 
 @dataclass(frozen=True)
-class FeffL23Model:
-    """Cu L2,3 core-loss shape from a calibrated FEFF10 spectrum of the fixture
-    (``data/cu_l23_feff10.npz``): L3 + 0.5·L3(E - 19.9 eV), broadened by the spectrometer's
-    ``resolution_fwhm`` and decaying as (E/onset)^-1.5 past the edge like a real core loss."""
+class L23Model:
+    """L2,3 core-loss shape of one compound from a fixture spectrum (``L23_FIXTURES``: FEFF10
+    Cu, edrixs multiplet Mn): the step-normalized L2,3 spectrum on absolute energies,
+    broadened by the spectrometer's ``resolution_fwhm`` and decaying as (E/edge_ev)^-1.5 past
+    the element's tabulated L3 edge ``edge_ev`` like a real core loss."""
 
     compound: str
     valence: int
     energy: np.ndarray = field(repr=False)
     mu: np.ndarray = field(repr=False)
     resolution_fwhm: float = 0.8  # eV
+    element: str = "Cu"
+    edge_ev: float = CU_L3_EV  # tabulated L3 edge of the element (metal), eV
 
     def __post_init__(self) -> None:
         step = float(self.energy[1] - self.energy[0])
@@ -87,18 +100,45 @@ class FeffL23Model:
     def shape(self, loss_ev: np.ndarray) -> np.ndarray:
         """Edge intensity per unit L3 step at energy losses ``loss_ev``."""
         e = np.asarray(loss_ev, dtype=np.float64)
-        decay = np.clip(e / 932.7, 1.0, None) ** -1.5
+        decay = np.clip(e / self.edge_ev, 1.0, None) ** -1.5
         return np.interp(e, self.energy, self.mu, left=0.0) * decay
 
 
-@functools.cache
-def feff10_eels_models(path: Path | None = None) -> dict[str, FeffL23Model]:
-    """The fixture's compounds (Cu, Cu2O, CuO) as :class:`FeffL23Model` by name (read once)."""
-    if path is None:
-        path = Path(str(resources.files("edgestream_sim").joinpath("data", L23_FIXTURE_NAME)))
+# The name of the Cu-only class this one generalizes; kept for existing imports.
+FeffL23Model = L23Model
+
+
+def l3_edge_ev(element: str) -> float:
+    """Tabulated L3 edge of ``element`` (metal), eV: the physics edge table's."""
+    return float(edge_energy(element, "L3"))
+
+
+def l23_fixture_path(element: str = "Cu") -> Path:
+    """Path of the committed L2,3 fixture of ``element`` (inside the installed package)."""
+    if element not in L23_FIXTURES:
+        raise ValueError(f"no L2,3 fixture for {element!r}: one of {sorted(L23_FIXTURES)}")
+    return Path(str(resources.files("edgestream_sim").joinpath("data", L23_FIXTURES[element])))
+
+
+def l23_models(element: str = "Cu", path: Path | None = None) -> dict[str, L23Model]:
+    """The compounds of ``element``'s L2,3 fixture as :class:`L23Model` by name (read once):
+    Cu, Cu2O, CuO (FEFF10) or MnO, Mn2O3, MnO2 (edrixs multiplets). ``path``: another file
+    of the same format (``energy``, ``mu`` [n, len(energy)], ``compound``, ``valence``)."""
+    return _read_l23(element, Path(path) if path is not None else l23_fixture_path(element))
+
+
+@functools.cache  # one key per file, however the caller named it
+def _read_l23(element: str, path: Path) -> dict[str, L23Model]:
     with np.load(path) as z:
-        return {str(c): FeffL23Model(str(c), int(v), z["energy"].astype(np.float64), mu)
+        energy = z["energy"].astype(np.float64)
+        return {str(c): L23Model(str(c), int(v), energy, mu, element=element,
+                                 edge_ev=l3_edge_ev(element))
                 for c, v, mu in zip(z["compound"], z["valence"], z["mu"], strict=True)}
+
+
+def feff10_eels_models(path: Path | None = None) -> dict[str, L23Model]:
+    """The Cu fixture's compounds (Cu, Cu2O, CuO) as :class:`L23Model` by name (read once)."""
+    return l23_models("Cu", path)
 
 
 @dataclass(frozen=True)
@@ -111,6 +151,15 @@ class EelsAxis:
 
     def loss(self) -> np.ndarray:
         return self.offset + self.dispersion * np.arange(self.n_channels)
+
+
+# The spectrometer's energy-loss window for each element's L2,3 edge: ~50 eV of pre-edge for
+# the power-law fit, L3 and L2, and ~40-80 eV past the L3 edge for the step. Cu: 880-982.3
+# eV; Mn (L3 638.7, L2 649.9 eV): 590-719.9 eV (the Cu window would hold no Mn edge).
+EELS_AXES: dict[str, EelsAxis] = {
+    "Cu": EelsAxis(),
+    "Mn": EelsAxis(offset=590.0, dispersion=0.1, n_channels=1300),
+}
 
 
 @dataclass(frozen=True)
@@ -137,12 +186,14 @@ def layered_fractions(
 
 
 class EelsSimulator:
-    """Cu L2,3 core-loss counts on a power-law background ``A·E^-r`` with Poisson noise.
+    """L2,3 core-loss counts of one element on a power-law background ``A·E^-r`` with Poisson
+    noise.
 
-    ``models``: the edge shapes by compound; FEFF10 (:func:`feff10_eels_models`) by default,
-    the same physics the Cu L2,3 model was trained on; ``EELS_MODELS`` holds hand-made shapes
-    with literature white lines (strong CuO L3 line at 931 eV, 1.5 eV below the step), a
-    stand-in for measured spectra that the model does not yet read right (README).
+    ``element`` picks the default shapes (:func:`l23_models`: FEFF10 Cu, the same physics the
+    Cu L2,3 model was trained on; edrixs multiplet Mn) and the L3 edge the edge jump is given
+    at. ``models`` replaces the shapes: ``EELS_MODELS`` holds hand-made Cu shapes with
+    literature white lines (strong CuO L3 line at 931 eV, 1.5 eV below the step), a stand-in
+    for measured spectra that the model does not yet read right (README).
     """
 
     def __init__(
@@ -153,9 +204,12 @@ class EelsSimulator:
         exponent: float = 3.0,
         edge_jump: float = 0.4,  # L3 step counts / background counts at the onset
         energy_drift_ev: float = 0.0,  # true losses sit this many eV above the nominal axis
-        models: Mapping[str, Any] | None = None,  # compound -> .shape(loss); default FEFF10
+        models: Mapping[str, Any] | None = None,  # compound -> .shape(loss); default fixture
+        element: str = "Cu",
     ) -> None:
-        self.models = models if models is not None else feff10_eels_models()
+        self.models = models if models is not None else l23_models(element)
+        self.element = element
+        self.edge_ev = l3_edge_ev(element)
         self.axis = axis
         self.rng = rng
         self.background_counts = background_counts
@@ -174,7 +228,7 @@ class EelsSimulator:
         """Noise-free counts ``[n, n_channels]`` for per-pixel fractions and thicknesses."""
         e = self.axis.loss() + self.energy_drift_ev
         background = self.background_counts * (e / self.axis.offset) ** -self.exponent
-        at_edge = (932.7 / self.axis.offset) ** -self.exponent
+        at_edge = (self.edge_ev / self.axis.offset) ** -self.exponent
         scale = self.edge_jump * self.background_counts * at_edge
         edge = sum(np.asarray(f, dtype=np.float64)[:, None] * self.models[c].shape(e)[None, :]
                    for c, f in fractions.items())

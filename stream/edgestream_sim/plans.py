@@ -191,15 +191,18 @@ def eels_acquisition(
 ) -> Plan:
     """EELS run (``bp.count``): one spectrum, or one spectrum-image row, per event.
 
-    ``specimen`` is "Cu", "Cu2O", "CuO", or "layers" (spectrum-image detectors only).
+    ``specimen`` is "Cu", "Cu2O", "CuO", "MnO", "Mn2O3", "MnO2", or a layered lamella,
+    "layers" (Cu) or "mn_layers" (spectrum-image detectors only). The start document names
+    the specimen's element and its L2,3 edge; the spectrometer measures that edge's window.
     """
-    if specimen == "layers" and eels.n_pixels is None:
-        raise ValueError("'layers' needs a spectrum-image detector (n_pixels)")
+    if specimen in stage.LAYERED and eels.n_pixels is None:
+        raise ValueError(f"{specimen!r} needs a spectrum-image detector (n_pixels)")
     yield from bps.mv(stage, specimen)
     truth = stage.truth(eels.n_pixels)
     image = eels.n_pixels is not None
     start_md = _start_md(
         run, modality="eels", scan_type="eels_spectrum_image" if image else "eels_spectrum",
-        sample=f"{truth['compound']} lamella", truth=truth, edge=("Cu", "L2,3"),
+        sample=f"{truth['compound']} lamella", truth=truth,
+        edge=(stage.ELEMENT[specimen], "L2,3"),
     )
     return (yield from bp.count([eels], num=n_events, md=start_md))

@@ -1,5 +1,6 @@
 """Which run comes next on the simulated beamline: step, other-element, fly, EELS and
-fluorescence runs in turn, cycling samples and variants (:class:`RunSchedule`)."""
+fluorescence runs in turn, cycling samples and variants, the EELS runs alternating Cu and Mn
+L2,3 (:class:`RunSchedule`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ if TYPE_CHECKING:
 # scans in turn; second in each turn, so a short demo measures one early.
 RUN_KINDS = ("step", "other_k", "fly", "eels", "fluor")
 DEFAULT_COUNTS = {"step": 6, "other_k": 0, "fly": 3, "eels": 3, "fluor": 0}
+# The elements whose L2,3 edges the EELS runs measure, in turn (``EelsSpecimenStage``):
+# each element's spectrum image, then each one's single spectra, so two EELS runs already
+# map both Cu and Mn. ("Cu",) is the Cu-only microscope of before.
+EELS_ELEMENTS = ("Cu", "Mn")
 
 # Step-scan variants, cycled: units, direction, repeated points, element/edge metadata.
 STEP_VARIANTS: tuple[dict[str, Any], ...] = (
@@ -49,13 +54,19 @@ class RunSchedule:
         n_sweeps: int = 4,
         n_eels_events: int = 4,
         si_rows: int | None = None,
+        eels_elements: tuple[str, ...] = EELS_ELEMENTS,
     ) -> None:
+        unknown = set(eels_elements) - set(bl.eels_stage.BY_ELEMENT)
+        if not eels_elements or unknown:
+            raise ValueError(f"EELS elements must be some of {sorted(bl.eels_stage.BY_ELEMENT)}"
+                             f", not {list(eels_elements)}")
         self.bl = bl
         self.beamline_id = beamline_id
         self.remaining = {k: counts.get(k, 0) for k in RUN_KINDS}
         self.n_sweeps = n_sweeps
         self.n_eels_events = n_eels_events
         self.si_rows = si_rows or n_eels_events
+        self.eels_elements = tuple(eels_elements)
         self.done: Counter[str] = Counter()
         self._turn = 0
 
@@ -124,20 +135,25 @@ class RunSchedule:
                                  self.bl.xas_stage, mid, beamline_id=self.beamline_id)
 
     def _eels(self, i: int) -> Plan:
-        if i % 2 == 0:  # spectrum-image rows across Cu | Cu2O | CuO layers
+        """EELS run ``i``: the elements in turn; per element, a spectrum image across its
+        layered lamella, then single spectra of its compounds in turn, and so on."""
+        n = len(self.eels_elements)
+        element, j = self.eels_elements[i % n], i // n  # j: this element's j-th EELS run
+        singles, layered = self.bl.eels_stage.BY_ELEMENT[element]
+        if j % 2 == 0:  # spectrum-image rows across its layers (Cu | Cu2O | CuO, ...)
             return eels_acquisition(
                 self.bl.eels_si,
                 self.bl.eels_stage,
-                "layers",
+                layered,
                 n_events=self.si_rows,
                 beamline_id=self.beamline_id,
             )
-        specimen = ("Cu", "Cu2O", "CuO")[(i // 2) % 3]
+        specimen = singles[(j // 2) % len(singles)]
         return eels_acquisition(
             self.bl.eels,
             self.bl.eels_stage,
             specimen,
             n_events=self.n_eels_events,
-            with_edge_md=i % 4 != 3,
+            with_edge_md=j % 4 != 3,
             beamline_id=self.beamline_id,
         )

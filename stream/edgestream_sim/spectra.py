@@ -1,5 +1,6 @@
 """Spectrum models for the simulated beamline: Cu K-edge XAS from FEFF9 (and other 3d K edges
-from FEFF10: ``edgestream_sim.k3d``), Cu L2,3 EELS from FEFF10.
+from FEFF10: ``edgestream_sim.k3d``), Cu L2,3 EELS from FEFF10 and Mn L2,3 EELS from edrixs
+multiplets (``edgestream_sim.eels_spectra``).
 
 All energies are in eV. XAS channels are detector counts per point; EELS spectra are counts
 per channel. Nothing here talks to ophyd or Bluesky: ``devices.py`` wraps these models.
@@ -16,14 +17,18 @@ import numpy as np
 
 # The EELS models moved to their own module; importable from here as before.
 from .eels_spectra import (  # noqa: F401
+    EELS_AXES,
     EELS_MODELS,
     L23_FIXTURE_NAME,
+    L23_FIXTURES,
     CuL23Model,
     EelsAxis,
     EelsSimulator,
     FeffL23Model,
+    L23Model,
     Segment,
     feff10_eels_models,
+    l23_models,
     layered_fractions,
 )
 
