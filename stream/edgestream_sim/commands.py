@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from edgestream.apps.cli import Command
-from edgestream.apps.cli.common import json_flag, stop_event
+from edgestream.apps.cli.common import EXIT_CONFIG, json_flag, stop_event
 
 
 def _demo_flags(p: argparse.ArgumentParser) -> None:
@@ -50,8 +51,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
     try:
         elements = eels_elements_arg(args.eels_elements)
-    except argparse.ArgumentTypeError as e:
-        raise SystemExit(f"--eels-elements: {e}") from None
+    except argparse.ArgumentTypeError as e:  # a flag that cannot be used: exit code 2
+        print(f"edgestream: configuration error: --eels-elements: {e}", file=sys.stderr)
+        return EXIT_CONFIG
     summary = run_beamline(args.bootstrap_servers, beamline=args.beamline,
                            duration=args.duration, seed=args.seed, eels_elements=elements)
     print(json.dumps(summary.as_dict(), indent=2, default=str))
