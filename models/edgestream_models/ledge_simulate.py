@@ -10,12 +10,17 @@ a model must tolerate, in batches, for training.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from edgestream.errors import StreamError
 from edgestream.physics import edge_energy, find_edge_onset, normalize_eels
 from edgestream_models.ledge_data import FINE, FINE_STEP, REFERENCE_SITES, Spectra
 from edgestream_plugins.cu_l import GRID, represent
+
+# where a model's grid starts: (axis, step-normalized rows, the pipeline's onsets) -> eV
+Anchor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def mixtures(spectra: Spectra, n: int, rng: np.random.Generator) -> tuple[np.ndarray,
@@ -56,11 +61,13 @@ def _gaussian_rows(y: np.ndarray, sigma_ev: np.ndarray) -> np.ndarray:
 
 
 def simulate_eels(mu: np.ndarray, rng: np.random.Generator, clean: bool = False,
-                  element: str = "Cu", fine: np.ndarray = FINE) -> tuple[
+                  element: str = "Cu", fine: np.ndarray = FINE,
+                  anchor: Anchor | None = None) -> tuple[
         np.ndarray, np.ndarray]:
     """EELS measurements of ``element``'s L2,3 spectra ``mu`` (on ``fine``, a ``FINE_STEP``
     grid; Cu's ``FINE`` by default) through the stream's own normalization: model inputs
-    ``[n, 2 * len(GRID)]`` and a mask of rows that normalized.
+    ``[n, 2 * len(GRID)]`` (about the pipeline's onset, or ``anchor(axis, norm, onset)``) and
+    a mask of rows that normalized.
 
     Per batch, one loss axis (offset 33-73 eV below the L3 edge, 0.05/0.1/0.2 eV per channel,
     up to 52-77 eV above it); per row an energy-scale error of ±2 eV, Gaussian broadening
@@ -103,13 +110,15 @@ def simulate_eels(mu: np.ndarray, rng: np.random.Generator, clean: bool = False,
             norm = normalize_eels(loss, counts[part], onset)
         except StreamError:
             continue  # the stream would dead-letter these too
-        x[part], cov = represent(loss, norm.norm, onset)
+        at = onset if anchor is None else anchor(loss, norm.norm, onset)
+        x[part], cov = represent(loss, norm.norm, at)
         ok[part] = cov >= 0.999
     return x, ok & np.isfinite(x).all(axis=1)
 
 
 def simulate_xas(mu: np.ndarray, rng: np.random.Generator, clean: bool = False,
-                 element: str = "Cu", fine: np.ndarray = FINE) -> tuple[
+                 element: str = "Cu", fine: np.ndarray = FINE,
+                 anchor: Anchor | None = None) -> tuple[
         np.ndarray, np.ndarray]:
     """Soft-XAS measurements (total electron or fluorescence yield) of ``element``'s L2,3
     spectra ``mu`` (on ``fine``) through the stream's own XAS normalization
@@ -156,14 +165,17 @@ def simulate_xas(mu: np.ndarray, rng: np.random.Generator, clean: bool = False,
     good = [i for i, r in enumerate(results) if not isinstance(r, StreamError)]
     if good:
         batch = batch_of([raws[i] for i in good], [results[i] for i in good], annotation_grid())
-        x[good], cov = represent(energy, np.stack(batch.measured), batch.e0)
+        norm = np.stack(batch.measured)
+        at = batch.e0 if anchor is None else anchor(energy, norm, batch.e0)
+        x[good], cov = represent(energy, norm, at)
         ok[good] = cov >= 0.999
     return x, ok & np.isfinite(x).all(axis=1)
 
 
 def simulate_many(mu: np.ndarray, copies: int, rng: np.random.Generator, desc: str,
                   clean: bool = False, element: str = "Cu",
-                  fine: np.ndarray = FINE, xas: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  fine: np.ndarray = FINE, xas: bool = False,
+                  anchor: Anchor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``copies`` simulations of every row of ``mu`` in shuffled batches of 256 (EELS, or soft
     XAS with ``xas``): inputs and the source row of each (rows that failed to normalize
     dropped)."""
@@ -174,7 +186,8 @@ def simulate_many(mu: np.ndarray, copies: int, rng: np.random.Generator, desc: s
     xs, keep = [], []
     for lo in tqdm(range(0, len(src), 256), desc=desc, leave=False):
         idx = src[lo:lo + 256]
-        x, ok = (simulate_xas if xas else simulate_eels)(mu[idx], rng, clean, element, fine)
+        x, ok = (simulate_xas if xas else simulate_eels)(mu[idx], rng, clean, element, fine,
+                                                              anchor)
         xs.append(x[ok])
         keep.append(idx[ok])
     return np.concatenate(xs), np.concatenate(keep)

@@ -60,7 +60,7 @@ from edgestream_models.multiplets.elements import (
 from edgestream_models.multiplets.generate import load
 from edgestream_models.multiplets.grid import ELEMENT_CONFIGS, SLATER_SCALES, SPECTRUM_RANGES
 from edgestream_plugins.cu_l import GRID, class_median
-from edgestream_plugins.l_edge import TARGETS, meets_targets, state_name
+from edgestream_plugins.l_edge import TARGETS, half_rise, meets_targets, state_name
 
 PLUGINS = REPO / "plugins" / "edgestream_plugins" / "l_edge"
 SIM_DATA = REPO / "stream" / "edgestream_sim" / "data"
@@ -248,7 +248,7 @@ def train_element(element: str, draws: int = 4, copies: int = 3, xas_copies: int
     tr = data["part"] == "train"
     mu_tr, v_tr = data["mu"][tr], data["valence"][tr]
     mu_te, v_te = data["mu"][~tr], data["valence"][~tr]
-    sim = {"element": element, "fine": fine}
+    sim = {"element": element, "fine": fine, "anchor": half_rise}
     # EELS and soft XAS (TEY/FY, saturation) rows: the plugin serves both modalities
     xv, src = simulate_many(mu_tr, copies, rng, f"{element} train", **sim)
     xx, xsrc = simulate_many(mu_tr, xas_copies, rng, f"{element} train xas", xas=True, **sim)

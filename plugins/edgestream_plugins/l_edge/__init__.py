@@ -2,9 +2,12 @@
 family, one folder per element (``<el>_valence``), each with its own card.
 
 The input is the Cu L2,3 plugin's (:func:`edgestream_plugins.cu_l.represent`): the
-step-normalized spectrum on ``GRID`` (eV from the L3 onset the pipeline found, so an EELS
-energy scale known only to 1-2 eV does not matter) and its cumulative sum. L3 and L2 of all
-four elements lie within the grid (their 2p spin-orbit splittings are 11-17 eV).
+step-normalized spectrum on ``GRID`` and its cumulative sum, in eV from an anchor on the
+spectrum itself (so an EELS energy scale known only to 1-2 eV does not matter): the
+:func:`half_rise` of the first white line near the pipeline's e0. The pipeline's own e0 is
+not stable enough for that here: in soft XAS it is the steepest point, which yield
+saturation moves by 2-3 eV (it damps the white line more than its foot). L3 and L2 of all four
+elements lie within the grid (their 2p spin-orbit splittings are 11-17 eV).
 
 ``valence.onnx`` gives every tree's weights of the element's formal oxidation states
 (``[valence].classes`` in plugin.toml, e.g. Mn 2, 3, 4); the valence is the continuous median
@@ -25,8 +28,8 @@ from edgestream.plugin.api import SpectrumBatch
 from edgestream.plugin.base import OnnxModel, rounded_list
 from edgestream_plugins.cu_l import GRID, MIN_COVERAGE, class_median, represent, shared_axis
 
-__all__ = ["ELEMENTS", "GRID", "ROMAN", "TARGETS", "LEdgeValence", "meets_targets",
-           "state_name"]
+__all__ = ["ELEMENTS", "GRID", "HALF_RISE_WINDOW", "ROMAN", "TARGETS", "LEdgeValence",
+           "half_rise", "meets_targets", "state_name"]
 
 ELEMENTS = ("Mn", "Fe", "Co", "Ni")
 ROMAN = {0: "0", 1: "I", 2: "II", 3: "III", 4: "IV", 5: "V"}
@@ -34,6 +37,65 @@ ROMAN = {0: "0", 1: "I", 2: "II", 3: "III", 4: "IV", 5: "V"}
 # by default
 TARGETS: dict[str, tuple[str, float]] = {"test_accuracy": (">=", 0.90)}
 FOLDER = Path(__file__).parent
+HALF_RISE_WINDOW = (-8.0, 8.0)  # eV about the pipeline's e0 where the anchor is looked for
+HALF_RISE_SMOOTH_EV = 1.0
+
+
+def _first_crossing(e: np.ndarray, y: np.ndarray, e0: np.ndarray) -> np.ndarray:
+    """Per row of ``y`` (``[n, m]`` on the axis ``e``): the first energy within
+    ``HALF_RISE_WINDOW`` of ``e0`` where ``y`` reaches 0.5 (linear between points); ``e0``
+    where it does not."""
+    lo, hi = HALF_RISE_WINDOW
+    inside = (e[None, :] >= e0[:, None] + lo) & (e[None, :] <= e0[:, None] + hi)
+    up = inside & (np.nan_to_num(y, nan=-np.inf) >= 0.5)
+    found = up.any(axis=1)
+    j = np.argmax(up, axis=1)
+    i = np.clip(j - 1, 0, e.size - 1)
+    rows = np.arange(len(y))
+    y0, y1 = y[rows, i], y[rows, j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.clip(np.nan_to_num((0.5 - y0) / (y1 - y0), nan=1.0), 0.0, 1.0)
+    at = np.where((j > 0) & inside[rows, i], e[i] + t * (e[j] - e[i]), e[j])
+    return np.where(found, at, e0)
+
+
+def _smooth(y: np.ndarray, half: int) -> np.ndarray:
+    """Moving mean over ``2 half + 1`` points along the last axis (NaN kept out)."""
+    if half < 1:
+        return y
+    ok = np.isfinite(y)
+    z = np.concatenate([np.zeros((len(y), 1)), np.cumsum(np.where(ok, y, 0.0), axis=1)], axis=1)
+    c = np.concatenate([np.zeros((len(y), 1)), np.cumsum(ok, axis=1)], axis=1)
+    idx = np.arange(y.shape[1])
+    lo, hi = np.clip(idx - half, 0, None), np.clip(idx + half + 1, None, y.shape[1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (z[:, hi] - z[:, lo]) / (c[:, hi] - c[:, lo])
+
+
+def half_rise(energy: np.ndarray | list[np.ndarray], norm: np.ndarray | list[np.ndarray],
+              e0: np.ndarray) -> np.ndarray:
+    """The anchor of each spectrum (eV): the first energy within ``HALF_RISE_WINDOW`` of its
+    ``e0`` where the step-normalized signal, smoothed over ``HALF_RISE_SMOOTH_EV``, reaches
+    half the edge step: the foot of the first white line, where yield saturation, noise and
+    the edge finder's choice move it least. ``e0`` where the signal never gets there.
+
+    ``energy``: one ascending axis for every row (a spectrum-image row: all rows at once) or
+    one per row; ``norm``: ``[n, m]`` or a list of rows."""
+    e0 = np.atleast_1d(np.asarray(e0, dtype=float))
+    if not isinstance(energy, list) and np.ndim(energy) == 1:
+        e = np.asarray(energy, dtype=float)
+        y = np.asarray(norm, dtype=float).reshape(len(e0), -1)
+        step = float(np.median(np.diff(e))) if e.size > 1 else 1.0
+        half = round(HALF_RISE_SMOOTH_EV / 2 / max(step, 1e-6))
+        return _first_crossing(e, _smooth(y, half), e0)
+    out = e0.copy()
+    for k, (e, y) in enumerate(zip(energy, norm, strict=True)):
+        e, y = np.asarray(e, dtype=float), np.asarray(y, dtype=float)
+        if e.size < 2 or not np.isfinite(e0[k]):
+            continue
+        half = round(HALF_RISE_SMOOTH_EV / 2 / max(float(np.median(np.diff(e))), 1e-6))
+        out[k] = _first_crossing(e, _smooth(y[None, :], half), e0[k:k + 1])[0]
+    return out
 
 
 def meets_targets(metrics: dict[str, Any]) -> bool:
@@ -65,7 +127,9 @@ class LEdgeValence(OnnxModel):
     def predict(self, batch: SpectrumBatch) -> list[dict[str, Any]]:
         self.loaded()
         classes, names = self._classes()
-        x, coverage = represent(shared_axis(batch.energy), batch.measured, batch.e0)
+        energy = shared_axis(batch.energy)
+        anchor = half_rise(energy, batch.measured, batch.e0)
+        x, coverage = represent(energy, batch.measured, anchor)
         out: list[dict[str, Any]] = [
             {"value": None, "uncertainty": None, "state": None, "probabilities": None,
              "ood": True, "ood_score": None} for _ in range(len(batch))]

@@ -139,7 +139,8 @@ def fit_power_law(
     if np.any(sxx <= 0):
         raise TooFewPoints("power-law window spans a single energy", window=win.tolist())
     slope = (de * dc).sum(axis=1) / sxx
-    amplitude = np.exp(mean_c - slope * mean_e)
+    with np.errstate(over="ignore"):  # an overflow is no background: normalize_eels falls back
+        amplitude = np.exp(mean_c - slope * mean_e)
     return PowerLawFit(amplitude=amplitude, exponent=-slope, window=win, n_points=n_use)
 
 

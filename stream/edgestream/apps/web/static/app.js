@@ -165,9 +165,10 @@ function drawEels() {
   if (!m || !m.cells.length) return;
   const rows = m.cells.map((c) => c[0]), cols = m.cells.map((c) => c[1]);
   const vals = m.cells.map((c) => c[2]);
-  // a valence map keeps one colour per oxidation state: Cu(0) blue ... Cu(II) red
-  const [lo, hi] = /valence\.value$/.test(m.source)
-    ? [Math.min(0, ...vals), Math.max(2, ...vals)] : extent(vals, 0);
+  // a valence map keeps one colour per oxidation state: its plugin's range (Cu 0..3, Mn 2..4)
+  const [lo, hi] = m.range ? m.range
+    : /valence\.value$/.test(m.source) ? [Math.min(0, ...vals), Math.max(2, ...vals)]
+    : extent(vals, 0);
   const r0 = Math.min(...rows), r1 = Math.max(...rows), c1 = Math.max(...cols);
   const f = frame(el, [-0.5, c1 + 0.5], [r1 + 0.5, r0 - 0.5], "pixel along the row",
                   "row (event)");
@@ -177,7 +178,7 @@ function drawEels() {
     c.fillStyle = `hsl(${240 - 240 * t}, 75%, ${35 + 25 * t}%)`;
     c.fillRect(X(p - 0.5), Y(r - 0.5), X(p + 0.5) - X(p - 0.5) + 0.5, Y(r + 0.5) - Y(r - 0.5) + 0.5);
   }
-  legend(f, [[`${m.source}: ${fmt(lo)} (blue) … ${fmt(hi)} (red)`, "#111827"]]);
+  legend(f, [[`${m.element ? m.element + " " : ""}${m.source}: ${fmt(lo)} (blue) … ${fmt(hi)} (red)`, "#111827"]]);
   el.dataset.points = m.cells.length; S.drawn.eels = (S.drawn.eels || 0) + 1;
   document.getElementById("eels-caption").textContent =
     `${m.sample || ""} run ${m.run_uid.slice(0, 8)}: ${m.cells.length} pixels`;
@@ -264,7 +265,7 @@ const HANDLERS = {
     S.series.points.push(d.point); if (S.series.points.length > 500) S.series.points.shift();
   },
   eels_map: (d) => {
-    if (!S.eels || S.eels.run_uid !== d.run_uid) S.eels = { run_uid: d.run_uid, sample: d.sample, source: d.source, cells: [] };
+    if (!S.eels || S.eels.run_uid !== d.run_uid) S.eels = { run_uid: d.run_uid, sample: d.sample, source: d.source, element: d.element, range: d.range, cells: [] };
     S.eels.cells = S.eels.cells.filter((c) => c[0] !== d.cell[0] || c[1] !== d.cell[1]);
     S.eels.cells.push(d.cell);
   },
