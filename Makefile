@@ -9,7 +9,7 @@ TRAIN_VENV ?= .venv-train
 TRAIN_BIN := $(TRAIN_VENV)/bin
 WORKERS ?= 2
 
-.PHONY: demo test test-fast lint kafka bench train train-ledge train-k3d feff10-3d feff10-archive cache-archive clean
+.PHONY: demo test test-fast lint kafka bench train train-ledge train-lmetals train-k3d feff10-3d feff10-archive cache-archive clean
 
 demo: $(VENV)/.installed
 	$(BIN)/edgestream demo --duration $(DURATION)
@@ -55,6 +55,7 @@ train: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.dataset build --processes $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.train_all
 	$(MAKE) train-ledge
+	$(MAKE) train-lmetals
 	$(MAKE) train-k3d
 
 # Rebuilds the k_edge family (plugins/edgestream_plugins/k_edge: valence and coordination of
@@ -81,6 +82,18 @@ train-ledge: $(TRAIN_VENV)/.installed
 	$(TRAIN_BIN)/python -m edgestream_models.generate_feff10 --edge L3 generate --workers $(WORKERS)
 	$(TRAIN_BIN)/python -m edgestream_models.ledge --fixture
 	$(TRAIN_BIN)/python -m edgestream_models.ledge
+
+# Rebuilds the L2,3 valence models of Mn, Fe, Co and Ni (plugins/l_edge, one card each) and their
+# reference spectra (stream/edgestream_sim/data): edrixs multiplet sets, seeded from
+# models/edgestream_models/data/multiplets_<el>_l23.tar.xz (without the archives: 41 CPU-min of
+# diagonalizations, cached and resumable), then about 1.5 min of training per element.
+train-lmetals: $(TRAIN_VENV)/.installed
+	$(TRAIN_BIN)/python -m edgestream_models.multiplets.generate run --element Mn
+	$(TRAIN_BIN)/python -m edgestream_models.multiplets.generate run --element Fe
+	$(TRAIN_BIN)/python -m edgestream_models.multiplets.generate run --element Co
+	$(TRAIN_BIN)/python -m edgestream_models.multiplets.generate run --element Ni
+	$(TRAIN_BIN)/python -m edgestream_models.lmetals --fixture
+	$(TRAIN_BIN)/python -m edgestream_models.lmetals
 
 # FEFF10 K edges of Ti, V, Cr, Mn, Fe, Co, Ni, Zn (issue 31): the metals (energy calibration),
 # 72 oxide prototype sites, then the 1,683 inequivalent co-cation sites of the OmniXAS

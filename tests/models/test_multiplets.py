@@ -197,8 +197,12 @@ def test_the_cache_resumes_and_the_archive_seeds_a_fresh_cache(tmp_path):
     (p, a), = generate.load([sets[1]], tmp_path / "a")
     (q, b), = generate.load([sets[1]], tmp_path / "b")
     assert p == q == sets[1]
-    np.testing.assert_array_equal(a.energy, b.energy)
-    np.testing.assert_array_equal(a.weight, b.weight)
+    # archived in float32 with the negligible sticks dropped: the same spectrum to 1e-6
+    np.testing.assert_allclose(a.energy, b.energy, rtol=1e-6, atol=1e-5)
+    floor = generate.ARCHIVE_WEIGHT_FLOOR * a.weight.max()
+    np.testing.assert_allclose(np.where(a.weight >= floor, a.weight, 0), b.weight, rtol=1e-6,
+                               atol=1e-12)
+    assert np.abs(a.weight - b.weight).sum() < 1e-4 * a.weight.sum()
     assert a.seconds > 0
 
 
