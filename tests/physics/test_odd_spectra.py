@@ -174,3 +174,20 @@ def test_batched_fallbacks_equal_one_spectrum_at_a_time():
     for t, a in zip(together, alone, strict=True):
         assert t.fallback == a.fallback and t.e0 == a.e0 and t.parameters == a.parameters
         np.testing.assert_allclose(t.norm, a.norm, rtol=1e-10, atol=1e-12)
+
+
+def test_an_eels_file_that_steps_back_in_loss_is_ordered_and_read(tmp_path):
+    """A spectrum digitized from a figure: its points go back and forth in loss, some twice at
+    one loss. The files door orders them and averages the repeats, as it does for XAS rows,
+    and says so in the run's metadata."""
+    loss = np.arange(850.0, 1000.0, 0.25)
+    rng = np.random.default_rng(2)
+    order = np.argsort(loss + rng.normal(0, 0.6, loss.size))  # locally shuffled
+    rows = np.column_stack([loss[order], cu_l23(loss)[order]])
+    rows = np.vstack([rows, rows[:5]])  # five points read twice
+    path = tmp_path / "cu_l23_digitized.txt"
+    np.savetxt(path, rows, header="loss counts")
+    out = annotate_file(path, Settings(), [], eels=True, element="Cu", edge="L2,3")
+    assert not out.failures, [f.error.as_dict() for f in out.failures]
+    (a,) = out.annotations
+    assert abs(a["e0"] - CU_L3) < 2.0 and a["normalization"]["method"] == "power_law"

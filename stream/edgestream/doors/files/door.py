@@ -168,6 +168,11 @@ def file_documents(
             if counts is None:
                 raise MissingChannel("an EELS file needs an energy-loss and a counts column")
             signals = {"energy_loss": data.energy, "eels_counts": counts}
+            # a spectrum digitized from a figure, or two files pasted together, can step
+            # back in loss: ordered and averaged like a step scan's points
+            signals, repeats = _step_points(signals, "energy_loss")
+            if repeats:
+                md["repeated_points_averaged"] = repeats
         else:
             found = found or _resolve(data)
             signals = {"energy": data.energy, **found.signals}
@@ -201,17 +206,19 @@ def _edge_hint(data: ColumnFile) -> tuple[str, str] | None:
     return element, edge
 
 
-def _step_points(signals: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
-    """A file's rows are step-scan points: put them in energy order and average the points
-    measured at one energy (as the stream's step assembler does); returns how many rows
-    were merged. A reversed scan is left as it is (the assembler turns it round)."""
-    energy = signals["energy"]
+def _step_points(signals: dict[str, np.ndarray], axis: str = "energy",
+                 ) -> tuple[dict[str, np.ndarray], int]:
+    """A file's rows are step-scan points: put them in order of ``signals[axis]`` (photon
+    energy, or energy loss) and average the points measured at one energy (as the stream's
+    step assembler does); returns how many rows were merged. A reversed scan is left as it
+    is (the assembler turns it round)."""
+    energy = signals[axis]
     step = np.diff(energy)
     if np.all(step > 0) or np.all(step < 0) or not np.all(np.isfinite(energy)):
         return signals, 0
-    keys = [k for k in signals if k != "energy"]
+    keys = [k for k in signals if k != axis]
     merged, values = average_repeats(energy, np.stack([signals[k] for k in keys]))
-    return {"energy": merged} | dict(zip(keys, values, strict=True)), energy.size - merged.size
+    return {axis: merged} | dict(zip(keys, values, strict=True)), energy.size - merged.size
 
 
 def gatan_documents(path: Path, element: str | None = None, edge: str | None = None,
