@@ -35,6 +35,26 @@ OOD_DESCRIPTION = ("; also true when the trees' spread exceeds ood.max_spread or
                    "covers less than 80 % of the grid")
 
 
+def l23_manifest_fields(element: str, card: dict[str, Any],
+                        reference: str = "eV relative to the L3 onset (the pipeline's e0)",
+                        ) -> dict[str, Any]:
+    """What every L2,3 plugin's plugin.toml says alike (Cu's and the ``l_edge`` family's):
+    element, edges, modalities, opt-in from the card, the input grid (its zero: ``reference``)
+    and the OOD spread limit."""
+    return {
+        "elements": [element],
+        # EELS metadata names the edge several ways; the onset is the L3 edge in each
+        "edges": ["L3", "L2,3", "L23", "L2"],
+        "modalities": ["eels", "xas_transmission", "xas_fluorescence", "xas_mu"],
+        "opt_in": bool(card.get("opt_in", False)),
+        "grid": {"start": float(GRID[0]), "stop": float(GRID[-1]),
+                 "step": float(GRID[1] - GRID[0]), "unit": "eV", "reference": reference,
+                 "input": "step-normalized signal on the grid, then its cumulative sum x "
+                          "step / span"},
+        "ood": {"max_spread": float(card["ood"]["max_spread"])},
+    }
+
+
 def write_cu_l_manifest(folder: Path, files: dict[str, str], card: dict[str, Any]) -> Manifest:
     """``folder/plugin.toml`` of the Cu L2,3 plugin from its ``card`` (name, version, opt_in,
     OOD spread limit) and ``files`` (key → file name in ``folder``)."""
@@ -45,18 +65,8 @@ def write_cu_l_manifest(folder: Path, files: dict[str, str], card: dict[str, Any
         "name": card["name"], "version": card["version"],
         "description": "Cu valence and Cu(0)/Cu(I)/Cu(II) fractions from Cu L2,3 EELS or soft "
                        "XAS: random forests, spread over trees",
-        "elements": ["Cu"],
-        # EELS metadata names the edge several ways; the onset is the L3 edge in each
-        "edges": ["L3", "L2,3", "L23", "L2"],
-        "modalities": ["eels", "xas_transmission", "xas_fluorescence", "xas_mu"],
-        "opt_in": bool(card.get("opt_in", False)),
-        "grid": {"start": float(GRID[0]), "stop": float(GRID[-1]),
-                 "step": float(GRID[1] - GRID[0]), "unit": "eV",
-                 "reference": "eV relative to the L3 onset (the pipeline's e0)",
-                 "input": "step-normalized signal on the grid, then its cumulative sum x "
-                          "step / span"},
+        **l23_manifest_fields("Cu", card),
         "outputs": outputs,
-        "ood": {"max_spread": float(card["ood"]["max_spread"])},
     }
     return write_manifest(folder, data, files, writer="`python -m edgestream_models.ledge`")
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from edgestream.plugin.manifest import OOD_OUTPUTS, write_manifest
 from edgestream.plugin.ood import OodReference
+from edgestream_models.ledge_card import l23_manifest_fields
 from edgestream_models.ledge_data import FINE_STEP, REPO
 from edgestream_models.ledge_forest import (
     MIN_SAMPLES_LEAF,
@@ -217,17 +218,9 @@ def write_plugin_manifest(folder: Path, element: str, classes: np.ndarray,
         "name": card["name"], "version": card["version"],
         "description": f"{element} valence from {element} L2,3 EELS or soft XAS: random forests "
                        "on edrixs multiplet spectra, spread over trees",
-        "elements": [element],
-        "edges": ["L3", "L2,3", "L23", "L2"],
-        "modalities": ["eels", "xas_transmission", "xas_fluorescence", "xas_mu"],
-        "opt_in": bool(card["opt_in"]),
-        "grid": {"start": float(GRID[0]), "stop": float(GRID[-1]),
-                 "step": float(GRID[1] - GRID[0]), "unit": "eV",
-                 "reference": "eV relative to the L3 onset (the pipeline's e0)",
-                 "input": "step-normalized signal on the grid, then its cumulative sum x "
-                          "step / span"},
+        **l23_manifest_fields(element, card, "eV relative to the half-rise of the first "
+                              "white line near the pipeline's e0 (l_edge.half_rise)"),
         "outputs": outputs,
-        "ood": {"max_spread": float(card["ood"]["max_spread"])},
         "valence": {"classes": [int(c) for c in classes]},
     }
     write_manifest(folder, data, {"valence": "valence.onnx", "ood": "ood.npz"},
