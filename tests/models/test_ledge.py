@@ -48,6 +48,23 @@ def test_simulated_eels_goes_through_the_stream_normalization():
     assert ok.sum() >= 6 and np.all(np.isfinite(noisy[ok]))
 
 
+def test_simulated_soft_xas_goes_through_the_stream_xas_normalization():
+    """Clean soft-XAS rows come back step-normalized about the pipeline's e0 like EELS ones;
+    with yield saturation (the noisy draws) the white line over the step is lower on
+    average, and most rows still normalize."""
+    e, mu = edge_spectrum(white=2.0)
+    y = ledge_data.l23(e, mu, shift=0.0)[None, :].repeat(16, axis=0)
+    x, ok = ledge_simulate.simulate_xas(y, np.random.default_rng(1), clean=True)
+    assert ok.all() and x.shape == (16, 2 * GRID.size)
+    clean = x[:, : GRID.size]
+    assert np.abs(clean[:, GRID <= -3]).max() < 0.15                  # pre-edge line removed
+    # the XAS path's edge step is the whole L2,3 jump (EELS: the mean 40-60 eV up, too)
+    assert np.abs(np.median(clean[:, GRID >= 35]) - 1.0) < 0.1
+    noisy, ok = ledge_simulate.simulate_xas(y, np.random.default_rng(2))
+    assert ok.sum() >= 12 and np.all(np.isfinite(noisy[ok]))
+    assert np.median(noisy[ok, : GRID.size].max(axis=1)) < np.median(clean.max(axis=1))
+
+
 def test_mixtures_are_convex_combinations_of_one_split():
     rng = np.random.default_rng(0)
     n = 6
@@ -205,8 +222,8 @@ def test_the_cu_l_manifest_is_written_by_the_plugin_apis_writer(tmp_path):
 
 def test_the_model_in_the_folder_is_scored_on_the_new_rows_through_its_onnx(tmp_path):
     """``previous_scores`` reads the shipped model's ONNX files: on its own export probes,
-    labelled with what its sklearn forests gave, it scores (near) zero error; labels one
-    valence off score 1; an empty folder has no previous model."""
+    labelled with what its sklearn forests gave, it scores (near) zero error, as EELS and as
+    soft-XAS rows; labels one valence off score 1; an empty folder has no previous model."""
     from edgestream_models import ledge
 
     probe = np.load(ledge.PLUGIN / "valence.parity.npz")
@@ -215,9 +232,11 @@ def test_the_model_in_the_folder_is_scored_on_the_new_rows_through_its_onnx(tmp_
     yt = median_summary(probe["expected"], 4)[0]
     f = np.clip(tree_summary(fprobe["expected"], 3)[0], 0, None)
     f /= f.sum(axis=1, keepdims=True)
-    got = ledge.previous_scores(ledge.PLUGIN, x, yt, fprobe["x"], f)
+    got = ledge.previous_scores(ledge.PLUGIN, x, yt, fprobe["x"], f, x, yt)
     assert got["test_mae"] < 1e-3 and got["test_fraction_mae"] < 1e-3
+    assert got["test_soft_xas_mae"] < 1e-3
     assert got["version"] == json.loads((ledge.PLUGIN / "card.json").read_text())["version"]
-    off = ledge.previous_scores(ledge.PLUGIN, x, yt + 1.0, fprobe["x"], f)
+    off = ledge.previous_scores(ledge.PLUGIN, x, yt + 1.0, fprobe["x"], f, x, yt + 1.0)
     assert off["test_mae"] == pytest.approx(1.0, abs=1e-3)
-    assert ledge.previous_scores(tmp_path, x, yt, fprobe["x"], f) is None
+    assert off["test_soft_xas_mae"] == pytest.approx(1.0, abs=1e-3)
+    assert ledge.previous_scores(tmp_path, x, yt, fprobe["x"], f, x, yt) is None
