@@ -27,7 +27,7 @@ import numpy as np
 
 from edgestream.physics import edge_energy
 from edgestream.plugin.api import GPU_FIRST, SpectrumBatch
-from edgestream.plugin.base import OnnxModel, rounded
+from edgestream.plugin.base import OnnxModel, folder_family, rounded
 from edgestream.plugin.ood import OodReference
 from edgestream_plugins.cu_k import represent, represent_batch
 
@@ -170,18 +170,8 @@ class KEdgeCoordination(_KEdgeModel):
         return out
 
 
-def _family() -> dict[str, type[_KEdgeModel]]:
-    """One plugin class per trained element and task, named ``<El>KValence`` /
-    ``<El>KCoordination``, each from its folder's plugin.toml (the training writes them)."""
-    classes: dict[str, type[_KEdgeModel]] = {}
-    for el in ELEMENTS:
-        for task, base in (("valence", KEdgeValence), ("coordination", KEdgeCoordination)):
-            folder = FOLDER / f"{el.lower()}_{task}"
-            if (folder / "plugin.toml").exists():
-                name = f"{el}K{task.capitalize()}"
-                classes[name] = type(name, (base,), {"folder": folder,
-                                                     "__module__": __name__})
-    return classes
-
-
-globals().update(_family())
+# one plugin class per trained element and task, ``<El>KValence`` / ``<El>KCoordination``
+globals().update(folder_family(__name__, {
+    f"{el}K{task.capitalize()}": (base, FOLDER / f"{el.lower()}_{task}")
+    for el in ELEMENTS
+    for task, base in (("valence", KEdgeValence), ("coordination", KEdgeCoordination))}))

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edgestream.plugin.api import SpectrumBatch
-from edgestream.plugin.base import OnnxModel, rounded_list
+from edgestream.plugin.base import OnnxModel, folder_family, rounded_list
 from edgestream_plugins.cu_l import GRID, MIN_COVERAGE, class_median, represent, shared_axis
 
 __all__ = ["ELEMENTS", "GRID", "HALF_RISE_WINDOW", "ROMAN", "TARGETS", "LEdgeValence",
@@ -157,17 +157,6 @@ class LEdgeValence(OnnxModel):
         return out
 
 
-def _family() -> dict[str, type[LEdgeValence]]:
-    """One plugin class per trained element, ``<El>LValence``, from its folder's plugin.toml
-    (the training writes it)."""
-    classes: dict[str, type[LEdgeValence]] = {}
-    for el in ELEMENTS:
-        folder = FOLDER / f"{el.lower()}_valence"
-        if (folder / "plugin.toml").exists():
-            name = f"{el}LValence"
-            classes[name] = type(name, (LEdgeValence,), {"folder": folder,
-                                                         "__module__": __name__})
-    return classes
-
-
-globals().update(_family())
+# one plugin class per trained element, ``<El>LValence``
+globals().update(folder_family(__name__, {
+    f"{el}LValence": (LEdgeValence, FOLDER / f"{el.lower()}_valence") for el in ELEMENTS}))

@@ -22,7 +22,7 @@ from edgestream.plugin.api import GPU_FIRST, SpectrumModel, onnx_session
 from edgestream.plugin.manifest import Manifest, read_manifest
 from edgestream.plugin.ood import OodReference
 
-__all__ = ["ManifestModel", "OnnxModel", "rounded", "rounded_list"]
+__all__ = ["ManifestModel", "OnnxModel", "folder_family", "rounded", "rounded_list"]
 
 SMALL = 48  # values below which rounded_list rounds one by one
 CONTRACT = ("name", "version", "opt_in", "elements", "edges", "modalities")
@@ -136,3 +136,13 @@ class OnnxModel(ManifestModel):
             return session.run(first, {name: x})[0]
         return np.concatenate([session.run(first, {name: x[i:i + chunk]})[0]
                                for i in range(0, len(x), chunk)])
+
+
+def folder_family(module: str, members: dict[str, tuple[type[ManifestModel], Path]],
+                  ) -> dict[str, type[ManifestModel]]:
+    """A plugin family with one folder per member (per element, per task): for each
+    ``name: (base, folder)`` whose folder holds a plugin.toml (the training writes it), the
+    subclass of ``base`` named ``name`` that reads that folder, defined in ``module``. Members
+    not trained yet are left out."""
+    return {name: type(name, (base,), {"folder": folder, "__module__": module})
+            for name, (base, folder) in members.items() if (folder / "plugin.toml").exists()}
